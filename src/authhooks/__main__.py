@@ -1,0 +1,3 @@
+from authhooks.cli.main import app
+
+app(prog_name="authhooks")

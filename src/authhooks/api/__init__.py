@@ -1,0 +1,1 @@
+"""The management API (/api/v2): one router per resource, errors rendered in one place."""

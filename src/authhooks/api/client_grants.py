@@ -1,0 +1,113 @@
+"""/api/v2/client-grants: which client may get which scopes for which API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import Field
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.models import Body, Out
+from authhooks.api.pagination import Pagination, pagination
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.identity import clients
+from authhooks.identity.oauth2.scope import SCOPE_TOKEN
+from authhooks.services import Services
+
+router = APIRouter(prefix="/client-grants", tags=["client-grants"], route_class=StrictJSONRoute)
+
+ScopeList = Annotated[
+    list[Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN.pattern)]], Field(max_length=1000)
+]
+
+
+class ClientGrantCreate(Body):
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    audience: Annotated[str, Field(min_length=1, max_length=600)]
+    scope: ScopeList
+
+
+class ClientGrantUpdate(Body):
+    scope: ScopeList
+
+
+class ClientGrantOut(Out):
+    id: str
+    client_id: str
+    audience: str
+    scope: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.post("", status_code=201, response_model=ClientGrantOut)
+def create_client_grant(
+    body: ClientGrantCreate,
+    _: Annotated[Caller, Depends(require("create:client_grants"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientGrantOut:
+    with found.database.session() as session:
+        grant = clients.create_client_grant(
+            session,
+            client_id=body.client_id,
+            audience=body.audience,
+            scope=list(dict.fromkeys(body.scope)),
+        )
+        session.flush()
+        out = ClientGrantOut.model_validate(grant)
+    found.directory.invalidate()
+    return out
+
+
+@router.get("", response_model=list[ClientGrantOut] | dict[str, Any])
+def list_client_grants(
+    _: Annotated[Caller, Depends(require("read:client_grants"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+    audience: Annotated[str | None, Query(max_length=600)] = None,
+) -> Any:
+    with found.database.session() as session:
+        rows, total = clients.list_client_grants(
+            session, offset=page.offset, limit=page.per_page, client_id=client_id, audience=audience
+        )
+        items = [ClientGrantOut.model_validate(row) for row in rows]
+    return page.shape("client_grants", items, total)
+
+
+@router.get("/{id}", response_model=ClientGrantOut)
+def get_client_grant(
+    id: str,
+    _: Annotated[Caller, Depends(require("read:client_grants"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientGrantOut:
+    with found.database.session() as session:
+        return ClientGrantOut.model_validate(clients.get_client_grant(session, id))
+
+
+@router.patch("/{id}", response_model=ClientGrantOut)
+def update_client_grant(
+    id: str,
+    body: ClientGrantUpdate,
+    _: Annotated[Caller, Depends(require("update:client_grants"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientGrantOut:
+    with found.database.session() as session:
+        grant = clients.update_client_grant(session, id, list(dict.fromkeys(body.scope)))
+        out = ClientGrantOut.model_validate(grant)
+    found.directory.invalidate()
+    return out
+
+
+@router.delete("/{id}", status_code=204)
+def delete_client_grant(
+    id: str,
+    _: Annotated[Caller, Depends(require("delete:client_grants"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    with found.database.session() as session:
+        clients.delete_client_grant(session, id)
+    found.directory.invalidate()
+    return Response(status_code=204)

@@ -1,0 +1,164 @@
+"""/api/v2/clients: applications that authenticate at the token endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field, field_validator
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.models import Body, Name, Out, Patch
+from authhooks.api.pagination import Pagination, pagination
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.identity import clients
+from authhooks.identity.oauth2.grants import GRANT_TYPES
+from authhooks.services import Services
+
+router = APIRouter(prefix="/clients", tags=["clients"], route_class=StrictJSONRoute)
+
+AppType = Literal["non_interactive", "regular_web", "native", "spa"]
+Description = Annotated[str, Field(max_length=140)]
+Metadata = Annotated[dict[str, Annotated[str, Field(max_length=255)]], Field(max_length=10)]
+
+
+def _check_grant_types(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return value
+    unknown = [grant for grant in value if grant not in GRANT_TYPES]
+    if unknown:
+        raise ValueError(
+            f"unsupported grant type {', '.join(unknown)}; supported: {', '.join(GRANT_TYPES)}"
+        )
+    return list(dict.fromkeys(value))
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is not None and any(not key or len(key) > 255 for key in value):
+        raise ValueError("metadata keys must be 1 to 255 characters")
+    return value
+
+
+class ClientCreate(Body):
+    name: Name
+    description: Description = ""
+    app_type: AppType = "non_interactive"
+    grant_types: list[str] = Field(default_factory=lambda: ["client_credentials"])
+    client_metadata: Metadata = Field(default_factory=dict)
+
+    _grants = field_validator("grant_types")(_check_grant_types)
+    _metadata = field_validator("client_metadata")(_check_metadata)
+
+
+class ClientUpdate(Patch):
+    name: Name | None = None
+    description: Description | None = None
+    app_type: AppType | None = None
+    grant_types: list[str] | None = None
+    client_metadata: Metadata | None = None
+
+    _grants = field_validator("grant_types")(_check_grant_types)
+    _metadata = field_validator("client_metadata")(_check_metadata)
+
+
+class ClientOut(Out):
+    client_id: str
+    name: str
+    description: str
+    app_type: str
+    grant_types: list[str]
+    client_metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientWithSecret(ClientOut):
+    client_secret: str = Field(description="Shown only in this response; store it now.")
+
+
+@router.post("", status_code=201, response_model=ClientWithSecret)
+def create_client(
+    body: ClientCreate,
+    _: Annotated[Caller, Depends(require("create:clients"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientWithSecret:
+    with found.database.session() as session:
+        client, secret = clients.create_client(
+            session,
+            found.hasher,
+            name=body.name,
+            description=body.description,
+            app_type=body.app_type,
+            grant_types=body.grant_types,
+            client_metadata=body.client_metadata,
+        )
+        session.flush()
+        out = ClientWithSecret(
+            **ClientOut.model_validate(client).model_dump(), client_secret=secret
+        )
+    found.directory.invalidate()
+    return out
+
+
+@router.get("", response_model=list[ClientOut] | dict[str, Any])
+def list_clients(
+    _: Annotated[Caller, Depends(require("read:clients"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+) -> Any:
+    with found.database.session() as session:
+        rows, total = clients.list_clients(session, offset=page.offset, limit=page.per_page)
+        items = [ClientOut.model_validate(row) for row in rows]
+    return page.shape("clients", items, total)
+
+
+@router.get("/{client_id}", response_model=ClientOut)
+def get_client(
+    client_id: str,
+    _: Annotated[Caller, Depends(require("read:clients"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientOut:
+    with found.database.session() as session:
+        return ClientOut.model_validate(clients.get_client(session, client_id))
+
+
+@router.patch("/{client_id}", response_model=ClientOut)
+def update_client(
+    client_id: str,
+    body: ClientUpdate,
+    _: Annotated[Caller, Depends(require("update:clients"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientOut:
+    changes = body.model_dump(exclude_unset=True)
+    with found.database.session() as session:
+        out = ClientOut.model_validate(clients.update_client(session, client_id, changes))
+    found.directory.invalidate()
+    return out
+
+
+@router.delete("/{client_id}", status_code=204)
+def delete_client(
+    client_id: str,
+    _: Annotated[Caller, Depends(require("delete:clients"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    with found.database.session() as session:
+        clients.delete_client(session, client_id)
+    found.directory.invalidate()
+    return Response(status_code=204)
+
+
+@router.post("/{client_id}/rotate-secret", response_model=ClientWithSecret)
+def rotate_secret(
+    client_id: str,
+    _: Annotated[Caller, Depends(require("update:client_keys"))],
+    found: Annotated[Services, Depends(services)],
+) -> ClientWithSecret:
+    with found.database.session() as session:
+        client, secret = clients.rotate_client_secret(session, found.hasher, client_id)
+        out = ClientWithSecret(
+            **ClientOut.model_validate(client).model_dump(), client_secret=secret
+        )
+    found.directory.invalidate()
+    return out

@@ -1,0 +1,143 @@
+"""/api/v2/resource-servers: the APIs tokens are issued for; ``identifier`` is the audience."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field, field_validator
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.models import Body, Name, Out, Patch
+from authhooks.api.pagination import Pagination, pagination
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.identity import clients
+from authhooks.identity.oauth2.scope import SCOPE_TOKEN
+from authhooks.services import Services
+
+router = APIRouter(
+    prefix="/resource-servers", tags=["resource-servers"], route_class=StrictJSONRoute
+)
+
+Identifier = Annotated[str, Field(min_length=1, max_length=600, pattern=r"^\S+$")]
+TokenLifetime = Annotated[int, Field(ge=60, le=30 * 86400)]
+
+
+class Scope(Body):
+    value: Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN.pattern)]
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+def _unique_scopes(value: list[Scope] | None) -> list[Scope] | None:
+    if value is not None:
+        seen: set[str] = set()
+        for scope in value:
+            if scope.value in seen:
+                raise ValueError(f"scope {scope.value!r} is listed twice")
+            seen.add(scope.value)
+    return value
+
+
+Scopes = Annotated[list[Scope], Field(max_length=1000)]
+
+
+class ResourceServerCreate(Body):
+    name: Name
+    identifier: Identifier
+    scopes: Scopes = Field(default_factory=list)
+    token_lifetime: TokenLifetime | None = None
+
+    _unique = field_validator("scopes")(_unique_scopes)
+
+
+class ResourceServerUpdate(Patch):
+    nullable = frozenset({"token_lifetime"})
+
+    name: Name | None = None
+    scopes: Scopes | None = None
+    token_lifetime: TokenLifetime | None = None
+
+    _unique = field_validator("scopes")(_unique_scopes)
+
+
+class ResourceServerOut(Out):
+    id: str
+    name: str
+    identifier: str
+    scopes: list[Scope]
+    token_lifetime: int | None
+    is_system: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.post("", status_code=201, response_model=ResourceServerOut)
+def create_resource_server(
+    body: ResourceServerCreate,
+    _: Annotated[Caller, Depends(require("create:resource_servers"))],
+    found: Annotated[Services, Depends(services)],
+) -> ResourceServerOut:
+    with found.database.session() as session:
+        server = clients.create_resource_server(
+            session,
+            name=body.name,
+            identifier=body.identifier,
+            scopes=[scope.model_dump() for scope in body.scopes],
+            token_lifetime=body.token_lifetime,
+        )
+        session.flush()
+        out = ResourceServerOut.model_validate(server)
+    found.directory.invalidate()
+    return out
+
+
+@router.get("", response_model=list[ResourceServerOut] | dict[str, Any])
+def list_resource_servers(
+    _: Annotated[Caller, Depends(require("read:resource_servers"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+) -> Any:
+    with found.database.session() as session:
+        rows, total = clients.list_resource_servers(
+            session, offset=page.offset, limit=page.per_page
+        )
+        items = [ResourceServerOut.model_validate(row) for row in rows]
+    return page.shape("resource_servers", items, total)
+
+
+@router.get("/{id}", response_model=ResourceServerOut)
+def get_resource_server(
+    id: str,
+    _: Annotated[Caller, Depends(require("read:resource_servers"))],
+    found: Annotated[Services, Depends(services)],
+) -> ResourceServerOut:
+    with found.database.session() as session:
+        return ResourceServerOut.model_validate(clients.get_resource_server(session, id))
+
+
+@router.patch("/{id}", response_model=ResourceServerOut)
+def update_resource_server(
+    id: str,
+    body: ResourceServerUpdate,
+    _: Annotated[Caller, Depends(require("update:resource_servers"))],
+    found: Annotated[Services, Depends(services)],
+) -> ResourceServerOut:
+    changes = body.model_dump(exclude_unset=True)
+    with found.database.session() as session:
+        server = clients.update_resource_server(session, id, changes)
+        out = ResourceServerOut.model_validate(server)
+    found.directory.invalidate()
+    return out
+
+
+@router.delete("/{id}", status_code=204)
+def delete_resource_server(
+    id: str,
+    _: Annotated[Caller, Depends(require("delete:resource_servers"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    with found.database.session() as session:
+        clients.delete_resource_server(session, id)
+    found.directory.invalidate()
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""The ``authhooks`` command: one module per command group."""

@@ -1,0 +1,34 @@
+"""``authhooks keys``: signing key management."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from authhooks.cli.server import load_settings
+from authhooks.identity.tokens import rotate_signing_key
+from authhooks.masterkey import MasterKey
+from authhooks.storage.database import Database
+
+app = typer.Typer(help="Manage token signing keys.", no_args_is_help=True)
+console = Console(stderr=True, soft_wrap=True)
+
+
+@app.command()
+def rotate() -> None:
+    """Sign new tokens with a fresh key; the old key stays published until its tokens expire."""
+    settings = load_settings()
+    master_key = MasterKey.load(settings.data_dir, settings.master_key)
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            key = rotate_signing_key(
+                session, master_key, settings.signing_algorithm, settings.token_lifetime
+            )
+            kid = key.kid
+    finally:
+        database.dispose()
+    console.print(
+        f"new signing key {kid} ({settings.signing_algorithm}); running servers "
+        f"switch to it within {settings.cache_ttl:g} s"
+    )

@@ -1,0 +1,96 @@
+"""Server-side commands: serve, init, migrate."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+
+from authhooks.bootstrap import ADMIN_FILE, initialise
+from authhooks.config import Settings
+from authhooks.masterkey import MasterKeyError
+from authhooks.storage.database import Database
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from env and file, with command-line overrides exported for worker processes."""
+    for name, value in overrides.items():
+        if value is not None:
+            # Worker processes build their own Settings from the environment.
+            os.environ[f"AUTHHOOKS_{name.upper()}"] = str(value)
+    try:
+        return Settings()
+    except ValidationError as error:
+        console.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _initialise(settings: Settings) -> None:
+    try:
+        admin = initialise(settings)
+    except MasterKeyError as error:
+        console.print(f"[red]master key:[/red] {error}")
+        raise typer.Exit(2) from None
+    if admin is not None:
+        console.print(
+            "[bold]Bootstrap admin created[/bold] (shown once; also saved, mode 0600, in "
+            f"{admin.path}):"
+        )
+        console.print(f"  client_id:     {admin.client_id}")
+        console.print(f"  client_secret: {admin.client_secret}")
+        console.print(f"  audience:      {admin.audience}")
+    else:
+        console.print(f"Bootstrap admin credentials: {settings.data_dir / ADMIN_FILE}")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+) -> None:
+    """Initialise on first start, migrate, and serve."""
+    settings = load_settings(host=host, port=port, workers=workers)
+    _initialise(settings)
+    console.print(
+        f"Issuer: [bold]{settings.issuer}[/bold]  (listening on {settings.host}:{settings.port})"
+    )
+    uvicorn.run(
+        "authhooks.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+def init() -> None:
+    """Create the data dir, master key, schema, signing key and bootstrap admin without serving."""
+    settings = load_settings()
+    _initialise(settings)
+    console.print(f"Issuer: {settings.issuer}")
+
+
+def migrate() -> None:
+    """Bring the database schema to the newest version."""
+    settings = load_settings()
+    database = Database(settings.database_url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    console.print("schema is up to date")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(init)
+    app.command()(migrate)

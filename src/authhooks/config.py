@@ -1,0 +1,80 @@
+"""Typed server settings, read from ``AUTHHOOKS_*`` environment variables and an
+optional TOML file (``AUTHHOOKS_CONFIG``); the environment wins over the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SigningAlgorithm = Literal["RS256", "ES256"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see docs/operations.md for each field."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTHHOOKS_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Defaults to http://<host>:<port>/ when empty; always ends with "/".
+    issuer: str = ""
+    data_dir: Path = Path(".authhooks")
+    # Defaults to SQLite inside the data dir when empty.
+    database_url: str = ""
+    # The master key, base64 (32 bytes). When empty it lives in <data_dir>/master.key.
+    master_key: str = Field(default="", repr=False)
+    token_lifetime: int = Field(default=86400, ge=60, le=30 * 86400)
+    signing_algorithm: SigningAlgorithm = "RS256"
+    # How long a server process may serve a cached client, grant or key after
+    # another process changed it.
+    cache_ttl: float = Field(default=1.0, gt=0, le=60)
+    # Used when a token request names no audience (Auth0's tenant "default audience").
+    default_audience: str = ""
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("AUTHHOOKS_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_http_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.issuer:
+            self.issuer = f"http://{self.host}:{self.port}/"
+        if not self.issuer.endswith("/"):
+            self.issuer += "/"
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'authhooks.db').resolve()}"
+        return self
+
+    @property
+    def management_audience(self) -> str:
+        """The audience of the management API's own access tokens."""
+        return f"{self.issuer}api/v2/"

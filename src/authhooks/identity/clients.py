@@ -1,0 +1,273 @@
+"""Clients (applications), resource servers (APIs) and client grants.
+
+Shapes follow Auth0's management API. Every change bumps the change counter
+in the same transaction, so every server process drops its cached copy.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from authhooks.errors import Conflict, InvalidInput, NotFound, NotSupported
+from authhooks.masterkey import SecretHasher
+from authhooks.storage import models
+from authhooks.storage.database import bump_generation
+from authhooks.storage.models import utcnow
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """32 random alphanumerics, like Auth0's client ids."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(32))
+
+
+def new_client_secret() -> str:
+    """256 bits of randomness, URL-safe."""
+    return secrets.token_urlsafe(48)
+
+
+# --- clients -----------------------------------------------------------------
+
+
+def create_client(
+    session: Session,
+    hasher: SecretHasher,
+    *,
+    name: str,
+    description: str,
+    app_type: str,
+    grant_types: Sequence[str],
+    client_metadata: dict[str, str],
+    client_id: str | None = None,
+) -> tuple[models.Client, str]:
+    """Store a client; returns it with its secret, which is never readable again."""
+    secret = new_client_secret()
+    now = utcnow()
+    client = models.Client(
+        client_id=client_id or new_client_id(),
+        name=name,
+        description=description,
+        app_type=app_type,
+        secret_hash=hasher.hash(secret),
+        grant_types=list(grant_types),
+        client_metadata=dict(client_metadata),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(client)
+    bump_generation(session)
+    return client, secret
+
+
+def get_client(session: Session, client_id: str) -> models.Client:
+    client = session.get(models.Client, client_id)
+    if client is None:
+        raise NotFound(f"no client with id {client_id!r}")
+    return client
+
+
+def list_clients(session: Session, *, offset: int, limit: int) -> tuple[list[models.Client], int]:
+    query = select(models.Client).order_by(models.Client.created_at, models.Client.client_id)
+    return _page(session, query, offset, limit)
+
+
+def update_client(session: Session, client_id: str, changes: dict[str, Any]) -> models.Client:
+    client = get_client(session, client_id)
+    for field, value in changes.items():
+        setattr(client, field, value)
+    client.updated_at = utcnow()
+    bump_generation(session)
+    return client
+
+
+def rotate_client_secret(
+    session: Session, hasher: SecretHasher, client_id: str
+) -> tuple[models.Client, str]:
+    """Replace the secret: the old one stops working at once (within the cache bound)."""
+    client = get_client(session, client_id)
+    secret = new_client_secret()
+    client.secret_hash = hasher.hash(secret)
+    client.updated_at = utcnow()
+    bump_generation(session)
+    return client, secret
+
+
+def delete_client(session: Session, client_id: str) -> None:
+    """Delete a client and, by cascade, its grants."""
+    session.delete(get_client(session, client_id))
+    bump_generation(session)
+
+
+# --- resource servers --------------------------------------------------------
+
+
+def create_resource_server(
+    session: Session,
+    *,
+    name: str,
+    identifier: str,
+    scopes: list[dict[str, str]],
+    token_lifetime: int | None,
+    is_system: bool = False,
+) -> models.ResourceServer:
+    if session.scalar(
+        select(models.ResourceServer.id).where(models.ResourceServer.identifier == identifier)
+    ):
+        raise Conflict(f"a resource server with identifier {identifier!r} already exists")
+    now = utcnow()
+    server = models.ResourceServer(
+        id=secrets.token_hex(12),
+        name=name,
+        identifier=identifier,
+        scopes=scopes,
+        token_lifetime=token_lifetime,
+        is_system=is_system,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(server)
+    bump_generation(session)
+    return server
+
+
+def get_resource_server(session: Session, id_or_identifier: str) -> models.ResourceServer:
+    """By id, or by identifier as Auth0 also allows."""
+    server = session.get(models.ResourceServer, id_or_identifier) or session.scalar(
+        select(models.ResourceServer).where(models.ResourceServer.identifier == id_or_identifier)
+    )
+    if server is None:
+        raise NotFound(f"no resource server with id or identifier {id_or_identifier!r}")
+    return server
+
+
+def list_resource_servers(
+    session: Session, *, offset: int, limit: int
+) -> tuple[list[models.ResourceServer], int]:
+    query = select(models.ResourceServer).order_by(
+        models.ResourceServer.created_at, models.ResourceServer.id
+    )
+    return _page(session, query, offset, limit)
+
+
+def update_resource_server(
+    session: Session, id_or_identifier: str, changes: dict[str, Any]
+) -> models.ResourceServer:
+    server = _changeable(get_resource_server(session, id_or_identifier))
+    for field, value in changes.items():
+        setattr(server, field, value)
+    server.updated_at = utcnow()
+    bump_generation(session)
+    return server
+
+
+def delete_resource_server(session: Session, id_or_identifier: str) -> None:
+    """Delete an API and, by cascade, every grant for it."""
+    session.delete(_changeable(get_resource_server(session, id_or_identifier)))
+    bump_generation(session)
+
+
+def scope_values(server: models.ResourceServer) -> list[str]:
+    return [scope["value"] for scope in server.scopes]
+
+
+def _changeable(server: models.ResourceServer) -> models.ResourceServer:
+    if server.is_system:
+        raise NotSupported(
+            f"{server.name!r} is a system resource server and cannot be changed or deleted"
+        )
+    return server
+
+
+# --- client grants -----------------------------------------------------------
+
+
+def create_client_grant(
+    session: Session, *, client_id: str, audience: str, scope: list[str]
+) -> models.ClientGrant:
+    if session.get(models.Client, client_id) is None:
+        raise NotFound(f"no client with id {client_id!r}")
+    server = session.scalar(
+        select(models.ResourceServer).where(models.ResourceServer.identifier == audience)
+    )
+    if server is None:
+        raise NotFound(f"no resource server with identifier {audience!r}")
+    _check_scopes(server, scope)
+    exists = session.scalar(
+        select(models.ClientGrant.id).where(
+            models.ClientGrant.client_id == client_id, models.ClientGrant.audience == audience
+        )
+    )
+    if exists:
+        raise Conflict(f"client {client_id!r} already has a grant for {audience!r} ({exists})")
+    now = utcnow()
+    grant = models.ClientGrant(
+        id="cgr_" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16)),
+        client_id=client_id,
+        audience=audience,
+        scope=scope,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(grant)
+    bump_generation(session)
+    return grant
+
+
+def get_client_grant(session: Session, grant_id: str) -> models.ClientGrant:
+    grant = session.get(models.ClientGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"no client grant with id {grant_id!r}")
+    return grant
+
+
+def list_client_grants(
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    client_id: str | None = None,
+    audience: str | None = None,
+) -> tuple[list[models.ClientGrant], int]:
+    query = select(models.ClientGrant).order_by(
+        models.ClientGrant.created_at, models.ClientGrant.id
+    )
+    if client_id is not None:
+        query = query.where(models.ClientGrant.client_id == client_id)
+    if audience is not None:
+        query = query.where(models.ClientGrant.audience == audience)
+    return _page(session, query, offset, limit)
+
+
+def update_client_grant(session: Session, grant_id: str, scope: list[str]) -> models.ClientGrant:
+    grant = get_client_grant(session, grant_id)
+    _check_scopes(get_resource_server(session, grant.audience), scope)
+    grant.scope = scope
+    grant.updated_at = utcnow()
+    bump_generation(session)
+    return grant
+
+
+def delete_client_grant(session: Session, grant_id: str) -> None:
+    session.delete(get_client_grant(session, grant_id))
+    bump_generation(session)
+
+
+def _check_scopes(server: models.ResourceServer, scope: list[str]) -> None:
+    unknown = [value for value in scope if value not in scope_values(server)]
+    if unknown:
+        raise InvalidInput(
+            f"scope {', '.join(unknown)} is not defined by resource server {server.identifier!r}"
+        )
+
+
+def _page(session: Session, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = list(session.scalars(query.offset(offset).limit(limit)))
+    return rows, int(total or 0)

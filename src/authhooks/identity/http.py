@@ -1,0 +1,123 @@
+"""The identity server's HTTP adapter: token endpoint, JWKS and discovery.
+
+These are plain Starlette routes rather than FastAPI ones: the token endpoint
+sits inside every client's request path, and skipping dependency resolution
+and response-model validation is measurably faster (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from authhooks.identity.oauth2.client_auth import AUTH_METHODS
+from authhooks.identity.oauth2.errors import (
+    InvalidRequestError,
+    OAuth2Error,
+    ServerError,
+    TemporarilyUnavailableError,
+)
+from authhooks.identity.oauth2.request import MAX_BODY_BYTES
+from authhooks.services import Services
+
+log = logging.getLogger(__name__)
+
+# RFC 6749 §5.1: token responses must not be cached.
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _json(
+    body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def token(request: Request) -> Response:
+    """POST /oauth/token (RFC 6749 §3.2)."""
+    services: Services = request.app.state.services
+    try:
+        body = await _bounded_body(request)
+        response = await services.token_endpoint.respond(
+            request.headers.get("content-type"), request.headers.get("authorization"), body
+        )
+    except OAuth2Error as error:
+        return _json(error.body(), error.status_code, {**_NO_STORE, **error.headers()})
+    except DBAPIError as error:
+        log.error("token endpoint: database unavailable (%s)", type(error.orig).__name__)
+        unavailable = TemporarilyUnavailableError("the database is unavailable; try again shortly")
+        return _json(unavailable.body(), unavailable.status_code, {**_NO_STORE, "Retry-After": "1"})
+    except ClientDisconnect:
+        return Response(status_code=400)
+    except Exception:
+        log.exception("token endpoint: unexpected error")
+        failure = ServerError("internal error: the server log has details")
+        return _json(failure.body(), failure.status_code, _NO_STORE)
+    return _json(response.body(), 200, _NO_STORE)
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise InvalidRequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise InvalidRequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def jwks(request: Request) -> Response:
+    """GET /.well-known/jwks.json (RFC 7517): every key whose tokens may still be valid."""
+    services: Services = request.app.state.services
+    keys = await services.directory.keys()
+    # Short enough that a verifier sees a rotated-in key well before its first use matters.
+    return _json(keys.jwks, headers={"Cache-Control": "public, max-age=60"})
+
+
+def metadata(services: Services) -> dict[str, Any]:
+    """Authorization server metadata (RFC 8414), also served as OpenID discovery."""
+    issuer = services.settings.issuer
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}oauth/token",
+        "jwks_uri": f"{issuer}.well-known/jwks.json",
+        "grant_types_supported": services.token_endpoint.grant_types,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "scopes_supported": [],
+        "subject_types_supported": ["public"],
+        # The algorithm access tokens are signed with (RFC 9068); named as OpenID
+        # Connect discovery names it so that generic clients find it.
+        "id_token_signing_alg_values_supported": [services.settings.signing_algorithm],
+        "access_token_signing_alg_values_supported": [services.settings.signing_algorithm],
+    }
+
+
+async def discovery(request: Request) -> Response:
+    """GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server."""
+    return _json(
+        metadata(request.app.state.services), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
+    ]

@@ -1,0 +1,69 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3.1):
+``client_secret_basic`` and ``client_secret_post``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from urllib.parse import unquote_plus
+
+from authhooks.identity.directory import Directory, KnownClient
+from authhooks.identity.oauth2.errors import InvalidClientError, InvalidRequestError
+from authhooks.masterkey import SecretHasher
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+_FAILED = "client authentication failed: unknown client or wrong secret"
+# Hashed when the client id is unknown, so that both failures cost the same.
+_DUMMY_HASH = b"\0" * 32
+
+
+def credentials_from(authorization: str | None, params: dict[str, str]) -> tuple[str, str, bool]:
+    """(client_id, client_secret, used_basic) from the request; exactly one method allowed."""
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClientError(
+                "unsupported Authorization scheme: use Basic or the body", used_basic=True
+            )
+        if "client_secret" in params:
+            # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
+            raise InvalidRequestError("use one client authentication method, not Basic and body")
+        client_id, client_secret = _decode_basic(value.strip())
+        if params.get("client_id", client_id) != client_id:
+            raise InvalidRequestError("client_id in the body differs from the Basic credentials")
+        return client_id, client_secret, True
+    body_id = params.get("client_id")
+    if body_id is None:
+        raise InvalidClientError(
+            "client authentication is required (Basic or client_id + client_secret)"
+        )
+    body_secret = params.get("client_secret")
+    if body_secret is None:
+        raise InvalidClientError("client_secret is required")
+    return body_id, body_secret, False
+
+
+async def authenticate(
+    directory: Directory, hasher: SecretHasher, authorization: str | None, params: dict[str, str]
+) -> KnownClient:
+    """The authenticated client, or InvalidClientError."""
+    client_id, client_secret, used_basic = credentials_from(authorization, params)
+    client = await directory.client(client_id)
+    expected = client.secret_hash if client else _DUMMY_HASH
+    matches = hmac.compare_digest(hasher.hash(client_secret), expected)
+    if client is None or not matches:
+        raise InvalidClientError(_FAILED, used_basic=used_basic)
+    return client
+
+
+def _decode_basic(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClientError("malformed Basic credentials", used_basic=True) from None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise InvalidClientError("malformed Basic credentials", used_basic=True)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote_plus(client_id), unquote_plus(client_secret)

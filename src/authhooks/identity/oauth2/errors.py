@@ -1,0 +1,76 @@
+"""OAuth 2.0 error responses (RFC 6749 §5.2): one class per error code.
+
+Each class carries its wire code and HTTP status, so one handler renders all
+of them and a grant raises the error it means without knowing HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OAuth2Error(Exception):
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequestError(OAuth2Error):
+    """A parameter is missing, repeated, malformed or unsupported."""
+
+    error = "invalid_request"
+
+
+class InvalidClientError(OAuth2Error):
+    """Client authentication failed (RFC 6749 §5.2): always 401."""
+
+    error = "invalid_client"
+    status_code = 401
+
+    def __init__(self, description: str, *, used_basic: bool = False) -> None:
+        super().__init__(description)
+        self.used_basic = used_basic
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6749 §5.2: a client that tried HTTP Basic is answered with a challenge.
+        return {"WWW-Authenticate": 'Basic realm="authhooks"'} if self.used_basic else {}
+
+
+class UnauthorizedClientError(OAuth2Error):
+    """The client is not allowed to use this grant type."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantTypeError(OAuth2Error):
+    error = "unsupported_grant_type"
+
+
+class InvalidScopeError(OAuth2Error):
+    error = "invalid_scope"
+
+
+class AccessDeniedError(OAuth2Error):
+    """The client has no grant for the audience (Auth0's answer, with Auth0's 403)."""
+
+    error = "access_denied"
+    status_code = 403
+
+
+class ServerError(OAuth2Error):
+    error = "server_error"
+    status_code = 500
+
+
+class TemporarilyUnavailableError(OAuth2Error):
+    error = "temporarily_unavailable"
+    status_code = 503

@@ -1,0 +1,19 @@
+"""One module per grant type; ``GRANTS`` maps each ``grant_type`` value to its handler."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from authhooks.identity.directory import KnownClient
+from authhooks.identity.oauth2.issuer import TokenResponse
+
+# The grant types a client may be given; each has a module beside this one.
+GRANT_TYPES = ("client_credentials",)
+
+
+class Grant(Protocol):
+    grant_type: ClassVar[str]
+
+    async def respond(self, client: KnownClient, params: dict[str, str]) -> TokenResponse:
+        """Validate the grant's own parameters and issue a token, or raise an OAuth2Error."""
+        ...

@@ -1,0 +1,66 @@
+"""Client credentials grant (RFC 6749 §4.4), with Auth0's ``audience`` parameter.
+
+The client asks for a token for one API (``audience``, or RFC 8707's
+``resource``); it gets the scopes of its client grant for that API, narrowed
+to the ones it asked for.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from authhooks.identity.directory import Directory, KnownClient
+from authhooks.identity.oauth2.errors import (
+    AccessDeniedError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
+from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
+from authhooks.identity.oauth2.scope import parse_scope
+
+
+class ClientCredentialsGrant:
+    grant_type: ClassVar[str] = "client_credentials"
+
+    def __init__(
+        self, directory: Directory, issuer: AccessTokenIssuer, default_audience: str
+    ) -> None:
+        self._directory = directory
+        self._issuer = issuer
+        self._default_audience = default_audience
+
+    async def respond(self, client: KnownClient, params: dict[str, str]) -> TokenResponse:
+        audience = self._audience(params)
+        requested = parse_scope(params.get("scope"))
+        entitlement = await self._directory.entitlement(client.client_id, audience)
+        if entitlement is None:
+            raise AccessDeniedError(
+                f"client {client.client_id!r} is not authorized to access {audience!r}: "
+                "create a client grant for this audience"
+            )
+        unknown = [value for value in requested if value not in entitlement.defined_scopes]
+        if unknown:
+            raise InvalidScopeError(f"scope {' '.join(unknown)} is not defined by {audience!r}")
+        scopes = entitlement.scopes
+        if requested:
+            # RFC 6749 §3.3: the server may grant less than requested, and says so in `scope`.
+            scopes = tuple(value for value in scopes if value in requested)
+            if not scopes:
+                raise InvalidScopeError("none of the requested scopes is granted to this client")
+        return await self._issuer.issue(
+            subject=f"{client.client_id}@clients",
+            client_id=client.client_id,
+            audience=audience,
+            scopes=scopes,
+            grant_type_claim="client-credentials",
+            lifetime=entitlement.token_lifetime,
+        )
+
+    def _audience(self, params: dict[str, str]) -> str:
+        audience, resource = params.get("audience"), params.get("resource")
+        if audience and resource and audience != resource:
+            raise InvalidRequestError("audience and resource name different APIs: send one")
+        chosen = audience or resource or self._default_audience
+        if not chosen:
+            raise InvalidRequestError("audience is required: name the API the token is for")
+        return chosen

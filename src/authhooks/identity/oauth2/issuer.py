@@ -1,0 +1,68 @@
+"""Assembling and signing the access token of a successful grant (RFC 9068)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authhooks.identity.directory import Directory
+from authhooks.identity.tokens import sign_access_token
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """RFC 6749 §5.1."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+        if self.scope:
+            body["scope"] = self.scope
+        return body
+
+
+class AccessTokenIssuer:
+    def __init__(self, directory: Directory, issuer: str, default_lifetime: int) -> None:
+        self._directory = directory
+        self._issuer = issuer
+        self._default_lifetime = default_lifetime
+
+    async def issue(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        audience: str,
+        scopes: tuple[str, ...],
+        grant_type_claim: str,
+        lifetime: int | None,
+    ) -> TokenResponse:
+        """Sign an access token with the current key."""
+        keys = await self._directory.keys()
+        expires_in = lifetime or self._default_lifetime
+        now = int(time.time())
+        scope = " ".join(scopes)
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "exp": now + expires_in,
+            "jti": secrets.token_urlsafe(16),
+            "client_id": client_id,
+            "azp": client_id,
+            "gty": grant_type_claim,
+        }
+        if scope:
+            claims["scope"] = scope
+        token = sign_access_token(claims, keys.signing)
+        return TokenResponse(access_token=token, expires_in=expires_in, scope=scope)

@@ -1,0 +1,195 @@
+"""Signing keys and access tokens: key generation and rotation, JWKS (RFC 7517),
+and JWT access tokens (RFC 9068)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from authhooks.config import SigningAlgorithm
+from authhooks.masterkey import MasterKey
+from authhooks.storage import models
+from authhooks.storage.database import bump_generation
+from authhooks.storage.models import utcnow
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+# RFC 9068 §2.1: access tokens carry this media type in the JWT "typ" header.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+# A key stays published this long beyond the lifetime of its last token, to
+# cover clock skew and processes that signed with it before noticing a rotation.
+PUBLISH_GRACE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    kid: str
+    alg: str
+    private_key: PrivateKey
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The key that signs new tokens and every public key a verifier may still need."""
+
+    signing: ActiveKey
+    public: dict[str, Any]  # kid -> PyJWT verification key
+    jwks: dict[str, Any]  # the RFC 7517 document served at /.well-known/jwks.json
+
+
+def generate_private_key(alg: SigningAlgorithm) -> PrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_jwk(private_key: PrivateKey, alg: str) -> dict[str, Any]:
+    """The public JWK with ``kid`` = its RFC 7638 thumbprint."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        jwk: dict[str, Any] = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+        required: tuple[str, ...] = ("e", "kty", "n")
+    else:
+        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+        required = ("crv", "kty", "x", "y")
+    canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    kid = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return {**{k: jwk[k] for k in required}, "kid": kid, "use": "sig", "alg": alg}
+
+
+def create_signing_key(
+    session: Session, master_key: MasterKey, alg: SigningAlgorithm
+) -> models.SigningKey:
+    """Store a new key that signs from now on; callers retire the old one first."""
+    private_key = generate_private_key(alg)
+    jwk = public_jwk(private_key, alg)
+    der = private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    row = models.SigningKey(
+        kid=jwk["kid"],
+        alg=alg,
+        private_key=master_key.encrypt(der, _key_context(jwk["kid"])),
+        public_jwk=jwk,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    bump_generation(session)
+    return row
+
+
+def current_signing_key(session: Session) -> models.SigningKey | None:
+    return session.scalars(
+        select(models.SigningKey)
+        .where(models.SigningKey.rotated_at.is_(None))
+        .order_by(models.SigningKey.created_at.desc())
+    ).first()
+
+
+def rotate_signing_key(
+    session: Session, master_key: MasterKey, alg: SigningAlgorithm, default_lifetime: int
+) -> models.SigningKey:
+    """Replace the signing key; the old one stays published until its tokens expire."""
+    now = utcnow()
+    longest = max(default_lifetime, _longest_api_lifetime(session))
+    for old in session.scalars(
+        select(models.SigningKey).where(models.SigningKey.rotated_at.is_(None))
+    ):
+        old.rotated_at = now
+        old.publish_until = now + timedelta(seconds=longest) + PUBLISH_GRACE
+    return create_signing_key(session, master_key, alg)
+
+
+def ensure_signing_key(
+    session: Session, master_key: MasterKey, alg: SigningAlgorithm, default_lifetime: int
+) -> models.SigningKey:
+    """The current key, created on first start and rotated when the algorithm setting changed."""
+    current = current_signing_key(session)
+    if current is None:
+        return create_signing_key(session, master_key, alg)
+    if current.alg != alg:
+        return rotate_signing_key(session, master_key, alg, default_lifetime)
+    return current
+
+
+def load_key_set(session: Session, master_key: MasterKey) -> KeySet:
+    """Decrypt the signing key and collect the keys to publish."""
+    now = utcnow()
+    rows = session.scalars(
+        select(models.SigningKey).order_by(models.SigningKey.created_at.desc())
+    ).all()
+    signing_row = next((row for row in rows if row.rotated_at is None), None)
+    if signing_row is None:
+        raise LookupError("no signing key: run `authhooks init` first")
+    der = master_key.decrypt(signing_row.private_key, _key_context(signing_row.kid))
+    private_key = serialization.load_der_private_key(der, password=None)
+    assert isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+    published = [row for row in rows if row.publish_until is None or row.publish_until > now]
+    return KeySet(
+        signing=ActiveKey(signing_row.kid, signing_row.alg, private_key),
+        public={row.kid: jwt.PyJWK(row.public_jwk) for row in published},
+        jwks={"keys": [row.public_jwk for row in published]},
+    )
+
+
+def sign_access_token(claims: dict[str, Any], key: ActiveKey) -> str:
+    """Sign an RFC 9068 access token."""
+    return jwt.encode(
+        claims,
+        key.private_key,
+        algorithm=key.alg,
+        headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
+    )
+
+
+def _longest_api_lifetime(session: Session) -> int:
+    value = session.scalar(select(func.max(models.ResourceServer.token_lifetime)))
+    return int(value or 0)
+
+
+def _key_context(kid: str) -> bytes:
+    return b"signing-key:" + kid.encode()
+
+
+class InvalidAccessToken(Exception):
+    """The bearer token is not one this server issued for this audience, or has expired."""
+
+
+def verify_access_token(token: str, keys: KeySet, issuer: str, audience: str) -> dict[str, Any]:
+    """The claims of a valid RFC 9068 access token for ``audience``."""
+    try:
+        header = jwt.get_unverified_header(token)
+        key = keys.public.get(header.get("kid", ""))
+        if key is None:
+            raise InvalidAccessToken("the token was not signed by a key of this server")
+        if header.get("typ", "").lower() not in (ACCESS_TOKEN_TYPE, "application/at+jwt"):
+            raise InvalidAccessToken("the token is not an access token (typ must be at+jwt)")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[key.algorithm_name],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "client_id"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidAccessToken("the token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidAccessToken("the token is not for this API") from None
+    except jwt.PyJWTError as error:
+        raise InvalidAccessToken(f"the token is invalid: {error}") from None
+    return claims

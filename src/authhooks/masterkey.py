@@ -1,0 +1,101 @@
+"""The master key: encrypts secrets at rest and keys the client-secret hash.
+
+It lives outside the database — in ``<data_dir>/master.key`` (mode 0600) or in
+``AUTHHOOKS_MASTER_KEY`` — so a copy of the database alone reveals no private
+key and no secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_FILE = "master.key"
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+
+
+class MasterKeyError(Exception):
+    """The master key is missing, malformed, or does not open what it should."""
+
+
+class MasterKey:
+    """AES-256-GCM with the master key, plus purpose-bound derived keys."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise MasterKeyError("the master key must be 32 bytes (44 characters of base64)")
+        self._aead = AESGCM(key)
+        self._key = key
+
+    @classmethod
+    def load(cls, data_dir: Path, from_env: str = "") -> MasterKey:
+        """The key from the environment value if given, else from the key file, created once."""
+        if from_env:
+            return cls(_decode(from_env, "AUTHHOOKS_MASTER_KEY"))
+        path = data_dir / KEY_FILE
+        try:
+            return cls(_decode(path.read_text().strip(), str(path)))
+        except FileNotFoundError:
+            pass
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            return cls(_decode(path.read_text().strip(), str(path)))
+        with os.fdopen(fd, "w") as file:
+            file.write(base64.b64encode(key).decode() + "\n")
+        return cls(key)
+
+    def encrypt(self, plaintext: bytes, context: bytes) -> bytes:
+        """Encrypt; ``context`` is bound as associated data so ciphertexts cannot be swapped."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, context)
+
+    def decrypt(self, ciphertext: bytes, context: bytes) -> bytes:
+        """Decrypt what :meth:`encrypt` produced for the same ``context``."""
+        if ciphertext[:1] != _VERSION:
+            raise MasterKeyError("unknown ciphertext format")
+        nonce, body = ciphertext[1 : 1 + _NONCE_BYTES], ciphertext[1 + _NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, body, context)
+        except InvalidTag:
+            raise MasterKeyError(
+                "stored data does not open with this master key (was the key changed?)"
+            ) from None
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose, independent of every other purpose's key."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(self._key)
+
+
+class SecretHasher:
+    """Keyed hash for high-entropy secrets (client secrets): fast, constant-time to check."""
+
+    def __init__(self, master_key: MasterKey) -> None:
+        self._key = master_key.derive("client-secret-hash")
+
+    def hash(self, secret: str) -> bytes:
+        return hmac.new(self._key, secret.encode(), hashlib.sha256).digest()
+
+    def verify(self, secret: str, digest: bytes) -> bool:
+        return hmac.compare_digest(self.hash(secret), digest)
+
+
+def _decode(value: str, source: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MasterKeyError(f"{source} does not hold a base64 master key") from None
