@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from authhooks.cli.server import load_settings
+from authhooks.cli.server import clean_errors, load_settings
 from authhooks.identity.tokens import rotate_signing_key
 from authhooks.masterkey import MasterKey
 from authhooks.storage.database import Database
@@ -18,10 +18,11 @@ console = Console(stderr=True, soft_wrap=True)
 def rotate() -> None:
     """Sign new tokens with a fresh key; the old key stays published until its tokens expire."""
     settings = load_settings()
-    master_key = MasterKey.load(settings.data_dir, settings.master_key)
+    with clean_errors():
+        master_key = MasterKey.load(settings.data_dir, settings.master_key)
     database = Database(settings.database_url)
     try:
-        with database.session() as session:
+        with clean_errors(), database.session() as session:
             key = rotate_signing_key(
                 session, master_key, settings.signing_algorithm, settings.token_lifetime
             )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from authhooks.bootstrap import ADMIN_FILE, initialise
 from authhooks.config import Settings
@@ -31,12 +34,28 @@ def load_settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _initialise(settings: Settings) -> None:
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn the failures an operator can fix into one line and exit code 2, not a traceback."""
     try:
-        admin = initialise(settings)
+        yield
     except MasterKeyError as error:
         console.print(f"[red]master key:[/red] {error}")
         raise typer.Exit(2) from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        console.print(
+            f"[red]database:[/red] {reason} (is it running, and was `authhooks init` run?)"
+        )
+        raise typer.Exit(2) from None
+    except LookupError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _initialise(settings: Settings) -> None:
+    with clean_errors():
+        admin = initialise(settings)
     if admin is not None:
         console.print(
             "[bold]Bootstrap admin created[/bold] (shown once; also saved, mode 0600, in "
@@ -84,7 +103,8 @@ def migrate() -> None:
     settings = load_settings()
     database = Database(settings.database_url)
     try:
-        database.migrate()
+        with clean_errors():
+            database.migrate()
     finally:
         database.dispose()
     console.print("schema is up to date")

@@ -1,8 +1,8 @@
 """The identity server's HTTP adapter: token endpoint, JWKS and discovery.
 
-These are plain Starlette routes rather than FastAPI ones: the token endpoint
-sits inside every client's request path, and skipping dependency resolution
-and response-model validation is measurably faster (bench/README.md).
+These are plain Starlette routes, served ahead of FastAPI (app.FastPath): the
+token endpoint sits inside every client's request path. Each handler turns
+every failure into a JSON answer itself, since no middleware stands behind it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from authhooks.identity.oauth2.client_auth import AUTH_METHODS
 from authhooks.identity.oauth2.errors import (
@@ -83,7 +83,13 @@ async def _bounded_body(request: Request) -> bytes:
 async def jwks(request: Request) -> Response:
     """GET /.well-known/jwks.json (RFC 7517): every key whose tokens may still be valid."""
     services: Services = request.app.state.services
-    keys = await services.directory.keys()
+    try:
+        keys = await services.directory.keys()
+    except DBAPIError as error:
+        log.error("jwks: database unavailable (%s)", type(error.orig).__name__)
+        return _json(
+            {"error": "the database is unavailable; try again shortly"}, 503, {"Retry-After": "1"}
+        )
     # Short enough that a verifier sees a rotated-in key well before its first use matters.
     return _json(keys.jwks, headers={"Cache-Control": "public, max-age=60"})
 
@@ -114,7 +120,7 @@ async def discovery(request: Request) -> Response:
     )
 
 
-def routes() -> list[BaseRoute]:
+def routes() -> list[Route]:
     return [
         Route("/oauth/token", token, methods=["POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),

@@ -1,0 +1,76 @@
+"""``authhooks init``, ``migrate``, ``keys rotate`` and bad settings, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+from tests.conftest import AUTHHOOKS
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTHHOOKS_")}
+    environment.update({"AUTHHOOKS_DATA_DIR": str(tmp_path / "data"), **env})
+    return subprocess.run(
+        [*AUTHHOOKS, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_init_creates_admin_once(tmp_path: Path) -> None:
+    first = run(tmp_path, "init")
+    assert first.returncode == 0, first.stderr
+    saved = tmp_path / "data" / "bootstrap-admin.json"
+    admin = json.loads(saved.read_text())
+    assert admin["client_secret"] in first.stderr
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data" / "master.key").stat().st_mode) == 0o600
+    second = run(tmp_path, "init")
+    assert second.returncode == 0
+    assert admin["client_secret"] not in second.stderr
+    assert json.loads(saved.read_text()) == admin
+
+
+def test_migrate_and_rotate(tmp_path: Path) -> None:
+    assert run(tmp_path, "init").returncode == 0
+    assert run(tmp_path, "migrate").returncode == 0
+    rotated = run(tmp_path, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new signing key" in rotated.stderr
+
+
+def test_invalid_settings_exit_2_without_traceback(tmp_path: Path) -> None:
+    result = run(tmp_path, "init", AUTHHOOKS_SIGNING_ALGORITHM="none")
+    assert result.returncode == 2
+    assert "signing_algorithm" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_master_key_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run(tmp_path, "init", AUTHHOOKS_MASTER_KEY="bm90IDMyIGJ5dGVz")
+    assert result.returncode == 2
+    assert "master key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rotate_before_init_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run(tmp_path, "keys", "rotate")
+    assert result.returncode == 2
+    assert "authhooks init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run(
+        tmp_path, "init", AUTHHOOKS_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
+    assert result.returncode == 2
+    assert "database" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,33 @@
+"""The docs stay true: every setting and command is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer.main
+
+from authhooks.cli.main import app
+from authhooks.config import Settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_every_setting_is_documented() -> None:
+    operations = (DOCS / "operations.md").read_text()
+    missing = [
+        name for name in Settings.model_fields if f"`AUTHHOOKS_{name.upper()}`" not in operations
+    ]
+    assert not missing, f"settings missing from docs/operations.md: {missing}"
+
+
+def test_every_command_is_documented() -> None:
+    operations = (DOCS / "operations.md").read_text()
+    command = typer.main.get_command(app)
+    names: list[str] = []
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        if hasattr(sub, "commands"):
+            names.extend(f"{name} {child}" for child in sub.commands)
+        else:
+            names.append(name)
+    missing = [name for name in names if f"`authhooks {name}" not in operations]
+    assert not missing, f"commands missing from docs/operations.md: {missing}"
