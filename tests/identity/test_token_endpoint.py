@@ -330,3 +330,8 @@ def test_get_is_not_allowed(server: Server) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_nul_in_a_parameter_is_invalid_request(server: Server) -> None:
+    response = post(server, "grant_type=client_credentials&client_id=a%00b&client_secret=x")
+    assert_error(response, 400, "invalid_request", "NUL")

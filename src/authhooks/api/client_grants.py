@@ -9,18 +9,15 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
 from authhooks.api.auth import Caller, require, services
-from authhooks.api.models import Body, Out
+from authhooks.api.models import Body, Out, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.identity import clients
-from authhooks.identity.oauth2.scope import SCOPE_TOKEN
 from authhooks.services import Services
 
 router = APIRouter(prefix="/client-grants", tags=["client-grants"], route_class=StrictJSONRoute)
 
-ScopeList = Annotated[
-    list[Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN.pattern)]], Field(max_length=1000)
-]
+ScopeList = Annotated[list[ScopeValue], Field(max_length=1000)]
 
 
 class ClientGrantCreate(Body):

@@ -6,6 +6,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from authhooks.identity.oauth2.scope import SCOPE_TOKEN_PATTERN
+
 
 class Body(BaseModel):
     """A request body: unknown fields are an error, not silently dropped."""
@@ -35,3 +37,4 @@ class Out(BaseModel):
 
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^<>]+$")]
+ScopeValue = Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN_PATTERN)]

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import Field, field_validator
 
 from authhooks.api.auth import Caller, require, services
-from authhooks.api.models import Body, Name, Out, Patch
+from authhooks.api.models import Body, Name, Out, Patch, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.identity import clients
-from authhooks.identity.oauth2.scope import SCOPE_TOKEN
 from authhooks.services import Services
 
 router = APIRouter(
@@ -25,7 +24,7 @@ TokenLifetime = Annotated[int, Field(ge=60, le=30 * 86400)]
 
 
 class Scope(Body):
-    value: Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN.pattern)]
+    value: ScopeValue
     description: Annotated[str, Field(max_length=500)] = ""
 
 
@@ -106,7 +105,7 @@ def list_resource_servers(
     return page.shape("resource_servers", items, total)
 
 
-@router.get("/{id}", response_model=ResourceServerOut)
+@router.get("/{id:path}", response_model=ResourceServerOut)
 def get_resource_server(
     id: str,
     _: Annotated[Caller, Depends(require("read:resource_servers"))],
@@ -116,7 +115,7 @@ def get_resource_server(
         return ResourceServerOut.model_validate(clients.get_resource_server(session, id))
 
 
-@router.patch("/{id}", response_model=ResourceServerOut)
+@router.patch("/{id:path}", response_model=ResourceServerOut)
 def update_resource_server(
     id: str,
     body: ResourceServerUpdate,
@@ -131,7 +130,7 @@ def update_resource_server(
     return out
 
 
-@router.delete("/{id}", status_code=204)
+@router.delete("/{id:path}", status_code=204)
 def delete_resource_server(
     id: str,
     _: Annotated[Caller, Depends(require("delete:resource_servers"))],

@@ -15,18 +15,30 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class StrictJSONRoute(APIRoute):
-    """Rejects a body that is not JSON, too large, or repeats a key, before FastAPI sees it."""
+    """Rejects NUL characters anywhere, and a body that is not JSON, too large, or
+    repeats a key, before FastAPI sees the request."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if self.body_field is None:
-            return handler
+        expects_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
-            await check_json_body(request)
+            check_no_nul(request)
+            if expects_body:
+                await check_json_body(request)
             return await handler(request)
 
         return strict_handler
+
+
+def check_no_nul(request: Request) -> None:
+    # No identifier or name legitimately holds NUL, and PostgreSQL refuses it in text.
+    if "\x00" in request.url.path or any(
+        "\x00" in value for value in request.query_params.values()
+    ):
+        raise ApiError(
+            400, "NUL characters are not allowed in the path or query", "invalid_request"
+        )
 
 
 async def check_json_body(request: Request) -> None:
@@ -42,11 +54,19 @@ async def check_json_body(request: Request) -> None:
     if media_type != "application/json":
         raise ApiError(415, "the request body must be application/json", "unsupported_media_type")
     try:
-        json.loads(body, object_pairs_hook=_no_repeated_keys, parse_constant=_no_constants)
+        parsed = json.loads(body, object_pairs_hook=_no_repeated_keys, parse_constant=_no_constants)
+    except RecursionError:
+        raise ApiError(
+            400, "Payload validation error: invalid JSON: nested too deeply", "invalid_body"
+        ) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(
             400, f"Payload validation error: invalid JSON: {error}", "invalid_body"
         ) from None
+    where = _nul_at(parsed, "")
+    if where is not None:
+        message = f"Payload validation error: {where or 'the body'} holds a NUL character"
+        raise ApiError(400, message, "invalid_body")
 
 
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -56,6 +76,25 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"key {key!r} is repeated")
         result[key] = value
     return result
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first string holding NUL, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path or "a key"
+            children.append((f"{path}.{key}" if path else key, item))
+    elif isinstance(value, list):
+        children = [(f"{path}.{index}", item) for index, item in enumerate(value)]
+    for child_path, item in children:
+        found = _nul_at(item, child_path)
+        if found is not None:
+            return found
+    return None
 
 
 def _no_constants(name: str) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authhooks.errors import Conflict, InvalidInput, NotFound, NotSupported
@@ -132,8 +133,7 @@ def create_resource_server(
         created_at=now,
         updated_at=now,
     )
-    session.add(server)
-    bump_generation(session)
+    _insert(session, server, f"a resource server with identifier {identifier!r} already exists")
     return server
 
 
@@ -215,8 +215,7 @@ def create_client_grant(
         created_at=now,
         updated_at=now,
     )
-    session.add(grant)
-    bump_generation(session)
+    _insert(session, grant, f"client {client_id!r} already has a grant for {audience!r}")
     return grant
 
 
@@ -256,6 +255,16 @@ def update_client_grant(session: Session, grant_id: str, scope: list[str]) -> mo
 
 def delete_client_grant(session: Session, grant_id: str) -> None:
     session.delete(get_client_grant(session, grant_id))
+    bump_generation(session)
+
+
+def _insert(session: Session, row: models.Base, conflict: str) -> None:
+    """Add and flush now, so that a concurrent duplicate that passed the check is a Conflict."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(conflict) from None
     bump_generation(session)
 
 

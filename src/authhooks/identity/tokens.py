@@ -26,7 +26,7 @@ from authhooks.storage.models import utcnow
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 # RFC 9068 §2.1: access tokens carry this media type in the JWT "typ" header.
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+ACCESS_TOKEN_TYPE = "at+jwt"
 # A key stays published this long beyond the lifetime of its last token, to
 # cover clock skew and processes that signed with it before noticing a rotation.
 PUBLISH_GRACE = timedelta(minutes=5)
@@ -172,10 +172,12 @@ def verify_access_token(token: str, keys: KeySet, issuer: str, audience: str) ->
     """The claims of a valid RFC 9068 access token for ``audience``."""
     try:
         header = jwt.get_unverified_header(token)
-        key = keys.public.get(header.get("kid", ""))
+        kid = header.get("kid")
+        key = keys.public.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidAccessToken("the token was not signed by a key of this server")
-        if header.get("typ", "").lower() not in (ACCESS_TOKEN_TYPE, "application/at+jwt"):
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in (ACCESS_TOKEN_TYPE, "application/at+jwt"):
             raise InvalidAccessToken("the token is not an access token (typ must be at+jwt)")
         claims: dict[str, Any] = jwt.decode(
             token,

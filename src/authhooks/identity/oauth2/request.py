@@ -35,6 +35,8 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
             # RFC 6749 §3.2: parameters MUST NOT be included more than once.
             raise InvalidRequestError(f"parameter {name!r} is repeated")
         seen.add(name)
+        if "\x00" in name or "\x00" in value:
+            raise InvalidRequestError(f"parameter {name!r} holds a NUL character")
         if len(value) > MAX_VALUE_CHARS:
             raise InvalidRequestError(
                 f"parameter {name!r} is longer than {MAX_VALUE_CHARS} characters"
