@@ -16,6 +16,7 @@ check: setup-dev
 	$(BIN)/mypy
 
 bench: setup-dev
+	@scripts/setup.sh dev wrk
 	$(BIN)/python bench/token_endpoint.py
 
 setup:

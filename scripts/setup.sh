@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Set up everything authhooks needs on this machine: system packages and the
 # virtualenv. Idempotent and quick when nothing changed.
-#   scripts/setup.sh          runtime dependencies
-#   scripts/setup.sh dev      plus the test, lint and benchmark tools
+#   scripts/setup.sh                  runtime dependencies
+#   scripts/setup.sh dev              plus the test and lint tools
+#   scripts/setup.sh dev wrk ...      plus these commands from Debian packages of the same name
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
+shift || true
 venv=.venv
 python="${PYTHON:-python3}"
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+for tool in "$@"; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]}" >&2
