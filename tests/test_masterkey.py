@@ -53,3 +53,12 @@ def test_secret_hasher_is_keyed(tmp_path: Path) -> None:
     assert one.verify("s3cret", digest)
     assert not one.verify("s3cret!", digest)
     assert not two.verify("s3cret", digest)
+
+
+def test_concurrent_first_loads_agree(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: MasterKey.load(tmp_path), range(16)))
+    ciphertext = keys[0].encrypt(b"x", b"c")
+    assert all(key.decrypt(ciphertext, b"c") == b"x" for key in keys)

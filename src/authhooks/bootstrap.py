@@ -1,10 +1,10 @@
 """First-start initialisation: data dir, master key, schema, signing key, the
-management API and its bootstrap admin client. Safe to run on every start."""
+management API and its bootstrap admin client. Safe to run on every start,
+and from several processes or hosts at once."""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from authhooks.config import Settings
 from authhooks.identity import clients
 from authhooks.identity.tokens import ensure_signing_key
 from authhooks.masterkey import MasterKey, SecretHasher
+from authhooks.private_files import write_private
 from authhooks.storage import models
 from authhooks.storage.database import Database, bump_generation
 
@@ -30,25 +31,45 @@ class AdminCredentials:
     path: Path
 
 
-def initialise(settings: Settings) -> AdminCredentials | None:
-    """Bring the data dir and database up to date; returns new admin credentials on first start."""
+def initialise(settings: Settings, *, new_admin: bool = False) -> AdminCredentials | None:
+    """Bring the data dir and database up to date.
+
+    Returns the credentials of an admin client created now: on first start, or
+    when ``new_admin`` asks for one (to recover from a lost or deleted admin).
+    """
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     master_key = MasterKey.load(settings.data_dir, settings.master_key)
     database = Database(settings.database_url)
     try:
-        database.migrate()
-        with database.session() as session:
-            ensure_signing_key(
-                session, master_key, settings.signing_algorithm, settings.token_lifetime
-            )
-            return _ensure_management_api(session, settings, SecretHasher(master_key))
+        with database.exclusive("initialise"):
+            database.migrate()
+            with database.session() as session:
+                ensure_signing_key(
+                    session, master_key, settings.signing_algorithm, settings.token_lifetime
+                )
+                first_start = _ensure_management_api(session, settings)
+                created = None
+                if first_start or new_admin:
+                    created = _create_admin(session, settings, SecretHasher(master_key))
     finally:
         database.dispose()
+    if created is None:
+        return None
+    # Written only once the admin is committed, so the file never names a client that isn't.
+    client_id, secret = created
+    path = settings.data_dir / ADMIN_FILE
+    document = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "audience": settings.management_audience,
+        "issuer": settings.issuer,
+    }
+    write_private(path, json.dumps(document, indent=2) + "\n")
+    return AdminCredentials(client_id, secret, settings.management_audience, path)
 
 
-def _ensure_management_api(
-    session: Session, settings: Settings, hasher: SecretHasher
-) -> AdminCredentials | None:
+def _ensure_management_api(session: Session, settings: Settings) -> bool:
+    """Create or refresh the system API; True when it was created (the first start)."""
     audience = settings.management_audience
     existing = session.scalar(
         select(models.ResourceServer).where(models.ResourceServer.is_system.is_(True))
@@ -59,7 +80,7 @@ def _ensure_management_api(
             existing.scopes = MANAGEMENT_SCOPES
             existing.identifier = audience
             bump_generation(session)
-        return None
+        return False
     clients.create_resource_server(
         session,
         name=MANAGEMENT_API_NAME,
@@ -68,11 +89,15 @@ def _ensure_management_api(
         token_lifetime=None,
         is_system=True,
     )
+    return True
+
+
+def _create_admin(session: Session, settings: Settings, hasher: SecretHasher) -> tuple[str, str]:
     admin, secret = clients.create_client(
         session,
         hasher,
         name="Bootstrap admin",
-        description="Created on first start with every management scope.",
+        description="Created by authhooks init with every management scope.",
         app_type="non_interactive",
         grant_types=["client_credentials"],
         client_metadata={},
@@ -81,12 +106,7 @@ def _ensure_management_api(
     clients.create_client_grant(
         session,
         client_id=admin.client_id,
-        audience=audience,
+        audience=settings.management_audience,
         scope=[scope["value"] for scope in MANAGEMENT_SCOPES],
     )
-    path = settings.data_dir / ADMIN_FILE
-    credentials = {"client_id": admin.client_id, "client_secret": secret, "audience": audience}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump({**credentials, "issuer": settings.issuer}, file, indent=2)
-    return AdminCredentials(admin.client_id, secret, audience, path)
+    return admin.client_id, secret

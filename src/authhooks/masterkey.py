@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from authhooks.private_files import write_private
 
 KEY_FILE = "master.key"
 _VERSION = b"\x01"
@@ -48,14 +49,12 @@ class MasterKey:
             return cls(_decode(path.read_text().strip(), str(path)))
         except FileNotFoundError:
             pass
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(path, base64.b64encode(key).decode() + "\n", exclusive=True)
         except FileExistsError:  # another process created it first: use theirs
             return cls(_decode(path.read_text().strip(), str(path)))
-        with os.fdopen(fd, "w") as file:
-            file.write(base64.b64encode(key).decode() + "\n")
         return cls(key)
 
     def encrypt(self, plaintext: bytes, context: bytes) -> bytes:

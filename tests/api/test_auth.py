@@ -113,14 +113,15 @@ def test_no_authorization_header_is_401_with_a_bearer_challenge(
 def test_basic_scheme_is_401(server: Server) -> None:
     credentials = base64.b64encode(f"{server.admin_id}:{server.admin_secret}".encode()).decode()
     response = call(server, "GET", "/clients", f"Basic {credentials}")
-    assert_api_error(response, 401, "Bearer", "invalid_request")
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: no bearer token, so no error code in the challenge.
+    assert_api_error(response, 401, "Bearer", "unauthorized")
+    assert response.headers["www-authenticate"] == 'Bearer realm="authhooks"'
 
 
 def test_bearer_without_a_token_is_401(server: Server) -> None:
     response = call(server, "GET", "/clients", "Bearer")
-    assert_api_error(response, 401, "Bearer", "invalid_request")
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert_api_error(response, 401, "Bearer", "unauthorized")
+    assert response.headers["www-authenticate"] == 'Bearer realm="authhooks"'
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_bearer_without_a_token_is_401(server: Server) -> None:
 )
 def test_other_schemes_are_401(server: Server, authorization: str) -> None:
     response = call(server, "GET", "/clients", authorization)
-    assert_api_error(response, 401, "Bearer", "invalid_request")
+    assert_api_error(response, 401, "Bearer", "unauthorized")
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 

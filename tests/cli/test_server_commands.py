@@ -8,6 +8,10 @@ import stat
 import subprocess
 from pathlib import Path
 
+from sqlalchemy import select
+
+from authhooks.storage import models
+from authhooks.storage.database import Database
 from tests.conftest import AUTHHOOKS
 
 
@@ -74,3 +78,39 @@ def test_unreachable_database_exits_2_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_new_admin_recovers_access(tmp_path: Path) -> None:
+    first = run(tmp_path, "init")
+    assert first.returncode == 0
+    old = json.loads((tmp_path / "data" / "bootstrap-admin.json").read_text())
+    again = run(tmp_path, "init", "--new-admin")
+    assert again.returncode == 0, again.stderr
+    new = json.loads((tmp_path / "data" / "bootstrap-admin.json").read_text())
+    assert new["client_id"] != old["client_id"]
+    assert new["client_secret"] in again.stderr
+
+
+def test_concurrent_init_creates_one_of_everything(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTHHOOKS_")}
+    environment["AUTHHOOKS_DATA_DIR"] = str(tmp_path / "data")
+    processes = [
+        subprocess.Popen(
+            [*AUTHHOOKS, "init"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'authhooks.db'}")
+    try:
+        with database.session() as session:
+            signing = session.scalars(
+                select(models.SigningKey).where(models.SigningKey.rotated_at.is_(None))
+            ).all()
+            admins = session.scalars(select(models.Client)).all()
+            systems = session.scalars(select(models.ResourceServer)).all()
+    finally:
+        database.dispose()
+    assert (len(signing), len(admins), len(systems)) == (1, 1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import jwt
 import pytest
 from sqlalchemy import update
 
+from authhooks.identity.directory import Directory
 from authhooks.identity.tokens import (
     InvalidAccessToken,
     ensure_signing_key,
@@ -62,6 +64,24 @@ def test_rotation_keeps_old_tokens_verifiable(backend: str, tmp_path: Path) -> N
         # The management API still accepts a token signed before the rotation.
         with server.api() as api:
             assert api.get("/clients").status_code == 200
+
+
+def test_revoke_previous_withdraws_the_old_key_at_once(backend: str, tmp_path: Path) -> None:
+    with run_server(tmp_path, backend) as server:
+        old_token = server.management_token()
+        old_kid = jwt.get_unverified_header(old_token)["kid"]
+        result = server.cli("keys", "rotate", "--revoke-previous")
+        assert result.returncode == 0, result.stderr
+        time.sleep(CACHE_TTL * 3)
+        kids = [
+            key["kid"] for key in httpx.get(server.url + "/.well-known/jwks.json").json()["keys"]
+        ]
+        assert old_kid not in kids
+        assert len(kids) == 1
+        refused = httpx.get(
+            server.url + "/api/v2/clients", headers={"Authorization": f"Bearer {old_token}"}
+        )
+        assert refused.status_code == 401
 
 
 def test_es256_server_signs_with_es256(backend: str, tmp_path: Path) -> None:
@@ -129,6 +149,30 @@ def test_retired_key_leaves_jwks_after_its_window(database: Database, tmp_path: 
     with database.session() as session:
         keys = load_key_set(session, master_key)
     assert set(keys.public) == {second.kid}
+
+
+def test_directory_drops_a_retired_key_when_its_window_ends(
+    database: Database, tmp_path: Path
+) -> None:
+    master_key = MasterKey.load(tmp_path)
+    with database.session() as session:
+        first = ensure_signing_key(session, master_key, "ES256", 3600)
+    with database.session() as session:
+        rotate_signing_key(session, master_key, "ES256", 3600)
+        # Its window ends in a second; no later change bumps the counter.
+        session.execute(
+            update(models.SigningKey)
+            .where(models.SigningKey.kid == first.kid)
+            .values(publish_until=utcnow() + timedelta(seconds=1))
+        )
+    directory = Directory(database, master_key, ttl=3600)
+
+    async def published() -> set[str]:
+        return set((await directory.keys()).public)
+
+    assert first.kid in asyncio.run(published())
+    time.sleep(1.2)
+    assert first.kid not in asyncio.run(published())
 
 
 def test_private_keys_are_encrypted_at_rest(database: Database, tmp_path: Path) -> None:

@@ -335,3 +335,57 @@ def test_get_is_not_allowed(server: Server) -> None:
 def test_nul_in_a_parameter_is_invalid_request(server: Server) -> None:
     response = post(server, "grant_type=client_credentials&client_id=a%00b&client_secret=x")
     assert_error(response, 400, "invalid_request", "NUL")
+
+
+def test_resource_must_be_an_absolute_uri(server: Server, machine: Machine) -> None:
+    for resource in ("not-a-uri", "https://api.example.com/#fragment"):
+        response = server.token(machine.client_id, machine.client_secret, resource=resource)
+        assert_error(response, 400, "invalid_target", "absolute URI")
+
+
+def test_resource_without_grant_is_invalid_target(server: Server, machine: Machine) -> None:
+    response = server.token(
+        machine.client_id, machine.client_secret, resource="https://unknown.example.com/"
+    )
+    assert_error(response, 400, "invalid_target", "create a client grant")
+
+
+def test_error_description_holds_only_allowed_characters(server: Server, machine: Machine) -> None:
+    response = post(
+        server,
+        {
+            "grant_type": '"\\é',
+            "client_id": machine.client_id,
+            "client_secret": machine.client_secret,
+        },
+    )
+    assert_error(response, 400, "unsupported_grant_type")
+    description = response.json()["error_description"]
+    assert all(
+        ch == " " or ch == "!" or "\x23" <= ch <= "\x5b" or "\x5d" <= ch <= "\x7e"
+        for ch in description
+    ), description
+
+
+def test_empty_authorization_header_falls_back_to_the_body(
+    server: Server, machine: Machine
+) -> None:
+    response = post(
+        server,
+        {
+            "grant_type": "client_credentials",
+            "client_id": machine.client_id,
+            "client_secret": machine.client_secret,
+            "audience": machine.audience,
+        },
+        headers={"Authorization": ""},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_trailing_ampersand_is_accepted(server: Server, machine: Machine) -> None:
+    body = (
+        f"grant_type=client_credentials&client_id={machine.client_id}"
+        f"&client_secret={machine.client_secret}&audience={machine.audience}&"
+    )
+    assert post(server, body).status_code == 200

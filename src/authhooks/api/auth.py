@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -42,14 +42,22 @@ def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
 
 
 async def authenticate(request: Request) -> Caller:
-    """The caller behind a valid management access token, or a 401."""
+    """The caller behind a valid management access token, or a 401; verified once per request."""
+    cached: Caller | None = getattr(request.state, "caller", None)
+    if cached is None:
+        cached = request.state.caller = await _verify(request)
+    return cached
+
+
+async def _verify(request: Request) -> Caller:
     authorization = request.headers.get("authorization")
     if not authorization:
         raise _unauthorized("Missing authentication: send Authorization: Bearer <token>", None)
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("Bad authentication: use the Bearer scheme", "invalid_request")
+        # RFC 6750 §3.1: a request without a bearer token gets no error code.
+        raise _unauthorized("Bad authentication: use the Bearer scheme", None)
     found = services(request)
     try:
         claims = verify_access_token(
@@ -61,11 +69,27 @@ async def authenticate(request: Request) -> Caller:
     except InvalidAccessToken as error:
         raise _unauthorized(f"Invalid token: {error}", "invalid_token") from None
     client_id = str(claims["client_id"])
-    # Tokens are self-contained, but a deleted client's tokens stop working at once.
+    # Tokens are self-contained, but deleting a client or narrowing its grant
+    # takes their power away within the cache bound, as it does for new tokens.
     if await found.directory.client(client_id) is None:
         raise _unauthorized("Invalid token: its client no longer exists", "invalid_token")
+    entitlement = await found.directory.entitlement(client_id, found.settings.management_audience)
+    if entitlement is None:
+        raise _unauthorized("Invalid token: its client's grant was revoked", "invalid_token")
     scope = claims.get("scope", "")
-    return Caller(client_id, frozenset(scope.split() if isinstance(scope, str) else ()))
+    carried = frozenset(scope.split() if isinstance(scope, str) else ())
+    return Caller(client_id, carried & frozenset(entitlement.scopes))
+
+
+def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:
+    """Refuse to let a caller hand out (or take over) management scopes it does not hold."""
+    missing = sorted(set(scopes) - caller.scopes)
+    if missing:
+        raise ApiError(
+            403,
+            f"cannot {action}: it carries management scopes your token lacks ({' '.join(missing)})",
+            "insufficient_scope",
+        )
 
 
 def _unauthorized(message: str, error: str | None) -> ApiError:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
-from authhooks.api.auth import Caller, require, services
+from authhooks.api.auth import Caller, ensure_holds, require, services
 from authhooks.api.models import Body, Out, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
@@ -42,9 +42,11 @@ class ClientGrantOut(Out):
 @router.post("", status_code=201, response_model=ClientGrantOut)
 def create_client_grant(
     body: ClientGrantCreate,
-    _: Annotated[Caller, Depends(require("create:client_grants"))],
+    caller: Annotated[Caller, Depends(require("create:client_grants"))],
     found: Annotated[Services, Depends(services)],
 ) -> ClientGrantOut:
+    if body.audience == found.settings.management_audience:
+        ensure_holds(caller, body.scope, "create this grant")
     with found.database.session() as session:
         grant = clients.create_client_grant(
             session,
@@ -88,10 +90,12 @@ def get_client_grant(
 def update_client_grant(
     id: str,
     body: ClientGrantUpdate,
-    _: Annotated[Caller, Depends(require("update:client_grants"))],
+    caller: Annotated[Caller, Depends(require("update:client_grants"))],
     found: Annotated[Services, Depends(services)],
 ) -> ClientGrantOut:
     with found.database.session() as session:
+        if clients.get_client_grant(session, id).audience == found.settings.management_audience:
+            ensure_holds(caller, body.scope, "update this grant")
         grant = clients.update_client_grant(session, id, list(dict.fromkeys(body.scope)))
         out = ClientGrantOut.model_validate(grant)
     found.directory.invalidate()

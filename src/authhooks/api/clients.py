@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field, field_validator
 
-from authhooks.api.auth import Caller, require, services
+from authhooks.api.auth import Caller, ensure_holds, require, services
 from authhooks.api.models import Body, Name, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
@@ -44,7 +44,8 @@ class ClientCreate(Body):
     name: Name
     description: Description = ""
     app_type: AppType = "non_interactive"
-    grant_types: list[str] = Field(default_factory=lambda: ["client_credentials"])
+    # Default: ["client_credentials"] for confidential app types, [] for spa and native.
+    grant_types: list[str] | None = None
     client_metadata: Metadata = Field(default_factory=dict)
 
     _grants = field_validator("grant_types")(_check_grant_types)
@@ -152,10 +153,13 @@ def delete_client(
 @router.post("/{client_id}/rotate-secret", response_model=ClientWithSecret)
 def rotate_secret(
     client_id: str,
-    _: Annotated[Caller, Depends(require("update:client_keys"))],
+    caller: Annotated[Caller, Depends(require("update:client_keys"))],
     found: Annotated[Services, Depends(services)],
 ) -> ClientWithSecret:
     with found.database.session() as session:
+        # A new secret is the client's power: only a caller who holds that power may take it.
+        held = clients.granted_scopes(session, client_id, found.settings.management_audience)
+        ensure_holds(caller, held, "rotate this client's secret")
         client, secret = clients.rotate_client_secret(session, found.hasher, client_id)
         out = ClientWithSecret(
             **ClientOut.model_validate(client).model_dump(), client_secret=secret

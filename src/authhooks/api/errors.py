@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 
 from authhooks.errors import Conflict, DomainError, InvalidInput, NotFound, NotSupported
+from authhooks.http import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def install(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status_code, exc.message, exc.error_code, exc.headers)
 
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(413, str(exc), "too_large")
+
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         status_code, code = _DOMAIN_STATUS.get(type(exc), (400, "invalid_request"))
@@ -120,5 +125,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
+        # Starlette logs the exception itself after this answer is sent.
         return error_response(500, "internal error: the server log has details")

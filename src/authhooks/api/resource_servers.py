@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from authhooks.api.auth import Caller, require, services
 from authhooks.api.models import Body, Name, Out, Patch, ScopeValue
@@ -19,7 +20,17 @@ router = APIRouter(
     prefix="/resource-servers", tags=["resource-servers"], route_class=StrictJSONRoute
 )
 
-Identifier = Annotated[str, Field(min_length=1, max_length=600, pattern=r"^\S+$")]
+
+def _not_an_id(value: str) -> str:
+    if re.fullmatch(r"[0-9a-f]{24}", value):
+        raise ValueError("must not look like a resource server id (24 hex digits)")
+    return value
+
+
+# Lookups accept an id or an identifier, so an identifier may not look like an id.
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=600, pattern=r"^\S+$"), AfterValidator(_not_an_id)
+]
 TokenLifetime = Annotated[int, Field(ge=60, le=30 * 86400)]
 
 

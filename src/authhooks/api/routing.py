@@ -9,23 +9,29 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from authhooks.api.auth import authenticate
 from authhooks.api.errors import ApiError
+from authhooks.http import read_bounded
 
 MAX_BODY_BYTES = 256 * 1024
 
 
 class StrictJSONRoute(APIRoute):
-    """Rejects NUL characters anywhere, and a body that is not JSON, too large, or
-    repeats a key, before FastAPI sees the request."""
+    """Authenticates the caller before reading anything else, then refuses NUL
+    characters, and a body that is not JSON, too large or repeats a key —
+    before FastAPI parses it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         expects_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
+            await authenticate(request)
             check_no_nul(request)
             if expects_body:
-                await check_json_body(request)
+                body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
+                check_json_body(request.headers.get("content-type"), body)
+                request._body = body  # what FastAPI reads next; the stream is spent
             return await handler(request)
 
         return strict_handler
@@ -33,24 +39,17 @@ class StrictJSONRoute(APIRoute):
 
 def check_no_nul(request: Request) -> None:
     # No identifier or name legitimately holds NUL, and PostgreSQL refuses it in text.
-    if "\x00" in request.url.path or any(
-        "\x00" in value for value in request.query_params.values()
-    ):
+    query_values = request.query_params.values()
+    if "\x00" in request.url.path or any("\x00" in value for value in query_values):
         raise ApiError(
             400, "NUL characters are not allowed in the path or query", "invalid_request"
         )
 
 
-async def check_json_body(request: Request) -> None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise _too_large()
+def check_json_body(content_type: str | None, body: bytes) -> None:
     if not body:
         raise ApiError(400, "Payload validation error: a JSON body is required", "invalid_body")
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "the request body must be application/json", "unsupported_media_type")
     try:
@@ -99,7 +98,3 @@ def _nul_at(value: Any, path: str) -> str | None:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _too_large() -> ApiError:
-    return ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", "too_large")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 
@@ -15,7 +17,16 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()
-def rotate() -> None:
+def rotate(
+    revoke_previous: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-previous",
+            help="Withdraw the previous keys at once (a compromised key): their tokens stop "
+            "verifying.",
+        ),
+    ] = False,
+) -> None:
     """Sign new tokens with a fresh key; the old key stays published until its tokens expire."""
     settings = load_settings()
     with clean_errors():
@@ -24,7 +35,11 @@ def rotate() -> None:
     try:
         with clean_errors(), database.session() as session:
             key = rotate_signing_key(
-                session, master_key, settings.signing_algorithm, settings.token_lifetime
+                session,
+                master_key,
+                settings.signing_algorithm,
+                settings.token_lifetime,
+                revoke_previous=revoke_previous,
             )
             kid = key.kid
     finally:

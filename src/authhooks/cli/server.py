@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from authhooks.bootstrap import ADMIN_FILE, initialise
@@ -30,7 +31,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        console.print(f"[red]invalid settings:[/red] {error}")
+        console.print(f"[red]invalid settings:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
 
 
@@ -40,26 +41,26 @@ def clean_errors() -> Iterator[None]:
     try:
         yield
     except MasterKeyError as error:
-        console.print(f"[red]master key:[/red] {error}")
+        console.print(f"[red]master key:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        reason = escape(str(getattr(error, "orig", None) or error).splitlines()[0])
         console.print(
             f"[red]database:[/red] {reason} (is it running, and was `authhooks init` run?)"
         )
         raise typer.Exit(2) from None
     except LookupError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
 
 
-def _initialise(settings: Settings) -> None:
+def _initialise(settings: Settings, *, new_admin: bool = False) -> None:
     with clean_errors():
-        admin = initialise(settings)
+        admin = initialise(settings, new_admin=new_admin)
     if admin is not None:
         console.print(
-            "[bold]Bootstrap admin created[/bold] (shown once; also saved, mode 0600, in "
-            f"{admin.path}):"
+            "[bold]Admin client created[/bold] (shown once; also saved, mode 0600, in "
+            f"{escape(str(admin.path))}):"
         )
         console.print(f"  client_id:     {admin.client_id}")
         console.print(f"  client_secret: {admin.client_secret}")
@@ -91,10 +92,14 @@ def serve(
     )
 
 
-def init() -> None:
+def init(
+    new_admin: Annotated[
+        bool, typer.Option("--new-admin", help="Also create a new admin client (recovery).")
+    ] = False,
+) -> None:
     """Create the data dir, master key, schema, signing key and bootstrap admin without serving."""
     settings = load_settings()
-    _initialise(settings)
+    _initialise(settings, new_admin=new_admin)
     console.print(f"Issuer: {settings.issuer}")
 
 

@@ -22,6 +22,8 @@ from authhooks.storage.database import bump_generation
 from authhooks.storage.models import utcnow
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+# Apps that run on the user's device cannot keep a secret (Auth0's "public" clients).
+PUBLIC_APP_TYPES = frozenset({"spa", "native"})
 
 
 def new_client_id() -> str:
@@ -44,15 +46,17 @@ def create_client(
     name: str,
     description: str,
     app_type: str,
-    grant_types: Sequence[str],
+    grant_types: Sequence[str] | None,
     client_metadata: dict[str, str],
-    client_id: str | None = None,
 ) -> tuple[models.Client, str]:
     """Store a client; returns it with its secret, which is never readable again."""
+    if grant_types is None:
+        grant_types = [] if app_type in PUBLIC_APP_TYPES else ["client_credentials"]
+    _check_confidential(app_type, grant_types)
     secret = new_client_secret()
     now = utcnow()
     client = models.Client(
-        client_id=client_id or new_client_id(),
+        client_id=new_client_id(),
         name=name,
         description=description,
         app_type=app_type,
@@ -83,9 +87,17 @@ def update_client(session: Session, client_id: str, changes: dict[str, Any]) -> 
     client = get_client(session, client_id)
     for field, value in changes.items():
         setattr(client, field, value)
+    _check_confidential(client.app_type, client.grant_types)
     client.updated_at = utcnow()
     bump_generation(session)
     return client
+
+
+def _check_confidential(app_type: str, grant_types: Sequence[str]) -> None:
+    if app_type in PUBLIC_APP_TYPES and "client_credentials" in grant_types:
+        raise InvalidInput(
+            f"a {app_type} client cannot keep a secret, so it may not use client_credentials"
+        )
 
 
 def rotate_client_secret(
@@ -162,6 +174,17 @@ def update_resource_server(
     server = _changeable(get_resource_server(session, id_or_identifier))
     for field, value in changes.items():
         setattr(server, field, value)
+    if "scopes" in changes:
+        # A scope the API no longer defines leaves every grant, so that adding it
+        # back later does not silently hand it out again.
+        defined = set(scope_values(server))
+        for grant in session.scalars(
+            select(models.ClientGrant).where(models.ClientGrant.audience == server.identifier)
+        ):
+            kept = [value for value in grant.scope if value in defined]
+            if kept != grant.scope:
+                grant.scope = kept
+                grant.updated_at = utcnow()
     server.updated_at = utcnow()
     bump_generation(session)
     return server
@@ -217,6 +240,16 @@ def create_client_grant(
     )
     _insert(session, grant, f"client {client_id!r} already has a grant for {audience!r}")
     return grant
+
+
+def granted_scopes(session: Session, client_id: str, audience: str) -> list[str]:
+    """The scopes of the client's grant for ``audience``; [] without a grant."""
+    scope = session.scalar(
+        select(models.ClientGrant.scope).where(
+            models.ClientGrant.client_id == client_id, models.ClientGrant.audience == audience
+        )
+    )
+    return list(scope or [])
 
 
 def get_client_grant(session: Session, grant_id: str) -> models.ClientGrant:

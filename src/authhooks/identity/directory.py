@@ -3,26 +3,30 @@
 A warm token request touches no database: it reads this cache. Each process
 checks the change counter at most every ``cache_ttl`` seconds and drops the
 cache when it moved, which bounds how long a change made elsewhere (a rotated
-secret, a revoked grant, a rotated key) can go unseen.
+secret, a revoked grant, a rotated key) can go unseen. While the database
+cannot be reached, what is cached keeps being served: nothing can change
+without the database either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from anyio.to_thread import run_sync
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
 from authhooks.storage.database import Database
 
-# Bounds memory against lookups of many unknown client ids.
-_MAX_ENTRIES = 50_000
+log = logging.getLogger(__name__)
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -44,6 +48,30 @@ class Entitlement:
     token_lifetime: int | None
 
 
+class _Cache(Generic[_K, _V]):
+    """Found entries and misses, kept apart: a flood of unknown keys evicts only misses."""
+
+    def __init__(self, max_found: int, max_missing: int) -> None:
+        self.found: dict[_K, _V] = {}
+        self.missing: set[_K] = set()
+        self._max_found = max_found
+        self._max_missing = max_missing
+
+    def store(self, key: _K, value: _V | None) -> None:
+        if value is None:
+            if len(self.missing) >= self._max_missing:
+                self.missing.clear()
+            self.missing.add(key)
+        else:
+            if len(self.found) >= self._max_found:
+                self.found.clear()
+            self.found[key] = value
+
+    def clear(self) -> None:
+        self.found.clear()
+        self.missing.clear()
+
+
 class Directory:
     def __init__(self, database: Database, master_key: MasterKey, ttl: float) -> None:
         self._db = database
@@ -51,15 +79,16 @@ class Directory:
         self._ttl = ttl
         self._generation: int | None = None
         self._checked_at = float("-inf")
-        self._clients: dict[str, KnownClient | None] = {}
-        self._entitlements: dict[tuple[str, str], Entitlement | None] = {}
-        self._keys: dict[None, KeySet] = {}
+        self._check: asyncio.Future[int] | None = None
+        self._stale = False
         self._epoch = 0
+        self._clients: _Cache[str, KnownClient] = _Cache(100_000, 10_000)
+        self._entitlements: _Cache[tuple[str, str], Entitlement] = _Cache(100_000, 10_000)
+        self._keys: _Cache[None, KeySet] = _Cache(1, 1)
 
     def invalidate(self) -> None:
-        """Drop everything now; called after a change made by this process."""
-        self._checked_at = float("-inf")
-        self._clear()
+        """Drop everything before the next lookup; safe to call from any thread."""
+        self._stale = True
 
     async def client(self, client_id: str) -> KnownClient | None:
         return await self._lookup(self._clients, client_id, self._load_client, client_id)
@@ -70,29 +99,52 @@ class Directory:
         )
 
     async def keys(self) -> KeySet:
-        return await self._lookup(self._keys, None, self._load_keys)
+        keys = await self._lookup(self._keys, None, self._load_keys)
+        assert keys is not None
+        if keys.valid_until is not None and time.time() >= keys.valid_until:
+            # A retired key's window ended: publish and accept it no longer.
+            self._keys.clear()
+            return await self.keys()
+        return keys
 
     async def _lookup(
-        self, cache: dict[_K, _V], key: _K, load: Callable[..., _V], *args: object
-    ) -> _V:
+        self, cache: _Cache[_K, _V], key: _K, load: Callable[..., _V | None], *args: object
+    ) -> _V | None:
         await self._revalidate()
-        if key in cache:
-            return cache[key]
+        if key in cache.found:
+            return cache.found[key]
+        if key in cache.missing:
+            return None
         epoch = self._epoch
         loaded = await run_sync(load, *args)
         # A load that overlapped a clear may have read the old state: use it, don't keep it.
         if epoch == self._epoch:
-            if len(cache) >= _MAX_ENTRIES:
-                cache.clear()
-            cache[key] = loaded
+            cache.store(key, loaded)
         return loaded
 
     async def _revalidate(self) -> None:
-        now = time.monotonic()
-        if now - self._checked_at < self._ttl:
+        if self._stale:
+            self._stale = False
+            self._clear()
+            self._checked_at = float("-inf")
+        if time.monotonic() - self._checked_at < self._ttl:
             return
-        generation = await run_sync(self._db.generation)
-        self._checked_at = now
+        if self._check is None:
+            # One query answers every request that arrives while it runs.
+            self._check = asyncio.ensure_future(run_sync(self._db.generation))
+        check = self._check
+        generation: int | None
+        try:
+            generation = await check
+        except DBAPIError as error:
+            log.warning(
+                "cache check failed, serving cached entries (%s)", type(error.orig).__name__
+            )
+            generation = self._generation
+        finally:
+            if self._check is check:
+                self._check = None
+        self._checked_at = time.monotonic()
         if generation != self._generation:
             self._clear()
             self._generation = generation

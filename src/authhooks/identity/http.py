@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from authhooks.http import BodyTooLarge, read_bounded
 from authhooks.identity.oauth2.client_auth import AUTH_METHODS
 from authhooks.identity.oauth2.errors import (
     InvalidRequestError,
@@ -47,10 +48,13 @@ async def token(request: Request) -> Response:
     """POST /oauth/token (RFC 6749 §3.2)."""
     services: Services = request.app.state.services
     try:
-        body = await _bounded_body(request)
+        body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
         response = await services.token_endpoint.respond(
             request.headers.get("content-type"), request.headers.get("authorization"), body
         )
+    except BodyTooLarge as too_large:
+        error: OAuth2Error = InvalidRequestError(str(too_large))
+        return _json(error.body(), error.status_code, _NO_STORE)
     except OAuth2Error as error:
         return _json(error.body(), error.status_code, {**_NO_STORE, **error.headers()})
     except DBAPIError as error:
@@ -66,20 +70,6 @@ async def token(request: Request) -> Response:
     return _json(response.body(), 200, _NO_STORE)
 
 
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise InvalidRequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InvalidRequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def jwks(request: Request) -> Response:
     """GET /.well-known/jwks.json (RFC 7517): every key whose tokens may still be valid."""
     services: Services = request.app.state.services
@@ -90,7 +80,11 @@ async def jwks(request: Request) -> Response:
         return _json(
             {"error": "the database is unavailable; try again shortly"}, 503, {"Retry-After": "1"}
         )
-    # Short enough that a verifier sees a rotated-in key well before its first use matters.
+    except Exception:
+        log.exception("jwks: unexpected error")
+        return _json({"error": "internal error: the server log has details"}, 500)
+    # Verifiers refetch on an unknown kid, so a new key is found at once; the
+    # max-age only bounds how long a withdrawn key lingers in their caches.
     return _json(keys.jwks, headers={"Cache-Control": "public, max-age=60"})
 
 
@@ -104,12 +98,10 @@ def metadata(services: Services) -> dict[str, Any]:
         "grant_types_supported": services.token_endpoint.grant_types,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "scopes_supported": [],
         "subject_types_supported": ["public"],
-        # The algorithm access tokens are signed with (RFC 9068); named as OpenID
-        # Connect discovery names it so that generic clients find it.
+        # No ID tokens are issued: this names the algorithm of the access tokens
+        # (RFC 9068), under OpenID Connect's field so that generic clients find it.
         "id_token_signing_alg_values_supported": [services.settings.signing_algorithm],
-        "access_token_signing_alg_values_supported": [services.settings.signing_algorithm],
     }
 
 

@@ -46,6 +46,8 @@ class KeySet:
     signing: ActiveKey
     public: dict[str, Any]  # kid -> PyJWT verification key
     jwks: dict[str, Any]  # the RFC 7517 document served at /.well-known/jwks.json
+    # When the first retired key leaves the set (UNIX time); the set must be reloaded then.
+    valid_until: float | None
 
 
 def generate_private_key(alg: SigningAlgorithm) -> PrivateKey:
@@ -100,9 +102,15 @@ def current_signing_key(session: Session) -> models.SigningKey | None:
 
 
 def rotate_signing_key(
-    session: Session, master_key: MasterKey, alg: SigningAlgorithm, default_lifetime: int
+    session: Session,
+    master_key: MasterKey,
+    alg: SigningAlgorithm,
+    default_lifetime: int,
+    *,
+    revoke_previous: bool = False,
 ) -> models.SigningKey:
-    """Replace the signing key; the old one stays published until its tokens expire."""
+    """Replace the signing key; the old one stays published until its tokens expire,
+    or is withdrawn at once with ``revoke_previous`` (a compromised key)."""
     now = utcnow()
     longest = max(default_lifetime, _longest_api_lifetime(session))
     for old in session.scalars(
@@ -110,6 +118,13 @@ def rotate_signing_key(
     ):
         old.rotated_at = now
         old.publish_until = now + timedelta(seconds=longest) + PUBLISH_GRACE
+    if revoke_previous:
+        for old in session.scalars(
+            select(models.SigningKey).where(
+                models.SigningKey.publish_until.is_not(None), models.SigningKey.publish_until > now
+            )
+        ):
+            old.publish_until = now
     return create_signing_key(session, master_key, alg)
 
 
@@ -138,10 +153,12 @@ def load_key_set(session: Session, master_key: MasterKey) -> KeySet:
     private_key = serialization.load_der_private_key(der, password=None)
     assert isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
     published = [row for row in rows if row.publish_until is None or row.publish_until > now]
+    ends = [row.publish_until.timestamp() for row in published if row.publish_until is not None]
     return KeySet(
         signing=ActiveKey(signing_row.kid, signing_row.alg, private_key),
         public={row.kid: jwt.PyJWK(row.public_jwk) for row in published},
         jwks={"keys": [row.public_jwk for row in published]},
+        valid_until=min(ends, default=None),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from urllib.parse import unquote_plus
 
 from authhooks.identity.directory import Directory, KnownClient
@@ -14,13 +13,12 @@ from authhooks.masterkey import SecretHasher
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _FAILED = "client authentication failed: unknown client or wrong secret"
-# Hashed when the client id is unknown, so that both failures cost the same.
 _DUMMY_HASH = b"\0" * 32
 
 
 def credentials_from(authorization: str | None, params: dict[str, str]) -> tuple[str, str, bool]:
     """(client_id, client_secret, used_basic) from the request; exactly one method allowed."""
-    if authorization is not None:
+    if authorization is not None and authorization.strip():
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "basic":
             raise InvalidClientError(
@@ -50,8 +48,8 @@ async def authenticate(
     """The authenticated client, or InvalidClientError."""
     client_id, client_secret, used_basic = credentials_from(authorization, params)
     client = await directory.client(client_id)
-    expected = client.secret_hash if client else _DUMMY_HASH
-    matches = hmac.compare_digest(hasher.hash(client_secret), expected)
+    # Hash even for an unknown client, so that both failures take the same time.
+    matches = hasher.verify(client_secret, client.secret_hash if client else _DUMMY_HASH)
     if client is None or not matches:
         raise InvalidClientError(_FAILED, used_basic=used_basic)
     return client

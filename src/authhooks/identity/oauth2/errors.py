@@ -6,7 +6,11 @@ of them and a grant raises the error it means without knowing HTTP.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+
+# RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_ALLOWED_IN_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 class OAuth2Error(Exception):
@@ -21,7 +25,9 @@ class OAuth2Error(Exception):
         return {}
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+        # Descriptions may quote the request; anything outside the allowed set becomes "?".
+        description = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description)
+        return {"error": self.error, "error_description": description}
 
 
 class InvalidRequestError(OAuth2Error):
@@ -64,6 +70,12 @@ class AccessDeniedError(OAuth2Error):
 
     error = "access_denied"
     status_code = 403
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the ``resource`` is malformed, unknown, or not granted to the client."""
+
+    error = "invalid_target"
 
 
 class ServerError(OAuth2Error):

@@ -22,7 +22,6 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
         pairs = parse_qsl(
             body.decode("ascii"),
             keep_blank_values=True,
-            strict_parsing=bool(body),
             encoding="utf-8",
             errors="strict",
         )

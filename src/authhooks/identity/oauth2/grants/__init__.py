@@ -1,4 +1,4 @@
-"""One module per grant type; ``GRANTS`` maps each ``grant_type`` value to its handler."""
+"""One module per grant type, each a ``Grant``; ``GRANT_TYPES`` lists their names."""
 
 from __future__ import annotations
 
