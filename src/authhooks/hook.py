@@ -1,0 +1,40 @@
+"""What hook code imports: the errors a hook raises to refuse or fail a flow.
+
+    from authhooks.hook import PreUserRegistrationError
+
+This module runs inside the sandbox; it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+
+class HookError(Exception):
+    """Base of the errors a hook raises on purpose.
+
+    ``message`` goes to the hook's log; ``user_message``, when a point shows
+    one, is what the end user sees.
+    """
+
+    def __init__(self, message: str = "", user_message: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.user_message = user_message
+
+
+class InvalidRequestError(HookError):
+    """Refuse a token request as ``invalid_request`` (400)."""
+
+
+class InvalidScopeError(HookError):
+    """Refuse a token request as ``invalid_scope`` (400)."""
+
+
+class ServerError(HookError):
+    """Fail a token request as ``server_error`` (500)."""
+
+
+class PreUserRegistrationError(HookError):
+    """Refuse a signup: ``log_message`` is logged, ``user_message`` is shown to the user."""
+
+    def __init__(self, log_message: str = "", user_message: str | None = None) -> None:
+        super().__init__(log_message, user_message)

@@ -1,0 +1,263 @@
+"""Starting one worker inside bubblewrap: namespaces, read-only binds of just
+the Python runtime, a small /tmp, no environment, an unprivileged uid.
+
+The seccomp filter and resource limits are applied by the worker itself
+(worker.py) before it loads hook code; see docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import authhooks
+
+log = logging.getLogger(__name__)
+
+PACKAGE_MOUNT = "/opt/authhooks"
+SANDBOX_UID = 65534  # "nobody", inside the sandbox's own user namespace
+_DISCOVER = (
+    "import json, sys, sysconfig; p = sysconfig.get_paths(); "
+    "print(json.dumps({'stdlib': p['stdlib'], 'platstdlib': p['platstdlib'], "
+    "'version': list(sys.version_info[:2])}))"
+)
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap, a usable interpreter or libseccomp is missing: hooks cannot run here."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker limits; the worker applies them as hard rlimits before loading hook code."""
+
+    memory_bytes: int = 128 * 1024 * 1024
+    cpu_seconds: int = 600  # over the worker's whole life; calls are bounded by their timeout
+    file_bytes: int = 8 * 1024 * 1024
+    open_files: int = 64
+    processes: int = 16  # threads count here; new processes are refused by seccomp
+    tmp_bytes: int = 16 * 1024 * 1024
+    lines: int = 200  # console lines kept per call
+    line_chars: int = 2000
+    result_bytes: int = 1024 * 1024
+
+    def for_worker(self) -> dict[str, int]:
+        return {
+            "memory_bytes": self.memory_bytes,
+            "cpu_seconds": self.cpu_seconds,
+            "file_bytes": self.file_bytes,
+            "open_files": self.open_files,
+            "processes": self.processes,
+            "lines": self.lines,
+            "line_chars": self.line_chars,
+            "result_bytes": self.result_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    # "auto": the server's own interpreter when an unprivileged uid can read it,
+    # else the system's python3 of the same version, else the server's own.
+    python: str = "auto"
+    # Workers run as uid_base + slot on the host when the server runs as root;
+    # 0 keeps them on the server's own uid.
+    uid_base: int = 2_000_000_000
+    bwrap: str = "bwrap"
+
+
+@dataclass(frozen=True)
+class Spawned:
+    process: subprocess.Popen[bytes]
+    to_worker: int
+    from_worker: int
+    console: int
+
+
+@dataclass
+class Sandbox:
+    """What every worker's sandbox is made of, discovered once at start."""
+
+    settings: SandboxSettings
+    limits: Limits
+    python: Path = field(init=False)
+    binds: list[Path] = field(init=False)
+    package: Path = field(init=False)
+    hidden: list[Path] = field(init=False)
+    seccomp_library: Path = field(init=False)
+    separate_uids: bool = field(init=False)
+    bwrap: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        found = shutil.which(self.settings.bwrap)
+        if found is None:
+            raise SandboxUnavailable(
+                "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+            )
+        self.bwrap = found
+        root = os.geteuid() == 0
+        self.python = _choose_python(self.settings.python, root and self.settings.uid_base > 0)
+        stdlib, platstdlib = _interpreter_paths(self.python)
+        self.seccomp_library = _find_library("libseccomp.so.2")
+        libraries = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
+        self.package = Path(authhooks.__file__).resolve().parent
+        self.binds = sorted(
+            {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *libraries}
+        )
+        self.hidden = [path for path in (Path(stdlib) / "site-packages",) if path.is_dir()]
+        self.separate_uids = (
+            root
+            and self.settings.uid_base > 0
+            and all(_others_can_read(p) for p in [*self.binds, self.package, Path(self.bwrap)])
+        )
+        if root and not self.separate_uids:
+            log.warning(
+                "sandboxed workers run on the server's uid: an unprivileged uid "
+                "cannot read the interpreter %s (see docs/sandbox.md)",
+                self.python,
+            )
+
+    def command(self, out_fd: int) -> list[str]:
+        args = [
+            self.bwrap,
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "hook",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--cap-drop",
+            "ALL",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.limits.tmp_bytes),
+            "--tmpfs",
+            "/tmp",
+        ]
+        for path in self.binds:
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
+        for path in self.hidden:
+            args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
+        args += ["--chdir", "/tmp", "--"]
+        bootstrap = (
+            f"import sys; sys.path.insert(0, {PACKAGE_MOUNT!r}); "
+            f"from authhooks.runtime.worker import main; main({out_fd})"
+        )
+        return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
+
+    def spawn(self, slot: int) -> Spawned:
+        """Start one sandboxed worker; it waits for its ``load`` frame."""
+        to_worker_r, to_worker = os.pipe()
+        from_worker, from_worker_w = os.pipe()
+        console, console_w = os.pipe()
+        uid = self.settings.uid_base + slot if self.separate_uids else None
+        try:
+            process = subprocess.Popen(
+                self.command(from_worker_w),
+                stdin=to_worker_r,
+                stdout=console_w,
+                stderr=console_w,
+                pass_fds=(from_worker_w,),
+                env={},  # bwrap's own environment is readable from inside: keep it empty
+                start_new_session=True,
+                user=uid,
+                group=uid,
+                extra_groups=[] if uid is not None else None,
+            )
+        except BaseException:
+            for fd in (to_worker, from_worker, console):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (to_worker_r, from_worker_w, console_w):
+                os.close(fd)
+        return Spawned(process, to_worker, from_worker, console)
+
+
+def _choose_python(setting: str, want_unprivileged: bool) -> Path:
+    own = Path(os.path.realpath(sys.executable))
+    if setting != "auto":
+        return Path(os.path.realpath(setting))
+    if not want_unprivileged or _others_can_read(own):
+        return own
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if system.exists() and _others_can_read(system.resolve()):
+        return system.resolve()
+    return own
+
+
+def _interpreter_paths(python: Path) -> tuple[str, str]:
+    try:
+        found = subprocess.run(
+            [str(python), "-I", "-S", "-c", _DISCOVER],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env={},
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise SandboxUnavailable(f"cannot run the hook interpreter {python}: {error}") from None
+    info = json.loads(found.stdout)
+    if tuple(info["version"]) < (3, 11):
+        raise SandboxUnavailable(f"the hook interpreter {python} is older than Python 3.11")
+    return info["stdlib"], info["platstdlib"]
+
+
+def _shared_libraries(files: list[Path]) -> list[Path]:
+    """Every shared library (and the loader) these executables and modules load."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        raise SandboxUnavailable("ldd is missing (Debian package libc-bin)")
+    output = subprocess.run(
+        [ldd, *map(str, files)], capture_output=True, text=True, timeout=60, check=False, env={}
+    ).stdout
+    return sorted({Path(path) for path in re.findall(r"(/\S+) \(0x", output)})
+
+
+def _find_library(name: str) -> Path:
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    try:
+        output = subprocess.run(
+            [ldconfig, "-p"], capture_output=True, text=True, timeout=30, check=False, env={}
+        ).stdout
+    except OSError:
+        output = ""
+    for line in output.splitlines():
+        if line.strip().startswith(name + " ") and "=>" in line:
+            return Path(line.split("=>", 1)[1].strip())
+    raise SandboxUnavailable(f"{name} is missing (Debian package libseccomp2)")
+
+
+def _others_can_read(path: Path) -> bool:
+    """Whether a user with no relation to the file's owner can reach and read ``path``."""
+    try:
+        target = path.resolve()
+        for parent in reversed(target.parents):
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & need == need

@@ -1,0 +1,129 @@
+"""The worker's seccomp filter, built with libseccomp through ctypes.
+
+The worker installs it on itself after start-up and before it loads hook
+code, so the interpreter can start but hook code can never fork, exec, open
+a network socket, or reach the kernel interfaces that sandbox escapes use.
+Runs inside the sandbox; standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import socket
+
+LIBRARY = "libseccomp.so.2"
+
+_ALLOW = 0x7FFF0000
+_CMP_NE = 1
+_CMP_MASKED_EQ = 7
+_CLONE_THREAD = 0x00010000
+
+# Denied outright: kernel interfaces hooks have no use for and escapes do.
+DENIED = (
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "fanotify_init",
+    "quotactl",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "syslog",
+    "vhangup",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "iopl",
+    "ioperm",
+    "personality",
+    # No new processes and no new programs: a hook is one process for its whole life.
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+)
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+def _errno(code: int) -> int:
+    return 0x00050000 | (code & 0xFFFF)
+
+
+def install(library: str = LIBRARY) -> None:
+    """Load the filter into the calling process (and its future threads), for good."""
+    lib = ctypes.CDLL(library, use_errno=True)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    ]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+
+    context = lib.seccomp_init(_ALLOW)
+    if not context:
+        raise OSError("seccomp_init failed")
+    try:
+
+        def rule(name: str, action: int, *conditions: tuple[int, int, int, int]) -> None:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:  # not a system call on this architecture
+                return
+            array = (_ArgCmp * max(len(conditions), 1))(*(_ArgCmp(*c) for c in conditions))
+            result = lib.seccomp_rule_add_array(context, action, number, len(conditions), array)
+            if result < 0:
+                raise OSError(-result, f"seccomp rule for {name} failed")
+
+        for name in DENIED:
+            rule(name, _errno(errno.EPERM))
+        # Threads are clones with CLONE_THREAD; every other clone is a new process.
+        rule("clone", _errno(errno.EPERM), (0, _CMP_MASKED_EQ, _CLONE_THREAD, 0))
+        # clone3 passes its flags in memory, out of a filter's reach: make the C
+        # library fall back to clone, which the rule above can inspect.
+        rule("clone3", _errno(errno.ENOSYS))
+        # Only Unix sockets (the egress door is one); no TCP, UDP, raw or netlink.
+        for name in ("socket", "socketpair"):
+            rule(name, _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))
+        result = lib.seccomp_load(context)
+        if result < 0:
+            raise OSError(-result, "seccomp_load failed")
+    finally:
+        lib.seccomp_release(context)

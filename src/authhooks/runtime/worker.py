@@ -1,0 +1,265 @@
+"""The worker: runs inside the sandbox and serves calls of one hook version.
+
+Start-up: read the ``load`` frame, set resource limits, install the seccomp
+filter, close every inherited descriptor it does not need, compile the hook's
+source and check its entry function; answer ``ready`` or ``load_error``.
+Then, for each ``invoke`` frame, call the function and answer ``result`` or
+``error``, streaming console lines as ``log`` frames while it runs.
+
+File descriptors: 0 carries frames in, ``out_fd`` carries frames out, and
+1 and 2 (raw output of C code or a crashing interpreter) go to a separate
+pipe, so nothing a hook prints can corrupt the protocol.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import linecache
+import logging
+import os
+import resource
+import sys
+import traceback
+from types import ModuleType
+from typing import Any
+
+from authhooks.hook import HookError
+from authhooks.runtime import seccomp
+from authhooks.runtime.protocol import HEADER, ProtocolError, decode, encode
+
+FILENAME = "hook.py"
+
+
+class Channel:
+    def __init__(self, out_fd: int) -> None:
+        self._out = out_fd
+
+    def receive(self) -> dict[str, Any] | None:
+        header = self._read(HEADER.size)
+        if header is None:
+            return None
+        (length,) = HEADER.unpack(header)
+        body = self._read(length)
+        if body is None:
+            return None
+        return decode(body)
+
+    def send(self, message: dict[str, Any]) -> None:
+        frame = encode(message)
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(self._out, view) :]
+
+    @staticmethod
+    def _read(size: int) -> bytes | None:
+        chunks = bytearray()
+        while len(chunks) < size:
+            chunk = os.read(0, size - len(chunks))
+            if not chunk:
+                return None
+            chunks += chunk
+        return bytes(chunks)
+
+
+class Console:
+    """Stands in for sys.stdout / sys.stderr: each complete line becomes a ``log`` frame."""
+
+    def __init__(self, channel: Channel, stream: str, limits: dict[str, int]) -> None:
+        self._channel = channel
+        self._stream = stream
+        self._limits = limits
+        self._partial = ""
+        self.call_id: int | None = None
+        self.lines = 0
+        self.dropped = 0
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            self._emit(line)
+        # An endless line is cut here: memory stays bounded and it ends up as one line.
+        self._partial = self._partial[: self._limits["line_chars"]]
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._emit(self._partial)
+            self._partial = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    def _emit(self, line: str) -> None:
+        if self.lines >= self._limits["lines"]:
+            self.dropped += 1  # counted, not sent: printing gigabytes costs no syscalls
+            return
+        self.lines += 1
+        self._channel.send(
+            {
+                "op": "log",
+                "id": self.call_id,
+                "stream": self._stream,
+                "line": line[: self._limits["line_chars"]],
+            }
+        )
+
+
+def limit_resources(limits: dict[str, int]) -> None:
+    """Hard limits equal to soft ones, so hook code can only lower them."""
+    for name, value in (
+        ("RLIMIT_AS", limits["memory_bytes"]),
+        ("RLIMIT_CPU", limits["cpu_seconds"]),
+        ("RLIMIT_FSIZE", limits["file_bytes"]),
+        ("RLIMIT_NOFILE", limits["open_files"]),
+        ("RLIMIT_NPROC", limits["processes"]),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_MEMLOCK", 0),
+    ):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def close_other_descriptors(keep: set[int]) -> None:
+    """Close every descriptor but ``keep``: none may point outside the sandbox."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, already gone
+                os.close(fd)
+
+
+def load(source: str, entry: str) -> tuple[Any, bool]:
+    """(the entry function, whether it is async); raises SyntaxError or LookupError."""
+    # Tracebacks and inspect quote lines of hook.py from here.
+    linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
+    code = compile(source, FILENAME, "exec", dont_inherit=True)
+    module = ModuleType("hook")
+    module.__file__ = FILENAME
+    sys.modules["hook"] = module
+    exec(code, module.__dict__)  # noqa: S102 - running the hook's code is this process's job
+    function = module.__dict__.get(entry)
+    if not callable(function):
+        found = "not defined" if function is None else f"a {type(function).__name__}"
+        raise LookupError(f"the hook must define a function named {entry!r}; it is {found}")
+    return function, inspect.iscoroutinefunction(function)
+
+
+def hook_traceback(error: BaseException) -> list[str]:
+    """Traceback lines inside the hook's own code only: no worker or server paths."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == FILENAME
+    ]
+    return traceback.format_list(frames)
+
+
+def describe(error: BaseException) -> dict[str, Any]:
+    is_hook_error = isinstance(error, HookError)
+    return {
+        "type": type(error).__name__,
+        "message": str(error.message if is_hook_error else error),  # type: ignore[attr-defined]
+        "user_message": error.user_message if is_hook_error else None,  # type: ignore[attr-defined]
+        "hook_error": is_hook_error,
+        "traceback": hook_traceback(error),
+    }
+
+
+def serve(
+    channel: Channel, function: Any, is_async: bool, consoles: list[Console], limits: dict[str, int]
+) -> None:
+    loop = None
+    if is_async:
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+    while True:
+        message = channel.receive()
+        if message is None:
+            return  # the supervisor closed the pipe: retire quietly
+        call_id = message.get("id")
+        for console in consoles:
+            console.call_id, console.lines, console.dropped = call_id, 0, 0
+        try:
+            args = message.get("args") or {}
+            value = function(**args)
+            if loop is not None:
+                value = loop.run_until_complete(value)
+            reply: dict[str, Any] = {"op": "result", "id": call_id, "value": value}
+        except MemoryError:
+            reply = {"op": "error", "id": call_id, "kind": "out_of_memory"}
+        except BaseException as error:
+            reply = {"op": "error", "id": call_id, "kind": "raised", "error": describe(error)}
+        finally:
+            for console in consoles:
+                console.flush()
+        reply["dropped_lines"] = sum(console.dropped for console in consoles)
+        try:
+            frame = encode(reply)
+            if reply["op"] == "result" and len(frame) > limits["result_bytes"]:
+                raise ProtocolError(
+                    f"the result is {len(frame)} bytes; the limit is {limits['result_bytes']}"
+                )
+        except (TypeError, ValueError, ProtocolError, RecursionError) as error:
+            reply = {
+                "op": "error",
+                "id": call_id,
+                "kind": "bad_result",
+                "message": f"the hook returned what cannot be sent back: {error}",
+            }
+        except MemoryError:
+            reply = {"op": "error", "id": call_id, "kind": "out_of_memory"}
+        channel.send(reply)
+
+
+def main(out_fd: int) -> None:
+    channel = Channel(out_fd)
+    message = channel.receive()
+    if message is None or message.get("op") != "load":
+        raise SystemExit("expected a load frame")
+    limits: dict[str, int] = message["limits"]
+    limit_resources(limits)
+    seccomp.install(message["seccomp_library"])
+    close_other_descriptors({0, 1, 2, out_fd})
+    consoles = [Console(channel, stream, limits) for stream in ("stdout", "stderr", "log")]
+    sys.stdout, sys.stderr = consoles[0], consoles[1]
+    # `logging` works as hook authors expect: INFO and up, one line per record.
+    logging.basicConfig(
+        level=logging.INFO, stream=consoles[2], format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        function, is_async = load(message["source"], message["entry"])
+    except SyntaxError as error:
+        channel.send(
+            {
+                "op": "load_error",
+                "type": "SyntaxError",
+                "line": error.lineno,
+                "message": f"{error.msg} (hook.py, line {error.lineno})",
+            }
+        )
+        return
+    except BaseException as error:
+        line = next(
+            (
+                frame.lineno
+                for frame in reversed(traceback.extract_tb(error.__traceback__))
+                if frame.filename == FILENAME
+            ),
+            None,
+        )
+        channel.send(
+            {
+                "op": "load_error",
+                "type": type(error).__name__,
+                "line": line,
+                "message": str(error) or type(error).__name__,
+            }
+        )
+        return
+    channel.send({"op": "ready"})
+    serve(channel, function, is_async, consoles, limits)
