@@ -1,0 +1,459 @@
+"""Hostile hooks, each run through the real sandbox. Every case asserts that
+nothing leaked or the limit held, and that the runtime still serves the next
+call (``healthy``)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from authhooks.runtime.outcome import BadResult, Crashed, HookRaised, OutOfMemory, Timeout
+from tests.runtime.conftest import Harness
+
+CANARY = "canary-value-from-the-server-environment"
+
+
+@pytest.fixture(autouse=True)
+def still_healthy(harness: Harness) -> Iterator[None]:
+    yield
+    harness.healthy()
+
+
+@pytest.fixture
+def server_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Files and an environment like a server's: a master key and a database."""
+    monkeypatch.setenv("AUTHHOOKS_MASTER_KEY", CANARY)
+    (tmp_path / "master.key").write_text(CANARY)
+    (tmp_path / "authhooks.db").write_text(CANARY)
+    return tmp_path
+
+
+def test_server_files_are_not_there(harness: Harness, server_secrets: Path) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook(paths):
+            found = {}
+            for path in paths:
+                try:
+                    found[path] = open(path).read()
+                except OSError as error:
+                    found[path] = type(error).__name__
+            found["/"] = sorted(os.listdir("/"))
+            return found
+        """,
+        {
+            "paths": [
+                str(server_secrets / "master.key"),
+                str(server_secrets / "authhooks.db"),
+                "/etc/passwd",
+                "/etc/shadow",
+                str(Path.cwd() / ".authhooks" / "master.key"),
+            ]
+        },
+    )
+    assert CANARY not in str(outcome.result)
+    assert outcome.result["/"] == ["dev", "lib", "lib64", "opt", "proc", "tmp", "usr"] or set(
+        outcome.result["/"]
+    ) <= {"dev", "lib", "lib64", "opt", "proc", "tmp", "usr", "root"}
+    assert all(value == "FileNotFoundError" for key, value in outcome.result.items() if key != "/")
+
+
+def test_walking_subclasses_gains_nothing(harness: Harness, server_secrets: Path) -> None:
+    outcome = harness.run(
+        """
+        def hook(path):
+            classes = list(object.__subclasses__())
+            while classes:
+                cls = classes.pop()
+                if cls.__name__ == "FileIO":
+                    try:
+                        return cls(path).read().decode()
+                    except OSError as error:
+                        return type(error).__name__
+                classes.extend(type.__subclasses__(cls))
+        """,
+        {"path": str(server_secrets / "master.key")},
+    )
+    assert outcome.result == "FileNotFoundError"
+
+
+def test_environment_and_process_table_hold_nothing_of_the_server(
+    harness: Harness, server_secrets: Path
+) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook(server_pid):
+            seen = {"env": dict(os.environ), "pids": sorted(p for p in os.listdir("/proc") if p.isdigit())}
+            for name in ("/proc/1/environ", "/proc/self/environ", "/proc/1/cmdline",
+                         f"/proc/{server_pid}/environ", f"/proc/{server_pid}/mem"):
+                try:
+                    seen[name] = open(name, "rb").read(4096).decode("latin-1")
+                except OSError as error:
+                    seen[name] = type(error).__name__
+            return seen
+        """,
+        {"server_pid": os.getpid()},
+    )
+    seen = outcome.result
+    assert CANARY not in str(seen)
+    assert seen["env"] == {"PWD": "/tmp"}  # set by bwrap's --chdir; nothing of the server
+    assert seen["pids"] == ["1", "2"]  # bwrap's init and the worker: nothing else is visible
+    assert seen["/proc/1/environ"] == ""
+    assert seen[f"/proc/{os.getpid()}/environ"] == "FileNotFoundError"
+
+
+def test_another_hooks_secrets_are_out_of_reach(harness: Harness) -> None:
+    writer = harness.run(
+        """
+        SECRET = None
+        def hook(context):
+            global SECRET
+            SECRET = context["secrets"]["TOKEN"]
+            open("/tmp/stash", "w").write(SECRET)
+            return "stored"
+        """,
+        {"context": {"secrets": {"TOKEN": CANARY}}},
+        secrets=[CANARY],
+    )
+    assert writer.result == "stored"
+    reader = harness.run(
+        """
+        import gc, os, sys
+        def hook():
+            found = []
+            try:
+                found.append(open("/tmp/stash").read())
+            except OSError:
+                pass
+            found += [str(getattr(m, "SECRET", "")) for m in list(sys.modules.values())]
+            found += [p for p in os.listdir("/proc") if p.isdigit()]
+            return found
+        """,
+    )
+    assert CANARY not in str(reader.result)
+
+
+@pytest.mark.parametrize(
+    ("family", "kind", "address"),
+    [
+        ("AF_INET", "SOCK_STREAM", ("127.0.0.1", 5432)),
+        ("AF_INET", "SOCK_DGRAM", ("1.1.1.1", 53)),
+        ("AF_INET6", "SOCK_STREAM", ("::1", 5432)),
+        ("AF_NETLINK", "SOCK_RAW", None),
+        ("AF_PACKET", "SOCK_RAW", None),
+    ],
+)
+def test_no_network_sockets(
+    harness: Harness, family: str, kind: str, address: tuple[str, int] | None
+) -> None:
+    outcome = harness.run(
+        """
+        import socket
+        def hook(family, kind, address):
+            try:
+                s = socket.socket(getattr(socket, family), getattr(socket, kind))
+            except OSError as error:
+                return ["socket", error.errno]
+            try:
+                s.connect(tuple(address))
+            except OSError as error:
+                return ["connect", error.errno]
+            return ["connected"]
+        """,
+        {"family": family, "kind": kind, "address": address},
+    )
+    assert outcome.result == ["socket", errno.EPERM]
+
+
+def test_infinite_loop_times_out(harness: Harness) -> None:
+    outcome = harness.run("def hook():\n    while True:\n        pass\n", timeout=0.5)
+    assert outcome.failure == Timeout(0.5)
+
+
+def test_ignoring_sigterm_does_not_help(harness: Harness) -> None:
+    outcome = harness.run(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "def hook():\n    time.sleep(60)\n",
+        timeout=0.5,
+    )
+    assert outcome.failure == Timeout(0.5)
+
+
+def test_memory_bomb_is_out_of_memory(harness: Harness) -> None:
+    version = harness.version(
+        "def hook():\n    x = []\n    while True:\n        x.append(' ' * 10**6)\n"
+    )
+    outcome = harness.invoke(version)
+    assert isinstance(outcome.failure, OutOfMemory)
+    assert isinstance(harness.invoke(version).failure, OutOfMemory)  # a fresh worker each time
+
+
+def test_fork_bomb_cannot_fork(harness: Harness) -> None:
+    outcome = harness.run("import os\ndef hook():\n    while True:\n        os.fork()\n")
+    assert isinstance(outcome.failure, HookRaised)
+    assert outcome.failure.type == "PermissionError"
+
+
+def test_subprocess_and_exec_are_refused(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os, subprocess
+        def hook():
+            results = []
+            for attempt in (lambda: subprocess.run(["/bin/sh", "-c", "id"]),
+                            lambda: os.execv("/usr/bin/python3.11", ["python3"]),
+                            lambda: os.posix_spawn("/bin/sh", ["sh"], {})):
+                try:
+                    attempt()
+                    results.append("ran")
+                except OSError as error:
+                    results.append(type(error).__name__)
+            return results
+        """,
+    )
+    assert "ran" not in outcome.result
+
+
+def test_double_forked_daemon_cannot_exist(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook():
+            try:
+                if os.fork() == 0:
+                    if os.fork() == 0:
+                        while True:
+                            pass
+                    os._exit(0)
+            except OSError as error:
+                return error.errno
+        """,
+    )
+    assert outcome.result == errno.EPERM
+
+
+def test_thread_bomb_is_bounded(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import threading, time
+        def hook():
+            started = 0
+            try:
+                while True:
+                    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+                    started += 1
+            except (RuntimeError, MemoryError):
+                return started
+        """,
+    )
+    assert outcome.ok, outcome
+    assert outcome.result < 64
+
+
+def test_huge_file_in_tmp_is_refused(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        def hook():
+            with open("/tmp/big", "wb") as f:
+                while True:
+                    f.write(b"x" * 1024 * 1024)
+        """,
+    )
+    assert isinstance(outcome.failure, HookRaised)
+    assert outcome.failure.type == "OSError"
+
+
+def test_printing_gigabytes_is_capped(harness: Harness) -> None:
+    outcome = harness.run(
+        "def hook():\n    line = 'x' * 1000\n    while True:\n        print(line)\n", timeout=1.5
+    )
+    assert outcome.failure == Timeout(1.5)
+    assert len(outcome.console) <= 200
+
+
+def test_raw_output_flood_kills_the_worker(harness: Harness) -> None:
+    outcome = harness.run(
+        "import os\ndef hook():\n    while True:\n        os.write(1, b'x' * 65536)\n", timeout=5
+    )
+    assert isinstance(outcome.failure, Crashed)
+    assert "flooded" in outcome.failure.reason
+
+
+def test_forged_frames_kill_the_worker(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook():
+            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+                if fd > 2:
+                    try:
+                        os.write(fd, b"\\xff\\xff\\xff\\xff garbage")
+                    except OSError:
+                        pass
+            return "done"
+        """,
+    )
+    assert isinstance(outcome.failure, Crashed)
+    assert "protocol" in outcome.failure.reason
+
+
+def test_forged_answer_for_another_call_is_refused(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import json, os, struct
+        def hook():
+            body = json.dumps({"op": "result", "id": 999, "value": "forged"}).encode()
+            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+                if fd > 2:
+                    try:
+                        os.write(fd, struct.pack(">I", len(body)) + body)
+                    except OSError:
+                        pass
+            return "real"
+        """,
+    )
+    assert outcome.result != "forged"
+
+
+def test_huge_and_non_json_results(harness: Harness) -> None:
+    assert isinstance(harness.run("def hook():\n    return {1, 2}\n").failure, BadResult)
+    deep = harness.run(
+        "def hook():\n    x = []\n    for _ in range(10000):\n        x = [x]\n    return x\n"
+    )
+    assert isinstance(deep.failure, BadResult)
+
+
+def test_exit_and_interrupt_from_a_hook(harness: Harness) -> None:
+    for source, expected in (
+        ("import sys\ndef hook():\n    sys.exit(3)\n", "SystemExit"),
+        ("def hook():\n    raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+        (
+            "def hook():\n    try:\n        return 1\n    finally:\n"
+            "        raise ValueError('from finally')\n",
+            "ValueError",
+        ),
+    ):
+        outcome = harness.run(source)
+        assert isinstance(outcome.failure, HookRaised)
+        assert outcome.failure.type == expected
+
+
+def test_hard_exit_is_a_crash(harness: Harness) -> None:
+    version = harness.version("import os\ndef hook(code):\n    os._exit(code)\n")
+    outcome = harness.invoke(version, {"code": 3})
+    assert isinstance(outcome.failure, Crashed)
+    assert "status 3" in outcome.failure.reason
+    assert isinstance(harness.invoke(version, {"code": 4}).failure, Crashed)
+
+
+def test_ctypes_cannot_reach_the_kernel_interfaces(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        def call(name, *args):
+            result = getattr(libc, name)(*args)
+            return ctypes.get_errno() if result == -1 else "allowed"
+        def hook():
+            return {
+                "ptrace": call("ptrace", 16, 1, None, None),   # PTRACE_ATTACH to pid 1
+                "mount": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+                "unshare": call("unshare", 0x10000000),        # CLONE_NEWUSER
+                "setuid": call("setuid", 0),
+                "chroot": call("chroot", b"/tmp"),
+            }
+        """,
+    )
+    # EPERM from seccomp; setuid(0) is EINVAL: uid 0 does not exist in the sandbox.
+    assert outcome.result == {
+        "ptrace": errno.EPERM,
+        "mount": errno.EPERM,
+        "unshare": errno.EPERM,
+        "setuid": errno.EINVAL,
+        "chroot": errno.EPERM,
+    }
+
+
+def test_no_privileges_and_no_setuid_programs(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook():
+            status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+            setuid = []
+            for root, _, files in os.walk("/"):
+                if root.startswith("/proc"):
+                    continue
+                for name in files:
+                    path = os.path.join(root, name)
+                    try:
+                        if os.stat(path).st_mode & 0o6000:
+                            setuid.append(path)
+                    except OSError:
+                        pass
+            return {"uid": os.getuid(), "cap": status["CapEff"].strip(),
+                    "nnp": status["NoNewPrivs"].strip(), "seccomp": status["Seccomp"].strip(),
+                    "setuid": setuid}
+        """,
+    )
+    assert outcome.result == {
+        "uid": 65534,
+        "cap": "0000000000000000",
+        "nnp": "1",
+        "seccomp": "2",
+        "setuid": [],
+    }
+
+
+def test_descriptors_lead_nowhere(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook():
+            found = {}
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    pass  # the listing's own descriptor
+            return found
+        """,
+    )
+    targets = [target for target in outcome.result.values() if not target.startswith("pipe:")]
+    # Only the listing's own descriptor (/proc/...) and /dev/null may be non-pipes.
+    assert all(target.startswith(("/proc/", "/dev/null")) for target in targets), outcome.result
+
+
+def test_workers_run_on_their_own_host_uid(harness: Harness) -> None:
+    version = harness.version("def hook():\n    return 1\n")
+    harness.invoke(version)
+    (pid,) = harness.runtime.worker_pids(version.key)
+    with open(f"/proc/{pid}/status") as status:
+        uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
+    sandbox = harness.runtime.sandbox
+    if sandbox.separate_uids:
+        assert uid >= sandbox.settings.uid_base
+    else:
+        assert uid == os.geteuid()
+
+
+def test_same_uid_mode_holds_too(make_harness: object, server_secrets: Path) -> None:
+    from authhooks.runtime.sandbox import SandboxSettings
+
+    same = make_harness(sandbox=SandboxSettings(uid_base=0))  # type: ignore[operator]
+    assert not same.runtime.sandbox.separate_uids
+    outcome = same.run(
+        "import os\ndef hook(path):\n    try:\n        return open(path).read()\n"
+        "    except OSError as error:\n        return type(error).__name__\n",
+        {"path": str(server_secrets / "master.key")},
+    )
+    assert outcome.result == "FileNotFoundError"
+    forked = same.run("import os\ndef hook():\n    os.fork()\n")
+    assert isinstance(forked.failure, HookRaised)
+    assert forked.failure.type == "PermissionError"
