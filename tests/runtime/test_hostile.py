@@ -89,7 +89,8 @@ def test_environment_and_process_table_hold_nothing_of_the_server(
         """
         import os
         def hook(server_pid):
-            seen = {"env": dict(os.environ), "pids": sorted(p for p in os.listdir("/proc") if p.isdigit())}
+            pids = sorted(p for p in os.listdir("/proc") if p.isdigit())
+            seen = {"env": dict(os.environ), "pids": pids}
             for name in ("/proc/1/environ", "/proc/self/environ", "/proc/1/cmdline",
                          f"/proc/{server_pid}/environ", f"/proc/{server_pid}/mem"):
                 try:
@@ -385,7 +386,8 @@ def test_no_privileges_and_no_setuid_programs(harness: Harness) -> None:
         """
         import os
         def hook():
-            status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+            lines = open("/proc/self/status").read().splitlines()
+            status = dict(line.split(":", 1) for line in lines)
             setuid = []
             for root, _, files in os.walk("/"):
                 if root.startswith("/proc"):
