@@ -281,3 +281,26 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_pinning_to_a_cpu_reaches_the_workers(tmp_path: object) -> None:
+    # Affinity is process-wide: pin a separate process, not the test runner.
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio\n"
+        "from authhooks.runtime.supervisor import CodeVersion, Runtime, RuntimeSettings\n"
+        "async def main():\n"
+        "    runtime = Runtime(RuntimeSettings(cpu=0))\n"
+        "    await runtime.start()\n"
+        "    source = 'import os\\ndef hook():\\n    return sorted(os.sched_getaffinity(0))\\n'\n"
+        "    outcome = await runtime.invoke(CodeVersion('pin:1', source, 'hook'), {})\n"
+        "    await runtime.close()\n"
+        "    print(outcome.result)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[0]"

@@ -69,6 +69,10 @@ class RuntimeSettings:
     idle_ttl: float = 600.0
     max_lifetime: float = 3600.0
     reap_interval: float = 5.0
+    # Pin this process, and so every worker it starts, to one CPU. A call wakes
+    # its worker and is woken back: on one CPU each wake-up costs ~20 us, across
+    # CPUs ~100-400 us on small VMs. Worth it with one server process per core.
+    cpu: int | None = None
 
 
 class _Unavailable(Exception):
@@ -341,6 +345,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Discover the sandbox (interpreter, libraries, uid mode); raises SandboxUnavailable."""
+        if self.settings.cpu is not None:
+            os.sched_setaffinity(0, {self.settings.cpu})
         self._sandbox = await asyncio.to_thread(
             Sandbox, self.settings.sandbox, self.settings.limits
         )
