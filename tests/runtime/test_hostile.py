@@ -104,8 +104,8 @@ def test_environment_and_process_table_hold_nothing_of_the_server(
     seen = outcome.result
     assert CANARY not in str(seen)
     assert seen["env"] == {"PWD": "/tmp"}  # set by bwrap's --chdir; nothing of the server
-    assert seen["pids"] == ["1", "2"]  # bwrap's init and the worker: nothing else is visible
-    assert seen["/proc/1/environ"] == ""
+    assert seen["pids"] == ["1"]  # the worker itself is pid 1: nothing else is visible
+    assert seen["/proc/1/environ"] == "PWD=/tmp\x00"
     assert seen[f"/proc/{os.getpid()}/environ"] == "FileNotFoundError"
 
 
@@ -320,6 +320,7 @@ def test_forged_answer_for_another_call_is_refused(harness: Harness) -> None:
         """,
     )
     assert outcome.result != "forged"
+    assert isinstance(outcome.failure, Crashed)
 
 
 def test_huge_and_non_json_results(harness: Harness) -> None:
@@ -459,3 +460,88 @@ def test_same_uid_mode_holds_too(make_harness: object, server_secrets: Path) -> 
     forked = same.run("import os\ndef hook():\n    os.fork()\n")
     assert isinstance(forked.failure, HookRaised)
     assert forked.failure.type == "PermissionError"
+
+
+def test_the_worker_is_alone_and_cannot_opt_out_of_dying(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        def hook():
+            result = libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG: 0
+            return {"pids": sorted(p for p in os.listdir("/proc") if p.isdigit()),
+                    "pdeathsig": ctypes.get_errno() if result == -1 else "allowed"}
+        """,
+    )
+    assert outcome.result == {"pids": ["1"], "pdeathsig": errno.EPERM}
+
+
+def test_only_tmp_is_writable_and_no_memfd(harness: Harness) -> None:
+    outcome = harness.run(
+        """
+        import os
+        def hook():
+            found = {}
+            for path in ("/x", "/dev/shm/x", "/opt/x", "/dev/x", "/tmp/x"):
+                try:
+                    open(path, "w").write("x")
+                    found[path] = "written"
+                except OSError as error:
+                    found[path] = error.errno
+            try:
+                os.memfd_create("x")
+                found["memfd"] = "created"
+            except OSError as error:
+                found["memfd"] = error.errno
+            return found
+        """,
+    )
+    written = [path for path, result in outcome.result.items() if result in ("written", "created")]
+    assert written == ["/tmp/x"], outcome.result
+
+
+def test_frames_between_calls_kill_the_worker(harness: Harness) -> None:
+    version = harness.version(
+        """
+        import json, os, struct, threading, time, secrets
+        TOKEN = secrets.token_hex()
+        def spam():
+            time.sleep(0.2)
+            body = json.dumps({"op": "log", "id": 1, "stream": "stdout", "line": "x"}).encode()
+            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+                if fd > 2:
+                    try:
+                        os.write(fd, struct.pack(">I", len(body)) + body)
+                    except OSError:
+                        pass
+        def hook():
+            threading.Thread(target=spam, daemon=True).start()
+            return TOKEN
+        """
+    )
+    first = harness.invoke(version).result
+    import time
+
+    time.sleep(0.6)
+    assert harness.invoke(version).result != first  # the spammer's worker was replaced
+
+
+def test_background_work_after_a_call_gets_the_worker_killed(make_harness: object) -> None:
+    fast = make_harness(reap_interval=0.2)  # type: ignore[operator]
+    version = fast.version(
+        """
+        import secrets, threading
+        TOKEN = secrets.token_hex()
+        def burn():
+            while True:
+                pass
+        def hook():
+            threading.Thread(target=burn, daemon=True).start()
+            return TOKEN
+        """
+    )
+    first = fast.invoke(version).result
+    import time
+
+    time.sleep(1.5)
+    assert fast.invoke(version).result != first

@@ -3,6 +3,7 @@ concurrency and limits — each through real sandboxed workers."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import pytest
 
 from authhooks.runtime.outcome import (
     BadResult,
+    Crashed,
     HookRaised,
     LoadError,
     LoadFailed,
@@ -304,3 +306,69 @@ def test_pinning_to_a_cpu_reaches_the_workers(tmp_path: object) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[0]"
+
+
+def test_cancelling_a_call_does_not_pass_its_worker_on(harness: Harness) -> None:
+    import asyncio
+
+    version = harness.version(
+        "import time\ndef hook(wait):\n    time.sleep(wait)\n    return wait\n"
+    )
+    harness.invoke(version, {"wait": 0})
+
+    async def cancelled_then_fresh() -> object:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(harness.runtime.invoke(version, {"wait": 1.5}), 0.2)
+        return await harness.runtime.invoke(version, {"wait": 0})
+
+    outcome = harness.loop.run(cancelled_then_fresh())
+    assert outcome.result == 0, outcome
+
+
+def test_one_busy_hook_respects_its_cap_and_spares_warm_workers(make_harness: object) -> None:
+    small = make_harness(max_workers=4, max_workers_per_version=1)  # type: ignore[operator]
+    warm = [small.version(f"def hook():\n    return {n}\n") for n in range(2)]
+    for version in warm:
+        small.loop.run(small.runtime.prepare(version))
+    busy = small.version("import time\ndef hook():\n    time.sleep(0.2)\n")
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda _: small.invoke(busy), range(10)))
+    assert len(small.runtime.worker_pids(busy.key)) <= 1
+    assert all(len(small.runtime.worker_pids(version.key)) == 1 for version in warm)
+
+
+def test_at_the_global_cap_calls_and_prepares_do_not_hang(make_harness: object) -> None:
+    capped = make_harness(max_workers=2)  # type: ignore[operator]
+    prepared = [capped.version(f"def hook():\n    return {n}\n") for n in range(2)]
+    for version in prepared:
+        capped.loop.run(capped.runtime.prepare(version))
+    third = capped.version("def hook():\n    return 3\n")
+    assert capped.loop.run(capped.runtime.invoke(third, {}), timeout=10).result == 3
+    capped.loop.run(capped.runtime.prepare(capped.version("def hook():\n    pass\n")), timeout=10)
+
+
+def test_streamed_console_is_redacted(harness: Harness) -> None:
+    seen: list[str] = []
+    harness.run(
+        "def hook(key):\n    print('key', key)\n",
+        {"key": "sk_live_999999"},
+        secrets=["sk_live_999999"],
+        on_console=lambda line: seen.append(line.text),
+    )
+    assert seen == ["key [redacted]"]
+
+
+def test_arguments_that_are_not_json_raise_and_leave_no_trace(harness: Harness) -> None:
+    version = harness.version("def hook(**kwargs):\n    return 'ok'\n")
+    with pytest.raises(ValueError, match="cannot be sent"):
+        harness.invoke(version, {"x": object()})
+    assert harness.invoke(version, {"x": 1}).result == "ok"
+
+
+def test_a_slow_load_is_not_remembered_as_broken(make_harness: object) -> None:
+    slow = make_harness(start_timeout=0.5)  # type: ignore[operator]
+    version = slow.version("import time\ntime.sleep(1)\ndef hook():\n    return 1\n")
+    first = slow.invoke(version)
+    assert isinstance(first.failure, Crashed)
+    assert "did not load" in first.failure.reason
+    assert isinstance(slow.invoke(version).failure, Crashed)  # tried again, not cached

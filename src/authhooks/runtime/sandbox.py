@@ -7,6 +7,7 @@ The seccomp filter and resource limits are applied by the worker itself
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,9 @@ import authhooks
 log = logging.getLogger(__name__)
 
 PACKAGE_MOUNT = "/opt/authhooks"
+# Workers one server process may have alive at once, and so the size of its uid range.
+SLOTS = 4096
+_RANGES = 400_000  # 2,000,000,000 + 400,000 x 4,096 stays below 2**32 - 1
 SANDBOX_UID = 65534  # "nobody", inside the sandbox's own user namespace
 _DISCOVER = (
     "import json, sys, sysconfig; p = sysconfig.get_paths(); "
@@ -94,6 +99,7 @@ class Sandbox:
     seccomp_library: Path = field(init=False)
     separate_uids: bool = field(init=False)
     bwrap: str = field(init=False)
+    _claimed: tuple[int, int] | None = field(init=False, default=None)  # (range, lock fd)
 
     def __post_init__(self) -> None:
         found = shutil.which(self.settings.bwrap)
@@ -117,10 +123,10 @@ class Sandbox:
             and self.settings.uid_base > 0
             and all(_others_can_read(p) for p in [*self.binds, self.package, Path(self.bwrap)])
         )
-        if root and not self.separate_uids:
+        if root and self.settings.uid_base > 0 and not self.separate_uids:
             log.warning(
-                "sandboxed workers run on the server's uid: an unprivileged uid "
-                "cannot read the interpreter %s (see docs/sandbox.md)",
+                "sandboxed workers run on the server's uid: an unprivileged uid cannot "
+                "read the interpreter %s or authhooks' package (see docs/sandbox.md)",
                 self.python,
             )
 
@@ -139,6 +145,9 @@ class Sandbox:
             str(SANDBOX_UID),
             "--hostname",
             "hook",
+            # No bwrap init inside: the worker is pid 1 and the only process there,
+            # so nothing unfiltered shares its namespace (or its /proc).
+            "--as-pid-1",
             "--die-with-parent",
             "--new-session",
             "--clearenv",
@@ -158,7 +167,8 @@ class Sandbox:
         args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
-        args += ["--chdir", "/tmp", "--"]
+        # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
+        args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--"]
         bootstrap = (
             f"import sys; sys.path.insert(0, {PACKAGE_MOUNT!r}); "
             f"from authhooks.runtime.worker import main; main({out_fd})"
@@ -166,11 +176,17 @@ class Sandbox:
         return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
 
     def spawn(self, slot: int) -> Spawned:
-        """Start one sandboxed worker; it waits for its ``load`` frame."""
+        """Start one sandboxed worker; it waits for its ``load`` frame.
+
+        ``slot`` (0 to SLOTS - 1) must be unique among this process's live workers;
+        with separate uids it picks the worker's host uid within this process's range.
+        """
         to_worker_r, to_worker = os.pipe()
         from_worker, from_worker_w = os.pipe()
         console, console_w = os.pipe()
-        uid = self.settings.uid_base + slot if self.separate_uids else None
+        uid = None
+        if self.separate_uids:
+            uid = self.settings.uid_base + self._uid_range() * SLOTS + slot
         try:
             process = subprocess.Popen(
                 self.command(from_worker_w),
@@ -192,6 +208,35 @@ class Sandbox:
             for fd in (to_worker_r, from_worker_w, console_w):
                 os.close(fd)
         return Spawned(process, to_worker, from_worker, console)
+
+    def close(self) -> None:
+        """Give this process's uid range back."""
+        if self._claimed is not None:
+            os.close(self._claimed[1])
+            self._claimed = None
+
+    def _uid_range(self) -> int:
+        """A range of host uids no other live server process on this host uses.
+
+        Claimed by holding a lock file for this process's lifetime, so that two
+        server processes (uvicorn workers, say) never give two workers one uid,
+        which would let them share a process limit.
+        """
+        if self._claimed is None:
+            directory = Path(tempfile.gettempdir()) / "authhooks-sandbox-uids"
+            directory.mkdir(mode=0o700, exist_ok=True)
+            for candidate in range(_RANGES):
+                fd = os.open(directory / f"{candidate}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self._claimed = (candidate, fd)
+                break
+            else:
+                raise SandboxUnavailable("no free range of sandbox uids on this host")
+        return self._claimed[0]
 
 
 def _choose_python(setting: str, want_unprivileged: bool) -> Path:

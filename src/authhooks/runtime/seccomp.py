@@ -16,57 +16,31 @@ LIBRARY = "libseccomp.so.2"
 
 _ALLOW = 0x7FFF0000
 _CMP_NE = 1
+_CMP_EQ = 4
+_PR_SET_PDEATHSIG = 1
 _CMP_MASKED_EQ = 7
 _CLONE_THREAD = 0x00010000
 
 # Denied outright: kernel interfaces hooks have no use for and escapes do.
 DENIED = (
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "unshare",
-    "setns",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "fanotify_init",
-    "quotactl",
-    "swapon",
-    "swapoff",
-    "reboot",
-    "acct",
-    "syslog",
-    "vhangup",
-    "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
-    "adjtimex",
-    "iopl",
-    "ioperm",
-    "personality",
+    # Other processes and their memory.
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise",
+    "kcmp",
+    # Mounts and namespaces, old and new API.
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsmount",
+    "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr",
+    # Kernel interfaces that escapes tend to use.
+    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "keyctl", "add_key", "request_key", "open_by_handle_at",
+    "name_to_handle_at", "fanotify_init", "quotactl", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "iopl", "ioperm", "personality",
+    "swapon", "swapoff", "reboot", "acct", "syslog", "vhangup",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    # Memory outside the address-space limit.
+    "memfd_create", "memfd_secret",
     # No new processes and no new programs: a hook is one process for its whole life.
-    "fork",
-    "vfork",
-    "execve",
-    "execveat",
-)
+    "fork", "vfork", "execve", "execveat",
+)  # fmt: skip
 
 
 class _ArgCmp(ctypes.Structure):
@@ -119,6 +93,8 @@ def install(library: str = LIBRARY) -> None:
         # clone3 passes its flags in memory, out of a filter's reach: make the C
         # library fall back to clone, which the rule above can inspect.
         rule("clone3", _errno(errno.ENOSYS))
+        # A worker may not opt out of dying with its parent.
+        rule("prctl", _errno(errno.EPERM), (0, _CMP_EQ, _PR_SET_PDEATHSIG, 0))
         # Only Unix sockets (the egress door is one); no TCP, UDP, raw or netlink.
         for name in ("socket", "socketpair"):
             rule(name, _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))

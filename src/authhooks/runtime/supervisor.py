@@ -3,10 +3,11 @@
 One pool of warm workers per code version, never shared between versions.
 A call takes an idle worker (or starts one, up to a per-version cap, or
 waits in a bounded queue), sends one ``invoke`` frame and waits for the
-answer under a timer; a worker that times out, runs out of memory, crashes
-or breaks the protocol is killed and its pool starts afresh. Workers are
-recycled after a number of calls, an idle TTL and a maximum lifetime, and a
-global cap evicts the least recently used idle worker.
+answer under a timer; a worker that times out, runs out of memory, crashes,
+breaks the protocol or keeps running after its call is killed, and its pool
+starts afresh. Workers are recycled after a number of calls, an idle TTL and
+a maximum lifetime; a global cap evicts the least recently used idle worker.
+Nothing here ever waits without a deadline.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from authhooks.runtime.outcome import (
@@ -36,14 +38,18 @@ from authhooks.runtime.outcome import (
     Timeout,
 )
 from authhooks.runtime.protocol import FrameReader, ProtocolError, decode, encode
-from authhooks.runtime.sandbox import Limits, Sandbox, SandboxSettings, Spawned
+from authhooks.runtime.sandbox import SLOTS, Limits, Sandbox, SandboxSettings, Spawned
 
 log = logging.getLogger(__name__)
 
 ConsoleCallback = Callable[[ConsoleLine], None]
+Redact = Callable[[str], str]
 _STREAMS = frozenset({"stdout", "stderr", "log"})
 _RAW_TAIL = 4096
 _MAX_TEXT = 4000
+# CPU an idle worker may use between two reaper passes before it is deemed to be
+# running code after its call ended (a background thread, say).
+_IDLE_CPU_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -89,23 +95,27 @@ class Worker:
         self.calls = 0
         self.started = self.last_used = time.monotonic()
         self.alive = True
+        self.idle_cpu: float | None = None  # the reaper's last reading while idle
         self._spawned = spawned
         self._limits = limits
         self._loop = asyncio.get_running_loop()
         self._frames = FrameReader()
         self._outbox = bytearray()
         self._writing = False
+        self._loading = False
         self._pending: asyncio.Future[dict[str, Any]] | None = None
         self._call_id = 0
         self._console: list[ConsoleLine] = []
         self._on_console: ConsoleCallback | None = None
+        self._redact: Redact = _unchanged
         self._log_frames = 0
         self._raw = bytearray()
         self._raw_in_call = 0
-        self.exited = self._loop.create_future()
+        self._child: int | None = None
+        self.exited: asyncio.Future[int | None] = self._loop.create_future()
+        self._pidfd = os.pidfd_open(spawned.process.pid)
         for fd in (spawned.to_worker, spawned.from_worker, spawned.console):
             os.set_blocking(fd, False)
-        self._pidfd = os.pidfd_open(spawned.process.pid)
         self._loop.add_reader(spawned.from_worker, self._read_frames)
         self._loop.add_reader(spawned.console, self._read_raw)
         self._loop.add_reader(self._pidfd, self._reap)
@@ -116,20 +126,24 @@ class Worker:
 
     async def load(self, version: CodeVersion, seccomp_library: str, timeout: float) -> None:
         """Send the code; LoadError if it does not load, _Unavailable if the worker fails."""
-        answer = await self._ask(
-            {
-                "op": "load",
-                "source": version.source,
-                "entry": version.entry,
-                "limits": self._limits.for_worker(),
-                "seccomp_library": seccomp_library,
-            },
-            timeout,
-        )
+        self._loading = True
+        try:
+            answer = await self._ask(
+                {
+                    "op": "load",
+                    "source": version.source,
+                    "entry": version.entry,
+                    "limits": self._limits.for_worker(),
+                    "seccomp_library": seccomp_library,
+                },
+                timeout,
+            )
+        finally:
+            self._loading = False
         if answer.get("op") == "ready":
             return
+        self.kill()
         if answer.get("op") == "load_error":
-            self.kill()
             line = answer.get("line")
             raise LoadError(
                 LoadFailed(
@@ -139,21 +153,24 @@ class Worker:
                 )
             )
         if answer.get("op") == "timeout":
-            raise LoadError(
-                LoadFailed("Timeout", f"the module's top level did not finish within {timeout:g} s")
-            )
+            # Not cached as a load failure: a busy machine may be the cause.
+            raise _Unavailable(Crashed(f"the worker did not load within {timeout:g} s"))
         raise _Unavailable(self._death(answer))
 
     async def call(
-        self, args: Mapping[str, Any], timeout: float, on_console: ConsoleCallback | None
+        self,
+        frame: bytes,
+        timeout: float,
+        on_console: ConsoleCallback | None,
+        redact: Redact,
     ) -> tuple[Failure | None, Any, tuple[ConsoleLine, ...], int]:
-        """(failure, result, console, dropped lines) of one invocation."""
-        self._call_id += 1
+        """(failure, result, console, dropped lines) of one invocation of ``frame``."""
         self._console = []
         self._on_console = on_console
+        self._redact = redact
         self._log_frames = 0
         self._raw_in_call = 0
-        answer = await self._ask({"op": "invoke", "id": self._call_id, "args": args}, timeout)
+        answer = await self._ask_frame(frame, timeout)
         self._on_console = None
         console = tuple(self._console)
         dropped = answer.get("dropped_lines")
@@ -162,29 +179,64 @@ class Worker:
         if op == "result":
             return None, answer.get("value"), console, dropped
         if op == "error" and kind == "raised" and isinstance(answer.get("error"), dict):
-            return _raised(answer["error"]), None, console, dropped
+            return _raised(answer["error"], redact), None, console, dropped
         if op == "error" and kind == "out_of_memory":
             self.kill()  # its heap is suspect: start the next call afresh
             return OutOfMemory(self._limits.memory_bytes), None, console, dropped
         if op == "error" and kind == "bad_result":
-            return BadResult(_text(answer.get("message"), "unreadable")), None, console, dropped
+            reason = redact(_text(answer.get("message"), "unreadable"))
+            return BadResult(reason), None, console, dropped
         if op == "timeout":
             return Timeout(timeout), None, console, dropped
+        self.kill()
         return self._death(answer), None, console, dropped
 
+    def next_frame(self, args: Mapping[str, Any]) -> bytes:
+        """The invoke frame for the next call; raises ProtocolError or TypeError for bad args."""
+        self._call_id += 1
+        return encode({"op": "invoke", "id": self._call_id, "args": args})
+
     def kill(self) -> None:
-        if self.alive:
-            self.alive = False
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._spawned.process.pid, signal.SIGKILL)
+        """SIGKILL the worker and everything under its bwrap process."""
+        if not self.alive:
+            return
+        self.alive = False
+        child = self.child_pid()
+        for pid in (self._spawned.process.pid, child):
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def child_pid(self) -> int | None:
+        """The host pid of the worker's Python process (bwrap's only child)."""
+        if self._child is None:
+            pid = self._spawned.process.pid
+            with contextlib.suppress(OSError, ValueError):
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                self._child = int(children[0]) if children else None
+        return self._child
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker's Python process has used so far."""
+        child = self.child_pid()
+        if child is None:
+            return None
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     # --- plumbing -------------------------------------------------------------------------
 
     async def _ask(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return await self._ask_frame(encode(message), timeout)
+
+    async def _ask_frame(self, frame: bytes, timeout: float) -> dict[str, Any]:
         if not self.alive:
             return {"op": "exit"}
         self._pending = pending = self._loop.create_future()
-        self._send(encode(message))
+        self._send(frame)
         timer = self._loop.call_later(timeout, self._time_out, pending)
         try:
             answer: dict[str, Any] = await pending
@@ -234,22 +286,30 @@ class Worker:
         if not data:
             self._loop.remove_reader(self._spawned.from_worker)
             return
+        if self._pending is None:
+            self._broken("it spoke while nobody asked")
+            return
         try:
             messages = [decode(body) for body in self._frames.feed(data)]
         except ProtocolError as error:
             self._broken(f"it broke the protocol ({error})")
             return
         for message in messages:
-            if message.get("op") == "log":
+            op = message.get("op")
+            if self._loading and op in ("ready", "load_error"):
+                self._answer(message)
+            elif not self._loading and message.get("id") != self._call_id:
+                self._broken("it sent a frame for another call")
+            elif op == "log":
                 self._log(message)
-            elif message.get("op") in ("ready", "load_error") or message.get("id") == self._call_id:
+            elif op in ("result", "error") and not self._loading:
                 self._answer(message)
             else:
                 self._broken("it sent a frame nobody asked for")
+            if not self.alive:
+                return
 
     def _log(self, message: dict[str, Any]) -> None:
-        if message.get("id") != self._call_id or self._pending is None:
-            return  # a background thread printing after its call ended
         self._log_frames += 1
         if self._log_frames > 4 * self._limits.lines + 100:
             self._broken("it flooded the console channel")
@@ -259,7 +319,8 @@ class Worker:
             self._broken("it sent a malformed console line")
             return
         if len(self._console) < self._limits.lines:
-            line = ConsoleLine(time.time(), str(stream), text[: self._limits.line_chars])
+            text = self._redact(text[: self._limits.line_chars])
+            line = ConsoleLine(time.time(), str(stream), text)
             self._console.append(line)
             if self._on_console is not None:
                 self._on_console(line)
@@ -288,7 +349,7 @@ class Worker:
         self._loop.remove_reader(self._pidfd)
         process = self._spawned.process
         process.wait()
-        self.alive = False
+        self.kill()  # the Python process too, should it outlive bwrap
         for fd in (self._spawned.from_worker, self._spawned.console):
             self._loop.remove_reader(fd)
         if self._writing:
@@ -308,15 +369,21 @@ class Worker:
         reason = answer.get("reason")
         code = self._spawned.process.returncode
         if not isinstance(reason, str):
+            # bwrap exits with 128 + N when the worker died of signal N.
+            signum = -code if code is not None and code < 0 else None
+            if code is not None and code > 128:
+                signum = code - 128
             if code is None:
                 reason = "the worker stopped answering"
-            elif code < 0 and -code == signal.SIGXCPU:
+            elif signum == signal.SIGXCPU:
                 reason = "the worker used up its CPU time limit"
-            elif code < 0:
-                reason = f"the worker was killed by {signal.Signals(-code).name}"
+            elif signum == signal.SIGSYS:
+                reason = "the worker made a system call of a foreign architecture"
+            elif signum is not None:
+                reason = f"the worker was killed by {signal.Signals(signum).name}"
             else:
                 reason = f"the worker exited with status {code}"
-        output = self._raw.decode("utf-8", "replace")
+        output = self._redact(self._raw.decode("utf-8", "replace"))
         return Crashed(reason, output[-_MAX_TEXT:])
 
 
@@ -325,10 +392,27 @@ class _Pool:
         self.version = version
         self.idle: list[Worker] = []
         self.workers: set[Worker] = set()
+        self.starting = 0
         self.waiters: deque[asyncio.Future[Worker]] = deque()
         self.prepared = False
         self.retired = False
+        self.refilling = False
         self.load_failure: LoadFailed | None = None
+
+    def size(self) -> int:
+        """Workers alive or starting: what the per-version cap counts."""
+        return sum(1 for worker in self.workers if worker.alive) + self.starting
+
+    def waiting(self) -> int:
+        return sum(1 for waiter in self.waiters if not waiter.done())
+
+    def hand_over(self, worker: Worker) -> bool:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return True
+        return False
 
 
 class Runtime:
@@ -336,12 +420,13 @@ class Runtime:
 
     def __init__(self, settings: RuntimeSettings | None = None) -> None:
         self.settings = settings or RuntimeSettings()
+        if self.settings.max_workers > SLOTS:
+            raise ValueError(f"max_workers cannot exceed {SLOTS}")
         self._sandbox: Sandbox | None = None
         self._pools: dict[str, _Pool] = {}
-        self._free_slots = list(range(self.settings.max_workers, 0, -1))
+        self._free_slots = list(range(SLOTS - 1, -1, -1))
         self._live: set[Worker] = set()
-        self._reaper: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Discover the sandbox (interpreter, libraries, uid mode); raises SandboxUnavailable."""
@@ -350,14 +435,18 @@ class Runtime:
         self._sandbox = await asyncio.to_thread(
             Sandbox, self.settings.sandbox, self.settings.limits
         )
-        self._reaper = asyncio.create_task(self._reap_forever())
+        self._in_background(self._reap_forever())
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         for pool in list(self._pools.values()):
             self._retire_pool(pool)
+        for worker in list(self._live):
+            worker.kill()
         await asyncio.gather(*(worker.exited for worker in list(self._live)))
+        if self._sandbox is not None:
+            self._sandbox.close()
 
     @property
     def sandbox(self) -> Sandbox:
@@ -371,18 +460,18 @@ class Runtime:
         pool.prepared = True
         if pool.load_failure is not None:
             raise LoadError(pool.load_failure)
-        if not pool.workers:
+        if pool.size() == 0:
             try:
-                worker = await self._spawn(pool)
+                worker = await self._start(pool)
             except _Unavailable as error:
                 raise LoadError(LoadFailed("Unavailable", error.failure.describe())) from None
-            self._release(pool, worker)
+            self._release(pool, worker, counted=False)
 
     async def check(self, version: CodeVersion) -> LoadFailed | None:
         """Load the code in a throwaway worker: None if it loads, else why not."""
         pool = _Pool(version)
         try:
-            worker = await self._spawn(pool)
+            worker = await self._start(pool)
         except LoadError as error:
             return error.failure
         except _Unavailable as error:
@@ -408,29 +497,30 @@ class Runtime:
         """Call ``version``'s entry function with ``args`` as keyword arguments.
 
         ``secrets`` are values to redact from console lines and errors; the caller
-        places them in ``args`` wherever the hook expects them.
+        places them in ``args`` wherever the hook expects them. Arguments that are
+        not JSON, or too large, raise ValueError before any worker is touched.
         """
         began = time.perf_counter()
+        try:
+            encode({"op": "invoke", "id": 0, "args": args})
+        except (TypeError, ValueError, ProtocolError) as error:
+            raise ValueError(f"hook arguments cannot be sent: {error}") from None
         seconds = min(timeout or self.settings.default_timeout, self.settings.max_timeout)
         pool = self._pool(version)
         try:
             worker = await self._acquire(pool)
-        except LoadError as error:
-            return Outcome(failure=error.failure, duration_ms=_since(began))
-        except _Unavailable as error:
+        except (LoadError, _Unavailable) as error:
             return Outcome(failure=error.failure, duration_ms=_since(began))
         try:
-            failure, result, console, dropped = await worker.call(args, seconds, on_console)
+            failure, result, console, dropped = await worker.call(
+                worker.next_frame(args), seconds, on_console, _redactor(secrets)
+            )
+        except BaseException:
+            worker.kill()  # cancelled mid-call: its answer would reach the next caller
+            raise
         finally:
             self._release(pool, worker)
-        redact = _redactor(secrets)
-        return Outcome(
-            result=result,
-            failure=_redacted_failure(failure, redact) if failure else None,
-            console=tuple(ConsoleLine(line.at, line.stream, redact(line.text)) for line in console),
-            duration_ms=_since(began),
-            dropped_lines=dropped,
-        )
+        return Outcome(result, failure, console, _since(began), dropped)
 
     def worker_pids(self, key: str) -> list[int]:
         """The host pids of a version's live workers (the bwrap processes); for tests and tools."""
@@ -452,90 +542,89 @@ class Runtime:
             worker = pool.idle.pop()  # the most recently used: warmest caches
             if worker.alive:
                 return worker
-        if len(pool.workers) < self.settings.max_workers_per_version and self._make_room():
-            return await self._spawn(pool)
-        if not pool.workers:
-            raise _Unavailable(Overloaded("every sandbox worker is busy; try again shortly"))
-        if len(pool.waiters) >= self.settings.max_queue_per_version:
+        if pool.size() < self.settings.max_workers_per_version:
+            return await self._start(pool)
+        if pool.waiting() >= self.settings.max_queue_per_version:
             raise _Unavailable(Overloaded("too many calls of this hook are already waiting"))
         waiter: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
         pool.waiters.append(waiter)
-        return await waiter
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # Handed a worker in the same turn the caller gave up: give it back.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(pool, waiter.result(), counted=False)
+            raise
 
-    def _release(self, pool: _Pool, worker: Worker) -> None:
-        worker.calls += 1
+    def _release(self, pool: _Pool, worker: Worker, *, counted: bool = True) -> None:
+        if counted:
+            worker.calls += 1
         worker.last_used = now = time.monotonic()
+        worker.idle_cpu = None
         worn = (
             worker.calls >= self.settings.max_calls_per_worker
             or now - worker.started >= self.settings.max_lifetime
         )
         if not worker.alive or worn or pool.retired:
-            worker.kill()
-            self._refill(pool)
+            worker.kill()  # its pool is refilled once it has exited
             return
-        while pool.waiters:
-            waiter = pool.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(worker)
-                return
-        pool.idle.append(worker)
+        if not pool.hand_over(worker):
+            pool.idle.append(worker)
 
-    def _refill(self, pool: _Pool) -> None:
-        """Start a replacement when someone waits for this pool or it must stay warm."""
-        if pool.retired or pool.load_failure is not None:
-            return
-        if pool.waiters or (pool.prepared and not any(w.alive for w in pool.workers)):
-            self._in_background(self._replace(pool))
-
-    async def _replace(self, pool: _Pool) -> None:
-        if not self._make_room():
-            return
+    async def _start(self, pool: _Pool) -> Worker:
+        """A new loaded worker for ``pool``; counts against the caps from the first moment."""
+        pool.starting += 1  # counted until it joins pool.workers
+        starting = True
         try:
-            worker = await self._spawn(pool)
-        except (LoadError, _Unavailable) as error:
-            while pool.waiters:
-                waiter = pool.waiters.popleft()
-                if not waiter.done():
-                    waiter.set_exception(error)
+            self._make_room()
+            slot = self._free_slots.pop()
+            try:
+                spawned = self.sandbox.spawn(slot)
+            except OSError as error:
+                self._free_slots.append(slot)
+                raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+            try:
+                worker = Worker(spawned, slot, self.settings.limits)
+            except OSError as error:
+                spawned.process.kill()
+                spawned.process.wait()
+                for fd in (spawned.to_worker, spawned.from_worker, spawned.console):
+                    os.close(fd)
+                self._free_slots.append(slot)
+                raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+            self._live.add(worker)
+            pool.workers.add(worker)
+            pool.starting -= 1
+            starting = False
+            worker.exited.add_done_callback(lambda _: self._forget(pool, worker))
+            try:
+                await worker.load(
+                    pool.version, str(self.sandbox.seccomp_library), self.settings.start_timeout
+                )
+            except LoadError as error:
+                pool.load_failure = error.failure
+                raise
+            except BaseException:
+                worker.kill()
+                raise
+            return worker
+        finally:
+            if starting:
+                pool.starting -= 1
+
+    def _make_room(self) -> None:
+        """Stay under the global cap: evict the least recently used idle worker, or refuse."""
+        alive = sum(1 for worker in self._live if worker.alive)
+        starting = sum(pool.starting for pool in self._pools.values())
+        if alive + starting <= self.settings.max_workers:  # this start is counted already
             return
-        self._release(pool, worker)
-        worker.calls -= 1  # handing over is not a call
-
-    def _make_room(self) -> bool:
-        if len(self._live) < self.settings.max_workers:
-            return True
-        idle = [w for pool in self._pools.values() for w in pool.idle if w.alive]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda worker: worker.last_used)
-        oldest.kill()
-        return True  # its slot frees when it is reaped; _spawn waits for one
-
-    async def _spawn(self, pool: _Pool) -> Worker:
-        while not self._free_slots:  # an evicted worker's slot frees once it is reaped
-            exits = [worker.exited for worker in self._live]
-            await asyncio.wait(exits, return_when=asyncio.FIRST_COMPLETED)
-        slot = self._free_slots.pop()
-        try:
-            spawned = self.sandbox.spawn(slot)
-        except OSError as error:
-            self._free_slots.append(slot)
-            raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
-        worker = Worker(spawned, slot, self.settings.limits)
-        self._live.add(worker)
-        pool.workers.add(worker)
-        worker.exited.add_done_callback(lambda _: self._forget(pool, worker))
-        try:
-            await worker.load(
-                pool.version, str(self.sandbox.seccomp_library), self.settings.start_timeout
-            )
-        except LoadError as error:
-            pool.load_failure = error.failure
-            raise
-        except BaseException:
-            worker.kill()
-            raise
-        return worker
+        idle = [(worker, pool) for pool in self._pools.values() for worker in pool.idle]
+        idle = [(worker, pool) for worker, pool in idle if worker.alive]
+        if not idle or not self._free_slots:
+            raise _Unavailable(Overloaded("every sandbox worker is busy; try again shortly"))
+        worker, pool = min(idle, key=lambda pair: pair[0].last_used)
+        pool.idle.remove(worker)
+        worker.kill()
 
     def _forget(self, pool: _Pool, worker: Worker) -> None:
         self._live.discard(worker)
@@ -544,9 +633,32 @@ class Runtime:
             pool.idle.remove(worker)
         self._free_slots.append(worker.slot)
         self._refill(pool)
-        unused = not pool.workers and not pool.waiters and not pool.prepared
+        unused = not pool.workers and not pool.waiting() and not pool.prepared
         if unused and self._pools.get(pool.version.key) is pool:
             del self._pools[pool.version.key]
+
+    def _refill(self, pool: _Pool) -> None:
+        """Start one replacement when calls wait for this pool or it must stay warm."""
+        if pool.retired or pool.load_failure is not None or pool.refilling:
+            return
+        needed = pool.waiting() > 0 or (pool.prepared and pool.size() == 0)
+        if needed and pool.size() < self.settings.max_workers_per_version:
+            pool.refilling = True
+            self._in_background(self._refill_once(pool))
+
+    async def _refill_once(self, pool: _Pool) -> None:
+        try:
+            worker = await self._start(pool)
+        except (LoadError, _Unavailable) as error:
+            while pool.waiters:
+                waiter = pool.waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
+        finally:
+            pool.refilling = False
+        self._release(pool, worker, counted=False)
+        self._refill(pool)
 
     def _retire_pool(self, pool: _Pool) -> None:
         pool.retired = True
@@ -560,35 +672,44 @@ class Runtime:
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.reap_interval)
-            now = time.monotonic()
-            for pool in list(self._pools.values()):
-                for worker in list(pool.idle):
-                    idle_for = now - worker.last_used
-                    if (
-                        idle_for >= self.settings.idle_ttl
-                        or now - worker.started >= self.settings.max_lifetime
-                    ):
-                        pool.idle.remove(worker)
-                        worker.kill()  # a prepared pool is refilled when it is reaped
+            self._reap_once()
 
-    def _in_background(self, coroutine: Any) -> None:
+    def _reap_once(self) -> None:
+        now = time.monotonic()
+        for pool in list(self._pools.values()):
+            for worker in list(pool.idle):
+                expired = (
+                    now - worker.last_used >= self.settings.idle_ttl
+                    or now - worker.started >= self.settings.max_lifetime
+                )
+                used = worker.cpu_seconds()
+                busy_while_idle = (
+                    worker.idle_cpu is not None
+                    and used is not None
+                    and used - worker.idle_cpu > _IDLE_CPU_SECONDS
+                )
+                worker.idle_cpu = used
+                if expired or busy_while_idle:
+                    pool.idle.remove(worker)
+                    worker.kill()  # a prepared pool is refilled once it has exited
+
+    def _in_background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
-def _raised(error: dict[str, Any]) -> HookRaised:
+def _raised(error: dict[str, Any], redact: Redact) -> HookRaised:
     lines = error.get("traceback")
-    traceback = (
-        tuple(_text(line, "")[:500] for line in lines[:50]) if isinstance(lines, list) else ()
-    )
+    if not isinstance(lines, list):
+        lines = []
     user_message = error.get("user_message")
     return HookRaised(
         type=_text(error.get("type"), "Exception")[:200],
-        message=_text(error.get("message"), ""),
-        user_message=_text(user_message, "") if user_message is not None else None,
+        message=redact(_text(error.get("message"), "")),
+        user_message=redact(_text(user_message, "")) if user_message is not None else None,
         is_hook_error=error.get("hook_error") is True,
-        traceback=traceback,
+        traceback=tuple(redact(_text(line, "")[:500]) for line in lines[:50]),
     )
 
 
@@ -596,11 +717,15 @@ def _text(value: Any, default: str) -> str:
     return value[:_MAX_TEXT] if isinstance(value, str) else default
 
 
-def _redactor(secrets: Iterable[str]) -> Callable[[str], str]:
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _redactor(secrets: Iterable[str]) -> Redact:
     # Longest first, so a secret containing another is replaced whole.
     values = sorted({value for value in secrets if len(value) >= 4}, key=len, reverse=True)
     if not values:
-        return lambda text: text
+        return _unchanged
 
     def redact(text: str) -> str:
         for value in values:
@@ -608,22 +733,6 @@ def _redactor(secrets: Iterable[str]) -> Callable[[str], str]:
         return text
 
     return redact
-
-
-def _redacted_failure(failure: Failure, redact: Callable[[str], str]) -> Failure:
-    if isinstance(failure, HookRaised):
-        return HookRaised(
-            failure.type,
-            redact(failure.message),
-            redact(failure.user_message) if failure.user_message is not None else None,
-            failure.is_hook_error,
-            tuple(redact(line) for line in failure.traceback),
-        )
-    if isinstance(failure, Crashed):
-        return Crashed(redact(failure.reason), redact(failure.output))
-    if isinstance(failure, BadResult):
-        return BadResult(redact(failure.reason))
-    return failure
 
 
 def _since(began: float) -> float:

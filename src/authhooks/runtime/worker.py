@@ -97,6 +97,8 @@ class Console:
         return False
 
     def _emit(self, line: str) -> None:
+        if self.call_id is None:
+            return  # printed outside any call (a background thread): nobody asked for it
         if self.lines >= self._limits["lines"]:
             self.dropped += 1  # counted, not sent: printing gigabytes costs no syscalls
             return
@@ -197,6 +199,7 @@ def serve(
         finally:
             for console in consoles:
                 console.flush()
+                console.call_id = None
         reply["dropped_lines"] = sum(console.dropped for console in consoles)
         try:
             frame = encode(reply)
