@@ -52,12 +52,15 @@ class FastPath:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The app for one server process; the schema and keys must exist (``authhooks init``)."""
-    services = Services.start(settings or Settings())
+    services = Services.create(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.close()
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.close()
 
     app = FastAPI(
         title="authhooks Management API",

@@ -174,9 +174,9 @@ def test_secrets_are_redacted_from_console_and_errors(harness: Harness) -> None:
         {"context": {"secrets": {"API_KEY": "sk_live_0123456789"}}},
         secrets=["sk_live_0123456789"],
     )
-    assert outcome.console[0].text == "using [redacted]"
+    assert outcome.console[0].text == "using ***"
     assert isinstance(outcome.failure, HookRaised)
-    assert outcome.failure.message == "bad key [redacted]"
+    assert outcome.failure.message == "bad key ***"
 
 
 def test_non_json_and_huge_results_are_bad_results(harness: Harness) -> None:
@@ -355,7 +355,7 @@ def test_streamed_console_is_redacted(harness: Harness) -> None:
         secrets=["sk_live_999999"],
         on_console=lambda line: seen.append(line.text),
     )
-    assert seen == ["key [redacted]"]
+    assert seen == ["key ***"]
 
 
 def test_arguments_that_are_not_json_raise_and_leave_no_trace(harness: Harness) -> None:

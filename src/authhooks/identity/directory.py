@@ -21,6 +21,7 @@ from anyio.to_thread import run_sync
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from authhooks.hooks.store import FlowHook, load_flow
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
@@ -37,6 +38,8 @@ class KnownClient:
     client_id: str
     secret_hash: bytes
     grant_types: frozenset[str]
+    name: str
+    metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Directory:
         self._clients: _Cache[str, KnownClient] = _Cache(100_000, 10_000)
         self._entitlements: _Cache[tuple[str, str], Entitlement] = _Cache(100_000, 10_000)
         self._keys: _Cache[None, KeySet] = _Cache(1, 1)
+        self._flows: _Cache[str, tuple[FlowHook, ...]] = _Cache(100, 100)
 
     def invalidate(self) -> None:
         """Drop everything before the next lookup; safe to call from any thread."""
@@ -97,6 +101,11 @@ class Directory:
         return await self._lookup(
             self._entitlements, (client_id, audience), self._load_entitlement, client_id, audience
         )
+
+    async def flow(self, point: str) -> tuple[FlowHook, ...]:
+        """The enabled hooks of a point, in order, with deployed code and decrypted secrets."""
+        flow = await self._lookup(self._flows, point, self._load_flow, point)
+        return flow or ()
 
     async def keys(self) -> KeySet:
         keys = await self._lookup(self._keys, None, self._load_keys)
@@ -154,13 +163,20 @@ class Directory:
         self._clients.clear()
         self._entitlements.clear()
         self._keys.clear()
+        self._flows.clear()
 
     def _load_client(self, client_id: str) -> KnownClient | None:
         with self._db.session() as session:
             row = session.get(models.Client, client_id)
             if row is None:
                 return None
-            return KnownClient(row.client_id, row.secret_hash, frozenset(row.grant_types))
+            return KnownClient(
+                row.client_id,
+                row.secret_hash,
+                frozenset(row.grant_types),
+                row.name,
+                dict(row.client_metadata),
+            )
 
     def _load_entitlement(self, client_id: str, audience: str) -> Entitlement | None:
         with self._db.session() as session:
@@ -184,6 +200,10 @@ class Directory:
                 defined_scopes=defined,
                 token_lifetime=server.token_lifetime,
             )
+
+    def _load_flow(self, point: str) -> tuple[FlowHook, ...]:
+        with self._db.session() as session:
+            return load_flow(session, self._master_key, point)
 
     def _load_keys(self) -> KeySet:
         with self._db.session() as session:

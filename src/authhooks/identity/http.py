@@ -24,7 +24,7 @@ from authhooks.identity.oauth2.errors import (
     ServerError,
     TemporarilyUnavailableError,
 )
-from authhooks.identity.oauth2.request import MAX_BODY_BYTES
+from authhooks.identity.oauth2.request import MAX_BODY_BYTES, RequestInfo
 from authhooks.services import Services
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ async def token(request: Request) -> Response:
     try:
         body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
         response = await services.token_endpoint.respond(
-            request.headers.get("content-type"), request.headers.get("authorization"), body
+            request.headers.get("content-type"),
+            request.headers.get("authorization"),
+            body,
+            _request_info(request),
         )
     except BodyTooLarge as too_large:
         error: OAuth2Error = InvalidRequestError(str(too_large))
@@ -68,6 +71,16 @@ async def token(request: Request) -> Response:
         failure = ServerError("internal error: the server log has details")
         return _json(failure.body(), failure.status_code, _NO_STORE)
     return _json(response.body(), 200, _NO_STORE)
+
+
+def _request_info(request: Request) -> RequestInfo:
+    language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+    return RequestInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        hostname=request.headers.get("host"),
+        language=language or None,
+    )
 
 
 async def jwks(request: Request) -> Response:

@@ -729,7 +729,7 @@ def _redactor(secrets: Iterable[str]) -> Redact:
 
     def redact(text: str) -> str:
         for value in values:
-            text = text.replace(value, "[redacted]")
+            text = text.replace(value, "***")
         return text
 
     return redact

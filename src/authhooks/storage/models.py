@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -128,3 +129,64 @@ class ClientGrant(Base):
     scope: Mapped[list[Any]] = mapped_column(nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class Hook(Base):
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    trigger_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    runtime: Mapped[str] = mapped_column(String(16), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    timeout_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    on_error: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The deployed version, and the last number handed out (versions are 1..n).
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class HookVersion(Base):
+    __tablename__ = "hook_versions"
+
+    hook_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    script: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    author: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class HookSecret(Base):
+    __tablename__ = "hook_secrets"
+
+    hook_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # AES-GCM under the master key, bound to the hook and the name.
+    value: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class HookInvocation(Base):
+    __tablename__ = "hook_invocations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hook_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hooks.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    point: Mapped[str] = mapped_column(String(64), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(nullable=False)
+    duration_ms: Mapped[float] = mapped_column(nullable=False)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    console: Mapped[list[Any]] = mapped_column(nullable=False)
+
+    __table_args__ = (Index("ix_hook_invocations_hook_started", "hook_id", "started_at"),)

@@ -13,7 +13,7 @@ from authhooks.identity.oauth2.errors import (
 )
 from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.issuer import TokenResponse
-from authhooks.identity.oauth2.request import parse_form
+from authhooks.identity.oauth2.request import RequestInfo, parse_form
 from authhooks.masterkey import SecretHasher
 
 
@@ -28,7 +28,11 @@ class TokenEndpoint:
         return list(self._grants)
 
     async def respond(
-        self, content_type: str | None, authorization: str | None, body: bytes
+        self,
+        content_type: str | None,
+        authorization: str | None,
+        body: bytes,
+        request: RequestInfo | None = None,
     ) -> TokenResponse:
         """The token response, or an OAuth2Error to render per RFC 6749 §5.2."""
         params = parse_form(content_type, body)
@@ -44,4 +48,4 @@ class TokenEndpoint:
         client = await authenticate(self._directory, self._hasher, authorization, params)
         if grant_type not in client.grant_types:
             raise UnauthorizedClientError(f"this client may not use the {grant_type} grant")
-        return await grant.respond(client, params)
+        return await grant.respond(client, params, request or RequestInfo())

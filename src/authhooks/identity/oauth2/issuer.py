@@ -45,6 +45,7 @@ class AccessTokenIssuer:
         scopes: tuple[str, ...],
         grant_type_claim: str,
         lifetime: int | None,
+        custom_claims: dict[str, Any] | None = None,
     ) -> TokenResponse:
         """Sign an access token with the current key."""
         keys = await self._directory.keys()
@@ -52,6 +53,7 @@ class AccessTokenIssuer:
         now = int(time.time())
         scope = " ".join(scopes)
         claims: dict[str, Any] = {
+            **(custom_claims or {}),  # first, so that no custom claim replaces these
             "iss": self._issuer,
             "sub": subject,
             "aud": audience,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from authhooks.identity.oauth2.errors import InvalidRequestError
@@ -43,3 +44,21 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
         if value:  # RFC 6749 §3.1: a parameter sent without a value is treated as omitted
             params[name] = value
     return params
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What hooks may know of the HTTP request (``context.request``)."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    hostname: str | None = None
+    language: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "hostname": self.hostname,
+            "language": self.language,
+        }

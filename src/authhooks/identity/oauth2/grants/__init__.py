@@ -6,6 +6,7 @@ from typing import ClassVar, Protocol
 
 from authhooks.identity.directory import KnownClient
 from authhooks.identity.oauth2.issuer import TokenResponse
+from authhooks.identity.oauth2.request import RequestInfo
 
 # The grant types a client may be given; each has a module beside this one.
 GRANT_TYPES = ("client_credentials",)
@@ -14,6 +15,8 @@ GRANT_TYPES = ("client_credentials",)
 class Grant(Protocol):
     grant_type: ClassVar[str]
 
-    async def respond(self, client: KnownClient, params: dict[str, str]) -> TokenResponse:
+    async def respond(
+        self, client: KnownClient, params: dict[str, str], request: RequestInfo
+    ) -> TokenResponse:
         """Validate the grant's own parameters and issue a token, or raise an OAuth2Error."""
         ...

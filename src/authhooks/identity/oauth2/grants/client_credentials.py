@@ -7,7 +7,7 @@ to the ones it asked for.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from authhooks.identity.directory import Directory, KnownClient
@@ -17,21 +17,32 @@ from authhooks.identity.oauth2.errors import (
     InvalidScopeError,
     InvalidTargetError,
 )
+from authhooks.identity.oauth2.hook_errors import refusal_error
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
+from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.identity.oauth2.scope import parse_scope
+from authhooks.points import credentials_exchange
+from authhooks.points.flow import FlowRunner
 
 
 class ClientCredentialsGrant:
     grant_type: ClassVar[str] = "client_credentials"
 
     def __init__(
-        self, directory: Directory, issuer: AccessTokenIssuer, default_audience: str
+        self,
+        directory: Directory,
+        issuer: AccessTokenIssuer,
+        default_audience: str,
+        flows: FlowRunner | None = None,
     ) -> None:
         self._directory = directory
         self._issuer = issuer
         self._default_audience = default_audience
+        self._flows = flows
 
-    async def respond(self, client: KnownClient, params: dict[str, str]) -> TokenResponse:
+    async def respond(
+        self, client: KnownClient, params: dict[str, str], request: RequestInfo
+    ) -> TokenResponse:
         audience, by_resource = self._audience(params)
         requested = parse_scope(params.get("scope"))
         entitlement = await self._directory.entitlement(client.client_id, audience)
@@ -52,6 +63,20 @@ class ClientCredentialsGrant:
             scopes = tuple(value for value in scopes if value in requested)
             if not scopes:
                 raise InvalidScopeError("none of the requested scopes is granted to this client")
+        claims: dict[str, Any] = {}
+        if self._flows is not None:
+            event = {
+                "client": {"id": client.client_id, "name": client.name,
+                           "metadata": client.metadata, "tenant": "authhooks"},
+                "scope": list(scopes),
+                "audience": audience,
+                "request": request.as_dict(),
+            }  # fmt: skip
+            result = await self._flows.run(credentials_exchange.POINT, event)
+            if result is not None:
+                if result.refusal is not None:
+                    raise refusal_error(result.refusal)
+                scopes, claims = result.state.scopes, result.state.claims
         return await self._issuer.issue(
             subject=f"{client.client_id}@clients",
             client_id=client.client_id,
@@ -59,6 +84,7 @@ class ClientCredentialsGrant:
             scopes=scopes,
             grant_type_claim="client-credentials",
             lifetime=entitlement.token_lifetime,
+            custom_claims=claims,
         )
 
     def _audience(self, params: dict[str, str]) -> tuple[str, bool]:

@@ -1,0 +1,1 @@
+"""Hooks: their immutable versions, encrypted secrets, flows and invocation records."""

@@ -1,0 +1,98 @@
+"""Invocation records: written in batches off the request path, pruned by age and count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from anyio.to_thread import run_sync
+from sqlalchemy import select
+
+from authhooks.hooks.store import prune_invocations
+from authhooks.points.flow import Invocation
+from authhooks.storage import models
+from authhooks.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class InvocationLog:
+    """Collects records in memory and flushes them to the database every ``interval``."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float = 0.5,
+        keep_per_hook: int = 1000,
+        max_age: timedelta = timedelta(days=7),
+        max_pending: int = 10_000,
+    ) -> None:
+        self._db = database
+        self._interval = interval
+        self._keep = keep_per_hook
+        self._max_age = max_age
+        self._max_pending = max_pending
+        self._pending: list[Invocation] = []
+        self._task: asyncio.Task[None] | None = None
+        self._flushes = 0
+
+    def record(self, invocation: Invocation) -> None:
+        if len(self._pending) >= self._max_pending:
+            log.warning("invocation records are arriving faster than they are stored; dropped one")
+            return
+        self._pending.append(invocation)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            try:
+                await run_sync(self._write, batch)
+            except Exception:  # a database outage must not take the request path down
+                log.exception("could not store %d invocation records", len(batch))
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+            self._flushes += 1
+            if self._flushes % 120 == 0:
+                await run_sync(self._prune)
+
+    def _write(self, batch: list[Invocation]) -> None:
+        with self._db.session() as session:
+            # A hook deleted since its run takes its records with it.
+            existing = set(
+                session.scalars(
+                    select(models.Hook.id).where(models.Hook.id.in_({i.hook_id for i in batch}))
+                )
+            )
+            for item in batch:
+                if item.hook_id not in existing:
+                    continue
+                session.add(
+                    models.HookInvocation(
+                        id=item.id,
+                        hook_id=item.hook_id,
+                        version=item.version,
+                        point=item.point,
+                        started_at=item.started_at,
+                        duration_ms=item.duration_ms,
+                        outcome=item.outcome,
+                        error=item.error,
+                        console=item.console,
+                    )
+                )
+
+    def _prune(self) -> None:
+        with self._db.session() as session:
+            prune_invocations(session, self._keep, self._max_age)

@@ -1,0 +1,105 @@
+"""Hook secrets: encrypted at rest with the master key, each bound to its hook and name."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.masterkey import MasterKey
+from authhooks.storage import models
+from authhooks.storage.database import bump_generation
+from authhooks.storage.models import utcnow
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_SECRETS = 50
+MAX_VALUE_BYTES = 4096
+# What the API shows instead of a value, as Auth0 did.
+HIDDEN = "_VALUE_NOT_SHOWN_"
+
+
+def _context(hook_id: str, name: str) -> bytes:
+    return f"hook-secret:{hook_id}:{name}".encode()
+
+
+def names(session: Session, hook_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(models.HookSecret.name)
+            .where(models.HookSecret.hook_id == hook_id)
+            .order_by(models.HookSecret.name)
+        )
+    )
+
+
+def values(session: Session, master_key: MasterKey, hook_id: str) -> dict[str, str]:
+    """Every secret of a hook, decrypted: for its invocations only, never for the API."""
+    rows = session.scalars(select(models.HookSecret).where(models.HookSecret.hook_id == hook_id))
+    return {
+        row.name: master_key.decrypt(row.value, _context(hook_id, row.name)).decode()
+        for row in rows
+    }
+
+
+def add(session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str, str]) -> None:
+    """Add new secrets; Conflict if one exists already."""
+    existing = set(names(session, hook_id))
+    taken = sorted(set(secrets) & existing)
+    if taken:
+        raise Conflict(f"secret {', '.join(taken)} exists already: update it with PATCH")
+    if len(existing) + len(secrets) > MAX_SECRETS:
+        raise InvalidInput(f"a hook may have at most {MAX_SECRETS} secrets")
+    _store(session, master_key, hook_id, secrets, update=False)
+
+
+def update(session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str, str]) -> None:
+    """Replace existing secrets; NotFound if one does not exist."""
+    missing = sorted(set(secrets) - set(names(session, hook_id)))
+    if missing:
+        raise NotFound(f"secret {', '.join(missing)} does not exist: add it with POST")
+    _store(session, master_key, hook_id, secrets, update=True)
+
+
+def remove(session: Session, hook_id: str, secret_names: list[str]) -> None:
+    missing = sorted(set(secret_names) - set(names(session, hook_id)))
+    if missing:
+        raise NotFound(f"secret {', '.join(missing)} does not exist")
+    for name in secret_names:
+        row = session.get(models.HookSecret, (hook_id, name))
+        if row is not None:
+            session.delete(row)
+    bump_generation(session)
+
+
+def check(secrets: dict[str, str]) -> None:
+    for name, value in secrets.items():
+        if not NAME.match(name):
+            raise InvalidInput(
+                f"secret name {name!r} must match {NAME.pattern} (a letter or _, then letters, "
+                "digits or _)"
+            )
+        if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidInput(
+                f"secret {name!r} must be a string of at most {MAX_VALUE_BYTES} bytes"
+            )
+
+
+def _store(
+    session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str, str], *, update: bool
+) -> None:
+    check(secrets)
+    now = utcnow()
+    for name, value in secrets.items():
+        sealed = master_key.encrypt(value.encode(), _context(hook_id, name))
+        row = session.get(models.HookSecret, (hook_id, name)) if update else None
+        if row is None:
+            session.add(
+                models.HookSecret(
+                    hook_id=hook_id, name=name, value=sealed, created_at=now, updated_at=now
+                )
+            )
+        else:
+            row.value, row.updated_at = sealed, now
+    bump_generation(session)

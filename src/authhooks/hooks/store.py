@@ -1,0 +1,241 @@
+"""Hooks, their immutable versions and the flows they form.
+
+A version is numbered 1..n per hook and never changes; saving code makes a
+new version and deploys it; deploying points the hook at any version
+(rollback or roll forward). A point's flow is its enabled hooks ordered by
+``order``, ties by creation.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.hooks import secrets as hook_secrets
+from authhooks.masterkey import MasterKey
+from authhooks.storage import models
+from authhooks.storage.database import bump_generation
+from authhooks.storage.models import utcnow
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_SCRIPT_BYTES = 100 * 1024
+
+
+@dataclass(frozen=True)
+class FlowHook:
+    """One enabled hook of a flow, with what an invocation needs."""
+
+    id: str
+    name: str
+    version: int
+    script: str
+    timeout_ms: int
+    on_error: str
+    secrets: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """The runtime's key for this hook version: unique, never reused."""
+        return f"{self.id}:{self.version}"
+
+
+def check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise InvalidInput(
+            f"name {name!r} must be 1 to 64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+
+
+def create_hook(session: Session, *, author: str, script: str, **fields: Any) -> models.Hook:
+    """Store a hook with its first version deployed; Conflict on a taken name."""
+    check_name(fields["name"])
+    if session.scalar(select(models.Hook.id).where(models.Hook.name == fields["name"])):
+        raise Conflict(f"a hook named {fields['name']!r} exists already")
+    now = utcnow()
+    hook = models.Hook(
+        id="01" + secrets.token_hex(15), version=1, last_version=1,
+        created_at=now, updated_at=now, **fields,
+    )  # fmt: skip
+    session.add(hook)
+    session.add(models.HookVersion(hook_id=hook.id, number=1, script=script,
+                                   created_at=now, author=author))  # fmt: skip
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a hook named {fields['name']!r} exists already") from None
+    bump_generation(session)
+    return hook
+
+
+def get_hook(session: Session, hook_id: str) -> models.Hook:
+    hook = session.get(models.Hook, hook_id)
+    if hook is None:
+        raise NotFound(f"no hook with id {hook_id!r}")
+    return hook
+
+
+def list_hooks(
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    trigger_id: str | None = None,
+    enabled: bool | None = None,
+) -> tuple[list[models.Hook], int]:
+    query = select(models.Hook)
+    if trigger_id is not None:
+        query = query.where(models.Hook.trigger_id == trigger_id)
+    if enabled is not None:
+        query = query.where(models.Hook.enabled.is_(enabled))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    ordered = query.order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at)
+    return list(session.scalars(ordered.offset(offset).limit(limit))), int(total or 0)
+
+
+def current_script(session: Session, hook: models.Hook) -> str:
+    return get_version(session, hook.id, hook.version).script
+
+
+def add_version(session: Session, hook: models.Hook, script: str, author: str) -> int:
+    """A new immutable version, numbered atomically so that concurrent saves never collide."""
+    number = session.execute(
+        update(models.Hook)
+        .where(models.Hook.id == hook.id)
+        .values(last_version=models.Hook.last_version + 1)
+        .returning(models.Hook.last_version)
+    ).scalar_one()
+    session.add(models.HookVersion(hook_id=hook.id, number=number, script=script,
+                                   created_at=utcnow(), author=author))  # fmt: skip
+    return int(number)
+
+
+def update_hook(session: Session, hook_id: str, changes: dict[str, Any]) -> models.Hook:
+    hook = get_hook(session, hook_id)
+    if "name" in changes:
+        check_name(changes["name"])
+        taken = session.scalar(
+            select(models.Hook.id).where(
+                models.Hook.name == changes["name"], models.Hook.id != hook_id
+            )
+        )
+        if taken:
+            raise Conflict(f"a hook named {changes['name']!r} exists already")
+    for field, value in changes.items():
+        setattr(hook, field, value)
+    hook.updated_at = utcnow()
+    bump_generation(session)
+    return hook
+
+
+def disable_others(session: Session, hook: models.Hook) -> None:
+    """Auth0's habit: one enabled hook per point."""
+    session.execute(
+        update(models.Hook)
+        .where(models.Hook.trigger_id == hook.trigger_id, models.Hook.id != hook.id)
+        .values(enabled=False, updated_at=utcnow())
+    )
+
+
+def delete_hook(session: Session, hook_id: str) -> None:
+    session.delete(get_hook(session, hook_id))
+    bump_generation(session)
+
+
+def get_version(session: Session, hook_id: str, number: int) -> models.HookVersion:
+    version = session.get(models.HookVersion, (hook_id, number))
+    if version is None:
+        raise NotFound(f"hook {hook_id!r} has no version {number}")
+    return version
+
+
+def list_versions(session: Session, hook_id: str) -> list[models.HookVersion]:
+    get_hook(session, hook_id)
+    return list(
+        session.scalars(
+            select(models.HookVersion)
+            .where(models.HookVersion.hook_id == hook_id)
+            .order_by(models.HookVersion.number.desc())
+        )
+    )
+
+
+def deploy(session: Session, hook_id: str, number: int) -> models.Hook:
+    hook = get_hook(session, hook_id)
+    get_version(session, hook_id, number)
+    hook.version = number
+    hook.updated_at = utcnow()
+    bump_generation(session)
+    return hook
+
+
+def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[FlowHook, ...]:
+    """The enabled hooks of ``point`` in flow order, with deployed code and secrets."""
+    rows = session.execute(
+        select(models.Hook, models.HookVersion.script)
+        .join(
+            models.HookVersion,
+            (models.HookVersion.hook_id == models.Hook.id)
+            & (models.HookVersion.number == models.Hook.version),
+        )
+        .where(models.Hook.trigger_id == point, models.Hook.enabled.is_(True))
+        .order_by(models.Hook.order, models.Hook.created_at, models.Hook.id)
+    ).all()
+    return tuple(
+        FlowHook(
+            id=hook.id,
+            name=hook.name,
+            version=hook.version,
+            script=script,
+            timeout_ms=hook.timeout_ms,
+            on_error=hook.on_error,
+            secrets=hook_secrets.values(session, master_key, hook.id),
+        )
+        for hook, script in rows
+    )
+
+
+def list_invocations(
+    session: Session, hook_id: str, *, offset: int, limit: int
+) -> tuple[list[models.HookInvocation], int]:
+    get_hook(session, hook_id)
+    query = select(models.HookInvocation).where(models.HookInvocation.hook_id == hook_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(models.HookInvocation.started_at.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) -> None:
+    """Retention: drop records older than ``max_age`` and beyond the newest ``keep_per_hook``."""
+    session.execute(
+        delete(models.HookInvocation).where(models.HookInvocation.started_at < utcnow() - max_age)
+    )
+    for hook_id, _ in session.execute(
+        select(models.HookInvocation.hook_id, func.count())
+        .group_by(models.HookInvocation.hook_id)
+        .having(func.count() > keep_per_hook)
+    ):
+        cutoff: datetime | None = session.scalar(
+            select(models.HookInvocation.started_at)
+            .where(models.HookInvocation.hook_id == hook_id)
+            .order_by(models.HookInvocation.started_at.desc())
+            .offset(keep_per_hook)
+            .limit(1)
+        )
+        if cutoff is not None:
+            session.execute(
+                delete(models.HookInvocation).where(
+                    models.HookInvocation.hook_id == hook_id,
+                    models.HookInvocation.started_at <= cutoff,
+                )
+            )

@@ -1,0 +1,37 @@
+"""What every point declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class BadOutput(Exception):
+    """A hook returned something its point does not accept."""
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    description: str
+    blocking: bool
+    entry: str  # the Python function a hook defines
+    params: tuple[str, ...]  # its arguments, in order
+    # (event, state so far, this hook's secrets) -> the hook's keyword arguments
+    arguments: Callable[[Mapping[str, Any], Any, Mapping[str, str]], dict[str, Any]]
+    # (state so far, the hook's output) -> (new state, notes for the hook's log); BadOutput
+    merge: Callable[[Any, Any], tuple[Any, list[str]]]
+    # the flow's starting state for an event
+    initial: Callable[[Mapping[str, Any]], Any]
+    sample_event: Mapping[str, Any]
+    template: str
+
+
+def request_context(event: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The ``context`` every point passes: plain data, no handles into the server."""
+    return {
+        "secrets": dict(secrets),
+        "request": dict(event.get("request", {})),
+        "server": event.get("server", "authhooks"),
+    }

@@ -1,0 +1,53 @@
+"""post-user-registration: after the user is stored; asynchronous, at least once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from authhooks.points.base import Point, request_context
+from authhooks.points.user_events import notify
+
+
+def _arguments(event: Mapping[str, Any], state: None, secrets: Mapping[str, str]) -> dict[str, Any]:
+    context = request_context(event, secrets)
+    context["connection"] = dict(event.get("connection", {}))
+    return {"user": dict(event["user"]), "context": context}
+
+
+POINT = Point(
+    name="post-user-registration",
+    description="React to a new user (notify a CRM, send a welcome message).",
+    blocking=False,
+    entry="post_user_registration",
+    params=("user", "context"),
+    arguments=_arguments,
+    merge=notify,
+    initial=lambda event: None,
+    sample_event={
+        "user": {
+            "id": "auth0|5f7c8ec7c33c6c004bbafe82",
+            "email": "ada@example.com",
+            "email_verified": False,
+            "user_metadata": {},
+            "app_metadata": {},
+            "created_at": "2026-11-27T10:00:00Z",
+            "tenant": "authhooks",
+        },
+        "connection": {"id": "con_default", "name": "Username-Password-Authentication"},
+        "request": {
+            "ip": "203.0.113.7",
+            "user_agent": "Mozilla/5.0",
+            "hostname": "id.example.com",
+            "language": "en",
+        },
+    },
+    template='''\
+def post_user_registration(user, context):
+    """Runs after a user is stored, at least once (deduplicate by user["id"]).
+
+    Its return value is only logged.
+    """
+    print("welcome", user["email"])
+''',
+)

@@ -1,0 +1,61 @@
+"""Shared rules of the token points (credentials-exchange, password-exchange).
+
+A hook returns a dict: ``scope`` (a list) replaces the scopes so far, and keys
+that are http(s) URLs become custom claims, as in Auth0 Hooks. Everything else
+is ignored with a note in the hook's log. Claims the server sets can never be
+overwritten: they are not URLs, so they never become claims, and a hook that
+tries is told so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from authhooks.points.base import BadOutput
+
+RESERVED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "client_id", "scope", "gty"}
+)
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_URL = re.compile(r"^https?://[^\s]+$")
+MAX_CLAIMS_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class TokenState:
+    scopes: tuple[str, ...]
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:
+    if output is None:
+        return state, []
+    if not isinstance(output, dict):
+        raise BadOutput(f"the hook must return a dict (or None), not {type(output).__name__}")
+    notes: list[str] = []
+    scopes = state.scopes
+    claims = dict(state.claims)
+    for key, value in output.items():
+        if key == "scope":
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(
+                isinstance(item, str) and _SCOPE_TOKEN.match(item) for item in value
+            ):
+                raise BadOutput("scope must be a list of scope strings (no spaces or quotes)")
+            scopes = tuple(dict.fromkeys(value))
+        elif _URL.match(key):
+            claims[key] = value
+        elif key in RESERVED_CLAIMS:
+            notes.append(f"claim {key!r} is set by the server and cannot be overwritten")
+        else:
+            notes.append(
+                f"key {key!r} was ignored: custom claims must be namespaced with an "
+                "http(s) URL, such as 'https://example.com/tier'"
+            )
+    if len(json.dumps(claims)) > MAX_CLAIMS_BYTES:
+        raise BadOutput(f"custom claims exceed {MAX_CLAIMS_BYTES} bytes")
+    return TokenState(scopes, claims), notes

@@ -1,0 +1,41 @@
+"""Rules shared by the user points: what a hook may set on a user, and the
+state of notification points (which return nothing)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authhooks.points.base import BadOutput
+
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def check_metadata(name: str, value: Any) -> dict[str, Any]:
+    """Auth0's rules for metadata: an object whose keys have no '.' and no leading '$'."""
+    if not isinstance(value, dict):
+        raise BadOutput(f"{name} must be an object")
+    for key in _keys(value):
+        if "." in key or key.startswith("$"):
+            raise BadOutput(f"{name} key {key!r} may not contain '.' or start with '$'")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise BadOutput(f"{name} exceeds {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+def notify(state: None, output: Any) -> tuple[None, list[str]]:
+    """Notification points ignore what a hook returns; the log keeps it."""
+    return None, [] if output is None else [f"returned {json.dumps(output)[:500]}"]
+
+
+def _keys(value: Any) -> list[str]:
+    keys: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys += [str(key) for key in item]
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
+    return keys
