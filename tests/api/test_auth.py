@@ -40,6 +40,19 @@ ROUTES = [
     ("GET", "/client-grants/{id}", "read:client_grants"),
     ("PATCH", "/client-grants/{id}", "update:client_grants"),
     ("DELETE", "/client-grants/{id}", "delete:client_grants"),
+    ("GET", "/hooks", "read:hooks"),
+    ("POST", "/hooks", "create:hooks"),
+    ("GET", "/hooks/{hook_id}", "read:hooks"),
+    ("PATCH", "/hooks/{hook_id}", "update:hooks"),
+    ("DELETE", "/hooks/{hook_id}", "delete:hooks"),
+    ("GET", "/hooks/{hook_id}/versions", "read:hooks"),
+    ("GET", "/hooks/{hook_id}/versions/{number}", "read:hooks"),
+    ("POST", "/hooks/{hook_id}/versions/{number}/deploy", "update:hooks"),
+    ("GET", "/hooks/{hook_id}/secrets", "read:hooks"),
+    ("POST", "/hooks/{hook_id}/secrets", "update:hooks"),
+    ("PATCH", "/hooks/{hook_id}/secrets", "update:hooks"),
+    ("DELETE", "/hooks/{hook_id}/secrets", "update:hooks"),
+    ("GET", "/hooks/{hook_id}/logs", "read:logs"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 
@@ -49,8 +62,11 @@ def call(
 ) -> httpx.Response:
     """One request to ``path`` (ids filled in); a JSON body where the route takes one."""
     headers = {"Authorization": authorization} if authorization else {}
-    body = {} if method in ("POST", "PATCH") and not path.endswith("rotate-secret") else None
-    path = path.format(client_id="nothing", id="nothing")
+    no_body = path.endswith(("rotate-secret", "deploy"))
+    body: Any = {} if method in ("POST", "PATCH") and not no_body else None
+    if method == "DELETE" and path.endswith("secrets"):
+        body = ["NAME"]
+    path = path.format(client_id="nothing", id="nothing", hook_id="nothing", number=1)
     return httpx.request(method, f"{server.url}/api/v2{path}", headers=headers, json=body)
 
 
@@ -315,8 +331,9 @@ def test_hmac_token_keyed_with_the_public_key_is_401(server: Server) -> None:
 def test_token_lacking_the_scope_is_403_insufficient_scope(
     server: Server, method: str, path: str, scope: str
 ) -> None:
-    # read:logs is a management scope that no route here needs.
-    response = call(server, method, path, bearer(server.management_token("read:logs")))
+    # A management scope that this route does not need.
+    other = "read:users" if scope != "read:users" else "read:logs"
+    response = call(server, method, path, bearer(server.management_token(other)))
     assert_api_error(response, 403, scope, "insufficient_scope")
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer")

@@ -62,12 +62,17 @@ def create_hook(session: Session, *, author: str, script: str, **fields: Any) ->
         raise Conflict(f"a hook named {fields['name']!r} exists already")
     now = utcnow()
     hook = models.Hook(
-        id="01" + secrets.token_hex(15), version=1, last_version=1,
-        created_at=now, updated_at=now, **fields,
-    )  # fmt: skip
+        id="01" + secrets.token_hex(15),
+        version=1,
+        last_version=1,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
     session.add(hook)
-    session.add(models.HookVersion(hook_id=hook.id, number=1, script=script,
-                                   created_at=now, author=author))  # fmt: skip
+    session.add(
+        models.HookVersion(hook_id=hook.id, number=1, script=script, created_at=now, author=author)
+    )
     try:
         session.flush()
     except IntegrityError:
@@ -113,8 +118,11 @@ def add_version(session: Session, hook: models.Hook, script: str, author: str) -
         .values(last_version=models.Hook.last_version + 1)
         .returning(models.Hook.last_version)
     ).scalar_one()
-    session.add(models.HookVersion(hook_id=hook.id, number=number, script=script,
-                                   created_at=utcnow(), author=author))  # fmt: skip
+    session.add(
+        models.HookVersion(
+            hook_id=hook.id, number=number, script=script, created_at=utcnow(), author=author
+        )
+    )
     return int(number)
 
 

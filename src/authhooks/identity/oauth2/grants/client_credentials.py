@@ -66,12 +66,16 @@ class ClientCredentialsGrant:
         claims: dict[str, Any] = {}
         if self._flows is not None:
             event = {
-                "client": {"id": client.client_id, "name": client.name,
-                           "metadata": client.metadata, "tenant": "authhooks"},
+                "client": {
+                    "id": client.client_id,
+                    "name": client.name,
+                    "metadata": client.metadata,
+                    "tenant": "authhooks",
+                },
                 "scope": list(scopes),
                 "audience": audience,
                 "request": request.as_dict(),
-            }  # fmt: skip
+            }
             result = await self._flows.run(credentials_exchange.POINT, event)
             if result is not None:
                 if result.refusal is not None:

@@ -1,0 +1,393 @@
+"""/api/v2/hooks: hooks, their versions, secrets and invocation logs.
+
+Auth0's shape (``id``, ``name``, ``script``, ``triggerId``, ``enabled``) plus
+``runtime``, ``order``, ``timeout_ms``, ``on_error`` and ``version``. Code is
+validated in the real sandbox before anything is stored, and a version is
+warmed in the runtime before it is deployed.
+"""
+
+from __future__ import annotations
+
+import secrets as random
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Body, Depends, Query, Response
+from pydantic import Field
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.errors import ApiError
+from authhooks.api.models import Body as RequestBody
+from authhooks.api.models import Out, Patch
+from authhooks.api.pagination import Pagination, pagination
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.hooks import secrets as hook_secrets
+from authhooks.hooks import store
+from authhooks.points.registry import POINTS
+from authhooks.runtime.outcome import LoadError
+from authhooks.runtime.supervisor import CodeVersion
+from authhooks.services import Services
+from authhooks.storage import models
+
+router = APIRouter(prefix="/hooks", tags=["hooks"], route_class=StrictJSONRoute)
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Script = Annotated[str, Field(min_length=1, max_length=store.MAX_SCRIPT_BYTES)]
+TimeoutMs = Annotated[int, Field(ge=100, le=20_000)]
+OnError = Literal["fail", "continue"]
+
+
+class HookCreate(RequestBody):
+    name: Name
+    script: Script
+    triggerId: str
+    runtime: str = "python"
+    enabled: bool = False
+    order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    timeout_ms: TimeoutMs = 5000
+    on_error: OnError = "fail"
+
+
+class HookUpdate(Patch):
+    name: Name | None = None
+    script: Script | None = None
+    enabled: bool | None = None
+    exclusive: bool | None = Field(
+        default=None, description="With enabled=true: disable the point's other hooks (Auth0)."
+    )
+    order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    timeout_ms: TimeoutMs | None = None
+    on_error: OnError | None = None
+
+
+class HookOut(Out):
+    id: str
+    name: str
+    script: str
+    triggerId: str
+    runtime: str
+    enabled: bool
+    order: int
+    timeout_ms: int
+    on_error: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionOut(Out):
+    number: int
+    created_at: datetime
+    author: str
+    deployed: bool
+    script: str | None = None
+
+
+class InvocationOut(Out):
+    id: str
+    version: int
+    point: str
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    error: str | None
+    console: list[dict[str, Any]]
+
+
+Secrets = Annotated[dict[str, str], Body(max_length=hook_secrets.MAX_SECRETS)]
+
+
+def _out(hook: models.Hook, script: str) -> HookOut:
+    return HookOut(
+        id=hook.id,
+        name=hook.name,
+        script=script,
+        triggerId=hook.trigger_id,
+        runtime=hook.runtime,
+        enabled=hook.enabled,
+        order=hook.order,
+        timeout_ms=hook.timeout_ms,
+        on_error=hook.on_error,
+        version=hook.version,
+        created_at=hook.created_at,
+        updated_at=hook.updated_at,
+    )
+
+
+async def _validate(found: Services, point_name: str, script: str) -> None:
+    """400 with the line when the code does not load in the sandbox."""
+    if len(script.encode()) > store.MAX_SCRIPT_BYTES:
+        raise ApiError(400, f"script exceeds {store.MAX_SCRIPT_BYTES} bytes", "invalid_body")
+    entry = POINTS[point_name].entry
+    failure = await found.runtime.check(CodeVersion(f"check:{random.token_hex(8)}", script, entry))
+    if failure is not None:
+        raise ApiError(400, f"the script does not load: {failure.describe()}", "invalid_script")
+
+
+async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> None:
+    version = CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry)
+    try:
+        await found.runtime.prepare(version)
+    except LoadError as error:
+        raise ApiError(400, f"the script does not load: {error}", "invalid_script") from None
+
+
+@router.post("", status_code=201, response_model=HookOut)
+async def create_hook(
+    body: HookCreate,
+    caller: Annotated[Caller, Depends(require("create:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> HookOut:
+    if body.triggerId not in POINTS:
+        raise ApiError(
+            400,
+            f"unknown triggerId {body.triggerId!r}; one of: " + ", ".join(POINTS),
+            "invalid_body",
+        )
+    if body.runtime != "python":
+        raise ApiError(400, f"unknown runtime {body.runtime!r}; supported: python", "invalid_body")
+    await _validate(found, body.triggerId, body.script)
+
+    def write() -> models.Hook:
+        with found.database.session() as session:
+            return store.create_hook(
+                session,
+                author=caller.client_id,
+                script=body.script,
+                name=body.name,
+                trigger_id=body.triggerId,
+                runtime=body.runtime,
+                enabled=body.enabled,
+                order=body.order,
+                timeout_ms=body.timeout_ms,
+                on_error=body.on_error,
+            )
+
+    hook = await run_sync(write)
+    found.directory.invalidate()
+    if hook.enabled:
+        await _warm(found, hook, hook.version, body.script)
+    return _out(hook, body.script)
+
+
+@router.get("", response_model=list[HookOut] | dict[str, Any])
+def list_hooks(
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+    trigger_id: Annotated[str | None, Query(alias="triggerId", max_length=64)] = None,
+    enabled: bool | None = None,
+) -> Any:
+    with found.database.session() as session:
+        rows, total = store.list_hooks(
+            session, offset=page.offset, limit=page.per_page, trigger_id=trigger_id, enabled=enabled
+        )
+        items = [_out(hook, store.current_script(session, hook)) for hook in rows]
+    return page.shape("hooks", items, total)
+
+
+@router.get("/{hook_id}", response_model=HookOut)
+def get_hook(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> HookOut:
+    with found.database.session() as session:
+        hook = store.get_hook(session, hook_id)
+        return _out(hook, store.current_script(session, hook))
+
+
+@router.patch("/{hook_id}", response_model=HookOut)
+async def update_hook(
+    hook_id: str,
+    body: HookUpdate,
+    caller: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> HookOut:
+    changes = body.model_dump(exclude_unset=True)
+    script = changes.pop("script", None)
+    exclusive = changes.pop("exclusive", False)
+    current = await run_sync(_read_hook, found, hook_id)
+    hook, deployed_script = current
+    if script is not None:
+        await _validate(found, hook.trigger_id, script)
+    elif changes.get("enabled"):
+        # The code may no longer load (a newer interpreter, say): refuse to enable it.
+        await _validate(found, hook.trigger_id, deployed_script)
+    number = hook.version
+    if script is not None:
+        # Store the version first, warm it, then switch: no request pays a cold start.
+        number = await run_sync(_add_version, found, hook_id, script, caller.client_id)
+        await _warm(found, hook, number, script)
+    elif changes.get("enabled"):
+        await _warm(found, hook, number, deployed_script)
+
+    def write() -> tuple[models.Hook, str]:
+        with found.database.session() as session:
+            updated = store.update_hook(session, hook_id, {**changes, "version": number})
+            if exclusive and updated.enabled:
+                store.disable_others(session, updated)
+            return updated, store.current_script(session, updated)
+
+    updated, current_script = await run_sync(write)
+    found.directory.invalidate()
+    return _out(updated, current_script)
+
+
+@router.delete("/{hook_id}", status_code=204)
+def delete_hook(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("delete:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    with found.database.session() as session:
+        store.delete_hook(session, hook_id)
+    found.directory.invalidate()
+    return Response(status_code=204)
+
+
+@router.get("/{hook_id}/versions", response_model=list[VersionOut])
+def list_versions(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> list[VersionOut]:
+    with found.database.session() as session:
+        deployed = store.get_hook(session, hook_id).version
+        return [
+            VersionOut(
+                number=v.number,
+                created_at=v.created_at,
+                author=v.author,
+                deployed=v.number == deployed,
+            )
+            for v in store.list_versions(session, hook_id)
+        ]
+
+
+@router.get("/{hook_id}/versions/{number}", response_model=VersionOut)
+def get_version(
+    hook_id: str,
+    number: Annotated[int, Field(ge=1)],
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> VersionOut:
+    with found.database.session() as session:
+        hook = store.get_hook(session, hook_id)
+        version = store.get_version(session, hook_id, number)
+        return VersionOut(
+            number=version.number,
+            created_at=version.created_at,
+            author=version.author,
+            deployed=version.number == hook.version,
+            script=version.script,
+        )
+
+
+@router.post("/{hook_id}/versions/{number}/deploy", response_model=HookOut)
+async def deploy_version(
+    hook_id: str,
+    number: Annotated[int, Field(ge=1)],
+    _: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> HookOut:
+    hook, _deployed = await run_sync(_read_hook, found, hook_id)
+
+    def read_script() -> str:
+        with found.database.session() as session:
+            return store.get_version(session, hook_id, number).script
+
+    script = await run_sync(read_script)
+    await _warm(found, hook, number, script)
+
+    def write() -> models.Hook:
+        with found.database.session() as session:
+            return store.deploy(session, hook_id, number)
+
+    deployed = await run_sync(write)
+    found.directory.invalidate()
+    return _out(deployed, script)
+
+
+@router.get("/{hook_id}/secrets", response_model=dict[str, str])
+def list_secrets(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> dict[str, str]:
+    with found.database.session() as session:
+        store.get_hook(session, hook_id)
+        return dict.fromkeys(hook_secrets.names(session, hook_id), hook_secrets.HIDDEN)
+
+
+@router.post("/{hook_id}/secrets", status_code=201, response_model=dict[str, str])
+def add_secrets(
+    hook_id: str,
+    body: Secrets,
+    _: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> dict[str, str]:
+    return _change_secrets(
+        found, hook_id, lambda session: hook_secrets.add(session, found.master_key, hook_id, body)
+    )
+
+
+@router.patch("/{hook_id}/secrets", response_model=dict[str, str])
+def update_secrets(
+    hook_id: str,
+    body: Secrets,
+    _: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> dict[str, str]:
+    return _change_secrets(
+        found,
+        hook_id,
+        lambda session: hook_secrets.update(session, found.master_key, hook_id, body),
+    )
+
+
+@router.delete("/{hook_id}/secrets", status_code=204)
+def delete_secrets(
+    hook_id: str,
+    body: Annotated[list[str], Body(min_length=1, max_length=hook_secrets.MAX_SECRETS)],
+    _: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    _change_secrets(found, hook_id, lambda session: hook_secrets.remove(session, hook_id, body))
+    return Response(status_code=204)
+
+
+@router.get("/{hook_id}/logs", response_model=list[InvocationOut] | dict[str, Any])
+def list_logs(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:logs"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+) -> Any:
+    with found.database.session() as session:
+        rows, total = store.list_invocations(
+            session, hook_id, offset=page.offset, limit=page.per_page
+        )
+        items = [InvocationOut.model_validate(row) for row in rows]
+    return page.shape("logs", items, total)
+
+
+def _read_hook(found: Services, hook_id: str) -> tuple[models.Hook, str]:
+    with found.database.session() as session:
+        hook = store.get_hook(session, hook_id)
+        return hook, store.current_script(session, hook)
+
+
+def _add_version(found: Services, hook_id: str, script: str, author: str) -> int:
+    with found.database.session() as session:
+        return store.add_version(session, store.get_hook(session, hook_id), script, author)
+
+
+def _change_secrets(found: Services, hook_id: str, change: Any) -> dict[str, str]:
+    with found.database.session() as session:
+        store.get_hook(session, hook_id)
+        change(session)
+        names = hook_secrets.names(session, hook_id)
+    found.directory.invalidate()
+    return dict.fromkeys(names, hook_secrets.HIDDEN)

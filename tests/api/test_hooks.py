@@ -1,0 +1,228 @@
+"""/api/v2/hooks: validation in the sandbox, versions, secrets, and bad input."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import update
+
+from authhooks.storage import models
+from authhooks.storage.database import Database
+from tests.api.helpers import assert_api_error
+from tests.conftest import Server, unique
+
+GOOD = "def credentials_exchange(client, scope, audience, context):\n    return None\n"
+
+
+def new_hook(server: Server, **fields: Any) -> dict[str, Any]:
+    with server.api() as api:
+        response = api.post(
+            "/hooks",
+            json={
+                "name": unique("hook"),
+                "script": GOOD,
+                "triggerId": "credentials-exchange",
+                **fields,
+            },
+        )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def hook_total(server: Server) -> int:
+    with server.api() as api:
+        return int(api.get("/hooks", params={"include_totals": "true"}).json()["total"])
+
+
+def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
+    hook = new_hook(server)
+    assert set(hook) == {
+        "id",
+        "name",
+        "script",
+        "triggerId",
+        "runtime",
+        "enabled",
+        "order",
+        "timeout_ms",
+        "on_error",
+        "version",
+        "created_at",
+        "updated_at",
+    }
+    assert (hook["enabled"], hook["runtime"], hook["version"], hook["on_error"]) == (
+        False,
+        "python",
+        1,
+        "fail",
+    )
+
+
+def test_syntax_error_is_400_with_the_line_and_nothing_stored(server: Server) -> None:
+    before = hook_total(server)
+    with server.api() as api:
+        response = api.post(
+            "/hooks",
+            json={
+                "name": unique("bad"),
+                "triggerId": "credentials-exchange",
+                "script": "def credentials_exchange(client, scope, audience, context):\n"
+                "    return {\n\n",
+            },
+        )
+    assert_api_error(response, 400, "line", "invalid_script")
+    assert hook_total(server) == before
+
+
+def test_missing_function_is_400_naming_it(server: Server) -> None:
+    with server.api() as api:
+        response = api.post(
+            "/hooks",
+            json={
+                "name": unique("bad"),
+                "script": "def other():\n pass\n",
+                "triggerId": "credentials-exchange",
+            },
+        )
+    assert_api_error(response, 400, "credentials_exchange", "invalid_script")
+
+
+def test_unknown_point_runtime_and_oversized_code(server: Server) -> None:
+    with server.api() as api:
+        point = api.post("/hooks", json={"name": unique("x"), "script": GOOD, "triggerId": "nope"})
+        runtime = api.post(
+            "/hooks",
+            json={
+                "name": unique("x"),
+                "script": GOOD,
+                "triggerId": "credentials-exchange",
+                "runtime": "node",
+            },
+        )
+        big = api.post(
+            "/hooks",
+            json={
+                "name": unique("x"),
+                "script": "#" * 110_000,
+                "triggerId": "credentials-exchange",
+            },
+        )
+        name = api.post(
+            "/hooks",
+            json={"name": "has space", "script": GOOD, "triggerId": "credentials-exchange"},
+        )
+    assert_api_error(point, 400, "unknown triggerId", "invalid_body")
+    assert_api_error(runtime, 400, "unknown runtime", "invalid_body")
+    assert_api_error(big, 400, "script", "invalid_body")
+    assert_api_error(name, 400, "name", "invalid_body")
+
+
+def test_duplicate_name_is_409(server: Server) -> None:
+    hook = new_hook(server)
+    with server.api() as api:
+        again = api.post(
+            "/hooks",
+            json={"name": hook["name"], "script": GOOD, "triggerId": "credentials-exchange"},
+        )
+    assert_api_error(again, 409, hook["name"], "conflict")
+
+
+def test_versions_and_deploy_errors(server: Server) -> None:
+    hook, other = new_hook(server), new_hook(server)
+    with server.api() as api:
+        missing = api.get(f"/hooks/{hook['id']}/versions/9")
+        deploy_missing = api.post(f"/hooks/{hook['id']}/versions/9/deploy")
+        api.patch(f"/hooks/{other['id']}", json={"script": GOOD + "# v2\n"})
+        foreign = api.post(f"/hooks/{hook['id']}/versions/2/deploy")
+        one = api.get(f"/hooks/{hook['id']}/versions/1")
+    assert_api_error(missing, 404, "version 9", "inexistent_resource")
+    assert_api_error(deploy_missing, 404, "version 9", "inexistent_resource")
+    assert_api_error(foreign, 404, "version 2", "inexistent_resource")
+    assert one.json()["script"] == GOOD
+    assert one.json()["deployed"] is True
+
+
+def test_secrets_rules(server: Server) -> None:
+    hook = new_hook(server)
+    path = f"/hooks/{hook['id']}/secrets"
+    with server.api() as api:
+        bad_name = api.post(path, json={"1BAD": "x"})
+        too_long = api.post(path, json={"BIG": "x" * 5000})
+        too_many = api.post(path, json={f"S{n}": "x" for n in range(51)})
+        assert api.post(path, json={"A": "1", "B": "2"}).status_code == 201
+        duplicate = api.post(path, json={"A": "again"})
+        missing = api.patch(path, json={"NOPE": "x"})
+        assert api.patch(path, json={"A": "changed"}).status_code == 200
+        assert api.request("DELETE", path, json=["B"]).status_code == 204
+        listed = api.get(path).json()
+        not_there = api.request("DELETE", path, json=["B"])
+    assert_api_error(bad_name, 400, "1BAD")
+    assert_api_error(too_long, 400, "BIG")
+    assert too_many.status_code == 400
+    assert_api_error(duplicate, 409, "A", "conflict")
+    assert_api_error(missing, 404, "NOPE", "inexistent_resource")
+    assert listed == {"A": "_VALUE_NOT_SHOWN_"}
+    assert_api_error(not_there, 404, "B", "inexistent_resource")
+
+
+def test_enabling_code_that_no_longer_loads_is_400(server: Server) -> None:
+    hook = new_hook(server)
+    url = (
+        server.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{server.data_dir / 'authhooks.db'}"
+    )
+    database = Database(url)
+    try:
+        with database.session() as session:  # as if the interpreter had changed under it
+            session.execute(
+                update(models.HookVersion)
+                .where(models.HookVersion.hook_id == hook["id"])
+                .values(script="def credentials_exchange(:\n")
+            )
+    finally:
+        database.dispose()
+    with server.api() as api:
+        response = api.patch(f"/hooks/{hook['id']}", json={"enabled": True})
+        assert api.get(f"/hooks/{hook['id']}").json()["enabled"] is False
+    assert_api_error(response, 400, "does not load", "invalid_script")
+
+
+def test_concurrent_updates_never_lose_a_version(server: Server) -> None:
+    hook = new_hook(server)
+
+    def save(n: int) -> int:
+        with server.api() as api:
+            response = api.patch(f"/hooks/{hook['id']}", json={"script": GOOD + f"# {n}\n"})
+            return response.status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(save, range(6)))
+    assert codes == [200] * 6
+    with server.api() as api:
+        versions = api.get(f"/hooks/{hook['id']}/versions").json()
+        scripts = {
+            api.get(f"/hooks/{hook['id']}/versions/{v['number']}").json()["script"]
+            for v in versions
+        }
+    assert sorted(v["number"] for v in versions) == list(range(1, 8))
+    assert scripts == {GOOD} | {GOOD + f"# {n}\n" for n in range(6)}
+
+
+def test_delete_removes_versions_and_secrets(server: Server) -> None:
+    hook = new_hook(server)
+    with server.api() as api:
+        api.post(f"/hooks/{hook['id']}/secrets", json={"A": "1"})
+        assert api.delete(f"/hooks/{hook['id']}").status_code == 204
+        assert api.get(f"/hooks/{hook['id']}").status_code == 404
+        assert api.get(f"/hooks/{hook['id']}/versions").status_code == 404
+        assert api.get(f"/hooks/{hook['id']}/secrets").status_code == 404
+
+
+def test_hook_scopes_are_enforced(server: Server) -> None:
+    with server.api("read:hooks") as reader:
+        response = reader.post(
+            "/hooks",
+            json={"name": unique("x"), "script": GOOD, "triggerId": "credentials-exchange"},
+        )
+    assert_api_error(response, 403, "create:hooks", "insufficient_scope")
