@@ -4,10 +4,12 @@ Starts ``authhooks serve`` as a user would (uvicorn, two worker processes,
 access log off) and the peer (node-oidc-provider, two cluster workers), then
 drives ``POST /oauth/token`` (client credentials, client_secret_post) at each
 with wrk from a separate process, for a fixed duration at a fixed concurrency.
-Prints requests/s, p50 and p99 latency per algorithm, and our/peer ratios
-measured in the same run.
+Runs authhooks with no hook, one trivial credentials-exchange hook and a flow
+of three, and the peer without and with its in-process claims function.
+Prints requests/s, p50 and p99 latency, and ratios measured in the same run.
 
     python bench/token_endpoint.py [--duration 10] [--connections 16] [--algs RS256,ES256]
+                                   [--hooks 0,1,3]
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ PEER = ROOT.parent / "shared" / "bench" / "peer" / "run"
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.body = os.getenv("BODY")
+"""
+
+
+HOOK = """
+def credentials_exchange(client, scope, audience, context):
+    return {"scope": scope, "https://example.com/tier": "gold",
+            "https://example.com/client": client["id"]}
 """
 
 
@@ -111,7 +120,7 @@ def _latency(output: str, percentile: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def bench_authhooks(alg: str, args: argparse.Namespace, script: Path) -> Result:
+def bench_authhooks(alg: str, hooks: int, args: argparse.Namespace, script: Path) -> Result:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -124,15 +133,16 @@ def bench_authhooks(alg: str, args: argparse.Namespace, script: Path) -> Result:
             "AUTHHOOKS_LOG_LEVEL": "warning",
         }
         with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz"):
-            body = urlencode(setup_machine(url, Path(data_dir)))
+            body = urlencode(setup_machine(url, Path(data_dir), hooks))
             token_url = url + "/oauth/token"
             check(token_url, body)
             wrk(token_url, body, args.warmup, args.connections, script)
             rps, p50, p99, errors = wrk(token_url, body, args.duration, args.connections, script)
-    return Result("authhooks", alg, rps, p50, p99, errors)
+    name = f"authhooks+{hooks}h" if hooks else "authhooks"
+    return Result(name, alg, rps, p50, p99, errors)
 
 
-def setup_machine(url: str, data_dir: Path) -> dict[str, str]:
+def setup_machine(url: str, data_dir: Path, hooks: int = 0) -> dict[str, str]:
     """An API, a client and a grant, made through the management API as an operator would."""
     import json
 
@@ -166,6 +176,17 @@ def setup_machine(url: str, data_dir: Path) -> dict[str, str]:
                 "scope": ["read:things", "write:things"],
             },
         ).raise_for_status()
+        for n in range(hooks):
+            api.post(
+                "/hooks",
+                json={
+                    "name": f"bench-{n}",
+                    "script": HOOK,
+                    "triggerId": "credentials-exchange",
+                    "enabled": True,
+                    "order": n,
+                },
+            ).raise_for_status()
     return {
         "grant_type": "client_credentials",
         "client_id": client["client_id"],
@@ -175,10 +196,16 @@ def setup_machine(url: str, data_dir: Path) -> dict[str, str]:
     }
 
 
-def bench_peer(alg: str, args: argparse.Namespace, script: Path) -> Result:
+def bench_peer(alg: str, hook: bool, args: argparse.Namespace, script: Path) -> Result:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PORT": str(port), "ALG": alg, "WORKERS": str(args.workers), "HOOK": "0"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "ALG": alg,
+        "WORKERS": str(args.workers),
+        "HOOK": "1" if hook else "0",
+    }
     body = urlencode(
         {
             "grant_type": "client_credentials",
@@ -192,7 +219,7 @@ def bench_peer(alg: str, args: argparse.Namespace, script: Path) -> Result:
         check(url + "/token", body)
         wrk(url + "/token", body, args.warmup, args.connections, script)
         rps, p50, p99, errors = wrk(url + "/token", body, args.duration, args.connections, script)
-    return Result("peer", alg, rps, p50, p99, errors)
+    return Result("peer+fn" if hook else "peer", alg, rps, p50, p99, errors)
 
 
 def check(url: str, body: str) -> None:
@@ -210,6 +237,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--algs", default="RS256,ES256")
+    parser.add_argument("--hooks", default="0", help="hook counts to run, e.g. 0,1,3")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer server")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -219,27 +247,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "post.lua"
         script.write_text(WRK_SCRIPT)
+        hook_counts = [int(n) for n in args.hooks.split(",")]
         for alg in args.algs.split(","):
-            results.append(bench_authhooks(alg, args, script))
+            for hooks in hook_counts:
+                results.append(bench_authhooks(alg, hooks, args, script))
             if not args.no_peer:
-                results.append(bench_peer(alg, args, script))
+                results.append(bench_peer(alg, False, args, script))
+                if any(hook_counts):
+                    results.append(bench_peer(alg, True, args, script))
 
     print(
         f"\nPOST /oauth/token, client credentials; {args.workers} server workers, "
         f"wrk -t2 -c{args.connections} -d{args.duration}s on the same {os.cpu_count()}-core machine"
     )
-    print(f"{'server':<10} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':<14} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for result in results:
         print(
-            f"{result.server:<10} {result.alg:<6} {result.requests_per_s:>9.0f} "
+            f"{result.server:<14} {result.alg:<6} {result.requests_per_s:>9.0f} "
             f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7}"
         )
     for alg in args.algs.split(","):
-        ours = next(r for r in results if r.server == "authhooks" and r.alg == alg)
-        peer = next((r for r in results if r.server == "peer" and r.alg == alg), None)
-        if peer:
-            ratio = ours.requests_per_s / peer.requests_per_s
-            print(f"{alg}: authhooks/peer throughput ratio {ratio:.2f}")
+        by_name = {r.server: r for r in results if r.alg == alg}
+        base, peer = by_name.get("authhooks"), by_name.get("peer")
+        for name, result in by_name.items():
+            if base and name.startswith("authhooks+"):
+                ratio = result.requests_per_s / base.requests_per_s
+                added = result.p99_ms - base.p99_ms
+                print(f"{alg}: {name}/authhooks throughput {ratio:.2f}, p99 added {added:+.2f} ms")
+        if base and peer:
+            print(
+                f"{alg}: authhooks/peer throughput {base.requests_per_s / peer.requests_per_s:.2f}"
+            )
+        if "authhooks+1h" in by_name and "peer+fn" in by_name:
+            ratio = by_name["authhooks+1h"].requests_per_s / by_name["peer+fn"].requests_per_s
+            print(f"{alg}: authhooks+1h/peer+fn throughput {ratio:.2f}")
 
 
 if __name__ == "__main__":

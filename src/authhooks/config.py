@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Used when a token request names no audience (Auth0's tenant "default audience").
     default_audience: str = ""
     workers: int = Field(default=1, ge=1, le=64)
+    # Give each server process a CPU of its own, shared with its hook workers:
+    # a hook call then wakes a worker on the same CPU (see bench/README.md).
+    pin_cpus: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @classmethod

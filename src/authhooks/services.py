@@ -15,7 +15,7 @@ from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError
-from authhooks.runtime.supervisor import Runtime
+from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Services:
         master_key = MasterKey.load(settings.data_dir, settings.master_key)
         hasher = SecretHasher(master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
-        runtime = Runtime()
+        runtime = Runtime(RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None))
         invocations = InvocationLog(database)
         flows = FlowRunner(runtime, directory.flow, invocations.record)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)

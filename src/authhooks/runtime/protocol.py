@@ -34,12 +34,14 @@ def encode(message: dict[str, Any]) -> bytes:
 def decode(body: bytes) -> dict[str, Any]:
     """The message in one frame's body, checked for shape and depth."""
     try:
-        message = json.loads(body, parse_constant=_refuse_constant)
+        message = _DECODER.decode(body.decode())
     except (ValueError, RecursionError) as error:
         raise ProtocolError(f"frame is not JSON: {error}") from None
     if not isinstance(message, dict):
         raise ProtocolError("frame is not a JSON object")
-    if depth(message) > MAX_DEPTH:
+    # Nesting needs brackets: only a frame with more of them than the cap can be too deep.
+    brackets = body.count(b"[") + body.count(b"{")
+    if brackets > MAX_DEPTH and depth(message) > MAX_DEPTH:
         raise ProtocolError(f"frame is nested deeper than {MAX_DEPTH}")
     return message
 
@@ -83,3 +85,6 @@ class FrameReader:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -37,7 +40,14 @@ from authhooks.runtime.outcome import (
     Overloaded,
     Timeout,
 )
-from authhooks.runtime.protocol import FrameReader, ProtocolError, decode, encode
+from authhooks.runtime.protocol import (
+    HEADER,
+    MAX_FRAME_BYTES,
+    FrameReader,
+    ProtocolError,
+    decode,
+    encode,
+)
 from authhooks.runtime.sandbox import SLOTS, Limits, Sandbox, SandboxSettings, Spawned
 
 log = logging.getLogger(__name__)
@@ -79,6 +89,21 @@ class RuntimeSettings:
     # its worker and is woken back: on one CPU each wake-up costs ~20 us, across
     # CPUs ~100-400 us on small VMs. Worth it with one server process per core.
     cpu: int | None = None
+
+
+def claim_cpu() -> int | None:
+    """A CPU no other server process on this host has claimed (held for this process's life)."""
+    directory = Path(tempfile.gettempdir()) / "authhooks-cpus"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for cpu in sorted(os.sched_getaffinity(0)):
+        fd = os.open(directory / f"{cpu}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return cpu  # the descriptor stays open, and the lock held, until the process exits
+    return None
 
 
 class _Unavailable(Exception):
@@ -191,10 +216,11 @@ class Worker:
         self.kill()
         return self._death(answer), None, console, dropped
 
-    def next_frame(self, args: Mapping[str, Any]) -> bytes:
-        """The invoke frame for the next call; raises ProtocolError or TypeError for bad args."""
+    def next_frame(self, encoded_args: bytes) -> bytes:
+        """The invoke frame for the next call, around arguments already encoded as JSON."""
         self._call_id += 1
-        return encode({"op": "invoke", "id": self._call_id, "args": args})
+        body = b'{"op":"invoke","id":%d,"args":%s}' % (self._call_id, encoded_args)
+        return HEADER.pack(len(body)) + body
 
     def kill(self) -> None:
         """SIGKILL the worker and everything under its bwrap process."""
@@ -502,9 +528,13 @@ class Runtime:
         """
         began = time.perf_counter()
         try:
-            encode({"op": "invoke", "id": 0, "args": args})
-        except (TypeError, ValueError, ProtocolError) as error:
+            encoded_args = json.dumps(
+                args, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            ).encode()
+        except (TypeError, ValueError) as error:
             raise ValueError(f"hook arguments cannot be sent: {error}") from None
+        if len(encoded_args) > MAX_FRAME_BYTES - 64:
+            raise ValueError(f"hook arguments exceed {MAX_FRAME_BYTES - 64} bytes")
         seconds = min(timeout or self.settings.default_timeout, self.settings.max_timeout)
         pool = self._pool(version)
         try:
@@ -513,7 +543,7 @@ class Runtime:
             return Outcome(failure=error.failure, duration_ms=_since(began))
         try:
             failure, result, console, dropped = await worker.call(
-                worker.next_frame(args), seconds, on_console, _redactor(secrets)
+                worker.next_frame(encoded_args), seconds, on_console, _redactor(secrets)
             )
         except BaseException:
             worker.kill()  # cancelled mid-call: its answer would reach the next caller

@@ -35,6 +35,7 @@ FILENAME = "hook.py"
 class Channel:
     def __init__(self, out_fd: int) -> None:
         self._out = out_fd
+        self._buffer = bytearray()
 
     def receive(self) -> dict[str, Any] | None:
         header = self._read(HEADER.size)
@@ -46,21 +47,22 @@ class Channel:
             return None
         return decode(body)
 
+    def _read(self, size: int) -> bytes | None:
+        # One read usually brings a whole frame: header and body in one system call.
+        while len(self._buffer) < size:
+            chunk = os.read(0, max(1 << 16, size - len(self._buffer)))
+            if not chunk:
+                return None
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
     def send(self, message: dict[str, Any]) -> None:
         frame = encode(message)
         view = memoryview(frame)
         while view:
             view = view[os.write(self._out, view) :]
-
-    @staticmethod
-    def _read(size: int) -> bytes | None:
-        chunks = bytearray()
-        while len(chunks) < size:
-            chunk = os.read(0, size - len(chunks))
-            if not chunk:
-                return None
-            chunks += chunk
-        return bytes(chunks)
 
 
 class Console:
