@@ -31,3 +31,15 @@ def test_every_command_is_documented() -> None:
             names.append(name)
     missing = [name for name in names if f"`authhooks {name}" not in operations]
     assert not missing, f"commands missing from docs/operations.md: {missing}"
+
+
+def test_every_point_is_documented() -> None:
+    from authhooks.points.registry import POINTS
+
+    hooks = (DOCS / "hooks.md").read_text()
+    missing = [
+        name
+        for name, point in POINTS.items()
+        if f"`{name}`" not in hooks or f"{point.entry}(" not in hooks
+    ]
+    assert not missing, f"points missing from docs/hooks.md: {missing}"

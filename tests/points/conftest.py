@@ -1,0 +1,3 @@
+from tests.runtime.conftest import harness, loop
+
+__all__ = ["harness", "loop"]
