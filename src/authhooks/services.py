@@ -44,7 +44,11 @@ class Services:
         invocations = InvocationLog(database)
         flows = FlowRunner(runtime, directory.flow, invocations.record)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
-        grants = [ClientCredentialsGrant(directory, issuer, settings.default_audience, flows)]
+        grants = [
+            ClientCredentialsGrant(
+                directory, issuer, settings.default_audience, flows, settings.management_audience
+            )
+        ]
         return cls(
             settings=settings,
             database=database,

@@ -226,3 +226,31 @@ def test_hook_scopes_are_enforced(server: Server) -> None:
             json={"name": unique("x"), "script": GOOD, "triggerId": "credentials-exchange"},
         )
     assert_api_error(response, 403, "create:hooks", "insufficient_scope")
+
+
+def test_a_refused_patch_stores_no_version(server: Server) -> None:
+    hook, other = new_hook(server), new_hook(server)
+    with server.api() as api:
+        response = api.patch(
+            f"/hooks/{hook['id']}", json={"script": GOOD + "# new\n", "name": other["name"]}
+        )
+        versions = api.get(f"/hooks/{hook['id']}/versions").json()
+    assert_api_error(response, 409, other["name"], "conflict")
+    assert [v["number"] for v in versions] == [1]
+
+
+def test_odd_input_is_4xx_not_500(server: Server) -> None:
+    hook = new_hook(server)
+    with server.api() as api:
+        huge = api.get(f"/hooks/{hook['id']}/versions/99999999999999999999999")
+        deploy = api.post(f"/hooks/{hook['id']}/versions/0/deploy")
+        surrogate = api.post(
+            f"/hooks/{hook['id']}/secrets",
+            content=b'{"A": "\\ud800"}',
+            headers={"Content-Type": "application/json"},
+        )
+        bad_patch = api.patch(f"/hooks/{hook['id']}/secrets", json={"1BAD": "x"})
+    assert huge.status_code == 400
+    assert deploy.status_code == 400
+    assert_api_error(surrogate, 400, "Unicode")
+    assert_api_error(bad_patch, 400, "1BAD")

@@ -212,3 +212,65 @@ def test_exclusive_enable_disables_the_others(solo: Server) -> None:
         assert api.get(f"/hooks/{first['id']}").json()["enabled"] is False
         enabled = api.get("/hooks", params={"triggerId": "credentials-exchange", "enabled": "true"})
     assert [hook["id"] for hook in enabled.json()] == [second["id"]]
+
+
+def test_continue_never_forgives_a_deliberate_refusal(solo: Server) -> None:
+    machine = create_machine(solo)
+    create_hook(
+        solo,
+        "from authhooks.hook import InvalidScopeError\n"
+        "def credentials_exchange(client, scope, audience, context):\n"
+        "    raise InvalidScopeError('internal note', 'tier too low')\n",
+        enabled=True,
+        on_error="continue",
+    )
+    time.sleep(0.3)
+    response = solo.token(machine.client_id, machine.client_secret, audience=machine.audience)
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_scope", "error_description": "tier too low"}
+
+
+def test_a_broken_hook_never_locks_out_the_management_api(solo: Server) -> None:
+    create_hook(
+        solo,
+        "def credentials_exchange(client, scope, audience, context):\n    return 'not a dict'\n",
+        enabled=True,
+    )
+    time.sleep(0.3)
+    response = solo.token(solo.admin_id, solo.admin_secret, audience=solo.management_audience)
+    assert response.status_code == 200, response.text
+
+
+def test_hooks_cannot_add_scopes_the_api_does_not_define(solo: Server) -> None:
+    machine = create_machine(solo, scopes=["a", "b"], granted=["a"])
+    hook = create_hook(
+        solo,
+        "def credentials_exchange(client, scope, audience, context):\n"
+        "    return {'scope': scope + ['b', 'create:clients']}\n",
+        enabled=True,
+    )
+    time.sleep(0.3)
+    assert fetch_claims(solo, machine)["scope"] == "a b"  # b is the API's; create:clients is not
+    time.sleep(1.0)
+    with solo.api() as api:
+        console = api.get(f"/hooks/{hook['id']}/logs").json()[0]["console"]
+    assert any("create:clients was dropped" in line["text"] for line in console)
+
+
+def test_notes_about_a_hooks_output_are_redacted(solo: Server) -> None:
+    machine = create_machine(solo)
+    hook = create_hook(
+        solo,
+        "def credentials_exchange(client, scope, audience, context):\n"
+        "    return {context['secrets']['KEY']: 1}\n",
+        enabled=True,
+    )
+    with solo.api() as api:
+        api.post(f"/hooks/{hook['id']}/secrets", json={"KEY": "supersecretvalue"})
+    time.sleep(0.3)
+    assert fetch_claims(solo, machine)
+    time.sleep(1.0)
+    with solo.api() as api:
+        logs = api.get(f"/hooks/{hook['id']}/logs").text
+    assert "supersecretvalue" not in logs
+    assert "***" in logs

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from anyio.to_thread import run_sync
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import Field
 
 from authhooks.api.auth import Caller, require, services
@@ -25,14 +25,14 @@ from authhooks.api.routing import StrictJSONRoute
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks import store
 from authhooks.points.registry import POINTS
-from authhooks.runtime.outcome import LoadError
+from authhooks.runtime.outcome import LoadError, LoadFailed
 from authhooks.runtime.supervisor import CodeVersion
 from authhooks.services import Services
 from authhooks.storage import models
 
 router = APIRouter(prefix="/hooks", tags=["hooks"], route_class=StrictJSONRoute)
 
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=store.NAME.pattern)]
 Script = Annotated[str, Field(min_length=1, max_length=store.MAX_SCRIPT_BYTES)]
 TimeoutMs = Annotated[int, Field(ge=100, le=20_000)]
 OnError = Literal["fail", "continue"]
@@ -115,6 +115,12 @@ def _out(hook: models.Hook, script: str) -> HookOut:
     )
 
 
+def _load_error(failure: LoadFailed) -> ApiError:
+    if failure.type == "Unavailable":  # the sandbox, not the code
+        return ApiError(503, f"the sandbox is unavailable: {failure.message}", "unavailable")
+    return ApiError(400, f"the script does not load: {failure.describe()}", "invalid_script")
+
+
 async def _validate(found: Services, point_name: str, script: str) -> None:
     """400 with the line when the code does not load in the sandbox."""
     if len(script.encode()) > store.MAX_SCRIPT_BYTES:
@@ -122,15 +128,19 @@ async def _validate(found: Services, point_name: str, script: str) -> None:
     entry = POINTS[point_name].entry
     failure = await found.runtime.check(CodeVersion(f"check:{random.token_hex(8)}", script, entry))
     if failure is not None:
-        raise ApiError(400, f"the script does not load: {failure.describe()}", "invalid_script")
+        raise _load_error(failure)
 
 
-async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> None:
-    version = CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry)
+async def _prepare(found: Services, version: CodeVersion) -> None:
     try:
         await found.runtime.prepare(version)
     except LoadError as error:
-        raise ApiError(400, f"the script does not load: {error}", "invalid_script") from None
+        found.runtime.retire(version.key)
+        raise _load_error(error.failure) from None
+
+
+async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> None:
+    await _prepare(found, CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry))
 
 
 @router.post("", status_code=201, response_model=HookOut)
@@ -147,12 +157,19 @@ async def create_hook(
         )
     if body.runtime != "python":
         raise ApiError(400, f"unknown runtime {body.runtime!r}; supported: python", "invalid_body")
-    await _validate(found, body.triggerId, body.script)
+    hook_id = store.new_hook_id()
+    # Loaded in the sandbox before anything is stored; warm already when it goes live.
+    version = CodeVersion(f"{hook_id}:1", body.script, POINTS[body.triggerId].entry)
+    if body.enabled:
+        await _prepare(found, version)
+    else:
+        await _validate(found, body.triggerId, body.script)
 
     def write() -> models.Hook:
         with found.database.session() as session:
             return store.create_hook(
                 session,
+                hook_id=hook_id,
                 author=caller.client_id,
                 script=body.script,
                 name=body.name,
@@ -164,10 +181,12 @@ async def create_hook(
                 on_error=body.on_error,
             )
 
-    hook = await run_sync(write)
+    try:
+        hook = await run_sync(write)
+    except BaseException:
+        found.runtime.retire(version.key)
+        raise
     found.directory.invalidate()
-    if hook.enabled:
-        await _warm(found, hook, hook.version, body.script)
     return _out(hook, body.script)
 
 
@@ -208,30 +227,28 @@ async def update_hook(
     changes = body.model_dump(exclude_unset=True)
     script = changes.pop("script", None)
     exclusive = changes.pop("exclusive", False)
-    current = await run_sync(_read_hook, found, hook_id)
-    hook, deployed_script = current
+    hook, deployed_script = await run_sync(_read_hook, found, hook_id, changes.get("name"))
     if script is not None:
         await _validate(found, hook.trigger_id, script)
-    elif changes.get("enabled"):
-        # The code may no longer load (a newer interpreter, say): refuse to enable it.
-        await _validate(found, hook.trigger_id, deployed_script)
-    number = hook.version
-    if script is not None:
-        # Store the version first, warm it, then switch: no request pays a cold start.
+        # Store the version, warm it, then switch: no request pays a cold start.
         number = await run_sync(_add_version, found, hook_id, script, caller.client_id)
         await _warm(found, hook, number, script)
+        changes["version"] = number
     elif changes.get("enabled"):
-        await _warm(found, hook, number, deployed_script)
+        # The code may no longer load (a newer interpreter, say): refuse to enable it.
+        await _warm(found, hook, hook.version, deployed_script)
 
     def write() -> tuple[models.Hook, str]:
         with found.database.session() as session:
-            updated = store.update_hook(session, hook_id, {**changes, "version": number})
+            updated = store.update_hook(session, hook_id, changes)
             if exclusive and updated.enabled:
                 store.disable_others(session, updated)
             return updated, store.current_script(session, updated)
 
     updated, current_script = await run_sync(write)
     found.directory.invalidate()
+    if updated.version != hook.version or not updated.enabled:
+        found.runtime.retire(f"{hook.id}:{hook.version}")  # no longer serving: free its worker
     return _out(updated, current_script)
 
 
@@ -242,8 +259,11 @@ def delete_hook(
     found: Annotated[Services, Depends(services)],
 ) -> Response:
     with found.database.session() as session:
+        last = store.get_hook(session, hook_id).last_version
         store.delete_hook(session, hook_id)
     found.directory.invalidate()
+    for number in range(1, last + 1):
+        found.runtime.retire(f"{hook_id}:{number}")
     return Response(status_code=204)
 
 
@@ -269,7 +289,7 @@ def list_versions(
 @router.get("/{hook_id}/versions/{number}", response_model=VersionOut)
 def get_version(
     hook_id: str,
-    number: Annotated[int, Field(ge=1)],
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
     _: Annotated[Caller, Depends(require("read:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> VersionOut:
@@ -288,7 +308,7 @@ def get_version(
 @router.post("/{hook_id}/versions/{number}/deploy", response_model=HookOut)
 async def deploy_version(
     hook_id: str,
-    number: Annotated[int, Field(ge=1)],
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
     _: Annotated[Caller, Depends(require("update:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
@@ -307,6 +327,8 @@ async def deploy_version(
 
     deployed = await run_sync(write)
     found.directory.invalidate()
+    if hook.version != number:
+        found.runtime.retire(f"{hook.id}:{hook.version}")
     return _out(deployed, script)
 
 
@@ -373,9 +395,13 @@ def list_logs(
     return page.shape("logs", items, total)
 
 
-def _read_hook(found: Services, hook_id: str) -> tuple[models.Hook, str]:
+def _read_hook(
+    found: Services, hook_id: str, new_name: str | None = None
+) -> tuple[models.Hook, str]:
     with found.database.session() as session:
         hook = store.get_hook(session, hook_id)
+        if new_name is not None:  # refused before any version is stored
+            store.check_name_free(session, new_name, hook_id)
         return hook, store.current_script(session, hook)
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from anyio.to_thread import run_sync
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from authhooks.hooks.store import prune_invocations
 from authhooks.points.flow import Invocation
@@ -57,7 +58,10 @@ class InvocationLog:
         batch, self._pending = self._pending, []
         if batch:
             try:
-                await run_sync(self._write, batch)
+                try:
+                    await run_sync(self._write, batch)
+                except IntegrityError:  # a hook deleted while its records were being written
+                    await run_sync(self._write, batch)
             except Exception:  # a database outage must not take the request path down
                 log.exception("could not store %d invocation records", len(batch))
 
@@ -67,7 +71,10 @@ class InvocationLog:
             await self.flush()
             self._flushes += 1
             if self._flushes % 600 == 0:
-                await run_sync(self._prune)
+                try:
+                    await run_sync(self._prune)
+                except Exception:  # retention runs again at the next round
+                    log.exception("could not prune invocation records")
 
     def _write(self, batch: list[Invocation]) -> None:
         with self._db.session() as session:

@@ -56,6 +56,7 @@ def add(session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str
 
 def update(session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str, str]) -> None:
     """Replace existing secrets; NotFound if one does not exist."""
+    check(secrets)
     missing = sorted(set(secrets) - set(names(session, hook_id)))
     if missing:
         raise NotFound(f"secret {', '.join(missing)} does not exist: add it with POST")
@@ -80,7 +81,11 @@ def check(secrets: dict[str, str]) -> None:
                 f"secret name {name!r} must match {NAME.pattern} (a letter or _, then letters, "
                 "digits or _)"
             )
-        if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
+        try:
+            size = len(value.encode()) if isinstance(value, str) else MAX_VALUE_BYTES + 1
+        except UnicodeEncodeError:
+            raise InvalidInput(f"secret {name!r} is not valid Unicode text") from None
+        if size > MAX_VALUE_BYTES:
             raise InvalidInput(
                 f"secret {name!r} must be a string of at most {MAX_VALUE_BYTES} bytes"
             )

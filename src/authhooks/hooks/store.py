@@ -55,14 +55,27 @@ def check_name(name: str) -> None:
         )
 
 
-def create_hook(session: Session, *, author: str, script: str, **fields: Any) -> models.Hook:
+def new_hook_id() -> str:
+    return "01" + secrets.token_hex(15)
+
+
+def check_name_free(session: Session, name: str, hook_id: str | None = None) -> None:
+    check_name(name)
+    query = select(models.Hook.id).where(models.Hook.name == name)
+    if hook_id is not None:
+        query = query.where(models.Hook.id != hook_id)
+    if session.scalar(query):
+        raise Conflict(f"a hook named {name!r} exists already")
+
+
+def create_hook(
+    session: Session, *, hook_id: str, author: str, script: str, **fields: Any
+) -> models.Hook:
     """Store a hook with its first version deployed; Conflict on a taken name."""
-    check_name(fields["name"])
-    if session.scalar(select(models.Hook.id).where(models.Hook.name == fields["name"])):
-        raise Conflict(f"a hook named {fields['name']!r} exists already")
+    check_name_free(session, fields["name"])
     now = utcnow()
     hook = models.Hook(
-        id="01" + secrets.token_hex(15),
+        id=hook_id,
         version=1,
         last_version=1,
         created_at=now,
@@ -129,14 +142,7 @@ def add_version(session: Session, hook: models.Hook, script: str, author: str) -
 def update_hook(session: Session, hook_id: str, changes: dict[str, Any]) -> models.Hook:
     hook = get_hook(session, hook_id)
     if "name" in changes:
-        check_name(changes["name"])
-        taken = session.scalar(
-            select(models.Hook.id).where(
-                models.Hook.name == changes["name"], models.Hook.id != hook_id
-            )
-        )
-        if taken:
-            raise Conflict(f"a hook named {changes['name']!r} exists already")
+        check_name_free(session, changes["name"], hook_id)
     for field, value in changes.items():
         setattr(hook, field, value)
     hook.updated_at = utcnow()

@@ -23,10 +23,6 @@ def _arguments(
     }
 
 
-def _initial(event: Mapping[str, Any]) -> token.TokenState:
-    return token.TokenState(tuple(event["scope"]))
-
-
 POINT = Point(
     name="credentials-exchange",
     description="Change the scopes and add custom claims of a client-credentials token.",
@@ -35,7 +31,7 @@ POINT = Point(
     params=("client", "scope", "audience", "context"),
     arguments=_arguments,
     merge=token.merge,
-    initial=_initial,
+    initial=token.initial,
     sample_event={
         "client": {
             "id": "6qL3rOvcuBsYrvDvyIZgHYd3ZKbv3B0O",

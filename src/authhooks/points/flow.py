@@ -11,8 +11,8 @@ from typing import Any
 
 from authhooks.hooks.store import FlowHook
 from authhooks.points.base import BadOutput, Point
-from authhooks.runtime.outcome import BadResult, Failure
-from authhooks.runtime.supervisor import CodeVersion, Runtime
+from authhooks.runtime.outcome import BadResult, Failure, HookRaised
+from authhooks.runtime.supervisor import CodeVersion, Runtime, redactor
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Invocation:
     point: str
     started_at: datetime
     duration_ms: float
-    outcome: str  # "ok", "skipped", or the failure kind
+    outcome: str  # "ok", or the failure kind
     error: str | None
     console: list[dict[str, Any]] = field(default_factory=list)
 
@@ -61,6 +61,7 @@ async def run_flow(
     """Run ``hooks`` for ``event``; stop at the first failing hook unless it may be skipped."""
     state = point.initial(event)
     for hook in hooks:
+        redact = redactor(hook.secrets.values())
         started = datetime.now(UTC)
         outcome = await runtime.invoke(
             code_version(hook, point),
@@ -74,8 +75,12 @@ async def run_flow(
             try:
                 state, notes = point.merge(state, outcome.result)
             except BadOutput as error:
-                failure = BadResult(str(error))
-        skipped = failure is not None and hook.on_error == "continue"
+                failure = BadResult(redact(str(error)))
+        notes = [redact(note) for note in notes]
+        # on_error=continue forgives accidents (timeouts, crashes, bad output), never a
+        # refusal the hook raised on purpose.
+        on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
+        skipped = failure is not None and hook.on_error == "continue" and not on_purpose
         console = [
             {"at": line.at, "stream": line.stream, "text": line.text} for line in outcome.console
         ]

@@ -25,10 +25,6 @@ def _arguments(
     }
 
 
-def _initial(event: Mapping[str, Any]) -> token.TokenState:
-    return token.TokenState(tuple(event["scope"]))
-
-
 POINT = Point(
     name="password-exchange",
     description="Change the scopes and add custom claims of a password-grant token.",
@@ -37,7 +33,7 @@ POINT = Point(
     params=("user", "client", "scope", "audience", "context"),
     arguments=_arguments,
     merge=token.merge,
-    initial=_initial,
+    initial=token.initial,
     sample_event={
         "user": {
             "id": "auth0|5f7c8ec7c33c6c004bbafe82",

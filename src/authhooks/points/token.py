@@ -20,7 +20,7 @@ RESERVED_CLAIMS = frozenset(
     {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "client_id", "scope", "gty"}
 )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-_URL = re.compile(r"^https?://[^\s]+$")
+_URL = re.compile(r"https?://\S+")
 MAX_CLAIMS_BYTES = 16 * 1024
 
 
@@ -28,6 +28,14 @@ MAX_CLAIMS_BYTES = 16 * 1024
 class TokenState:
     scopes: tuple[str, ...]
     claims: dict[str, Any] = field(default_factory=dict)
+    # The scopes the API defines: a hook may add those (as in Auth0), no others.
+    defined: frozenset[str] | None = None
+
+
+def initial(event: Any) -> TokenState:
+    """The scopes granted so far; the API's defined scopes bound what hooks may add."""
+    defined = event.get("api_scopes")
+    return TokenState(tuple(event["scope"]), defined=frozenset(defined) if defined else None)
 
 
 def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:
@@ -47,7 +55,14 @@ def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:
             ):
                 raise BadOutput("scope must be a list of scope strings (no spaces or quotes)")
             scopes = tuple(dict.fromkeys(value))
-        elif _URL.match(key):
+            if state.defined is not None:
+                undefined = [item for item in scopes if item not in state.defined]
+                if undefined:
+                    notes.append(
+                        f"scope {' '.join(undefined)} was dropped: the API does not define it"
+                    )
+                    scopes = tuple(item for item in scopes if item in state.defined)
+        elif _URL.fullmatch(key):
             claims[key] = value
         elif key in RESERVED_CLAIMS:
             notes.append(f"claim {key!r} is set by the server and cannot be overwritten")
@@ -58,4 +73,4 @@ def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:
             )
     if len(json.dumps(claims)) > MAX_CLAIMS_BYTES:
         raise BadOutput(f"custom claims exceed {MAX_CLAIMS_BYTES} bytes")
-    return TokenState(scopes, claims), notes
+    return TokenState(scopes, claims, state.defined), notes

@@ -209,7 +209,7 @@ class Worker:
             self.kill()  # its heap is suspect: start the next call afresh
             return OutOfMemory(self._limits.memory_bytes), None, console, dropped
         if op == "error" and kind == "bad_result":
-            reason = redact(_text(answer.get("message"), "unreadable"))
+            reason = _text(redact(_raw(answer.get("message"))), "unreadable")
             return BadResult(reason), None, console, dropped
         if op == "timeout":
             return Timeout(timeout), None, console, dropped
@@ -345,7 +345,7 @@ class Worker:
             self._broken("it sent a malformed console line")
             return
         if len(self._console) < self._limits.lines:
-            text = self._redact(text[: self._limits.line_chars])
+            text = self._redact(text)[: self._limits.line_chars]
             line = ConsoleLine(time.time(), str(stream), text)
             self._console.append(line)
             if self._on_console is not None:
@@ -543,7 +543,7 @@ class Runtime:
             return Outcome(failure=error.failure, duration_ms=_since(began))
         try:
             failure, result, console, dropped = await worker.call(
-                worker.next_frame(encoded_args), seconds, on_console, _redactor(secrets)
+                worker.next_frame(encoded_args), seconds, on_console, redactor(secrets)
             )
         except BaseException:
             worker.kill()  # cancelled mid-call: its answer would reach the next caller
@@ -736,11 +736,15 @@ def _raised(error: dict[str, Any], redact: Redact) -> HookRaised:
     user_message = error.get("user_message")
     return HookRaised(
         type=_text(error.get("type"), "Exception")[:200],
-        message=redact(_text(error.get("message"), "")),
-        user_message=redact(_text(user_message, "")) if user_message is not None else None,
+        message=_text(redact(_raw(error.get("message"))), ""),
+        user_message=_text(redact(_raw(user_message)), "") if user_message is not None else None,
         is_hook_error=error.get("hook_error") is True,
-        traceback=tuple(redact(_text(line, "")[:500]) for line in lines[:50]),
+        traceback=tuple(_text(redact(_raw(line)), "")[:500] for line in lines[:50]),
     )
+
+
+def _raw(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _text(value: Any, default: str) -> str:
@@ -751,7 +755,8 @@ def _unchanged(text: str) -> str:
     return text
 
 
-def _redactor(secrets: Iterable[str]) -> Redact:
+def redactor(secrets: Iterable[str]) -> Redact:
+    """A function replacing each secret value (four characters or more) with ***."""
     # Longest first, so a secret containing another is replaced whole.
     values = sorted({value for value in secrets if len(value) >= 4}, key=len, reverse=True)
     if not values:

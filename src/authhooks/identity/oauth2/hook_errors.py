@@ -19,11 +19,11 @@ _ON_PURPOSE: dict[str, type[OAuth2Error]] = {
 
 
 def refusal_error(refusal: Refusal) -> OAuth2Error:
-    """The hook's own error and message when it raised one on purpose; else a server_error
-    naming the hook and what went wrong, never a traceback or a path."""
+    """The hook's own error when it raised one on purpose, described by its user_message
+    (else its message); otherwise a server_error naming the hook and what went wrong,
+    never a traceback or a path."""
     failure = refusal.failure
     if isinstance(failure, HookRaised) and failure.is_hook_error and failure.type in _ON_PURPOSE:
-        return _ON_PURPOSE[failure.type](
-            failure.message or f"refused by hook {refusal.hook.name!r}"
-        )
+        description = failure.user_message or failure.message
+        return _ON_PURPOSE[failure.type](description or f"refused by hook {refusal.hook.name!r}")
     return ServerError(f"hook {refusal.hook.name!r} failed: {failure.kind.replace('_', ' ')}")

@@ -34,11 +34,13 @@ class ClientCredentialsGrant:
         issuer: AccessTokenIssuer,
         default_audience: str,
         flows: FlowRunner | None = None,
+        management_audience: str | None = None,
     ) -> None:
         self._directory = directory
         self._issuer = issuer
         self._default_audience = default_audience
         self._flows = flows
+        self._management_audience = management_audience
 
     async def respond(
         self, client: KnownClient, params: dict[str, str], request: RequestInfo
@@ -64,7 +66,8 @@ class ClientCredentialsGrant:
             if not scopes:
                 raise InvalidScopeError("none of the requested scopes is granted to this client")
         claims: dict[str, Any] = {}
-        if self._flows is not None:
+        # The management API never runs hooks: a broken hook must not lock out its operators.
+        if self._flows is not None and audience != self._management_audience:
             event = {
                 "client": {
                     "id": client.client_id,
@@ -73,6 +76,7 @@ class ClientCredentialsGrant:
                     "tenant": "authhooks",
                 },
                 "scope": list(scopes),
+                "api_scopes": sorted(entitlement.defined_scopes),
                 "audience": audience,
                 "request": request.as_dict(),
             }
