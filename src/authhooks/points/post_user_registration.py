@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from authhooks.points.base import Point, request_context
-from authhooks.points.user_events import notify
-
-
-def _arguments(event: Mapping[str, Any], state: None, secrets: Mapping[str, str]) -> dict[str, Any]:
-    context = request_context(event, secrets)
-    context["connection"] = dict(event.get("connection", {}))
-    return {"user": dict(event["user"]), "context": context}
-
+from authhooks.points.base import Point
+from authhooks.points.user_events import notify, user_arguments
 
 POINT = Point(
     name="post-user-registration",
@@ -21,7 +11,7 @@ POINT = Point(
     blocking=False,
     entry="post_user_registration",
     params=("user", "context"),
-    arguments=_arguments,
+    arguments=user_arguments,
     merge=notify,
     initial=lambda event: None,
     sample_event={

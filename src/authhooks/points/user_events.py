@@ -4,9 +4,10 @@ state of notification points (which return nothing)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from authhooks.points.base import BadOutput
+from authhooks.points.base import BadOutput, request_context
 
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -21,6 +22,15 @@ def check_metadata(name: str, value: Any) -> dict[str, Any]:
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise BadOutput(f"{name} exceeds {MAX_METADATA_BYTES} bytes")
     return value
+
+
+def user_arguments(
+    event: Mapping[str, Any], state: None, secrets: Mapping[str, str]
+) -> dict[str, Any]:
+    """``(user, context)`` of the notification points."""
+    context = request_context(event, secrets)
+    context["connection"] = dict(event.get("connection", {}))
+    return {"user": dict(event["user"]), "context": context}
 
 
 def notify(state: None, output: Any) -> tuple[None, list[str]]:
