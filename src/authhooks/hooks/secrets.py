@@ -45,6 +45,7 @@ def values(session: Session, master_key: MasterKey, hook_id: str) -> dict[str, s
 
 def add(session: Session, master_key: MasterKey, hook_id: str, secrets: dict[str, str]) -> None:
     """Add new secrets; Conflict if one exists already."""
+    check(secrets)
     existing = set(names(session, hook_id))
     taken = sorted(set(secrets) & existing)
     if taken:

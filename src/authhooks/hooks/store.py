@@ -22,7 +22,7 @@ from authhooks.errors import Conflict, InvalidInput, NotFound
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
-from authhooks.storage.database import bump_generation
+from authhooks.storage.database import bump_generation, page
 from authhooks.storage.models import utcnow
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -114,9 +114,8 @@ def list_hooks(
         query = query.where(models.Hook.trigger_id == trigger_id)
     if enabled is not None:
         query = query.where(models.Hook.enabled.is_(enabled))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
     ordered = query.order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at)
-    return list(session.scalars(ordered.offset(offset).limit(limit))), int(total or 0)
+    return page(session, ordered, offset, limit)
 
 
 def current_script(session: Session, hook: models.Hook) -> str:
@@ -221,12 +220,12 @@ def list_invocations(
     session: Session, hook_id: str, *, offset: int, limit: int
 ) -> tuple[list[models.HookInvocation], int]:
     get_hook(session, hook_id)
-    query = select(models.HookInvocation).where(models.HookInvocation.hook_id == hook_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(
-        query.order_by(models.HookInvocation.started_at.desc()).offset(offset).limit(limit)
+    query = (
+        select(models.HookInvocation)
+        .where(models.HookInvocation.hook_id == hook_id)
+        .order_by(models.HookInvocation.started_at.desc())
     )
-    return list(rows), int(total or 0)
+    return page(session, query, offset, limit)
 
 
 def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) -> None:

@@ -11,14 +11,14 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authhooks.errors import Conflict, InvalidInput, NotFound, NotSupported
 from authhooks.masterkey import SecretHasher
 from authhooks.storage import models
-from authhooks.storage.database import bump_generation
+from authhooks.storage.database import bump_generation, page
 from authhooks.storage.models import utcnow
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -80,7 +80,7 @@ def get_client(session: Session, client_id: str) -> models.Client:
 
 def list_clients(session: Session, *, offset: int, limit: int) -> tuple[list[models.Client], int]:
     query = select(models.Client).order_by(models.Client.created_at, models.Client.client_id)
-    return _page(session, query, offset, limit)
+    return page(session, query, offset, limit)
 
 
 def update_client(session: Session, client_id: str, changes: dict[str, Any]) -> models.Client:
@@ -165,7 +165,7 @@ def list_resource_servers(
     query = select(models.ResourceServer).order_by(
         models.ResourceServer.created_at, models.ResourceServer.id
     )
-    return _page(session, query, offset, limit)
+    return page(session, query, offset, limit)
 
 
 def update_resource_server(
@@ -274,7 +274,7 @@ def list_client_grants(
         query = query.where(models.ClientGrant.client_id == client_id)
     if audience is not None:
         query = query.where(models.ClientGrant.audience == audience)
-    return _page(session, query, offset, limit)
+    return page(session, query, offset, limit)
 
 
 def update_client_grant(session: Session, grant_id: str, scope: list[str]) -> models.ClientGrant:
@@ -307,9 +307,3 @@ def _check_scopes(server: models.ResourceServer, scope: list[str]) -> None:
         raise InvalidInput(
             f"scope {', '.join(unknown)} is not defined by resource server {server.identifier!r}"
         )
-
-
-def _page(session: Session, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = list(session.scalars(query.offset(offset).limit(limit)))
-    return rows, int(total or 0)

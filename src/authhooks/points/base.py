@@ -28,6 +28,16 @@ class Point:
     template: str
 
 
+# What the runner's sample events share: a request and the default connection.
+SAMPLE_REQUEST = {
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0",
+    "hostname": "id.example.com",
+    "language": "en",
+}
+SAMPLE_CONNECTION = {"id": "con_default", "name": "Username-Password-Authentication"}
+
+
 def request_context(event: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
     """The ``context`` every point passes: plain data, no handles into the server."""
     return {

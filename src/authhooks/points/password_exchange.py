@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authhooks.points import token
-from authhooks.points.base import Point, request_context
+from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point, request_context
 
 
 def _arguments(
@@ -45,13 +45,8 @@ POINT = Point(
         "client": {"id": "mobile-app", "name": "Mobile app", "metadata": {}, "tenant": "authhooks"},
         "scope": ["openid", "read:notes"],
         "audience": "https://api.example.com/",
-        "connection": {"id": "con_default", "name": "Username-Password-Authentication"},
-        "request": {
-            "ip": "203.0.113.7",
-            "user_agent": "Mozilla/5.0",
-            "hostname": "id.example.com",
-            "language": "en",
-        },
+        "connection": SAMPLE_CONNECTION,
+        "request": SAMPLE_REQUEST,
     },
     template='''\
 def password_exchange(user, client, scope, audience, context):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authhooks.points.base import Point
+from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point
 from authhooks.points.user_events import notify, user_arguments
 
 POINT = Point(
@@ -21,13 +21,8 @@ POINT = Point(
             "last_password_reset": "2026-11-27T10:00:00Z",
             "tenant": "authhooks",
         },
-        "connection": {"id": "con_default", "name": "Username-Password-Authentication"},
-        "request": {
-            "ip": "203.0.113.7",
-            "user_agent": "Mozilla/5.0",
-            "hostname": "id.example.com",
-            "language": "en",
-        },
+        "connection": SAMPLE_CONNECTION,
+        "request": SAMPLE_REQUEST,
     },
     template='''\
 def post_change_password(user, context):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authhooks.points.base import Point
+from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point
 from authhooks.points.user_events import notify, user_arguments
 
 POINT = Point(
@@ -24,13 +24,8 @@ POINT = Point(
             "created_at": "2026-11-27T10:00:00Z",
             "tenant": "authhooks",
         },
-        "connection": {"id": "con_default", "name": "Username-Password-Authentication"},
-        "request": {
-            "ip": "203.0.113.7",
-            "user_agent": "Mozilla/5.0",
-            "hostname": "id.example.com",
-            "language": "en",
-        },
+        "connection": SAMPLE_CONNECTION,
+        "request": SAMPLE_REQUEST,
     },
     template='''\
 def post_user_registration(user, context):

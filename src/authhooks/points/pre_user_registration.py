@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from authhooks.points.base import BadOutput, Point, request_context
+from authhooks.points.base import (
+    SAMPLE_CONNECTION,
+    SAMPLE_REQUEST,
+    BadOutput,
+    Point,
+    request_context,
+)
 from authhooks.points.user_events import check_metadata
 
 
@@ -61,13 +67,8 @@ POINT = Point(
             "user_metadata": {"referrer": "newsletter"},
             "tenant": "authhooks",
         },
-        "connection": {"id": "con_default", "name": "Username-Password-Authentication"},
-        "request": {
-            "ip": "203.0.113.7",
-            "user_agent": "Mozilla/5.0",
-            "hostname": "id.example.com",
-            "language": "en",
-        },
+        "connection": SAMPLE_CONNECTION,
+        "request": SAMPLE_REQUEST,
     },
     template='''\
 from authhooks.hook import PreUserRegistrationError

@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from authhooks.storage.models import Generation
@@ -92,6 +92,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def page(session: Session, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
+    """One page of ``query``'s rows and the total number of rows it matches."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = list(session.scalars(query.offset(offset).limit(limit)))
+    return rows, int(total or 0)
 
 
 def bump_generation(session: Session) -> None:
