@@ -57,6 +57,7 @@ class Server:
     admin_id: str
     admin_secret: str
     backend: str
+    process: subprocess.Popen[bytes] | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -105,6 +106,16 @@ class Server:
         )
 
 
+# Cheap argon2 and quick retries: the suite measures behaviour, not cost.
+FAST_USERS = {
+    "AUTHHOOKS_ARGON2_TIME_COST": "1",
+    "AUTHHOOKS_ARGON2_MEMORY_COST": "8192",
+    "AUTHHOOKS_ARGON2_PARALLELISM": "1",
+    "AUTHHOOKS_DELIVERY_BACKOFF": "0.2",
+    "AUTHHOOKS_DELIVERY_POLL_INTERVAL": "0.2",
+}
+
+
 @contextmanager
 def run_server(tmp_path: Path, backend: str, **settings: Any) -> Iterator[Server]:
     """Start ``authhooks serve`` with the given settings and wait until it is ready."""
@@ -113,6 +124,7 @@ def run_server(tmp_path: Path, backend: str, **settings: Any) -> Iterator[Server
         data_dir = tmp_path / f"data-{port}"
         env = {
             **os.environ,
+            **FAST_USERS,
             "AUTHHOOKS_PORT": str(port),
             "AUTHHOOKS_DATA_DIR": str(data_dir),
             "AUTHHOOKS_CACHE_TTL": str(CACHE_TTL),
@@ -122,23 +134,43 @@ def run_server(tmp_path: Path, backend: str, **settings: Any) -> Iterator[Server
         if database_url:
             env["AUTHHOOKS_DATABASE_URL"] = database_url
         env.update({f"AUTHHOOKS_{name.upper()}": str(value) for name, value in settings.items()})
-        log = tmp_path / f"server-{port}.log"
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                [*AUTHHOOKS, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(url, process, log)
-            admin = json.loads((data_dir / "bootstrap-admin.json").read_text())
-            yield Server(url, env, data_dir, admin["client_id"], admin["client_secret"], backend)
-        finally:
+        with _serve(env, backend, tmp_path) as running:
+            yield running
+
+
+@contextmanager
+def serve_again(server: Server, tmp_path: Path, **settings: Any) -> Iterator[Server]:
+    """Another server process on ``server``'s database and data dir (after a crash, say)."""
+    env = {**server.env, "AUTHHOOKS_PORT": str(free_port())}
+    env.update({f"AUTHHOOKS_{name.upper()}": str(value) for name, value in settings.items()})
+    with _serve(env, server.backend, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def _serve(env: dict[str, str], backend: str, tmp_path: Path) -> Iterator[Server]:
+    port = env["AUTHHOOKS_PORT"]
+    data_dir = Path(env["AUTHHOOKS_DATA_DIR"])
+    log = tmp_path / f"server-{port}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*AUTHHOOKS, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, process, log)
+        admin = json.loads((data_dir / "bootstrap-admin.json").read_text())
+        yield Server(
+            url, env, data_dir, admin["client_id"], admin["client_secret"], backend, process
+        )
+    finally:
+        if process.poll() is None:
             process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

@@ -45,6 +45,35 @@ class Settings(BaseSettings):
     pin_cpus: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
+    # --- users (the database connection) ---
+    # Anyone may sign up through POST /dbconnections/signup (Auth0's connection
+    # option "disable sign ups" is signup_enabled=false); each client can also refuse.
+    signup_enabled: bool = True
+    # argon2id cost: iterations, memory in KiB, lanes (RFC 9106's second recommendation).
+    # Stored hashes made with other parameters are rehashed at the user's next login.
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_cost: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    password_min_length: int = Field(default=8, ge=1, le=128)
+    # How many of the four classes (lower case, upper case, digits, others) a password needs.
+    password_character_classes: int = Field(default=3, ge=0, le=4)
+    # Refuse passwords found in the bundled list of common passwords.
+    password_refuse_common: bool = True
+    # Failed password logins allowed per user and per client IP within the window;
+    # past them, the user (or IP) gets 429 until the window ends.
+    login_max_failures_per_user: int = Field(default=10, ge=1)
+    login_max_failures_per_ip: int = Field(default=100, ge=1)
+    login_failure_window: int = Field(default=900, ge=1, le=86400)
+
+    # --- asynchronous points (post-user-registration, post-change-password) ---
+    # Attempts per delivery before it is marked failed; waits double from the backoff.
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_backoff: float = Field(default=2.0, gt=0, le=3600)
+    # A process that claimed a delivery and died holds it this long before another retries it.
+    delivery_lease: float = Field(default=60.0, gt=0, le=3600)
+    # How often each process looks for deliveries that another process queued.
+    delivery_poll_interval: float = Field(default=1.0, gt=0, le=60)
+
     @classmethod
     def settings_customise_sources(
         cls,

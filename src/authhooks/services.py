@@ -6,10 +6,13 @@ import logging
 from dataclasses import dataclass
 
 from authhooks.config import Settings
+from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
+from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.grants.client_credentials import ClientCredentialsGrant
+from authhooks.identity.oauth2.grants.password import PasswordGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.flow import FlowRunner, code_version
@@ -17,6 +20,12 @@ from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.storage.database import Database
+from authhooks.users.login import PasswordLogin
+from authhooks.users.password_change import PasswordChange
+from authhooks.users.passwords import Argon2Parameters, Passwords
+from authhooks.users.policy import PasswordPolicy
+from authhooks.users.registration import Registration
+from authhooks.users.throttle import LoginThrottle, ThrottleLimits
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,11 @@ class Services:
     runtime: Runtime
     invocations: InvocationLog
     flows: FlowRunner
+    deliverer: Deliverer
+    passwords: Passwords
+    registration: Registration
+    login: PasswordLogin
+    password_change: PasswordChange
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -43,11 +57,53 @@ class Services:
         runtime = Runtime(RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None))
         invocations = InvocationLog(database)
         flows = FlowRunner(runtime, directory.flow, invocations.record)
+        deliverer = Deliverer(
+            database,
+            runtime,
+            POINTS,
+            directory.flow,
+            invocations.record,
+            DeliveryPolicy(
+                max_attempts=settings.delivery_max_attempts,
+                backoff=settings.delivery_backoff,
+                lease=settings.delivery_lease,
+                poll_interval=settings.delivery_poll_interval,
+            ),
+        )
+        passwords = Passwords(
+            Argon2Parameters(
+                settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism
+            )
+        )
+        policy = PasswordPolicy(
+            settings.password_min_length,
+            settings.password_character_classes,
+            settings.password_refuse_common,
+        )
+        login = PasswordLogin(
+            database,
+            passwords,
+            LoginThrottle(
+                ThrottleLimits(
+                    settings.login_max_failures_per_user,
+                    settings.login_max_failures_per_ip,
+                    settings.login_failure_window,
+                )
+            ),
+        )
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
-        grants = [
+        grants: list[Grant] = [
             ClientCredentialsGrant(
                 directory, issuer, settings.default_audience, flows, settings.management_audience
-            )
+            ),
+            PasswordGrant(
+                directory,
+                issuer,
+                login,
+                settings.default_audience,
+                settings.management_audience,
+                flows,
+            ),
         ]
         return cls(
             settings=settings,
@@ -59,6 +115,11 @@ class Services:
             runtime=runtime,
             invocations=invocations,
             flows=flows,
+            deliverer=deliverer,
+            passwords=passwords,
+            registration=Registration(database, passwords, policy, flows, deliverer),
+            login=login,
+            password_change=PasswordChange(database, passwords, policy, login, flows, deliverer),
         )
 
     async def start(self) -> None:
@@ -71,8 +132,10 @@ class Services:
                     await self.runtime.prepare(code_version(hook, point))
                 except LoadError as error:
                     log.warning("hook %s does not load: %s", hook.name, error)
+        self.deliverer.start()
 
     async def close(self) -> None:
+        await self.deliverer.close()
         await self.invocations.close()
         await self.runtime.close()
         self.database.dispose()

@@ -47,6 +47,8 @@ class ClientCreate(Body):
     # Default: ["client_credentials"] for confidential app types, [] for spa and native.
     grant_types: list[str] | None = None
     client_metadata: Metadata = Field(default_factory=dict)
+    # Default: true for apps people sign in to, false for non_interactive (machine) clients.
+    signup_enabled: bool | None = None
 
     _grants = field_validator("grant_types")(_check_grant_types)
     _metadata = field_validator("client_metadata")(_check_metadata)
@@ -58,6 +60,7 @@ class ClientUpdate(Patch):
     app_type: AppType | None = None
     grant_types: list[str] | None = None
     client_metadata: Metadata | None = None
+    signup_enabled: bool | None = None
 
     _grants = field_validator("grant_types")(_check_grant_types)
     _metadata = field_validator("client_metadata")(_check_metadata)
@@ -70,6 +73,7 @@ class ClientOut(Out):
     app_type: str
     grant_types: list[str]
     client_metadata: dict[str, str]
+    signup_enabled: bool
     created_at: datetime
     updated_at: datetime
 
@@ -93,6 +97,7 @@ def create_client(
             app_type=body.app_type,
             grant_types=body.grant_types,
             client_metadata=body.client_metadata,
+            signup_enabled=body.signup_enabled,
         )
         session.flush()
         out = ClientWithSecret(

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 
 from authhooks.errors import Conflict, DomainError, InvalidInput, NotFound, NotSupported
 from authhooks.http import BodyTooLarge
+from authhooks.users.policy import WeakPassword
+from authhooks.users.registration import SignupRefused
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ _DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     InvalidInput: (400, "invalid_body"),
     NotSupported: (400, "operation_not_supported"),
+    SignupRefused: (400, "extensibility_error"),
 }
 
 
@@ -87,6 +90,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
         return error_response(413, str(exc), "too_large")
+
+    @app.exception_handler(WeakPassword)
+    async def _weak_password(_: Request, exc: WeakPassword) -> JSONResponse:
+        return error_response(400, str(exc), "invalid_password")
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:

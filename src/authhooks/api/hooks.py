@@ -1,4 +1,4 @@
-"""/api/v2/hooks: hooks, their versions, secrets and invocation logs.
+"""/api/v2/hooks: hooks, their versions, secrets, invocation logs and queued deliveries.
 
 Auth0's shape (``id``, ``name``, ``script``, ``triggerId``, ``enabled``) plus
 ``runtime``, ``order``, ``timeout_ms``, ``on_error`` and ``version``. Code is
@@ -22,8 +22,8 @@ from authhooks.api.models import Body as RequestBody
 from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.hooks import deliveries, store
 from authhooks.hooks import secrets as hook_secrets
-from authhooks.hooks import store
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError, LoadFailed
 from authhooks.runtime.supervisor import CodeVersion
@@ -393,6 +393,37 @@ def list_logs(
         )
         items = [InvocationOut.model_validate(row) for row in rows]
     return page.shape("logs", items, total)
+
+
+class DeliveryOut(Out):
+    id: str
+    event_id: str
+    hook_id: str
+    point: str
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@router.get("/{hook_id}/deliveries", response_model=list[DeliveryOut] | dict[str, Any])
+def list_deliveries(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:logs"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+    status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
+) -> Any:
+    """The queued runs of an asynchronous point's hook, newest first."""
+    with found.database.session() as session:
+        store.get_hook(session, hook_id)
+        rows, total = deliveries.list_deliveries(
+            session, hook_id, status=status, offset=page.offset, limit=page.per_page
+        )
+        items = [DeliveryOut.model_validate(deliveries.delivery_view(row)) for row in rows]
+    return page.shape("deliveries", items, total)
 
 
 def _read_hook(

@@ -48,10 +48,13 @@ def create_client(
     app_type: str,
     grant_types: Sequence[str] | None,
     client_metadata: dict[str, str],
+    signup_enabled: bool | None = None,
 ) -> tuple[models.Client, str]:
     """Store a client; returns it with its secret, which is never readable again."""
     if grant_types is None:
         grant_types = [] if app_type in PUBLIC_APP_TYPES else ["client_credentials"]
+    if signup_enabled is None:
+        signup_enabled = app_type != "non_interactive"
     _check_confidential(app_type, grant_types)
     secret = new_client_secret()
     now = utcnow()
@@ -63,6 +66,7 @@ def create_client(
         secret_hash=hasher.hash(secret),
         grant_types=list(grant_types),
         client_metadata=dict(client_metadata),
+        signup_enabled=signup_enabled,
         created_at=now,
         updated_at=now,
     )

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from authhooks.hooks.store import FlowHook, load_flow
+from authhooks.identity.clients import PUBLIC_APP_TYPES
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
@@ -40,6 +41,17 @@ class KnownClient:
     grant_types: frozenset[str]
     name: str
     metadata: dict[str, str]
+    # spa and native apps: no secret, so they authenticate with client_id alone.
+    public: bool = False
+    signup_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Api:
+    """A resource server as the token path needs it."""
+
+    defined_scopes: frozenset[str]
+    token_lifetime: int | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Directory:
         self._epoch = 0
         self._clients: _Cache[str, KnownClient] = _Cache(100_000, 10_000)
         self._entitlements: _Cache[tuple[str, str], Entitlement] = _Cache(100_000, 10_000)
+        self._apis: _Cache[str, Api] = _Cache(10_000, 10_000)
         self._keys: _Cache[None, KeySet] = _Cache(1, 1)
         self._flows: _Cache[str, tuple[FlowHook, ...]] = _Cache(100, 100)
 
@@ -101,6 +114,10 @@ class Directory:
         return await self._lookup(
             self._entitlements, (client_id, audience), self._load_entitlement, client_id, audience
         )
+
+    async def api(self, audience: str) -> Api | None:
+        """The resource server whose identifier is ``audience``."""
+        return await self._lookup(self._apis, audience, self._load_api, audience)
 
     async def flow(self, point: str) -> tuple[FlowHook, ...]:
         """The enabled hooks of a point, in order, with deployed code and decrypted secrets."""
@@ -162,6 +179,7 @@ class Directory:
         self._epoch += 1
         self._clients.clear()
         self._entitlements.clear()
+        self._apis.clear()
         self._keys.clear()
         self._flows.clear()
 
@@ -176,6 +194,8 @@ class Directory:
                 frozenset(row.grant_types),
                 row.name,
                 dict(row.client_metadata),
+                public=row.app_type in PUBLIC_APP_TYPES,
+                signup_enabled=row.signup_enabled,
             )
 
     def _load_entitlement(self, client_id: str, audience: str) -> Entitlement | None:
@@ -200,6 +220,15 @@ class Directory:
                 defined_scopes=defined,
                 token_lifetime=server.token_lifetime,
             )
+
+    def _load_api(self, audience: str) -> Api | None:
+        with self._db.session() as session:
+            server = session.scalar(
+                select(models.ResourceServer).where(models.ResourceServer.identifier == audience)
+            )
+            if server is None:
+                return None
+            return Api(frozenset(scope["value"] for scope in server.scopes), server.token_lifetime)
 
     def _load_flow(self, point: str) -> tuple[FlowHook, ...]:
         with self._db.session() as session:

@@ -53,7 +53,7 @@ async def token(request: Request) -> Response:
             request.headers.get("content-type"),
             request.headers.get("authorization"),
             body,
-            _request_info(request),
+            request_info(request),
         )
     except BodyTooLarge as too_large:
         error: OAuth2Error = InvalidRequestError(str(too_large))
@@ -73,7 +73,8 @@ async def token(request: Request) -> Response:
     return _json(response.body(), 200, _NO_STORE)
 
 
-def _request_info(request: Request) -> RequestInfo:
+def request_info(request: Request) -> RequestInfo:
+    """What hooks may know of ``request`` (``context.request``)."""
     language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
     return RequestInfo(
         ip=request.client.host if request.client else None,

@@ -117,6 +117,10 @@ class FlowRunner:
         self._flows = flows
         self._record = record
 
+    async def hooks(self, point: Point) -> Sequence[FlowHook]:
+        """The point's enabled hooks, in order."""
+        return await self._flows(point.name)
+
     async def run(self, point: Point, event: Mapping[str, Any]) -> FlowResult | None:
         """None when the point has no enabled hooks (and the event need not be built further)."""
         hooks = await self._flows(point.name)

@@ -8,14 +8,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from authhooks.points.base import BadOutput, request_context
+from authhooks.runtime.protocol import depth
 
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 10
 
 
 def check_metadata(name: str, value: Any) -> dict[str, Any]:
-    """Auth0's rules for metadata: an object whose keys have no '.' and no leading '$'."""
+    """Auth0's rules for metadata: an object whose keys have no '.' and no leading '$';
+    bounded in size and depth."""
     if not isinstance(value, dict):
         raise BadOutput(f"{name} must be an object")
+    if depth(value) > MAX_METADATA_DEPTH:
+        raise BadOutput(f"{name} is nested deeper than {MAX_METADATA_DEPTH} levels")
     for key in _keys(value):
         if "." in key or key.startswith("$"):
             raise BadOutput(f"{name} key {key!r} may not contain '.' or start with '$'")
@@ -30,6 +35,9 @@ def user_arguments(
     """``(user, context)`` of the notification points."""
     context = request_context(event, secrets)
     context["connection"] = dict(event.get("connection", {}))
+    if "event_id" in event:  # queued deliveries: what a hook de-duplicates by
+        context["event_id"] = event["event_id"]
+        context["delivery"] = dict(event.get("delivery", {}))
     return {"user": dict(event["user"]), "context": context}
 
 

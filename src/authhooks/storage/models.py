@@ -94,6 +94,8 @@ class Client(Base):
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     grant_types: Mapped[list[Any]] = mapped_column(nullable=False)
     client_metadata: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    # Whether users may sign up through this client (POST /dbconnections/signup).
+    signup_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
@@ -190,3 +192,62 @@ class HookInvocation(Base):
     console: Mapped[list[Any]] = mapped_column(nullable=False)
 
     __table_args__ = (Index("ix_hook_invocations_hook_started", "hook_id", "started_at"),)
+
+
+class User(Base):
+    """A user of the database connection. Email and username are stored lower-cased."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    username: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # argon2id, in its PHC string form (parameters and salt included).
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_metadata: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    app_metadata: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    blocked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_password_reset: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_login: Mapped[datetime | None] = mapped_column(nullable=True)
+    logins_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class HookDelivery(Base):
+    """One run of one hook of an asynchronous point, queued in the transaction that
+    caused it and delivered at least once by whichever server process claims it."""
+
+    __tablename__ = "hook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Shared by the deliveries of one event: what a hook de-duplicates by.
+    event_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    hook_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hooks.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    point: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    # pending, delivered, failed (attempts used up) or cancelled (hook disabled since).
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False)
+    # Set while a process delivers it; a process that dies mid-delivery lets it lapse.
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_hook_deliveries_due", "status", "next_attempt_at"),)
+
+
+class LoginFailure(Base):
+    """Failed password logins counted per user or per IP, in a fixed window."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_started_at: Mapped[datetime] = mapped_column(nullable=False)

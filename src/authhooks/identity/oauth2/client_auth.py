@@ -1,5 +1,7 @@
 """Client authentication at the token endpoint (RFC 6749 §2.3.1):
-``client_secret_basic`` and ``client_secret_post``."""
+``client_secret_basic`` and ``client_secret_post``; public clients (spa and
+native apps, which cannot keep a secret) send their ``client_id`` alone
+(``none``, RFC 7591 §2)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from authhooks.identity.directory import Directory, KnownClient
 from authhooks.identity.oauth2.errors import InvalidClientError, InvalidRequestError
 from authhooks.masterkey import SecretHasher
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 _FAILED = "client authentication failed: unknown client or wrong secret"
 _DUMMY_HASH = b"\0" * 32
 
 
-def credentials_from(authorization: str | None, params: dict[str, str]) -> tuple[str, str, bool]:
-    """(client_id, client_secret, used_basic) from the request; exactly one method allowed."""
+def credentials_from(
+    authorization: str | None, params: dict[str, str]
+) -> tuple[str, str | None, bool]:
+    """(client_id, client_secret or None, used_basic) from the request; one method allowed."""
     if authorization is not None and authorization.strip():
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "basic":
@@ -36,10 +40,7 @@ def credentials_from(authorization: str | None, params: dict[str, str]) -> tuple
         raise InvalidClientError(
             "client authentication is required (Basic or client_id + client_secret)"
         )
-    body_secret = params.get("client_secret")
-    if body_secret is None:
-        raise InvalidClientError("client_secret is required")
-    return body_id, body_secret, False
+    return body_id, params.get("client_secret"), False
 
 
 async def authenticate(
@@ -48,6 +49,10 @@ async def authenticate(
     """The authenticated client, or InvalidClientError."""
     client_id, client_secret, used_basic = credentials_from(authorization, params)
     client = await directory.client(client_id)
+    if client_secret is None:
+        if client is not None and client.public:
+            return client
+        raise InvalidClientError("client_secret is required")
     # Hash even for an unknown client, so that both failures take the same time.
     matches = hasher.verify(client_secret, client.secret_hash if client else _DUMMY_HASH)
     if client is None or not matches:

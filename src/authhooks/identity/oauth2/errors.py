@@ -51,6 +51,26 @@ class InvalidClientError(OAuth2Error):
         return {"WWW-Authenticate": 'Basic realm="authhooks"'} if self.used_basic else {}
 
 
+class InvalidGrantError(OAuth2Error):
+    """The resource owner's credentials are wrong, or the user may not log in."""
+
+    error = "invalid_grant"
+
+
+class TooManyAttemptsError(OAuth2Error):
+    """Failed logins were throttled: 429 with Retry-After (RFC 6585), Auth0's error code."""
+
+    error = "too_many_attempts"
+    status_code = 429
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class UnauthorizedClientError(OAuth2Error):
     """The client is not allowed to use this grant type."""
 

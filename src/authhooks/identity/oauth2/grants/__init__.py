@@ -9,7 +9,7 @@ from authhooks.identity.oauth2.issuer import TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 
 # The grant types a client may be given; each has a module beside this one.
-GRANT_TYPES = ("client_credentials",)
+GRANT_TYPES = ("client_credentials", "password")
 
 
 class Grant(Protocol):

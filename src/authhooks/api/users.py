@@ -1,0 +1,208 @@
+"""/api/v2/users: the database connection's users (Auth0's shapes).
+
+Creating a user runs the same registration flow as a signup (pre- and
+post-user-registration) unless ``skip_hooks`` is set; setting a password runs
+post-change-password. Metadata updates merge top-level keys, and a key set to
+null is removed, as in Auth0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AfterValidator, Field
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.models import Body, Out, Patch
+from authhooks.api.pagination import Pagination, pagination
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.errors import InvalidInput
+from authhooks.identity.http import request_info
+from authhooks.points.base import BadOutput
+from authhooks.points.user_events import check_metadata
+from authhooks.services import Services
+from authhooks.storage import models
+from authhooks.users import store
+from authhooks.users.policy import MAX_PASSWORD_LENGTH
+from authhooks.users.registration import NewUser
+
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_metadata("metadata", value)
+    except BadOutput as error:
+        raise ValueError(str(error)) from None
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
+Email = Annotated[str, Field(min_length=1, max_length=store.MAX_EMAIL_LENGTH)]
+Username = Annotated[str, Field(min_length=1, max_length=128)]
+Phone = Annotated[str, Field(max_length=32)]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+Connection = Annotated[str, Field(pattern=f"^{store.CONNECTION['name']}$")]
+
+
+class UserCreate(Body):
+    email: Email
+    password: Password
+    connection: Connection | None = None
+    username: Username | None = None
+    phone_number: Phone | None = None
+    email_verified: bool = False
+    blocked: bool = False
+    user_metadata: Metadata = Field(default_factory=dict)
+    app_metadata: Metadata = Field(default_factory=dict)
+    # Store the user without running pre- or post-user-registration (imports, fixes).
+    skip_hooks: bool = False
+
+
+class UserUpdate(Patch):
+    nullable = frozenset({"username", "phone_number"})
+
+    email: Email | None = None
+    username: Username | None = None
+    phone_number: Phone | None = None
+    email_verified: bool | None = None
+    blocked: bool | None = None
+    password: Password | None = None
+    connection: Connection | None = None
+    user_metadata: Metadata | None = None
+    app_metadata: Metadata | None = None
+
+
+class Identity(Out):
+    connection: str
+    provider: str
+    user_id: str
+    isSocial: bool  # Auth0's field name
+
+
+class UserOut(Out):
+    user_id: str
+    email: str
+    email_verified: bool
+    username: str | None
+    phone_number: str | None
+    user_metadata: dict[str, Any]
+    app_metadata: dict[str, Any]
+    blocked: bool
+    created_at: datetime
+    updated_at: datetime
+    last_password_reset: datetime | None
+    last_login: datetime | None
+    logins_count: int
+    identities: list[Identity]
+
+
+def _out(user: models.User) -> UserOut:
+    return UserOut.model_validate(store.user_view(user))
+
+
+@router.post("", status_code=201, response_model=UserOut)
+async def create_user(
+    body: UserCreate,
+    request: Request,
+    _: Annotated[Caller, Depends(require("create:users"))],
+    found: Annotated[Services, Depends(services)],
+) -> UserOut:
+    new = NewUser(
+        email=body.email,
+        password=body.password,
+        username=body.username,
+        phone_number=body.phone_number,
+        email_verified=body.email_verified,
+        blocked=body.blocked,
+        user_metadata=body.user_metadata,
+        app_metadata=body.app_metadata,
+    )
+    user = await found.registration.register(
+        new, request_info(request), run_hooks=not body.skip_hooks
+    )
+    return _out(user)
+
+
+@router.get("", response_model=list[UserOut] | dict[str, Any])
+def list_users(
+    _: Annotated[Caller, Depends(require("read:users"))],
+    found: Annotated[Services, Depends(services)],
+    page: Annotated[Pagination, Depends(pagination)],
+    email: Annotated[str | None, Query(max_length=store.MAX_EMAIL_LENGTH)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="part of an email or username")
+    ] = None,
+) -> Any:
+    with found.database.session() as session:
+        rows, total = store.list_users(
+            session, email=email, search=q, offset=page.offset, limit=page.per_page
+        )
+        items = [_out(row) for row in rows]
+    return page.shape("users", items, total)
+
+
+@router.get("/{user_id}", response_model=UserOut)
+def get_user(
+    user_id: str,
+    _: Annotated[Caller, Depends(require("read:users"))],
+    found: Annotated[Services, Depends(services)],
+) -> UserOut:
+    with found.database.session() as session:
+        return _out(store.get_user(session, user_id))
+
+
+@router.patch("/{user_id}", response_model=UserOut)
+async def update_user(
+    user_id: str,
+    body: UserUpdate,
+    request: Request,
+    _: Annotated[Caller, Depends(require("update:users"))],
+    found: Annotated[Services, Depends(services)],
+) -> UserOut:
+    changes = body.model_dump(exclude_unset=True)
+    changes.pop("connection", None)
+    password = changes.pop("password", None)
+    if "email" in changes:
+        changes["email"] = store.normalize_email(changes["email"])
+    if changes.get("username") is not None:
+        changes["username"] = store.normalize_username(changes["username"])
+    if changes.get("phone_number") is not None:
+        store.check_phone_number(changes["phone_number"])
+    passwords = found.password_change
+    password_hash = await passwords.hash(password) if password is not None else None
+    hooks = await passwords.hooks() if password is not None else ()
+    info = request_info(request)
+
+    def save() -> tuple[models.User, str | None]:
+        with found.database.session() as session:
+            user = store.get_user(session, user_id)
+            for name in ("user_metadata", "app_metadata"):
+                if name in changes:
+                    merged = store.merge_metadata(getattr(user, name), changes[name])
+                    try:
+                        changes[name] = check_metadata(name, merged)
+                    except BadOutput as error:
+                        raise InvalidInput(f"Payload validation error: {error}") from None
+            store.update_user(session, user, changes)
+            if password_hash is None:
+                return user, None
+            return user, passwords.apply(session, user, password_hash, hooks, info)
+
+    user, queued = await run_sync(save)
+    if queued is not None:
+        found.deliverer.nudge()
+    return _out(user)
+
+
+@router.delete("/{user_id}", status_code=204)
+def delete_user(
+    user_id: str,
+    _: Annotated[Caller, Depends(require("delete:users"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    with found.database.session() as session:
+        session.delete(store.get_user(session, user_id))
+    return Response(status_code=204)

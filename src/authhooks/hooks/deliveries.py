@@ -1,0 +1,298 @@
+"""Durable, at-least-once runs of the asynchronous points' hooks.
+
+The request that causes an event (a signup, a password change) writes one
+``hook_deliveries`` row per enabled hook in its own transaction: if the user
+is stored, the runs are queued; if not, nothing is. Any server process then
+claims due rows by taking a lease (``lease_until``) with a conditional
+UPDATE — on PostgreSQL after ``SELECT … FOR UPDATE SKIP LOCKED``, so that
+processes never wait on each other's rows — runs the hook, and marks the row
+delivered, or schedules a retry with exponential backoff, or after the last
+attempt marks it failed. A process killed mid-delivery leaves a lease that
+lapses, after which another process (or the restarted one) delivers again;
+hooks receive a stable ``event_id`` to de-duplicate by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from anyio.to_thread import run_sync
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from authhooks.hooks.store import FlowHook
+from authhooks.points.base import Point
+from authhooks.points.flow import FlowSource, Invocation, Recorder, run_flow
+from authhooks.runtime.supervisor import Runtime
+from authhooks.storage import models
+from authhooks.storage.database import Database, page
+from authhooks.storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 8
+    backoff: float = 2.0  # seconds before the second attempt; doubles each time
+    lease: float = 60.0
+    poll_interval: float = 1.0
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """How long to wait after failed attempt number ``attempts`` (1-based), ±10%."""
+        delay = timedelta(seconds=self.backoff * 2 ** (attempts - 1))
+        return min(delay, MAX_BACKOFF) * random.uniform(0.9, 1.1)  # noqa: S311 - jitter only
+
+
+def enqueue(
+    session: Session, point: Point, hooks: Sequence[FlowHook], payload: dict[str, Any]
+) -> str | None:
+    """Queue one delivery of ``payload`` per hook in the caller's transaction; the event id."""
+    if not hooks:
+        return None
+    event_id = "evt_" + secrets.token_hex(12)
+    now = utcnow()
+    for hook in hooks:
+        session.add(
+            models.HookDelivery(
+                id="dlv_" + secrets.token_hex(12),
+                event_id=event_id,
+                hook_id=hook.id,
+                point=point.name,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return event_id
+
+
+def list_deliveries(
+    session: Session, hook_id: str, *, status: str | None, offset: int, limit: int
+) -> tuple[list[models.HookDelivery], int]:
+    query = select(models.HookDelivery).where(models.HookDelivery.hook_id == hook_id)
+    if status is not None:
+        query = query.where(models.HookDelivery.status == status)
+    query = query.order_by(models.HookDelivery.created_at.desc(), models.HookDelivery.id)
+    return page(session, query, offset, limit)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    event_id: str
+    hook_id: str
+    point: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+class Deliverer:
+    """Claims and runs due deliveries in this process, a few at a time."""
+
+    def __init__(
+        self,
+        database: Database,
+        runtime: Runtime,
+        points: dict[str, Point],
+        flows: FlowSource,
+        record: Recorder,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self._db = database
+        self._runtime = runtime
+        self._points = points
+        self._flows = flows
+        self._record = record
+        self.policy = policy
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._deliver_forever())
+
+    def nudge(self) -> None:
+        """Look for due deliveries now (called after this process queued some)."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop; deliveries still running are cancelled and handed back at once."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        running = dict(self._running)
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+        if running:
+            with contextlib.suppress(DBAPIError):
+                await run_sync(self._release, list(running))
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            free = _CONCURRENCY - len(self._running)
+            claimed: list[_Claimed] = []
+            if free > 0:
+                try:
+                    claimed = await run_sync(self._claim, free)
+                except DBAPIError as error:
+                    log.warning("deliveries: database unavailable (%s)", type(error.orig).__name__)
+            for delivery in claimed:
+                task = asyncio.create_task(self._deliver(delivery))
+                self._running[delivery.id] = task
+                task.add_done_callback(functools.partial(self._finished, delivery.id))
+            if claimed and len(claimed) == free:
+                continue  # there may be more waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.policy.poll_interval)
+            self._wake.clear()
+
+    def _finished(self, key: str, _: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        self._wake.set()  # a slot is free
+
+    def _claim(self, limit: int) -> list[_Claimed]:
+        now = utcnow()
+        lease_until = now + timedelta(seconds=self.policy.lease)
+        due = (
+            (models.HookDelivery.status == "pending")
+            & (models.HookDelivery.next_attempt_at <= now)
+            & (models.HookDelivery.lease_until.is_(None) | (models.HookDelivery.lease_until < now))
+        )
+        claimed: list[_Claimed] = []
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(models.HookDelivery)
+                .where(due)
+                .order_by(models.HookDelivery.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                # Conditional, so that of two processes that read the same row one wins.
+                taken = session.execute(
+                    update(models.HookDelivery)
+                    .where(models.HookDelivery.id == row.id, due)
+                    .values(lease_until=lease_until, attempts=models.HookDelivery.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(
+                        _Claimed(
+                            row.id,
+                            row.event_id,
+                            row.hook_id,
+                            row.point,
+                            row.payload,
+                            row.attempts + 1,
+                        )
+                    )
+        return claimed
+
+    async def _deliver(self, delivery: _Claimed) -> None:
+        point = self._points[delivery.point]
+        hook = next(
+            (found for found in await self._flows(point.name) if found.id == delivery.hook_id),
+            None,
+        )
+        if hook is None:
+            await run_sync(self._finish, delivery.id, "cancelled", "the hook is no longer enabled")
+            return
+        last = delivery.attempt >= self.policy.max_attempts
+        event = {
+            **delivery.payload,
+            "event_id": delivery.event_id,
+            "delivery": {"id": delivery.id, "attempt": delivery.attempt},
+        }
+        result = await run_flow(
+            self._runtime, point, [hook], event, self._annotated(delivery, last)
+        )
+        if result.refusal is None:
+            await run_sync(self._finish, delivery.id, "delivered", None)
+            return
+        error = result.refusal.failure.describe()
+        if last:
+            await run_sync(self._finish, delivery.id, "failed", error)
+        else:
+            await run_sync(self._retry, delivery, error)
+
+    def _annotated(self, delivery: _Claimed, last: bool) -> Recorder:
+        """The invocation record, with which delivery and attempt it was."""
+
+        def record(invocation: Invocation) -> None:
+            at = invocation.started_at.timestamp()
+            notes = [
+                f"event {delivery.event_id}, delivery {delivery.id}, "
+                f"attempt {delivery.attempt} of {self.policy.max_attempts}"
+            ]
+            if invocation.outcome != "ok":
+                notes.append(
+                    "no attempts left: the delivery is marked failed"
+                    if last
+                    else "the delivery will be retried"
+                )
+            lines = [{"at": at, "stream": "authhooks", "text": note} for note in notes]
+            self._record(replace(invocation, console=[*invocation.console, *lines]))
+
+        return record
+
+    def _finish(self, delivery_id: str, status: str, error: str | None) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(models.HookDelivery)
+                .where(models.HookDelivery.id == delivery_id)
+                .values(status=status, lease_until=None, last_error=error, finished_at=utcnow())
+            )
+
+    def _retry(self, delivery: _Claimed, error: str) -> None:
+        when = utcnow() + self.policy.retry_delay(delivery.attempt)
+        with self._db.session() as session:
+            session.execute(
+                update(models.HookDelivery)
+                .where(models.HookDelivery.id == delivery.id)
+                .values(next_attempt_at=when, lease_until=None, last_error=error)
+            )
+
+    def _release(self, delivery_ids: list[str]) -> None:
+        """Hand back deliveries this process will not finish: due again at once."""
+        with self._db.session() as session:
+            session.execute(
+                update(models.HookDelivery)
+                .where(
+                    models.HookDelivery.id.in_(delivery_ids),
+                    models.HookDelivery.status == "pending",
+                )
+                .values(lease_until=None, attempts=models.HookDelivery.attempts - 1)
+            )
+
+
+def delivery_view(row: models.HookDelivery) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "event_id": row.event_id,
+        "hook_id": row.hook_id,
+        "point": row.point,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+    }

@@ -1,0 +1,1 @@
+"""Users of the database connection: passwords, the policy, storage, signup, login."""

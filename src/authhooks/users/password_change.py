@@ -1,0 +1,89 @@
+"""Setting a new password, by the user (proving the current one) or by an admin;
+either way post-change-password is queued in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from anyio.to_thread import run_sync
+from sqlalchemy.orm import Session
+
+from authhooks.hooks.deliveries import Deliverer, enqueue
+from authhooks.hooks.store import FlowHook
+from authhooks.identity.oauth2.request import RequestInfo
+from authhooks.points import post_change_password
+from authhooks.points.flow import FlowRunner
+from authhooks.storage import models
+from authhooks.storage.database import Database
+from authhooks.storage.models import utcnow
+from authhooks.users import store
+from authhooks.users.login import PasswordLogin
+from authhooks.users.passwords import Passwords
+from authhooks.users.policy import PasswordPolicy
+
+
+class PasswordChange:
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        policy: PasswordPolicy,
+        login: PasswordLogin,
+        flows: FlowRunner,
+        deliverer: Deliverer,
+    ) -> None:
+        self._db = database
+        self._passwords = passwords
+        self._policy = policy
+        self._login = login
+        self._flows = flows
+        self._deliverer = deliverer
+
+    async def by_user(
+        self, email: str, current: str, new: str, request: RequestInfo
+    ) -> models.User:
+        """WrongCredentials, UserBlocked, TooManyAttempts or WeakPassword unless it changed."""
+        user = await self._login.verify(email, current, request.ip)
+        return await self.set(user.id, new, request)
+
+    async def set(self, user_id: str, new: str, request: RequestInfo) -> models.User:
+        """Set the password; WeakPassword, or NotFound for an unknown user."""
+        password_hash = await self.hash(new)
+        hooks = await self.hooks()
+
+        def save() -> tuple[models.User, str | None]:
+            with self._db.session() as session:
+                user = store.get_user(session, user_id)
+                return user, self.apply(session, user, password_hash, hooks, request)
+
+        user, queued = await run_sync(save)
+        if queued is not None:
+            self._deliverer.nudge()
+        return user
+
+    async def hash(self, new: str) -> str:
+        """The stored form of a new password; WeakPassword if the policy refuses it."""
+        self._policy.check(new)
+        return await run_sync(self._passwords.hash, new)
+
+    async def hooks(self) -> Sequence[FlowHook]:
+        return await self._flows.hooks(post_change_password.POINT)
+
+    def apply(
+        self,
+        session: Session,
+        user: models.User,
+        password_hash: str,
+        hooks: Sequence[FlowHook],
+        request: RequestInfo,
+    ) -> str | None:
+        """In the caller's transaction: store the hash and queue post-change-password.
+        The event id, if any hook is to run (then call ``Deliverer.nudge`` after commit)."""
+        user.password_hash = password_hash
+        user.last_password_reset = user.updated_at = utcnow()
+        payload = {
+            "user": store.hook_user(user),
+            "connection": store.CONNECTION,
+            "request": request.as_dict(),
+        }
+        return enqueue(session, post_change_password.POINT, hooks, payload)

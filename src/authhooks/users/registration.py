@@ -1,0 +1,134 @@
+"""Signup: validate, run pre-user-registration, store the user and queue
+post-user-registration in one transaction.
+
+Used by POST /dbconnections/signup and POST /api/v2/users alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyio.to_thread import run_sync
+
+from authhooks.errors import DomainError
+from authhooks.hooks.deliveries import Deliverer, enqueue
+from authhooks.identity.oauth2.request import RequestInfo
+from authhooks.points import post_user_registration, pre_user_registration
+from authhooks.points.flow import FlowRunner, Refusal
+from authhooks.runtime.outcome import HookRaised
+from authhooks.storage import models
+from authhooks.storage.database import Database
+from authhooks.users import store
+from authhooks.users.passwords import Passwords
+from authhooks.users.policy import PasswordPolicy
+
+
+class SignupRefused(DomainError):
+    """A pre-user-registration hook refused the signup (or failed).
+
+    ``str(error)`` is what the end user may see: the hook's user_message when it
+    raised PreUserRegistrationError, else a generic sentence.
+    """
+
+    def __init__(self, refusal: Refusal) -> None:
+        failure = refusal.failure
+        on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
+        message = failure.user_message if on_purpose and isinstance(failure, HookRaised) else None
+        super().__init__(message or "the signup was refused")
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A signup's fields, as received (normalized by ``register``)."""
+
+    email: str
+    password: str
+    username: str | None = None
+    phone_number: str | None = None
+    email_verified: bool = False
+    blocked: bool = False
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+    app_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Registration:
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        policy: PasswordPolicy,
+        flows: FlowRunner,
+        deliverer: Deliverer,
+    ) -> None:
+        self._db = database
+        self._passwords = passwords
+        self._policy = policy
+        self._flows = flows
+        self._deliverer = deliverer
+
+    async def register(
+        self, new: NewUser, request: RequestInfo, *, run_hooks: bool = True
+    ) -> models.User:
+        """The stored user; InvalidInput, WeakPassword, Conflict or SignupRefused otherwise."""
+        email = store.normalize_email(new.email)
+        username = store.normalize_username(new.username) if new.username else None
+        phone = store.check_phone_number(new.phone_number) if new.phone_number else None
+        self._policy.check(new.password)
+        await run_sync(self._ensure_available, email, username)
+        user_metadata, app_metadata = dict(new.user_metadata), dict(new.app_metadata)
+        if run_hooks:
+            event = {
+                "user": {
+                    "email": email,
+                    "username": username,
+                    "phone_number": phone,
+                    "user_metadata": user_metadata,
+                    "tenant": store.TENANT,
+                },
+                "connection": store.CONNECTION,
+                "request": request.as_dict(),
+            }
+            result = await self._flows.run(pre_user_registration.POINT, event)
+            if result is not None:
+                if result.refusal is not None:
+                    raise SignupRefused(result.refusal)
+                user_metadata = {**user_metadata, **result.state.user_metadata}
+                app_metadata = {**app_metadata, **result.state.app_metadata}
+        password_hash = await run_sync(self._passwords.hash, new.password)
+        post_hooks = await self._flows.hooks(post_user_registration.POINT) if run_hooks else ()
+
+        def store_user() -> tuple[models.User, str | None]:
+            with self._db.session() as session:
+                user = store.create_user(
+                    session,
+                    email=email,
+                    password_hash=password_hash,
+                    username=username,
+                    phone_number=phone,
+                    email_verified=new.email_verified,
+                    user_metadata=user_metadata,
+                    app_metadata=app_metadata,
+                    blocked=new.blocked,
+                )
+                queued = enqueue(
+                    session,
+                    post_user_registration.POINT,
+                    post_hooks,
+                    {
+                        "user": store.hook_user(user),
+                        "connection": store.CONNECTION,
+                        "request": request.as_dict(),
+                    },
+                )
+                return user, queued
+
+        user, queued = await run_sync(store_user)
+        if queued is not None:
+            self._deliverer.nudge()
+        return user
+
+    def _ensure_available(self, email: str, username: str | None) -> None:
+        with self._db.session() as session:
+            store.ensure_available(session, email, username)

@@ -1,0 +1,226 @@
+"""Users in the database: identity rules (email, username), storage, and their shapes.
+
+Emails and usernames are stored lower-cased and are unique, so that
+``Ada@Example.com`` and ``ada@example.com`` are one user, as in Auth0.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.storage import models
+from authhooks.storage.database import page
+from authhooks.storage.models import utcnow
+
+# The one database connection, named as in Auth0 so that ported hooks find it.
+CONNECTION = {"id": "con_default", "name": "Username-Password-Authentication"}
+TENANT = "authhooks"
+# Auth0's id shape ("auth0|" + 24 hex digits): hooks ported from Auth0 split on "|".
+USER_ID_PREFIX = "auth0|"
+MAX_EMAIL_LENGTH = 254
+_USERNAME = re.compile(r"^[a-z0-9_+\-.!#$'^`~@]{1,128}$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
+_SAME_USER = "the user already exists"
+
+
+def new_user_id() -> str:
+    return USER_ID_PREFIX + secrets.token_hex(12)
+
+
+def normalize_email(email: str) -> str:
+    """The lower-cased address, or InvalidInput saying what is wrong with it."""
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise InvalidInput(f"email must be at most {MAX_EMAIL_LENGTH} characters")
+    try:
+        checked = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidInput(f"email is not a valid address: {error}") from None
+    return checked.normalized.lower()
+
+
+def normalize_username(username: str) -> str:
+    lowered = username.lower()
+    if not _USERNAME.match(lowered):
+        raise InvalidInput("username must be 1 to 128 characters: letters, digits and _+-.!#$'^`~@")
+    return lowered
+
+
+def check_phone_number(phone_number: str) -> str:
+    if not _PHONE.match(phone_number):
+        raise InvalidInput("phone_number must be in E.164 form, such as +14155550100")
+    return phone_number
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    username: str | None = None,
+    phone_number: str | None = None,
+    email_verified: bool = False,
+    user_metadata: dict[str, Any] | None = None,
+    app_metadata: dict[str, Any] | None = None,
+    blocked: bool = False,
+) -> models.User:
+    """Store a user whose fields are already normalized; Conflict if email or username is taken."""
+    ensure_available(session, email, username)
+    now = utcnow()
+    user = models.User(
+        id=new_user_id(),
+        email=email,
+        username=username,
+        phone_number=phone_number,
+        email_verified=email_verified,
+        password_hash=password_hash,
+        user_metadata=user_metadata or {},
+        app_metadata=app_metadata or {},
+        blocked=blocked,
+        created_at=now,
+        updated_at=now,
+        logins_count=0,
+    )
+    session.add(user)
+    try:
+        session.flush()  # a concurrent signup that passed the check fails here
+    except IntegrityError:
+        raise Conflict(_SAME_USER) from None
+    return user
+
+
+def ensure_available(
+    session: Session, email: str, username: str | None, *, other_than: str | None = None
+) -> None:
+    """Conflict if another user has this email or username."""
+    taken = [models.User.email == email]
+    if username is not None:
+        taken.append(models.User.username == username)
+    query = select(models.User.id).where(or_(*taken))
+    if other_than is not None:
+        query = query.where(models.User.id != other_than)
+    if session.scalar(query.limit(1)) is not None:
+        raise Conflict(_SAME_USER)
+
+
+def get_user(session: Session, user_id: str) -> models.User:
+    user = session.get(models.User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}")
+    return user
+
+
+def find_by_login(session: Session, login: str) -> models.User | None:
+    """The user whose email or username is ``login`` (case-insensitive)."""
+    lowered = login.strip().lower()
+    column = models.User.email if "@" in lowered else models.User.username
+    user = session.scalar(select(models.User).where(column == lowered))
+    if user is None and "@" in lowered:
+        # Usernames may hold "@" too.
+        user = session.scalar(select(models.User).where(models.User.username == lowered))
+    return user
+
+
+def list_users(
+    session: Session, *, email: str | None, search: str | None, offset: int, limit: int
+) -> tuple[list[models.User], int]:
+    query = select(models.User).order_by(models.User.created_at, models.User.id)
+    if email is not None:
+        query = query.where(models.User.email == email.strip().lower())
+    if search:
+        pattern = "%" + _escape_like(search.strip().lower()) + "%"
+        query = query.where(
+            or_(
+                models.User.email.like(pattern, escape="\\"),
+                models.User.username.like(pattern, escape="\\"),
+            )
+        )
+    return page(session, query, offset, limit)
+
+
+def update_user(session: Session, user: models.User, changes: dict[str, Any]) -> models.User:
+    """Apply normalized field changes; Conflict if the new email or username is taken."""
+    if "email" in changes or "username" in changes:
+        ensure_available(
+            session,
+            changes.get("email", user.email),
+            changes.get("username", user.username),
+            other_than=user.id,
+        )
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.updated_at = utcnow()
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(_SAME_USER) from None
+    return user
+
+
+def merge_metadata(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Auth0's PATCH rule: top-level keys are merged, and a key set to null is removed."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def user_view(user: models.User) -> dict[str, Any]:
+    """The user as the management API shows it (Auth0's shape)."""
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "username": user.username,
+        "phone_number": user.phone_number,
+        "user_metadata": user.user_metadata,
+        "app_metadata": user.app_metadata,
+        "blocked": user.blocked,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "last_password_reset": user.last_password_reset,
+        "last_login": user.last_login,
+        "logins_count": user.logins_count,
+        "identities": [
+            {
+                "connection": CONNECTION["name"],
+                "provider": "auth0",
+                "user_id": user.id.removeprefix(USER_ID_PREFIX),
+                "isSocial": False,
+            }
+        ],
+    }
+
+
+def hook_user(user: models.User) -> dict[str, Any]:
+    """The user as hooks receive it: plain JSON, never the password hash."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "username": user.username,
+        "phone_number": user.phone_number,
+        "user_metadata": user.user_metadata,
+        "app_metadata": user.app_metadata,
+        "created_at": _iso(user.created_at),
+        "last_password_reset": _iso(user.last_password_reset),
+        "tenant": TENANT,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
