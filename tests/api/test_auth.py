@@ -53,6 +53,12 @@ ROUTES = [
     ("PATCH", "/hooks/{hook_id}/secrets", "update:hooks"),
     ("DELETE", "/hooks/{hook_id}/secrets", "update:hooks"),
     ("GET", "/hooks/{hook_id}/logs", "read:logs"),
+    ("GET", "/hooks/{hook_id}/deliveries", "read:logs"),
+    ("GET", "/users", "read:users"),
+    ("POST", "/users", "create:users"),
+    ("GET", "/users/{user_id}", "read:users"),
+    ("PATCH", "/users/{user_id}", "update:users"),
+    ("DELETE", "/users/{user_id}", "delete:users"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 
@@ -66,7 +72,9 @@ def call(
     body: Any = {} if method in ("POST", "PATCH") and not no_body else None
     if method == "DELETE" and path.endswith("secrets"):
         body = ["NAME"]
-    path = path.format(client_id="nothing", id="nothing", hook_id="nothing", number=1)
+    path = path.format(
+        client_id="nothing", id="nothing", hook_id="nothing", user_id="nothing", number=1
+    )
     return httpx.request(method, f"{server.url}/api/v2{path}", headers=headers, json=body)
 
 
@@ -375,7 +383,7 @@ def test_update_scope_does_not_allow_delete(server: Server) -> None:
 # --- around the resources ----------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/v2/nope", "/api/v2/clients/x/nope", "/api/v2/users"])
+@pytest.mark.parametrize("path", ["/api/v2/nope", "/api/v2/clients/x/nope", "/api/v2/roles"])
 def test_unknown_route_under_api_v2_is_a_json_404(server: Server, path: str) -> None:
     response = httpx.get(
         server.url + path, headers={"Authorization": bearer(server.management_token())}

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -186,7 +187,7 @@ class HookInvocation(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     point: Mapped[str] = mapped_column(String(64), nullable=False)
     started_at: Mapped[datetime] = mapped_column(nullable=False)
-    duration_ms: Mapped[float] = mapped_column(nullable=False)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
     outcome: Mapped[str] = mapped_column(String(32), nullable=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     console: Mapped[list[Any]] = mapped_column(nullable=False)
