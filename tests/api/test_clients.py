@@ -310,7 +310,7 @@ def test_patch_of_a_read_only_field_is_400_naming_it(server: Server, field: str)
         ({"name": "x" * 256}, "name"),
         ({"name": ""}, "name"),
         ({"app_type": "robot"}, "app_type"),
-        ({"grant_types": ["password"]}, "password"),
+        ({"grant_types": ["implicit"]}, "implicit"),
         ({"description": "x" * 141}, "description"),
     ],
     ids=["angle_brackets", "name_too_long", "name_empty", "app_type", "grant_type", "description"],
@@ -464,7 +464,7 @@ BAD_CREATES = [
         id="grant_types_not_a_list",
     ),
     pytest.param(
-        {"json": {"name": "a", "grant_types": ["password"]}}, 400, "password", id="grant_type"
+        {"json": {"name": "a", "grant_types": ["implicit"]}}, 400, "implicit", id="grant_type"
     ),
     pytest.param(
         {"json": {"name": "a", "client_metadata": {"k": 1}}},

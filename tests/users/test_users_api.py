@@ -205,7 +205,7 @@ def test_duplicate_email_or_username_is_a_conflict(server: Server) -> None:
         ({"connection": "google-oauth2"}, "invalid_body", "connection"),
         ({"user_metadata": nested(11)}, "invalid_body", "nested deeper than 10 levels"),
         ({"app_metadata": {"blob": "x" * 17_000}}, "invalid_body", "exceeds 16384 bytes"),
-        ({"user_metadata": {"a.b": 1}}, "invalid_body", "may not contain '.'"),
+        ({"user_metadata": {"a.b": 1}}, "invalid_body", "contain '.'"),
         ({"app_metadata": {"ok": {"$set": 1}}}, "invalid_body", "'$set'"),
         ({"user_metadata": {"list": [{"x.y": 1}]}}, "invalid_body", "'x.y'"),
         ({"user_metadata": "not an object"}, "invalid_body", "user_metadata"),
@@ -333,7 +333,8 @@ def test_get_by_id_and_unknown_ids_are_404(server: Server) -> None:
             kwargs: dict[str, Any] = {"json": {"blocked": True}} if method == "PATCH" else {}
             response = api.request(method, path(UNKNOWN_ID), **kwargs)
             assert_error(response, 404, "inexistent_resource", UNKNOWN_ID)
-        assert api.get(path("not-even-an-id")).status_code == 404
+        for odd in ("not-even-an-id", "auth0|" + "f" * 300, "auth0|%_"):
+            assert_error(api.get(path(odd)), 404, "inexistent_resource", "no user")
 
 
 def test_delete_then_404(server: Server, app: dict[str, Any], audience: str) -> None:
@@ -575,6 +576,12 @@ def test_read_only_token_cannot_write(server: Server) -> None:
         assert_error(patched, 403, "insufficient_scope", "update:users")
         deleted = reader.delete(path(user["user_id"]))
         assert_error(deleted, 403, "insufficient_scope", "delete:users")
+        # The scope is checked before the body: no validation details leak.
+        bad = reader.post("/users", json={"email": "not-an-email", "password": "weak"})
+        assert_error(bad, 403, "insufficient_scope", "create:users")
+        weak = reader.patch(path(user["user_id"]), json={"password": "weak"})
+        assert_error(weak, 403, "insufficient_scope", "update:users")
+        assert_error(reader.delete(path(UNKNOWN_ID)), 403, "insufficient_scope", "delete:users")
         assert reader.get("/users", params={"email": email}).json() == []
     assert get_user(server, user["user_id"]) == user
 
@@ -590,3 +597,19 @@ def test_no_token_is_401(server: Server) -> None:
     response = httpx.get(server.url + "/api/v2/users")
     assert response.status_code == 401
     assert set(response.json()) >= {"statusCode", "error", "message"}
+
+
+def test_a_username_cannot_hold_an_at_sign_or_metadata_an_empty_key(server: Server) -> None:
+    with server.api() as api:
+        email = new_email()
+        shadow = api.post(
+            "/users", json={"email": email, "password": PASSWORD, "username": new_email()}
+        )
+        assert shadow.status_code == 400, shadow.text
+        assert "username must be" in shadow.json()["message"]
+        empty = api.post(
+            "/users", json={"email": email, "password": PASSWORD, "user_metadata": {"": 1}}
+        )
+        assert empty.status_code == 400, empty.text
+        assert "may not be empty" in empty.json()["message"]
+        assert api.get("/users", params={"email": email}).json() == []

@@ -155,7 +155,7 @@ class Deliverer:
                 except DBAPIError as error:
                     log.warning("deliveries: database unavailable (%s)", type(error.orig).__name__)
             for delivery in claimed:
-                task = asyncio.create_task(self._deliver(delivery))
+                task = asyncio.create_task(self._deliver_logged(delivery))
                 self._running[delivery.id] = task
                 task.add_done_callback(functools.partial(self._finished, delivery.id))
             if claimed and len(claimed) == free:
@@ -205,6 +205,19 @@ class Deliverer:
                         )
                     )
         return claimed
+
+    async def _deliver_logged(self, delivery: _Claimed) -> None:
+        try:
+            await self._deliver(delivery)
+        except DBAPIError as error:
+            # The hook may have run; its lease lapses and the delivery runs again.
+            log.warning(
+                "delivery %s: database unavailable (%s); it will be retried",
+                delivery.id,
+                type(error.orig).__name__,
+            )
+        except Exception:
+            log.exception("delivery %s failed unexpectedly; it will be retried", delivery.id)
 
     async def _deliver(self, delivery: _Claimed) -> None:
         point = self._points[delivery.point]

@@ -23,10 +23,13 @@ POINT = Point(
         },
         "connection": SAMPLE_CONNECTION,
         "request": SAMPLE_REQUEST,
+        "event_id": "evt_3f9a51c2d8e04b7a91c6e2f0",
+        "delivery": {"id": "dlv_8b2e6f0a4c1d9e7b3a5f2c8d", "attempt": 1},
     },
     template='''\
 def post_change_password(user, context):
-    """Runs after a user's password changed, at least once. Its return value is only logged."""
+    """Runs after a user's password changed, at least once: de-duplicate by
+    context["event_id"]. Its return value is only logged."""
     print("password changed for", user["email"])
 ''',
 )

@@ -26,10 +26,12 @@ POINT = Point(
         },
         "connection": SAMPLE_CONNECTION,
         "request": SAMPLE_REQUEST,
+        "event_id": "evt_3f9a51c2d8e04b7a91c6e2f0",
+        "delivery": {"id": "dlv_8b2e6f0a4c1d9e7b3a5f2c8d", "attempt": 1},
     },
     template='''\
 def post_user_registration(user, context):
-    """Runs after a user is stored, at least once (deduplicate by user["id"]).
+    """Runs after a user is stored, at least once: de-duplicate by context["event_id"].
 
     Its return value is only logged.
     """

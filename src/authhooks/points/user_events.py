@@ -22,8 +22,8 @@ def check_metadata(name: str, value: Any) -> dict[str, Any]:
     if depth(value) > MAX_METADATA_DEPTH:
         raise BadOutput(f"{name} is nested deeper than {MAX_METADATA_DEPTH} levels")
     for key in _keys(value):
-        if "." in key or key.startswith("$"):
-            raise BadOutput(f"{name} key {key!r} may not contain '.' or start with '$'")
+        if not key or "." in key or key.startswith("$"):
+            raise BadOutput(f"{name} key {key!r} may not be empty, contain '.' or start with '$'")
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise BadOutput(f"{name} exceeds {MAX_METADATA_BYTES} bytes")
     return value

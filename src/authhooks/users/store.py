@@ -26,7 +26,8 @@ TENANT = "authhooks"
 # Auth0's id shape ("auth0|" + 24 hex digits): hooks ported from Auth0 split on "|".
 USER_ID_PREFIX = "auth0|"
 MAX_EMAIL_LENGTH = 254
-_USERNAME = re.compile(r"^[a-z0-9_+\-.!#$'^`~@]{1,128}$")
+# No "@": a login containing one is an email, so a username can never shadow one.
+_USERNAME = re.compile(r"^[a-z0-9_+\-.!#$'^`~]{1,128}$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _SAME_USER = "the user already exists"
 
@@ -121,11 +122,7 @@ def find_by_login(session: Session, login: str) -> models.User | None:
     """The user whose email or username is ``login`` (case-insensitive)."""
     lowered = login.strip().lower()
     column = models.User.email if "@" in lowered else models.User.username
-    user = session.scalar(select(models.User).where(column == lowered))
-    if user is None and "@" in lowered:
-        # Usernames may hold "@" too.
-        user = session.scalar(select(models.User).where(models.User.username == lowered))
-    return user
+    return session.scalar(select(models.User).where(column == lowered))
 
 
 def list_users(
