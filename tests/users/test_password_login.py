@@ -313,3 +313,43 @@ def test_login_timing_does_not_reveal_users(server: Server) -> None:
     # Both verify an argon2 hash, so the medians are close; skipping the hash for an
     # unknown user would make its answer several times faster.
     assert abs(known - unknown) < 0.5 * max(known, unknown)
+
+
+def test_parallel_guesses_cannot_pass_the_cap(backend: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with run_server(tmp_path, backend, login_max_failures_per_user=3) as server:
+        app, email, audience = registered(server)
+
+        def guess(_: int) -> int:
+            response = password_token(server, app["client_id"], email, OTHER_PASSWORD, audience)
+            return response.status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(guess, range(20)))
+        # Each attempt is counted before its password is checked: only 3 are checked.
+        assert answers.count(400) == 3, answers
+        assert answers.count(429) == 17, answers
+
+
+def test_a_lockout_holds_for_the_guessing_address_only(backend: str, tmp_path: Path) -> None:
+    with run_server(tmp_path, backend, login_max_failures_per_user=2) as server:
+        app, email, audience = registered(server)
+
+        def login(password: str, ip: str) -> httpx.Response:
+            # uvicorn trusts X-Forwarded-For from loopback: a stand-in for two clients.
+            data = {
+                "grant_type": "password",
+                "client_id": app["client_id"],
+                "username": email,
+                "password": password,
+                "audience": audience,
+            }
+            return httpx.post(
+                server.url + "/oauth/token", data=data, headers={"X-Forwarded-For": ip}
+            )
+
+        for _ in range(2):
+            assert login(OTHER_PASSWORD, "198.51.100.7").status_code == 400
+        assert login(PASSWORD, "198.51.100.7").status_code == 429
+        assert login(PASSWORD, "203.0.113.9").status_code == 200

@@ -4,6 +4,7 @@ and durable at-least-once delivery, including across a SIGKILL of the server."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +276,30 @@ def test_sigkill_right_after_commit_still_delivers(backend: str, tmp_path: Path)
             )
             assert len(done) == 5
             assert len({item["event_id"] for item in done}) == 5
+
+
+def test_a_long_delivery_keeps_its_claim(backend: str, tmp_path: Path) -> None:
+    # The hook outlives the lease several times over: the lease is renewed while it
+    # runs, so no other attempt starts beside it.
+    slow = (
+        "import time\n"
+        "def post_user_registration(user, context):\n"
+        "    time.sleep(4)\n"
+        "    print('done', context['delivery']['attempt'])\n"
+    )
+    with run_server(tmp_path, backend, delivery_lease=1, workers=2) as server:
+        hook = create_hook(server, "post-user-registration", slow, timeout_ms=10000)
+        app = create_app(server)
+        assert signup(server, app["client_id"], new_email()).status_code == 200
+        done = wait_for(
+            lambda: (
+                (found := deliveries(server, hook["id"]))
+                and found[0]["status"] == "delivered"
+                and found[0]
+            )
+        )
+        assert done["attempts"] == 1
+        time.sleep(1.5)  # any second run would have been recorded by now
+        records = logs(server, hook["id"])
+        assert len(records) == 1
+        assert "done 1" in console_text(records)

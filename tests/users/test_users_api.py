@@ -613,3 +613,16 @@ def test_a_username_cannot_hold_an_at_sign_or_metadata_an_empty_key(server: Serv
         assert empty.status_code == 400, empty.text
         assert "may not be empty" in empty.json()["message"]
         assert api.get("/users", params={"email": email}).json() == []
+
+
+def test_unpaired_surrogates_are_refused_before_anything_is_stored(server: Server) -> None:
+    email = new_email()
+    fields = f'"email": "{email}", "password": "{PASSWORD}"'
+    raw = "{" + fields + ', "user_metadata": {"k": "\\ud800"}}'
+    with server.api() as api:
+        response = api.post(
+            "/users", content=raw.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert "unpaired surrogate" in response.json()["message"]
+        assert api.get("/users", params={"email": email}).json() == []

@@ -62,9 +62,12 @@ def check_json_body(content_type: str | None, body: bytes) -> None:
         raise ApiError(
             400, f"Payload validation error: invalid JSON: {error}", "invalid_body"
         ) from None
-    where = _nul_at(parsed, "")
+    where = _bad_text_at(parsed, "")
     if where is not None:
-        message = f"Payload validation error: {where or 'the body'} holds a NUL character"
+        message = (
+            f"Payload validation error: {where or 'the body'} holds a NUL character "
+            "or an unpaired surrogate (\\ud800-\\udfff)"
+        )
         raise ApiError(400, message, "invalid_body")
 
 
@@ -77,20 +80,21 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _nul_at(value: Any, path: str) -> str | None:
-    """The dotted path of the first string holding NUL, or None."""
+def _bad_text_at(value: Any, path: str) -> str | None:
+    """The dotted path of the first string that is not storable text, or None: NUL
+    (PostgreSQL refuses it) or an unpaired surrogate (not UTF-8 at all)."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if not _storable(value) else None
     children: list[tuple[str, Any]] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
+            if not _storable(key):
                 return path or "a key"
             children.append((f"{path}.{key}" if path else key, item))
     elif isinstance(value, list):
         children = [(f"{path}.{index}", item) for index, item in enumerate(value)]
     for child_path, item in children:
-        found = _nul_at(item, child_path)
+        found = _bad_text_at(item, child_path)
         if found is not None:
             return found
     return None
@@ -98,3 +102,13 @@ def _nul_at(value: Any, path: str) -> str | None:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -179,6 +179,9 @@ async def update_user(
     def save() -> tuple[models.User, str | None]:
         with found.database.session() as session:
             user = store.get_user(session, user_id)
+            if changes.get("email", user.email) != user.email:
+                # A new address is unverified unless the caller says otherwise (as in Auth0).
+                changes.setdefault("email_verified", False)
             for name in ("user_metadata", "app_metadata"):
                 if name in changes:
                     merged = store.merge_metadata(getattr(user, name), changes[name])

@@ -20,13 +20,14 @@ import functools
 import logging
 import random
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from anyio.to_thread import run_sync
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 _CONCURRENCY = 8
+_PRUNE_EVERY = 600.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class DeliveryPolicy:
     backoff: float = 2.0  # seconds before the second attempt; doubles each time
     lease: float = 60.0
     poll_interval: float = 1.0
+    keep_finished: timedelta = timedelta(days=7)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after failed attempt number ``attempts`` (1-based), ±10%."""
@@ -95,6 +98,7 @@ def list_deliveries(
 @dataclass(frozen=True)
 class _Claimed:
     id: str
+    claim: str  # this process's claim token: every later write is conditional on it
     event_id: str
     hook_id: str
     point: str
@@ -103,7 +107,13 @@ class _Claimed:
 
 
 class Deliverer:
-    """Claims and runs due deliveries in this process, a few at a time."""
+    """Claims and runs due deliveries in this process, a few at a time.
+
+    A claim is a lease (``lease_until``) plus a token (``claim``). The lease is
+    renewed while the delivery runs, so only a process that stopped lets it
+    lapse; and every later write names the token, so a process whose claim was
+    taken over can no longer change the row.
+    """
 
     def __init__(
         self,
@@ -121,8 +131,10 @@ class Deliverer:
         self._record = record
         self.policy = policy
         self._wake = asyncio.Event()
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, tuple[_Claimed, asyncio.Task[None]]] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._database_down = False
+        self._renewed_at = self._pruned_at = time.monotonic()
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._deliver_forever())
@@ -135,68 +147,115 @@ class Deliverer:
         """Stop; deliveries still running are cancelled and handed back at once."""
         if self._loop_task is not None:
             self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        running = dict(self._running)
-        for task in running.values():
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        running = list(self._running.values())
+        for _, task in running:
             task.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
+        await asyncio.gather(*(task for _, task in running), return_exceptions=True)
         if running:
-            with contextlib.suppress(DBAPIError):
-                await run_sync(self._release, list(running))
+            try:
+                await run_sync(self._release, [claimed for claimed, _ in running])
+            except Exception:  # their leases lapse instead
+                log.exception("deliveries: could not hand back %d deliveries", len(running))
 
     async def _deliver_forever(self) -> None:
         while True:
-            free = _CONCURRENCY - len(self._running)
-            claimed: list[_Claimed] = []
-            if free > 0:
-                try:
-                    claimed = await run_sync(self._claim, free)
-                except DBAPIError as error:
-                    log.warning("deliveries: database unavailable (%s)", type(error.orig).__name__)
-            for delivery in claimed:
-                task = asyncio.create_task(self._deliver_logged(delivery))
-                self._running[delivery.id] = task
-                task.add_done_callback(functools.partial(self._finished, delivery.id))
-            if claimed and len(claimed) == free:
+            try:
+                claimed = await self._claim_some()
+            except Exception:  # a bug or an odd database error must not end deliveries
+                log.exception("deliveries: claiming failed")
+                claimed = []
+            if claimed and len(self._running) < _CONCURRENCY:
                 continue  # there may be more waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.policy.poll_interval)
             self._wake.clear()
 
+    async def _claim_some(self) -> list[_Claimed]:
+        now = time.monotonic()
+        if self._running and now - self._renewed_at >= self.policy.lease / 3:
+            self._renewed_at = now
+            await self._guarded(self._renew, [claimed for claimed, _ in self._running.values()])
+        if now - self._pruned_at >= _PRUNE_EVERY:
+            self._pruned_at = now
+            await self._guarded(self._prune)
+        free = _CONCURRENCY - len(self._running)
+        if free <= 0:
+            return []
+        claimed: list[_Claimed] = await self._guarded(self._claim, free, set(self._running)) or []
+        for delivery in claimed:
+            task = asyncio.create_task(self._deliver_logged(delivery))
+            self._running[delivery.id] = (delivery, task)
+            task.add_done_callback(functools.partial(self._finished, delivery.id))
+        return claimed
+
+    async def _guarded(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Run database work in a thread; while the database is down, say so once."""
+        try:
+            result = await run_sync(work, *args)
+        except DBAPIError as error:
+            if not self._database_down:
+                log.warning("deliveries: database unavailable (%s)", type(error.orig).__name__)
+            self._database_down = True
+            return None
+        if self._database_down:
+            log.warning("deliveries: database available again")
+        self._database_down = False
+        return result
+
     def _finished(self, key: str, _: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
         self._wake.set()  # a slot is free
 
-    def _claim(self, limit: int) -> list[_Claimed]:
+    def _claim(self, limit: int, running: set[str]) -> list[_Claimed]:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.policy.lease)
+        table = models.HookDelivery
         due = (
-            (models.HookDelivery.status == "pending")
-            & (models.HookDelivery.next_attempt_at <= now)
-            & (models.HookDelivery.lease_until.is_(None) | (models.HookDelivery.lease_until < now))
+            (table.status == "pending")
+            & (table.next_attempt_at <= now)
+            & (table.lease_until.is_(None) | (table.lease_until < now))
         )
         claimed: list[_Claimed] = []
         with self._db.session() as session:
             rows = session.scalars(
-                select(models.HookDelivery)
+                select(table)
                 .where(due)
-                .order_by(models.HookDelivery.next_attempt_at)
+                .order_by(table.next_attempt_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
+                if row.id in running:
+                    continue
+                if row.attempts >= self.policy.max_attempts:
+                    # Every attempt ended with its process: give up rather than loop.
+                    session.execute(
+                        update(table)
+                        .where(table.id == row.id, due)
+                        .values(
+                            status="failed",
+                            claim=None,
+                            lease_until=None,
+                            finished_at=now,
+                            last_error=row.last_error
+                            or "no attempt finished: the server stopped during each one",
+                        )
+                    )
+                    continue
+                token = secrets.token_hex(8)
                 # Conditional, so that of two processes that read the same row one wins.
                 taken = session.execute(
-                    update(models.HookDelivery)
-                    .where(models.HookDelivery.id == row.id, due)
-                    .values(lease_until=lease_until, attempts=models.HookDelivery.attempts + 1)
+                    update(table)
+                    .where(table.id == row.id, due)
+                    .values(lease_until=lease_until, claim=token, attempts=table.attempts + 1)
                     .execution_options(synchronize_session=False)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(
                         _Claimed(
                             row.id,
+                            token,
                             row.event_id,
                             row.hook_id,
                             row.point,
@@ -209,15 +268,14 @@ class Deliverer:
     async def _deliver_logged(self, delivery: _Claimed) -> None:
         try:
             await self._deliver(delivery)
-        except DBAPIError as error:
-            # The hook may have run; its lease lapses and the delivery runs again.
-            log.warning(
-                "delivery %s: database unavailable (%s); it will be retried",
-                delivery.id,
-                type(error.orig).__name__,
-            )
-        except Exception:
-            log.exception("delivery %s failed unexpectedly; it will be retried", delivery.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Counted as a failed attempt, so that a delivery that always breaks the
+            # server's own code ends as failed instead of looping.
+            log.exception("delivery %s failed unexpectedly", delivery.id)
+            reason = f"internal error ({type(error).__name__}): the server log has details"
+            await self._guarded(self._after_failure, delivery, reason)
 
     async def _deliver(self, delivery: _Claimed) -> None:
         point = self._points[delivery.point]
@@ -226,7 +284,9 @@ class Deliverer:
             None,
         )
         if hook is None:
-            await run_sync(self._finish, delivery.id, "cancelled", "the hook is no longer enabled")
+            await self._guarded(
+                self._finish, delivery, "cancelled", "the hook is no longer enabled"
+            )
             return
         last = delivery.attempt >= self.policy.max_attempts
         event = {
@@ -238,13 +298,9 @@ class Deliverer:
             self._runtime, point, [hook], event, self._annotated(delivery, last)
         )
         if result.refusal is None:
-            await run_sync(self._finish, delivery.id, "delivered", None)
-            return
-        error = result.refusal.failure.describe()
-        if last:
-            await run_sync(self._finish, delivery.id, "failed", error)
+            await self._guarded(self._finish, delivery, "delivered", None)
         else:
-            await run_sync(self._retry, delivery, error)
+            await self._guarded(self._after_failure, delivery, result.refusal.failure.describe())
 
     def _annotated(self, delivery: _Claimed, last: bool) -> Recorder:
         """The invocation record, with which delivery and attempt it was."""
@@ -266,12 +322,24 @@ class Deliverer:
 
         return record
 
-    def _finish(self, delivery_id: str, status: str, error: str | None) -> None:
+    def _after_failure(self, delivery: _Claimed, error: str) -> None:
+        if delivery.attempt >= self.policy.max_attempts:
+            self._finish(delivery, "failed", error)
+        else:
+            self._retry(delivery, error)
+
+    def _finish(self, delivery: _Claimed, status: str, error: str | None) -> None:
         with self._db.session() as session:
             session.execute(
                 update(models.HookDelivery)
-                .where(models.HookDelivery.id == delivery_id)
-                .values(status=status, lease_until=None, last_error=error, finished_at=utcnow())
+                .where(self._held(delivery))
+                .values(
+                    status=status,
+                    claim=None,
+                    lease_until=None,
+                    last_error=error,
+                    finished_at=utcnow(),
+                )
             )
 
     def _retry(self, delivery: _Claimed, error: str) -> None:
@@ -279,21 +347,48 @@ class Deliverer:
         with self._db.session() as session:
             session.execute(
                 update(models.HookDelivery)
-                .where(models.HookDelivery.id == delivery.id)
-                .values(next_attempt_at=when, lease_until=None, last_error=error)
+                .where(self._held(delivery))
+                .values(next_attempt_at=when, claim=None, lease_until=None, last_error=error)
             )
 
-    def _release(self, delivery_ids: list[str]) -> None:
+    def _renew(self, running: list[_Claimed]) -> None:
+        lease_until = utcnow() + timedelta(seconds=self.policy.lease)
+        with self._db.session() as session:
+            for delivery in running:
+                session.execute(
+                    update(models.HookDelivery)
+                    .where(self._held(delivery))
+                    .values(lease_until=lease_until)
+                )
+
+    def _release(self, running: list[_Claimed]) -> None:
         """Hand back deliveries this process will not finish: due again at once."""
         with self._db.session() as session:
-            session.execute(
-                update(models.HookDelivery)
-                .where(
-                    models.HookDelivery.id.in_(delivery_ids),
-                    models.HookDelivery.status == "pending",
+            for delivery in running:
+                session.execute(
+                    update(models.HookDelivery)
+                    .where(self._held(delivery))
+                    .values(claim=None, lease_until=None, attempts=models.HookDelivery.attempts - 1)
                 )
-                .values(lease_until=None, attempts=models.HookDelivery.attempts - 1)
+
+    def _prune(self) -> None:
+        """Finished deliveries leave after ``keep_finished``: they hold users' details."""
+        cutoff = utcnow() - self.policy.keep_finished
+        with self._db.session() as session:
+            session.execute(
+                delete(models.HookDelivery).where(
+                    models.HookDelivery.status != "pending",
+                    models.HookDelivery.finished_at < cutoff,
+                )
             )
+
+    @staticmethod
+    def _held(delivery: _Claimed) -> Any:
+        return (
+            (models.HookDelivery.id == delivery.id)
+            & (models.HookDelivery.claim == delivery.claim)
+            & (models.HookDelivery.status == "pending")
+        )
 
 
 def delivery_view(row: models.HookDelivery) -> dict[str, Any]:

@@ -28,9 +28,10 @@ from authhooks.identity.http import request_info
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.services import Services
 from authhooks.users import store
-from authhooks.users.login import TooManyAttempts, UserBlocked, WrongCredentials
+from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import MAX_PASSWORD_LENGTH, WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
+from authhooks.users.throttle import TooManyAttempts
 
 log = logging.getLogger(__name__)
 

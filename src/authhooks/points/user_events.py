@@ -24,7 +24,11 @@ def check_metadata(name: str, value: Any) -> dict[str, Any]:
     for key in _keys(value):
         if not key or "." in key or key.startswith("$"):
             raise BadOutput(f"{name} key {key!r} may not be empty, contain '.' or start with '$'")
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        raise BadOutput(f"{name} holds an unpaired surrogate, which is not text") from None
+    if size > MAX_METADATA_BYTES:
         raise BadOutput(f"{name} exceeds {MAX_METADATA_BYTES} bytes")
     return value
 

@@ -235,8 +235,10 @@ class HookDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(nullable=False)
-    # Set while a process delivers it; a process that dies mid-delivery lets it lapse.
+    # Set while a process delivers it, and renewed; a process that dies lets it lapse.
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The claiming process's token: its later writes hold only while the claim is its own.
+    claim: Mapped[str | None] = mapped_column(String(16), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

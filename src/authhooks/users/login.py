@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from anyio.to_thread import run_sync
+from sqlalchemy import update
 
 from authhooks.errors import DomainError
 from authhooks.storage import models
@@ -10,7 +13,7 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from authhooks.users import store
 from authhooks.users.passwords import Passwords
-from authhooks.users.throttle import LoginThrottle
+from authhooks.users.throttle import LoginThrottle, subject_of
 
 
 class WrongCredentials(DomainError):
@@ -25,10 +28,10 @@ class UserBlocked(DomainError):
         super().__init__("user is blocked")
 
 
-class TooManyAttempts(DomainError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed login attempts; try again in {retry_after} seconds")
-        self.retry_after = retry_after
+@dataclass(frozen=True)
+class _Attempt:
+    subject: str
+    user: models.User | None
 
 
 class PasswordLogin:
@@ -38,52 +41,52 @@ class PasswordLogin:
         self._throttle = throttle
 
     async def authenticate(self, login: str, password: str, ip: str | None) -> models.User:
-        """The user whose password this is; WrongCredentials, UserBlocked or TooManyAttempts."""
-        user = await run_sync(self._find, login, ip)
-        # Verified even for an unknown user (against a decoy), so both take the same time.
-        matches = await run_sync(
-            self._passwords.verify, user.password_hash if user else None, password
-        )
-        if user is None or not matches:
-            await run_sync(self._failed, login, ip)
-            raise WrongCredentials()
-        if user.blocked:
-            raise UserBlocked()
+        """The user whose password this is, its login counted; WrongCredentials,
+        UserBlocked or TooManyAttempts (from the throttle) otherwise."""
+        user = await self.verify(login, password, ip)
         rehashed = None
         if self._passwords.needs_rehash(user.password_hash):
-            rehashed = await run_sync(self._passwords.hash, password)
-        return await run_sync(self._logged_in, user.id, login, rehashed)
+            rehashed = await self._passwords.hash(password)
+        return await run_sync(self._logged_in, user, rehashed)
 
     async def verify(self, login: str, password: str, ip: str | None) -> models.User:
-        """Like ``authenticate`` for a password change: no login is counted."""
-        user = await run_sync(self._find, login, ip)
-        matches = await run_sync(
-            self._passwords.verify, user.password_hash if user else None, password
-        )
+        """Like ``authenticate`` without counting a login (for a password change)."""
+        attempt = await run_sync(self._reserve, login, ip)
+        user = attempt.user
+        # Verified even for an unknown user (against a decoy), so both take the same time.
+        matches = await self._passwords.verify(user.password_hash if user else None, password)
         if user is None or not matches:
-            await run_sync(self._failed, login, ip)
-            raise WrongCredentials()
+            raise WrongCredentials()  # the attempt stays counted
+        await run_sync(self._succeeded, attempt.subject, ip)
         if user.blocked:
             raise UserBlocked()
         return user
 
-    def _find(self, login: str, ip: str | None) -> models.User | None:
+    def _reserve(self, login: str, ip: str | None) -> _Attempt:
         with self._db.session() as session:
-            wait = self._throttle.retry_after(session, login, ip)
-            if wait is not None:
-                raise TooManyAttempts(wait)
-            return store.find_by_login(session, login)
+            user = store.find_by_login(session, login)
+            subject = subject_of(user.id if user else None, login)
+            self._throttle.reserve(session, subject, ip)
+            return _Attempt(subject, user)
 
-    def _failed(self, login: str, ip: str | None) -> None:
+    def _succeeded(self, subject: str, ip: str | None) -> None:
         with self._db.session() as session:
-            self._throttle.failed(session, login, ip)
+            self._throttle.succeeded(session, subject, ip)
 
-    def _logged_in(self, user_id: str, login: str, rehashed: str | None) -> models.User:
+    def _logged_in(self, user: models.User, rehashed: str | None) -> models.User:
         with self._db.session() as session:
-            user = store.get_user(session, user_id)
-            user.last_login = utcnow()
-            user.logins_count += 1
             if rehashed is not None:
-                user.password_hash = rehashed
-            self._throttle.succeeded(session, login)
-            return user
+                # Only over the hash just verified: a password changed meanwhile stays changed.
+                session.execute(
+                    update(models.User)
+                    .where(
+                        models.User.id == user.id, models.User.password_hash == user.password_hash
+                    )
+                    .values(password_hash=rehashed)
+                )
+            session.execute(
+                update(models.User)
+                .where(models.User.id == user.id)
+                .values(last_login=utcnow(), logins_count=models.User.logins_count + 1)
+            )
+            return store.get_user(session, user.id)

@@ -64,7 +64,7 @@ class PasswordChange:
     async def hash(self, new: str) -> str:
         """The stored form of a new password; WeakPassword if the policy refuses it."""
         self._policy.check(new)
-        return await run_sync(self._passwords.hash, new)
+        return await self._passwords.hash(new)
 
     async def hooks(self) -> Sequence[FlowHook]:
         return await self._flows.hooks(post_change_password.POINT)

@@ -6,6 +6,7 @@ Used by POST /dbconnections/signup and POST /api/v2/users alike.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +16,17 @@ from authhooks.errors import DomainError
 from authhooks.hooks.deliveries import Deliverer, enqueue
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.points import post_user_registration, pre_user_registration
+from authhooks.points.base import BadOutput
 from authhooks.points.flow import FlowRunner, Refusal
+from authhooks.points.user_events import check_metadata
 from authhooks.runtime.outcome import HookRaised
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.users import store
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
+
+log = logging.getLogger(__name__)
 
 
 class SignupRefused(DomainError):
@@ -31,10 +36,11 @@ class SignupRefused(DomainError):
     raised PreUserRegistrationError, else a generic sentence.
     """
 
-    def __init__(self, refusal: Refusal) -> None:
-        failure = refusal.failure
-        on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
-        message = failure.user_message if on_purpose and isinstance(failure, HookRaised) else None
+    def __init__(self, refusal: Refusal | None = None) -> None:
+        failure = refusal.failure if refusal is not None else None
+        message = None
+        if isinstance(failure, HookRaised) and failure.is_hook_error:
+            message = failure.user_message
         super().__init__(message or "the signup was refused")
         self.refusal = refusal
 
@@ -96,7 +102,13 @@ class Registration:
                     raise SignupRefused(result.refusal)
                 user_metadata = {**user_metadata, **result.state.user_metadata}
                 app_metadata = {**app_metadata, **result.state.app_metadata}
-        password_hash = await run_sync(self._passwords.hash, new.password)
+                try:  # each hook's output was checked; together they may still be too big
+                    check_metadata("user_metadata", user_metadata)
+                    check_metadata("app_metadata", app_metadata)
+                except BadOutput as error:
+                    log.warning("signup refused: the hooks' metadata together: %s", error)
+                    raise SignupRefused() from None
+        password_hash = await self._passwords.hash(new.password)
         post_hooks = await self._flows.hooks(post_user_registration.POINT) if run_hooks else ()
 
         def store_user() -> tuple[models.User, str | None]:

@@ -50,7 +50,7 @@ def normalize_email(email: str) -> str:
 def normalize_username(username: str) -> str:
     lowered = username.lower()
     if not _USERNAME.match(lowered):
-        raise InvalidInput("username must be 1 to 128 characters: letters, digits and _+-.!#$'^`~@")
+        raise InvalidInput("username must be 1 to 128 characters: letters, digits and _+-.!#$'^`~")
     return lowered
 
 

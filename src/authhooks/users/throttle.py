@@ -1,21 +1,32 @@
-"""Failed password logins, counted per user and per client IP in a fixed window.
+"""Password attempts, counted per user and client IP and per IP, in a fixed window.
 
-Counters live in the database, so every server process sees the same count.
-Only failures write; a login that is not throttled costs one small read.
+An attempt is counted *before* its password is verified, in one statement per
+counter, so that parallel guesses cannot all slip in under the cap; a correct
+password gives its attempt back. As Auth0's brute-force protection does, the
+per-user counter is kept per (user, IP): an attacker can lock a user out from
+the attacker's own address only, never from everywhere. Counters live in the
+database, so every server process sees the same counts.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from authhooks.errors import DomainError
 from authhooks.storage import models
 from authhooks.storage.models import utcnow
+
+
+class TooManyAttempts(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed login attempts; try again in {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -29,33 +40,43 @@ class LoginThrottle:
     def __init__(self, limits: ThrottleLimits) -> None:
         self.limits = limits
 
-    def retry_after(self, session: Session, login: str, ip: str | None) -> int | None:
-        """Seconds until ``login`` (or ``ip``) may try again, or None if it may now."""
+    def reserve(self, session: Session, subject: str, ip: str | None) -> None:
+        """Count an attempt on ``subject`` (a user, or an unknown login) from ``ip``;
+        TooManyAttempts if that takes a counter over its cap (then nothing is counted)."""
         now = utcnow()
-        window = timedelta(seconds=self.limits.window)
-        caps = self._caps(login, ip)
-        rows = session.scalars(select(models.LoginFailure).where(models.LoginFailure.key.in_(caps)))
-        waits = [
-            (row.window_started_at + window - now).total_seconds()
-            for row in rows
-            if row.count >= caps[row.key] and row.window_started_at + window > now
-        ]
-        return max(1, math.ceil(max(waits))) if waits else None
-
-    def failed(self, session: Session, login: str, ip: str | None) -> None:
-        now = utcnow()
-        window_start = now - timedelta(seconds=self.limits.window)
-        for key in self._caps(login, ip):
-            counted = session.execute(
-                update(models.LoginFailure)
-                .where(
-                    models.LoginFailure.key == key,
-                    models.LoginFailure.window_started_at > window_start,
+        waits = []
+        for key, cap in self._caps(subject, ip).items():
+            count, started = self._increment(session, key, now)
+            if count > cap:
+                waits.append(
+                    (started + timedelta(seconds=self.limits.window) - now).total_seconds()
                 )
-                .values(count=models.LoginFailure.count + 1)
+        if waits:
+            raise TooManyAttempts(max(1, math.ceil(max(waits))))
+
+    def succeeded(self, session: Session, subject: str, ip: str | None) -> None:
+        """A correct password: clear the user's counter, give the IP its attempt back."""
+        caps = self._caps(subject, ip)
+        user_key = next(iter(caps))
+        session.execute(delete(models.LoginFailure).where(models.LoginFailure.key == user_key))
+        if ip:
+            session.execute(
+                update(models.LoginFailure)
+                .where(models.LoginFailure.key == _ip(ip), models.LoginFailure.count > 0)
+                .values(count=models.LoginFailure.count - 1)
             )
-            if counted.rowcount == 1:  # type: ignore[attr-defined]
-                continue
+
+    def _increment(self, session: Session, key: str, now: datetime) -> tuple[int, datetime]:
+        window_start = now - timedelta(seconds=self.limits.window)
+        counted = session.execute(
+            update(models.LoginFailure)
+            .where(
+                models.LoginFailure.key == key,
+                models.LoginFailure.window_started_at > window_start,
+            )
+            .values(count=models.LoginFailure.count + 1)
+        )
+        if counted.rowcount != 1:  # type: ignore[attr-defined]
             # No counter, or its window ended: start a new one.
             session.execute(delete(models.LoginFailure).where(models.LoginFailure.key == key))
             try:
@@ -67,17 +88,26 @@ class LoginThrottle:
                     .where(models.LoginFailure.key == key)
                     .values(count=models.LoginFailure.count + 1)
                 )
+        row = session.execute(
+            select(models.LoginFailure.count, models.LoginFailure.window_started_at).where(
+                models.LoginFailure.key == key
+            )
+        ).one()
+        count, started = row.tuple()
+        return int(count), started
 
-    def succeeded(self, session: Session, login: str) -> None:
-        """A correct password clears the user's counter (not the IP's)."""
-        session.execute(delete(models.LoginFailure).where(models.LoginFailure.key == _user(login)))
-
-    def _caps(self, login: str, ip: str | None) -> dict[str, int]:
-        caps = {_user(login): self.limits.per_user}
+    def _caps(self, subject: str, ip: str | None) -> dict[str, int]:
+        """The counters of an attempt and their caps; the (user, IP) one first."""
+        caps = {f"{subject[:300]}|{ip or ''}": self.limits.per_user}
         if ip:
-            caps["ip:" + ip] = self.limits.per_ip
+            caps[_ip(ip)] = self.limits.per_ip
         return caps
 
 
-def _user(login: str) -> str:
-    return "user:" + login.strip().lower()[:300]
+def subject_of(user_id: str | None, login: str) -> str:
+    """What the per-user counter counts: the user when it exists, else the login as typed."""
+    return f"user:{user_id}" if user_id is not None else "login:" + login.strip().lower()
+
+
+def _ip(ip: str) -> str:
+    return "ip:" + ip

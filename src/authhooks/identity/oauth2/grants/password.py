@@ -25,7 +25,8 @@ from authhooks.identity.oauth2.scope import parse_scope
 from authhooks.points import password_exchange
 from authhooks.points.flow import FlowRunner
 from authhooks.users import store
-from authhooks.users.login import PasswordLogin, TooManyAttempts, UserBlocked, WrongCredentials
+from authhooks.users.login import PasswordLogin, UserBlocked, WrongCredentials
+from authhooks.users.throttle import TooManyAttempts
 
 # OpenID Connect scopes ask for an ID token, which this server does not issue:
 # they are accepted and left out, so that OIDC client libraries work unchanged.
@@ -57,7 +58,11 @@ class PasswordGrant:
         username, password = params.get("username"), params.get("password")
         if not username or password is None:
             raise InvalidRequestError("username and password are required")
-        audience = params.get("audience") or self._default_audience
+        audience, resource = params.get("audience"), params.get("resource")
+        if audience and resource and audience != resource:
+            raise InvalidRequestError("audience and resource name different APIs: send one")
+        # RFC 8707's resource names the API as Auth0's audience does.
+        audience = audience or resource or self._default_audience
         if not audience:
             raise InvalidRequestError("audience is required: name the API the token is for")
         api = await self._directory.api(audience)

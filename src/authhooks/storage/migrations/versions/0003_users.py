@@ -20,6 +20,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("signup_enabled", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    # Existing apps people sign in to keep what new ones get: signups allowed.
+    op.execute("UPDATE clients SET signup_enabled = true WHERE app_type <> 'non_interactive'")
     op.create_table(
         "users",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -53,6 +55,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claim", sa.String(16), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
