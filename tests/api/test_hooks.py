@@ -252,5 +252,5 @@ def test_odd_input_is_4xx_not_500(server: Server) -> None:
         bad_patch = api.patch(f"/hooks/{hook['id']}/secrets", json={"1BAD": "x"})
     assert huge.status_code == 400
     assert deploy.status_code == 400
-    assert_api_error(surrogate, 400, "Unicode")
+    assert_api_error(surrogate, 400, "unpaired surrogate")
     assert_api_error(bad_patch, 400, "1BAD")
