@@ -58,11 +58,12 @@ class Server:
     admin_secret: str
     backend: str
     process: subprocess.Popen[bytes] | None = None
+    issuer_url: str | None = None  # when it is not the server's own URL
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
-        return self.url + "/"
+        return self.issuer_url or self.url + "/"
 
     @property
     def management_audience(self) -> str:
@@ -140,8 +141,8 @@ def run_server(tmp_path: Path, backend: str, **settings: Any) -> Iterator[Server
 
 @contextmanager
 def serve_again(server: Server, tmp_path: Path, **settings: Any) -> Iterator[Server]:
-    """Another server process on ``server``'s database and data dir (after a crash, say)."""
-    env = {**server.env, "AUTHHOOKS_PORT": str(free_port())}
+    """Another server process on ``server``'s database and data dir, with its issuer."""
+    env = {**server.env, "AUTHHOOKS_PORT": str(free_port()), "AUTHHOOKS_ISSUER": server.issuer}
     env.update({f"AUTHHOOKS_{name.upper()}": str(value) for name, value in settings.items()})
     with _serve(env, server.backend, tmp_path) as running:
         yield running
@@ -161,7 +162,14 @@ def _serve(env: dict[str, str], backend: str, tmp_path: Path) -> Iterator[Server
         _wait_ready(url, process, log)
         admin = json.loads((data_dir / "bootstrap-admin.json").read_text())
         yield Server(
-            url, env, data_dir, admin["client_id"], admin["client_secret"], backend, process
+            url,
+            env,
+            data_dir,
+            admin["client_id"],
+            admin["client_secret"],
+            backend,
+            process,
+            env.get("AUTHHOOKS_ISSUER"),
         )
     finally:
         if process.poll() is None:

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=100, ge=1)
     login_failure_window: int = Field(default=900, ge=1, le=86400)
 
+    # --- hook logs ---
+    # Invocation records are kept this many days, and at most this many per hook.
+    log_retention_days: int = Field(default=7, ge=1, le=365)
+    log_retention_per_hook: int = Field(default=1000, ge=10, le=1_000_000)
+    # Captured events (hooks with capture_events) can be replayed for this many hours.
+    capture_retention_hours: int = Field(default=72, ge=1, le=24 * 90)
+    # Seconds between heartbeats on an idle log stream (keeps proxies from closing it).
+    log_stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
+
     # --- asynchronous points (post-user-registration, post-change-password) ---
     # Attempts per delivery before it is marked failed; waits double from the backoff.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from authhooks.config import Settings
+from authhooks.hooks.captures import sealer
 from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
 from authhooks.hooks.invocations import InvocationLog
+from authhooks.hooks.runner import Runner, TokenPreview
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
 from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.grants.client_credentials import ClientCredentialsGrant
 from authhooks.identity.oauth2.grants.password import PasswordGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
+from authhooks.logs.bus import LogBus
+from authhooks.logs.relay import PgRelay
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
@@ -41,7 +46,10 @@ class Services:
     runtime: Runtime
     invocations: InvocationLog
     flows: FlowRunner
+    bus: LogBus
+    relay: PgRelay | None
     deliverer: Deliverer
+    runner: Runner
     passwords: Passwords
     registration: Registration
     login: PasswordLogin
@@ -55,13 +63,24 @@ class Services:
         hasher = SecretHasher(master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
         runtime = Runtime(RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None))
-        invocations = InvocationLog(database)
-        flows = FlowRunner(runtime, directory.flow, invocations.record)
+        invocations = InvocationLog(
+            database,
+            keep_per_hook=settings.log_retention_per_hook,
+            max_age=timedelta(days=settings.log_retention_days),
+            capture_for=timedelta(hours=settings.capture_retention_hours),
+        )
+        bus = LogBus()
+        invocations.stored.append(bus.records_stored)
+        relay = None if database.is_sqlite else PgRelay(settings.database_url, bus)
+        if relay is not None:
+            invocations.stored.append(relay.records_stored)
+        flows = FlowRunner(
+            runtime, directory.flow, invocations.record, publish=bus.line, seal=sealer(master_key)
+        )
         deliverer = Deliverer(
             database,
-            runtime,
+            flows,
             POINTS,
-            directory.flow,
             invocations.record,
             DeliveryPolicy(
                 max_attempts=settings.delivery_max_attempts,
@@ -115,7 +134,17 @@ class Services:
             runtime=runtime,
             invocations=invocations,
             flows=flows,
+            bus=bus,
+            relay=relay,
             deliverer=deliverer,
+            runner=Runner(
+                database,
+                master_key,
+                runtime,
+                invocations.record,
+                bus.line,
+                TokenPreview(settings.issuer, settings.token_lifetime),
+            ),
             passwords=passwords,
             registration=Registration(database, passwords, policy, flows, deliverer),
             login=login,
@@ -126,6 +155,8 @@ class Services:
         """Start the sandbox and warm every enabled hook, so no request pays a cold start."""
         await self.runtime.start()
         self.invocations.start()
+        if self.relay is not None:
+            self.relay.start()
         for point in POINTS.values():
             for hook in await self.directory.flow(point.name):
                 try:
@@ -137,5 +168,7 @@ class Services:
     async def close(self) -> None:
         await self.deliverer.close()
         await self.invocations.close()
+        if self.relay is not None:
+            await self.relay.close()
         await self.runtime.close()
         self.database.dispose()

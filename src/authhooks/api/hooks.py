@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
 from authhooks.api.errors import ApiError
@@ -24,6 +24,7 @@ from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.hooks import deliveries, store
 from authhooks.hooks import secrets as hook_secrets
+from authhooks.hooks.runner import Trial
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError, LoadFailed
 from authhooks.runtime.supervisor import CodeVersion
@@ -47,6 +48,7 @@ class HookCreate(RequestBody):
     order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     timeout_ms: TimeoutMs = 5000
     on_error: OnError = "fail"
+    capture_events: bool = False
 
 
 class HookUpdate(Patch):
@@ -59,6 +61,7 @@ class HookUpdate(Patch):
     order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     timeout_ms: TimeoutMs | None = None
     on_error: OnError | None = None
+    capture_events: bool | None = None
 
 
 class HookOut(Out):
@@ -71,6 +74,7 @@ class HookOut(Out):
     order: int
     timeout_ms: int
     on_error: str
+    capture_events: bool
     version: int
     created_at: datetime
     updated_at: datetime
@@ -109,6 +113,7 @@ def _out(hook: models.Hook, script: str) -> HookOut:
         order=hook.order,
         timeout_ms=hook.timeout_ms,
         on_error=hook.on_error,
+        capture_events=hook.capture_events,
         version=hook.version,
         created_at=hook.created_at,
         updated_at=hook.updated_at,
@@ -179,6 +184,7 @@ async def create_hook(
                 order=body.order,
                 timeout_ms=body.timeout_ms,
                 on_error=body.on_error,
+                capture_events=body.capture_events,
             )
 
     try:
@@ -393,6 +399,68 @@ def list_logs(
         )
         items = [InvocationOut.model_validate(row) for row in rows]
     return page.shape("logs", items, total)
+
+
+class RunnerRequest(RequestBody):
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    script: Script | None = None
+    event: dict[str, Any] | None = None
+    replay: str | None = Field(default=None, min_length=1, max_length=64)
+    secrets: dict[str, Annotated[str, Field(max_length=hook_secrets.MAX_VALUE_BYTES)]] | None = (
+        Field(default=None, max_length=hook_secrets.MAX_SECRETS)
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> RunnerRequest:
+        if self.version is not None and self.script is not None:
+            raise ValueError("send version or script, not both")
+        if self.event is not None and self.replay is not None:
+            raise ValueError("send event or replay, not both")
+        return self
+
+
+class RunnerError(BaseModel):
+    kind: str
+    message: str
+    type: str | None = None
+    traceback: list[str] | None = None
+    line: int | None = None
+
+
+class RunnerReport(BaseModel):
+    invocation_id: str
+    version: int | None = Field(description="null for unsaved code")
+    outcome: str
+    result: Any
+    error: RunnerError | None
+    console: list[dict[str, Any]]
+    duration_ms: float
+    truncated: bool
+
+
+@router.post("/{hook_id}/test", response_model=RunnerReport)
+async def run_hook_test(
+    hook_id: str,
+    body: RunnerRequest,
+    _: Annotated[Caller, Depends(require("update:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> RunnerReport:
+    """Run the hook — deployed, a stored version, or unsaved code — on an event (the
+    point's sample, one given, or a captured one), in the sandbox; nothing is saved
+    but the run's log record, marked as a test."""
+    if body.secrets:
+        hook_secrets.check(body.secrets)
+    report = await found.runner.run(
+        hook_id,
+        Trial(
+            version=body.version,
+            script=body.script,
+            event=body.event,
+            replay=body.replay,
+            secrets=body.secrets,
+        ),
+    )
+    return RunnerReport.model_validate(report, from_attributes=True)
 
 
 class DeliveryOut(Out):

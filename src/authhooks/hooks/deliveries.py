@@ -33,8 +33,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.hooks.store import FlowHook
 from authhooks.points.base import Point
-from authhooks.points.flow import FlowSource, Invocation, Recorder, run_flow
-from authhooks.runtime.supervisor import Runtime
+from authhooks.points.flow import FlowRunner, Invocation, Recorder
 from authhooks.storage import models
 from authhooks.storage.database import Database, page
 from authhooks.storage.models import utcnow
@@ -118,14 +117,12 @@ class Deliverer:
     def __init__(
         self,
         database: Database,
-        runtime: Runtime,
+        flows: FlowRunner,
         points: dict[str, Point],
-        flows: FlowSource,
         record: Recorder,
         policy: DeliveryPolicy,
     ) -> None:
         self._db = database
-        self._runtime = runtime
         self._points = points
         self._flows = flows
         self._record = record
@@ -280,7 +277,7 @@ class Deliverer:
     async def _deliver(self, delivery: _Claimed) -> None:
         point = self._points[delivery.point]
         hook = next(
-            (found for found in await self._flows(point.name) if found.id == delivery.hook_id),
+            (found for found in await self._flows.hooks(point) if found.id == delivery.hook_id),
             None,
         )
         if hook is None:
@@ -294,9 +291,7 @@ class Deliverer:
             "event_id": delivery.event_id,
             "delivery": {"id": delivery.id, "attempt": delivery.attempt},
         }
-        result = await run_flow(
-            self._runtime, point, [hook], event, self._annotated(delivery, last)
-        )
+        result = await self._flows.run_hooks(point, [hook], event, self._annotated(delivery, last))
         if result.refusal is None:
             await self._guarded(self._finish, delivery, "delivered", None)
         else:

@@ -1,22 +1,34 @@
-"""Invocation records: written in batches off the request path, pruned by age and count."""
+"""Invocation records: written in batches off the request path, numbered in the
+order they are stored, pruned by age and count.
+
+Each batch takes the next numbers (``seq``) under a lock every server process
+respects (a PostgreSQL advisory lock in the writing transaction; SQLite
+serializes writers itself), so numbers are committed in order: a log stream
+that has read up to N never misses a record numbered below N later.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from anyio.to_thread import run_sync
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from authhooks.hooks.store import prune_invocations
 from authhooks.points.flow import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
+from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
+
+# Any constant: the advisory lock that orders the writers of every process.
+_SEQ_LOCK = 0x61757468686F6F6B
 
 
 class InvocationLog:
@@ -29,16 +41,20 @@ class InvocationLog:
         interval: float = 0.1,
         keep_per_hook: int = 1000,
         max_age: timedelta = timedelta(days=7),
+        capture_for: timedelta = timedelta(hours=72),
         max_pending: int = 10_000,
     ) -> None:
         self._db = database
         self._interval = interval
         self._keep = keep_per_hook
         self._max_age = max_age
+        self._capture_for = capture_for
         self._max_pending = max_pending
         self._pending: list[Invocation] = []
         self._task: asyncio.Task[None] | None = None
         self._flushes = 0
+        # Called after each batch is committed (the log bus and its relay listen).
+        self.stored: list[Callable[[], None]] = []
 
     def record(self, invocation: Invocation) -> None:
         if len(self._pending) >= self._max_pending:
@@ -56,14 +72,18 @@ class InvocationLog:
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []
-        if batch:
+        if not batch:
+            return
+        try:
             try:
-                try:
-                    await run_sync(self._write, batch)
-                except IntegrityError:  # a hook deleted while its records were being written
-                    await run_sync(self._write, batch)
-            except Exception:  # a database outage must not take the request path down
-                log.exception("could not store %d invocation records", len(batch))
+                await run_sync(self._write, batch)
+            except IntegrityError:  # a hook deleted while its records were being written
+                await run_sync(self._write, batch)
+        except Exception:  # a database outage must not take the request path down
+            log.exception("could not store %d invocation records", len(batch))
+            return
+        for listener in self.stored:
+            listener()
 
     async def _flush_forever(self) -> None:
         while True:
@@ -78,6 +98,14 @@ class InvocationLog:
 
     def _write(self, batch: list[Invocation]) -> None:
         with self._db.session() as session:
+            connection = session.connection()
+            dialect = connection.dialect.name
+            if dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEQ_LOCK})
+            else:
+                # Take SQLite's write lock now, before reading the last number
+                # (rewriting a value with itself: nothing changes, nothing is invalidated).
+                connection.exec_driver_sql("UPDATE generation SET value = value WHERE id = 1")
             # A hook deleted since its run takes its records with it.
             existing = set(
                 session.scalars(
@@ -86,8 +114,9 @@ class InvocationLog:
             )
             kept = [item for item in batch if item.hook_id in existing]
             if kept:
-                connection = session.connection()
-                sql, rows = _insert_many(connection.dialect.name, kept)
+                last = session.scalar(select(func.max(models.HookInvocation.seq))) or 0
+                expires = utcnow() + self._capture_for
+                sql, rows = _insert_many(dialect, kept, int(last), expires)
                 # Straight to the driver: thousands of records a second must cost the
                 # event loop's process as little Python (and GIL) time as possible.
                 connection.exec_driver_sql(sql, rows)
@@ -97,16 +126,23 @@ class InvocationLog:
             prune_invocations(session, self._keep, self._max_age)
 
 
-_COLUMNS = "id, hook_id, version, point, started_at, duration_ms, outcome, error, console"
+_COLUMNS = (
+    "id, hook_id, version, point, started_at, duration_ms, outcome, error, console, "
+    "seq, truncated, test, captured_event, capture_expires_at"
+)
 
 
-def _insert_many(dialect: str, batch: list[Invocation]) -> tuple[str, list[tuple[object, ...]]]:
+def _insert_many(
+    dialect: str, batch: list[Invocation], last_seq: int, capture_expires: object
+) -> tuple[str, list[tuple[object, ...]]]:
     """The INSERT and its rows in the driver's own parameter style."""
     sqlite = dialect == "sqlite"
     if sqlite:
-        values = "?, ?, ?, ?, ?, ?, ?, ?, ?"
+        values = ", ".join("?" * 14)
+        expires = capture_expires.strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[attr-defined]
     else:
-        values = "%s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS json)"
+        values = "%s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS json), %s, %s, %s, %s, %s"
+        expires = capture_expires
     rows: list[tuple[object, ...]] = [
         (
             item.id,
@@ -119,8 +155,13 @@ def _insert_many(dialect: str, batch: list[Invocation]) -> tuple[str, list[tuple
             item.outcome,
             item.error,
             json.dumps(item.console),
+            last_seq + number,
+            item.truncated,
+            item.test,
+            item.captured,
+            expires if item.captured is not None else None,
         )
-        for item in batch
+        for number, item in enumerate(batch, 1)
     ]
     # Only constants are formatted in; every value is a bound parameter.
     return f"INSERT INTO hook_invocations ({_COLUMNS}) VALUES ({values})", rows  # noqa: S608

@@ -8,6 +8,7 @@ new version and deploys it; deploying points the hook at any version
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -40,10 +41,14 @@ class FlowHook:
     timeout_ms: int
     on_error: str
     secrets: dict[str, str]
+    capture_events: bool = False
 
     @property
     def key(self) -> str:
-        """The runtime's key for this hook version: unique, never reused."""
+        """The runtime's key for this hook version: unique, never reused. Version 0 is
+        unsaved code (the runner's drafts), keyed by its content."""
+        if self.version == 0:
+            return f"{self.id}:draft:{hashlib.sha256(self.script.encode()).hexdigest()[:32]}"
         return f"{self.id}:{self.version}"
 
 
@@ -211,6 +216,7 @@ def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[Flow
             timeout_ms=hook.timeout_ms,
             on_error=hook.on_error,
             secrets=hook_secrets.values(session, master_key, hook.id),
+            capture_events=hook.capture_events,
         )
         for hook, script in rows
     )
@@ -229,7 +235,13 @@ def list_invocations(
 
 
 def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) -> None:
-    """Retention: drop records older than ``max_age`` and beyond the newest ``keep_per_hook``."""
+    """Retention: drop records older than ``max_age`` and beyond the newest ``keep_per_hook``,
+    and captured events past their expiry."""
+    session.execute(
+        update(models.HookInvocation)
+        .where(models.HookInvocation.capture_expires_at < utcnow())
+        .values(captured_event=None, capture_expires_at=None)
+    )
     session.execute(
         delete(models.HookInvocation).where(models.HookInvocation.started_at < utcnow() - max_age)
     )

@@ -6,9 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 
 class BadOutput(Exception):
     """A hook returned something its point does not accept."""
+
+
+class BadEvent(Exception):
+    """An event given to the runner does not have its point's shape."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,18 @@ class Point:
     initial: Callable[[Mapping[str, Any]], Any]
     sample_event: Mapping[str, Any]
     template: str
+    # The event's shape, checked when a caller supplies one (the runner)
+    event_model: type[BaseModel]
+
+    def check_event(self, event: Any) -> dict[str, Any]:
+        """``event`` if it has this point's shape; BadEvent naming the first bad field."""
+        try:
+            checked = self.event_model.model_validate(event)
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the event"
+            raise BadEvent(f"event.{where}: {first['msg']}") from None
+        return checked.model_dump(exclude_unset=False)
 
 
 # What the runner's sample events share: a request and the default connection.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from authhooks.points import token
+from authhooks.points import events, token
 from authhooks.points.base import Point, request_context
 
 
@@ -72,4 +72,5 @@ def credentials_exchange(client, scope, audience, context):
         "https://example.com/tier": client["metadata"].get("tier", "free"),
     }
 ''',
+    event_model=events.CredentialsExchangeEvent,
 )

@@ -1,5 +1,6 @@
 """Running a point's flow: its enabled hooks in order, each seeing the state the
-previous one left, each invocation recorded."""
+previous one left, each invocation recorded (and its console lines published
+live as they are written)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from authhooks.hooks.store import FlowHook
 from authhooks.points.base import BadOutput, Point
-from authhooks.runtime.outcome import BadResult, Failure, HookRaised
+from authhooks.runtime.outcome import BadResult, ConsoleLine, Failure, HookRaised
 from authhooks.runtime.supervisor import CodeVersion, Runtime, redactor
 
 
@@ -28,6 +29,9 @@ class Invocation:
     outcome: str  # "ok", or the failure kind
     error: str | None
     console: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False  # console lines were dropped past the cap
+    test: bool = False  # a runner call, not traffic
+    captured: bytes | None = None  # the sealed event, when the hook captures events
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,113 @@ class FlowResult:
     refusal: Refusal | None = None
 
 
+@dataclass(frozen=True)
+class HookRun:
+    """One hook's run within a flow: its record, the state after it, what it returned."""
+
+    invocation: Invocation
+    state: Any
+    output: Any
+    failure: Failure | None
+    skipped: bool  # failed, and forgiven by on_error=continue
+
+
 Recorder = Callable[[Invocation], None]
+Publisher = Callable[[dict[str, Any]], None]  # a console line, as it is written
+Sealer = Callable[[str, Mapping[str, Any]], bytes]  # (invocation id, event) -> ciphertext
 
 
 def code_version(hook: FlowHook, point: Point) -> CodeVersion:
     return CodeVersion(hook.key, hook.script, point.entry)
+
+
+def new_invocation_id() -> str:
+    return "inv_" + secrets.token_hex(12)
+
+
+async def run_hook(
+    runtime: Runtime,
+    point: Point,
+    hook: FlowHook,
+    event: Mapping[str, Any],
+    state: Any,
+    *,
+    test: bool = False,
+    publish: Publisher | None = None,
+    seal: Sealer | None = None,
+) -> HookRun:
+    """Run one hook on ``event`` with the flow's ``state`` so far; never raises for the hook."""
+    invocation_id = new_invocation_id()
+    redact = redactor(hook.secrets.values())
+    started = datetime.now(UTC)
+    outcome = await runtime.invoke(
+        code_version(hook, point),
+        point.arguments(event, state, hook.secrets),
+        secrets=hook.secrets.values(),
+        timeout=hook.timeout_ms / 1000,
+        on_console=_live(publish, invocation_id, hook, point, test) if publish else None,
+    )
+    failure = outcome.failure
+    notes: list[str] = []
+    if failure is None:
+        try:
+            state, notes = point.merge(state, outcome.result)
+        except BadOutput as error:
+            failure = BadResult(redact(str(error)))
+    notes = [redact(note) for note in notes]
+    # on_error=continue forgives accidents (timeouts, crashes, bad output), never a
+    # refusal the hook raised on purpose.
+    on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
+    skipped = failure is not None and hook.on_error == "continue" and not on_purpose
+    console = [
+        {"at": line.at, "stream": line.stream, "text": line.text} for line in outcome.console
+    ]
+    at = started.timestamp()
+    console += [{"at": at, "stream": "authhooks", "text": note} for note in notes]
+    if outcome.dropped_lines:
+        note = f"{outcome.dropped_lines} console lines were dropped past the cap"
+        console.append({"at": at, "stream": "authhooks", "text": note})
+    if skipped:
+        note = "the hook failed and was skipped (on_error=continue)"
+        console.append({"at": at, "stream": "authhooks", "text": note})
+    captured = None
+    if seal is not None and hook.capture_events and point.blocking and not test:
+        captured = seal(invocation_id, event)
+    invocation = Invocation(
+        id=invocation_id,
+        hook_id=hook.id,
+        version=hook.version,
+        point=point.name,
+        started_at=started,
+        duration_ms=outcome.duration_ms,
+        outcome="ok" if failure is None else failure.kind,
+        error=failure.describe() if failure is not None else None,
+        console=console,
+        truncated=outcome.dropped_lines > 0,
+        test=test,
+        captured=captured,
+    )
+    return HookRun(invocation, state, outcome.result, failure, skipped)
+
+
+def _live(
+    publish: Publisher, invocation_id: str, hook: FlowHook, point: Point, test: bool
+) -> Callable[[ConsoleLine], None]:
+    def line(written: ConsoleLine) -> None:
+        publish(
+            {
+                "invocation_id": invocation_id,
+                "hook_id": hook.id,
+                "version": hook.version,
+                "point": point.name,
+                "test": test,
+                "at": written.at,
+                "stream": written.stream,
+                "text": written.text,
+            }
+        )
+
+    return line
 
 
 async def run_flow(
@@ -57,52 +163,18 @@ async def run_flow(
     hooks: Sequence[FlowHook],
     event: Mapping[str, Any],
     record: Recorder,
+    *,
+    publish: Publisher | None = None,
+    seal: Sealer | None = None,
 ) -> FlowResult:
     """Run ``hooks`` for ``event``; stop at the first failing hook unless it may be skipped."""
     state = point.initial(event)
     for hook in hooks:
-        redact = redactor(hook.secrets.values())
-        started = datetime.now(UTC)
-        outcome = await runtime.invoke(
-            code_version(hook, point),
-            point.arguments(event, state, hook.secrets),
-            secrets=hook.secrets.values(),
-            timeout=hook.timeout_ms / 1000,
-        )
-        failure = outcome.failure
-        notes: list[str] = []
-        if failure is None:
-            try:
-                state, notes = point.merge(state, outcome.result)
-            except BadOutput as error:
-                failure = BadResult(redact(str(error)))
-        notes = [redact(note) for note in notes]
-        # on_error=continue forgives accidents (timeouts, crashes, bad output), never a
-        # refusal the hook raised on purpose.
-        on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
-        skipped = failure is not None and hook.on_error == "continue" and not on_purpose
-        console = [
-            {"at": line.at, "stream": line.stream, "text": line.text} for line in outcome.console
-        ]
-        console += [{"at": started.timestamp(), "stream": "authhooks", "text": n} for n in notes]
-        if skipped:
-            note = "the hook failed and was skipped (on_error=continue)"
-            console.append({"at": started.timestamp(), "stream": "authhooks", "text": note})
-        record(
-            Invocation(
-                id="inv_" + secrets.token_hex(12),
-                hook_id=hook.id,
-                version=hook.version,
-                point=point.name,
-                started_at=started,
-                duration_ms=outcome.duration_ms,
-                outcome="ok" if failure is None else failure.kind,
-                error=failure.describe() if failure is not None else None,
-                console=console,
-            )
-        )
-        if failure is not None and not skipped:
-            return FlowResult(state, Refusal(hook, failure))
+        run = await run_hook(runtime, point, hook, event, state, publish=publish, seal=seal)
+        record(run.invocation)
+        state = run.state
+        if run.failure is not None and not run.skipped:
+            return FlowResult(state, Refusal(hook, run.failure))
     return FlowResult(state)
 
 
@@ -112,10 +184,20 @@ FlowSource = Callable[[str], Awaitable[Sequence[FlowHook]]]
 class FlowRunner:
     """What identity/ calls: run the flow of a point for an event, if it has hooks."""
 
-    def __init__(self, runtime: Runtime, flows: FlowSource, record: Recorder) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        flows: FlowSource,
+        record: Recorder,
+        *,
+        publish: Publisher | None = None,
+        seal: Sealer | None = None,
+    ) -> None:
         self.runtime = runtime
         self._flows = flows
         self._record = record
+        self.publish = publish
+        self.seal = seal
 
     async def hooks(self, point: Point) -> Sequence[FlowHook]:
         """The point's enabled hooks, in order."""
@@ -126,4 +208,21 @@ class FlowRunner:
         hooks = await self._flows(point.name)
         if not hooks:
             return None
-        return await run_flow(self.runtime, point, hooks, event, self._record)
+        return await self.run_hooks(point, hooks, event)
+
+    async def run_hooks(
+        self,
+        point: Point,
+        hooks: Sequence[FlowHook],
+        event: Mapping[str, Any],
+        record: Recorder | None = None,
+    ) -> FlowResult:
+        return await run_flow(
+            self.runtime,
+            point,
+            hooks,
+            event,
+            record or self._record,
+            publish=self.publish,
+            seal=self.seal,
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from authhooks.points import token
+from authhooks.points import events, token
 from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point, request_context
 
 
@@ -57,4 +57,5 @@ def password_exchange(user, client, scope, audience, context):
     """
     return {"scope": scope, "https://example.com/roles": user["app_metadata"].get("roles", [])}
 ''',
+    event_model=events.PasswordExchangeEvent,
 )

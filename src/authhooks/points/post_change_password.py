@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authhooks.points import events
 from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point
 from authhooks.points.user_events import notify, user_arguments
 
@@ -32,4 +33,5 @@ def post_change_password(user, context):
     context["event_id"]. Its return value is only logged."""
     print("password changed for", user["email"])
 ''',
+    event_model=events.UserNotificationEvent,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authhooks.points import events
 from authhooks.points.base import SAMPLE_CONNECTION, SAMPLE_REQUEST, Point
 from authhooks.points.user_events import notify, user_arguments
 
@@ -37,4 +38,5 @@ def post_user_registration(user, context):
     """
     print("welcome", user["email"])
 ''',
+    event_model=events.UserNotificationEvent,
 )

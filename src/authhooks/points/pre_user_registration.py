@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from authhooks.points import events
 from authhooks.points.base import (
     SAMPLE_CONNECTION,
     SAMPLE_REQUEST,
@@ -85,4 +86,5 @@ def pre_user_registration(user, context):
         raise PreUserRegistrationError("blocked domain", "Sign-ups from this domain are closed")
     return {"user": {"app_metadata": {"plan": "free"}}}
 ''',
+    event_model=events.PreUserRegistrationEvent,
 )

@@ -148,6 +148,8 @@ class Hook(Base):
     # The deployed version, and the last number handed out (versions are 1..n).
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     last_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Keep each blocking invocation's event (encrypted, for a while) so it can be replayed.
+    capture_events: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
@@ -191,8 +193,20 @@ class HookInvocation(Base):
     outcome: Mapped[str] = mapped_column(String(32), nullable=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     console: Mapped[list[Any]] = mapped_column(nullable=False)
+    # The order records were stored in, across every server process: what log
+    # streams resume from (assigned by the writer under a lock, see hooks/invocations.py).
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    test: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The event as the hook's point received it, AES-GCM under the master key
+    # (bound to the invocation id); never secrets or passwords. Dropped at expiry.
+    captured_event: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    capture_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
-    __table_args__ = (Index("ix_hook_invocations_hook_started", "hook_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_hook_invocations_hook_started", "hook_id", "started_at"),
+        UniqueConstraint("seq", name="uq_hook_invocations_seq"),
+    )
 
 
 class User(Base):

@@ -1,0 +1,112 @@
+"""/api/v2/logs: hook invocation records — query, one record, and the live stream.
+
+Scope ``read:logs``. Records are numbered in the order they were stored
+(``seq``); pages go from the newest back (``before`` is the previous page's
+last ``seq``), and the stream goes forward from where it was left.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from authhooks.api.auth import Caller, require, services
+from authhooks.api.errors import ApiError
+from authhooks.api.routing import StrictJSONRoute
+from authhooks.logs import records, stream
+from authhooks.points.registry import POINTS
+from authhooks.services import Services
+
+router = APIRouter(prefix="/logs", tags=["logs"], route_class=StrictJSONRoute)
+
+
+class LogOut(BaseModel):
+    id: str
+    seq: int
+    hook_id: str
+    version: int
+    point: str
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    error: str | None
+    console: list[dict[str, Any]]
+    truncated: bool
+    test: bool
+
+
+class LogPage(BaseModel):
+    logs: list[LogOut]
+    next: int | None  # pass as ``before`` for the next (older) page
+
+
+def _filter(
+    hook_id: Annotated[str | None, Query(max_length=64)] = None,
+    point: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> records.RecordFilter:
+    if point is not None and point not in POINTS:
+        known = ", ".join(POINTS)
+        raise ApiError(400, f"unknown point {point!r}; points: {known}", "invalid_query_string")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ApiError(400, f"{name} needs a time zone, such as Z", "invalid_query_string")
+    return records.RecordFilter(hook_id, point, outcome, since, until)
+
+
+@router.get("", response_model=LogPage)
+def list_logs(
+    _: Annotated[Caller, Depends(require("read:logs"))],
+    found: Annotated[Services, Depends(services)],
+    record_filter: Annotated[records.RecordFilter, Depends(_filter)],
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    take: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> LogPage:
+    """Records, newest first, filtered by hook, point, outcome and start time."""
+    with found.database.session() as session:
+        rows = records.newest(session, record_filter, before=before, limit=take)
+        logs = [LogOut.model_validate(records.view(row)) for row in rows]
+    return LogPage(logs=logs, next=logs[-1].seq if len(logs) == take else None)
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def stream_logs(
+    _: Annotated[Caller, Depends(require("read:logs"))],
+    found: Annotated[Services, Depends(services)],
+    record_filter: Annotated[records.RecordFilter, Depends(_filter)],
+    last_event_id: Annotated[str | None, Header(max_length=24)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``invocation`` (a stored record; its ``id`` is its ``seq``),
+    ``console`` (a line as a hook writes it) and, last, ``dropped``."""
+    resume = None
+    if last_event_id:
+        if not last_event_id.isdigit():
+            raise ApiError(400, "Last-Event-ID must be a record's seq", "invalid_request")
+        resume = int(last_event_id)
+    return StreamingResponse(
+        stream.events(
+            found.database,
+            found.bus,
+            record_filter,
+            resume,
+            found.settings.log_stream_heartbeat,
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/{invocation_id}", response_model=LogOut)
+def get_log(
+    invocation_id: str,
+    _: Annotated[Caller, Depends(require("read:logs"))],
+    found: Annotated[Services, Depends(services)],
+) -> LogOut:
+    with found.database.session() as session:
+        return LogOut.model_validate(records.view(records.get(session, invocation_id)))

@@ -1,0 +1,50 @@
+"""Captured events: what a blocking point's hook received, kept encrypted for a
+while so that the runner can replay it (opt-in per hook: ``capture_events``).
+
+An event is the point's input — client, user, scope, request — never the
+hook's secrets (added only inside the call) and never a password (no point's
+event holds one). Each is sealed with AES-GCM under the master key, bound to
+its invocation id, and dropped at expiry by the records' retention.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from authhooks.errors import InvalidInput
+from authhooks.logs import records
+from authhooks.masterkey import MasterKey
+from authhooks.points.flow import Sealer
+from authhooks.storage import models
+
+
+def sealer(master_key: MasterKey) -> Sealer:
+    def seal(invocation_id: str, event: Mapping[str, Any]) -> bytes:
+        plain = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        return master_key.encrypt(plain, _context(invocation_id))
+
+    return seal
+
+
+def captured_event(
+    session: Session, master_key: MasterKey, invocation_id: str
+) -> tuple[models.HookInvocation, dict[str, Any]]:
+    """The record and its event; NotFound, or InvalidInput when nothing was kept."""
+    record = records.get(session, invocation_id)
+    if record.captured_event is None:
+        raise InvalidInput(
+            f"invocation {invocation_id!r} has no captured event: the hook did not capture "
+            "events then, the point is asynchronous, or the capture expired"
+        )
+    event: dict[str, Any] = json.loads(
+        master_key.decrypt(record.captured_event, _context(invocation_id))
+    )
+    return record, event
+
+
+def _context(invocation_id: str) -> bytes:
+    return b"captured-event:" + invocation_id.encode()

@@ -1,0 +1,179 @@
+"""The test runner: run a hook — its deployed version, a stored one, or unsaved
+code — against an event, in the real sandbox with the real limits, and say
+what it did. Nothing is saved but the run's log record, marked as a test.
+
+The event is given, or the point's sample, or a captured production event
+(``replay``). Secrets are the hook's own, overridden by any sent with the
+request (those are used for this run only, never stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from anyio.to_thread import run_sync
+
+from authhooks.errors import InvalidInput
+from authhooks.hooks import captures, store
+from authhooks.hooks import secrets as hook_secrets
+from authhooks.masterkey import MasterKey
+from authhooks.points.base import BadEvent, Point
+from authhooks.points.flow import Publisher, Recorder, code_version, run_hook
+from authhooks.points.pre_user_registration import Registration
+from authhooks.points.registry import POINTS
+from authhooks.points.token import TokenState
+from authhooks.runtime.outcome import Failure, HookRaised, LoadFailed
+from authhooks.runtime.supervisor import Runtime
+from authhooks.storage.database import Database
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the runner is asked to run."""
+
+    version: int | None = None  # a stored version; the deployed one by default
+    script: str | None = None  # unsaved code instead of a version
+    event: dict[str, Any] | None = None  # the point's sample by default
+    replay: str | None = None  # an invocation whose captured event to use
+    secrets: dict[str, str] | None = None  # overrides, for this run only
+
+
+@dataclass(frozen=True)
+class Report:
+    invocation_id: str
+    version: int | None  # None for unsaved code
+    outcome: str
+    result: Any
+    error: dict[str, Any] | None
+    console: list[dict[str, Any]]
+    duration_ms: float
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class TokenPreview:
+    """What the runner needs to show a token point's claims as they would be signed."""
+
+    issuer: str
+    lifetime: int
+
+
+class Runner:
+    def __init__(
+        self,
+        database: Database,
+        master_key: MasterKey,
+        runtime: Runtime,
+        record: Recorder,
+        publish: Publisher | None,
+        preview: TokenPreview,
+    ) -> None:
+        self._db = database
+        self._master_key = master_key
+        self._runtime = runtime
+        self._record = record
+        self._publish = publish
+        self._preview = preview
+
+    async def run(self, hook_id: str, trial: Trial) -> Report:
+        """NotFound for an unknown hook, version or invocation; InvalidInput for a bad
+        request (an event of the wrong shape, a replay of another point)."""
+        hook, point, event = await run_sync(self._prepare, hook_id, trial)
+        try:
+            event = point.check_event(event)
+        except BadEvent as error:
+            raise InvalidInput(str(error)) from None
+        run = await run_hook(
+            self._runtime,
+            point,
+            hook,
+            event,
+            point.initial(event),
+            test=True,
+            publish=self._publish,
+        )
+        self._record(run.invocation)
+        if hook.version == 0:
+            self._runtime.retire(code_version(hook, point).key)  # drafts are not kept warm
+        invocation = run.invocation
+        return Report(
+            invocation_id=invocation.id,
+            version=hook.version or None,
+            outcome=invocation.outcome,
+            result=self._result(point, event, run.state, run.output)
+            if run.failure is None
+            else None,
+            error=_error(run.failure) if run.failure is not None else None,
+            console=invocation.console,
+            duration_ms=invocation.duration_ms,
+            truncated=invocation.truncated,
+        )
+
+    def _prepare(self, hook_id: str, trial: Trial) -> tuple[store.FlowHook, Point, Any]:
+        with self._db.session() as session:
+            row = store.get_hook(session, hook_id)
+            point = POINTS[row.trigger_id]
+            if trial.script is not None:
+                version, script = 0, trial.script
+            else:
+                version = trial.version if trial.version is not None else row.version
+                script = store.get_version(session, hook_id, version).script
+            secrets = hook_secrets.values(session, self._master_key, hook_id)
+            secrets.update(trial.secrets or {})
+            if trial.replay is not None:
+                record, event = captures.captured_event(session, self._master_key, trial.replay)
+                if record.point != point.name:
+                    raise InvalidInput(
+                        f"invocation {trial.replay!r} ran at {record.point}; "
+                        f"this hook runs at {point.name}"
+                    )
+            else:
+                event = trial.event if trial.event is not None else dict(point.sample_event)
+            hook = store.FlowHook(
+                id=row.id,
+                name=row.name,
+                version=version,
+                script=script,
+                timeout_ms=row.timeout_ms,
+                on_error="fail",  # the runner shows failures, it does not forgive them
+                secrets=secrets,
+            )
+            return hook, point, event
+
+    def _result(self, point: Point, event: dict[str, Any], state: Any, output: Any) -> Any:
+        """What the flow would do with this hook's output."""
+        if isinstance(state, TokenState):
+            return {"scope": list(state.scopes), "claims": self._claims(event, state)}
+        if isinstance(state, Registration):
+            return {
+                "user": {"user_metadata": state.user_metadata, "app_metadata": state.app_metadata}
+            }
+        return {"returned": output}
+
+    def _claims(self, event: dict[str, Any], state: TokenState) -> dict[str, Any]:
+        """The token's claims after the reserved-claim rules (times and jti as at signing)."""
+        client_id = event["client"]["id"]
+        user = event.get("user")
+        claims: dict[str, Any] = {
+            **state.claims,
+            "iss": self._preview.issuer,
+            "sub": user["id"] if user else f"{client_id}@clients",
+            "aud": event["audience"],
+            "client_id": client_id,
+            "azp": client_id,
+            "gty": "password" if user else "client-credentials",
+        }
+        if state.scopes:
+            claims["scope"] = " ".join(state.scopes)
+        return claims
+
+
+def _error(failure: Failure) -> dict[str, Any]:
+    error: dict[str, Any] = {"kind": failure.kind, "message": failure.describe()}
+    if isinstance(failure, HookRaised):
+        error["type"] = failure.type
+        error["traceback"] = list(failure.traceback)
+    if isinstance(failure, LoadFailed) and failure.line is not None:
+        error["line"] = failure.line
+    return error

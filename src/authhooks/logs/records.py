@@ -1,0 +1,94 @@
+"""Stored invocation records: the order they were stored in (``seq``), queries
+for the logs API, and the ordered reads that streams resume from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from authhooks.errors import NotFound
+from authhooks.storage import models
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    hook_id: str | None = None
+    point: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        table = models.HookInvocation
+        if self.hook_id is not None:
+            query = query.where(table.hook_id == self.hook_id)
+        if self.point is not None:
+            query = query.where(table.point == self.point)
+        if self.outcome is not None:
+            query = query.where(table.outcome == self.outcome)
+        if self.since is not None:
+            query = query.where(table.started_at >= self.since)
+        if self.until is not None:
+            query = query.where(table.started_at < self.until)
+        return query
+
+
+def newest(
+    session: Session, record_filter: RecordFilter, *, before: int | None, limit: int
+) -> Sequence[models.HookInvocation]:
+    """A page of records, newest first; ``before`` is the previous page's last ``seq``."""
+    query = record_filter.apply(select(models.HookInvocation))
+    if before is not None:
+        query = query.where(models.HookInvocation.seq < before)
+    return session.scalars(query.order_by(models.HookInvocation.seq.desc()).limit(limit)).all()
+
+
+def after(
+    session: Session, record_filter: RecordFilter, seq: int, limit: int
+) -> Sequence[models.HookInvocation]:
+    """Records stored after ``seq``, oldest first: what a stream sends next."""
+    query = record_filter.apply(select(models.HookInvocation))
+    query = query.where(models.HookInvocation.seq > seq).order_by(models.HookInvocation.seq)
+    return session.scalars(query.limit(limit)).all()
+
+
+def last_seq(session: Session) -> int:
+    value = session.scalar(
+        select(models.HookInvocation.seq).order_by(models.HookInvocation.seq.desc()).limit(1)
+    )
+    return int(value or 0)
+
+
+def get(session: Session, invocation_id: str) -> models.HookInvocation:
+    record = session.get(models.HookInvocation, invocation_id)
+    if record is None:
+        raise NotFound(f"no log record with id {invocation_id!r}")
+    return record
+
+
+def view(record: models.HookInvocation) -> dict[str, Any]:
+    """A record as the logs API and streams show it."""
+    return {
+        "id": record.id,
+        "seq": record.seq,
+        "hook_id": record.hook_id,
+        "version": record.version,
+        "point": record.point,
+        "started_at": record.started_at.isoformat().replace("+00:00", "Z"),
+        "duration_ms": record.duration_ms,
+        "outcome": record.outcome,
+        "error": record.error,
+        "console": record.console,
+        "truncated": record.truncated,
+        "test": record.test,
+    }
+
+
+def count_after(session: Session, record_filter: RecordFilter, seq: int) -> int:
+    query = record_filter.apply(select(func.count()).select_from(models.HookInvocation))
+    return int(session.scalar(query.where(models.HookInvocation.seq > seq)) or 0)

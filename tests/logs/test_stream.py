@@ -1,0 +1,161 @@
+"""GET /api/v2/logs/stream: live console lines, lossless resume, several processes,
+redaction, and bounded subscribers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Machine, Server, create_machine, run_server, serve_again, unique
+from tests.logs.sse import Subscriber
+
+SLOW_PRINTER = """
+import time
+
+def credentials_exchange(client, scope, audience, context):
+    print("started with", context["secrets"]["API_KEY"])
+    time.sleep(1.5)
+    return {"https://example.com/done": True}
+"""
+
+QUICK = """
+def credentials_exchange(client, scope, audience, context):
+    print("call", client["id"])
+"""
+
+
+def create_hook(server: Server, script: str, **fields: Any) -> dict[str, Any]:
+    with server.api() as api:
+        response = api.post(
+            "/hooks",
+            json={
+                "name": unique("hook"),
+                "script": script,
+                "triggerId": "credentials-exchange",
+                "enabled": True,
+                **fields,
+            },
+        )
+    assert response.status_code == 201, response.text
+    hook: dict[str, Any] = response.json()
+    return hook
+
+
+def subscribe(server: Server, **params: str) -> Subscriber:
+    subscriber = Subscriber(
+        server.url + "/api/v2/logs/stream", server.management_token("read:logs"), **params
+    )
+    assert subscriber.status == 200
+    return subscriber
+
+
+def token(server: Server, machine: Machine) -> httpx.Response:
+    return server.token(machine.client_id, machine.client_secret, audience=machine.audience)
+
+
+@pytest.fixture
+def solo(backend: str, tmp_path: Path) -> Any:
+    with run_server(tmp_path, backend, log_stream_heartbeat=0.5) as running:
+        yield running
+
+
+def test_a_console_line_arrives_before_the_hook_returns(solo: Server) -> None:
+    machine = create_machine(solo)
+    hook = create_hook(solo, SLOW_PRINTER)
+    with solo.api() as api:
+        assert api.post(f"/hooks/{hook['id']}/secrets", json={"API_KEY": "k-93c1f0"}).is_success
+    time.sleep(0.3)
+    with subscribe(solo, hook_id=hook["id"]) as stream:
+        answered: list[float] = []
+        caller = threading.Thread(
+            target=lambda: (token(solo, machine), answered.append(time.monotonic()))
+        )
+        caller.start()
+        line = stream.next("console")
+        assert not answered, "the line should arrive while the hook still sleeps"
+        assert line.data["text"] == "started with ***"
+        assert line.data["hook_id"] == hook["id"]
+        assert line.id is None
+        record = stream.next("invocation")
+        caller.join()
+        assert record.data["outcome"] == "ok"
+        assert record.data["id"] == line.data["invocation_id"]
+        assert record.id == str(record.data["seq"])
+        assert "k-93c1f0" not in str(record.data)
+        assert answered[0] - line.received_at > 1.0
+
+
+def test_resume_by_last_event_id_loses_nothing(solo: Server) -> None:
+    machine = create_machine(solo)
+    hook = create_hook(solo, QUICK)
+    time.sleep(0.3)
+    seen: list[int] = []
+    with subscribe(solo, hook_id=hook["id"]) as stream:
+        for _ in range(3):
+            assert token(solo, machine).status_code == 200
+        seen += [int(stream.next("invocation").id or 0) for _ in range(3)]
+    for _ in range(5):  # while nobody listens
+        assert token(solo, machine).status_code == 200
+    with subscribe(solo, hook_id=hook["id"], last_event_id=str(seen[-1])) as stream:
+        assert token(solo, machine).status_code == 200
+        seen += [int(stream.next("invocation").id or 0) for _ in range(6)]
+    assert seen == list(range(seen[0], seen[0] + 9))
+    with solo.api("read:logs") as api:
+        stored = api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"]
+    assert sorted(record["seq"] for record in stored) == seen
+
+
+def test_filters_and_heartbeats(solo: Server) -> None:
+    machine = create_machine(solo)
+    failing = create_hook(solo, "def credentials_exchange(c, s, a, ctx):\n    raise KeyError(1)\n")
+    time.sleep(0.3)
+    with (
+        subscribe(solo, outcome="raised") as raised,
+        subscribe(solo, point="password-exchange") as other,
+    ):
+        assert token(solo, machine).status_code == 500
+        record = raised.next("invocation")
+        assert record.data["hook_id"] == failing["id"]
+        time.sleep(1.2)
+        assert other.events.empty()
+        assert other.comments >= 1  # heartbeats
+        assert raised.events.empty()  # lines are not sent to outcome-filtered streams
+
+
+def test_two_processes_share_one_stream(backend: str, tmp_path: Path) -> None:
+    with (
+        run_server(tmp_path, backend, log_stream_heartbeat=0.5) as first,
+        serve_again(first, tmp_path) as second,
+    ):
+        machine = create_machine(first)
+        hook = create_hook(first, SLOW_PRINTER)
+        with first.api() as api:
+            api.post(f"/hooks/{hook['id']}/secrets", json={"API_KEY": "k-51aa"})
+        time.sleep(0.5)
+        with subscribe(second, hook_id=hook["id"]) as stream:
+            assert token(first, machine).status_code == 200
+            if backend == "postgresql":  # LISTEN/NOTIFY carries the live lines too
+                assert stream.next("console").data["text"] == "started with ***"
+            record = stream.next("invocation", timeout=10)
+            assert record.data["hook_id"] == hook["id"]
+
+
+def test_the_stream_needs_read_logs(solo: Server) -> None:
+    response = httpx.get(
+        solo.url + "/api/v2/logs/stream",
+        headers={"Authorization": f"Bearer {solo.management_token('read:hooks')}"},
+    )
+    assert response.status_code == 403
+    bad = httpx.get(
+        solo.url + "/api/v2/logs/stream",
+        headers={
+            "Authorization": f"Bearer {solo.management_token('read:logs')}",
+            "Last-Event-ID": "yesterday",
+        },
+    )
+    assert bad.status_code == 400
