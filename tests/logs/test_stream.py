@@ -112,7 +112,9 @@ def test_resume_by_last_event_id_loses_nothing(solo: Server) -> None:
 
 def test_filters_and_heartbeats(solo: Server) -> None:
     machine = create_machine(solo)
-    failing = create_hook(solo, "def credentials_exchange(c, s, a, ctx):\n    raise KeyError(1)\n")
+    failing = create_hook(
+        solo, "def credentials_exchange(client, scope, audience, context):\n    raise KeyError(1)\n"
+    )
     time.sleep(0.3)
     with (
         subscribe(solo, outcome="raised") as raised,

@@ -9,6 +9,7 @@ request (those are used for this run only, never stored).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from authhooks.points.pre_user_registration import Registration
 from authhooks.points.registry import POINTS
 from authhooks.points.token import TokenState
 from authhooks.runtime.outcome import Failure, HookRaised, LoadFailed
-from authhooks.runtime.supervisor import Runtime
+from authhooks.runtime.supervisor import Runtime, redactor
 from authhooks.storage.database import Database
 
 
@@ -97,13 +98,18 @@ class Runner:
         if hook.version == 0:
             self._runtime.retire(code_version(hook, point).key)  # drafts are not kept warm
         invocation = run.invocation
+        result = None
+        if run.failure is None:
+            # Secret values never leave the server, not even inside a would-be claim.
+            result = _redacted(
+                self._result(point, event, run.state, run.output),
+                redactor(hook.secrets.values()),
+            )
         return Report(
             invocation_id=invocation.id,
             version=hook.version or None,
             outcome=invocation.outcome,
-            result=self._result(point, event, run.state, run.output)
-            if run.failure is None
-            else None,
+            result=result,
             error=_error(run.failure) if run.failure is not None else None,
             console=invocation.console,
             duration_ms=invocation.duration_ms,
@@ -167,6 +173,16 @@ class Runner:
         if state.scopes:
             claims["scope"] = " ".join(state.scopes)
         return claims
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(key)): _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _error(failure: Failure) -> dict[str, Any]:
