@@ -169,3 +169,49 @@ def test_replay_of_a_captured_event(backend: str, tmp_path: Path) -> None:
             wrong_point = api.post(f"/hooks/{other['id']}/test", json={"replay": record["id"]})
             assert wrong_point.status_code == 400
             assert "credentials-exchange" in wrong_point.json()["message"]
+
+
+def test_an_expired_capture_cannot_be_replayed(backend: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from authhooks.storage import models
+    from authhooks.storage.database import Database
+
+    with run_server(tmp_path, backend) as solo:
+        machine = create_machine(solo)
+        hook = create_hook(solo, CLAIMS, capture_events=True)
+        with solo.api() as api:
+            api.post(f"/hooks/{hook['id']}/secrets", json={"TIER": "gold"})
+        time.sleep(0.3)
+        assert token(solo, machine).status_code == 200
+        time.sleep(0.3)
+        with solo.api() as api:
+            record = api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"][0]
+        url = (
+            solo.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{solo.data_dir / 'authhooks.db'}"
+        )
+        database = Database(url)
+        with database.session() as session:
+            raw = session.get(models.HookInvocation, record["id"])
+            assert raw is not None
+            assert raw.captured_event is not None
+            assert b"gold" not in raw.captured_event  # sealed, and never the secrets
+            assert machine.client_id.encode() not in raw.captured_event
+            session.execute(
+                update(models.HookInvocation)
+                .where(models.HookInvocation.id == record["id"])
+                .values(capture_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        database.dispose()
+        response = run(solo, hook["id"], replay=record["id"])
+        assert response.status_code == 400
+        assert "expired" in response.json()["message"]
+
+
+def test_a_body_over_the_cap_is_413(server: Server) -> None:
+    hook = create_hook(server, CLAIMS, enabled=False)
+    event = {"client": {"id": "x", "name": "y"}, "scope": ["s"] * 100_000, "audience": "a"}
+    response = run(server, hook["id"], event=event)
+    assert response.status_code == 413

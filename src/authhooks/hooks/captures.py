@@ -20,6 +20,7 @@ from authhooks.logs import records
 from authhooks.masterkey import MasterKey
 from authhooks.points.flow import Sealer
 from authhooks.storage import models
+from authhooks.storage.models import utcnow
 
 
 def sealer(master_key: MasterKey) -> Sealer:
@@ -35,7 +36,8 @@ def captured_event(
 ) -> tuple[models.HookInvocation, dict[str, Any]]:
     """The record and its event; NotFound, or InvalidInput when nothing was kept."""
     record = records.get(session, invocation_id)
-    if record.captured_event is None:
+    expires = record.capture_expires_at
+    if record.captured_event is None or expires is None or expires <= utcnow():
         raise InvalidInput(
             f"invocation {invocation_id!r} has no captured event: the hook did not capture "
             "events then, the point is asynchronous, or the capture expired"
