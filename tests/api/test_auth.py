@@ -54,6 +54,10 @@ ROUTES = [
     ("DELETE", "/hooks/{hook_id}/secrets", "update:hooks"),
     ("GET", "/hooks/{hook_id}/logs", "read:logs"),
     ("GET", "/hooks/{hook_id}/deliveries", "read:logs"),
+    ("POST", "/hooks/{hook_id}/test", "update:hooks"),
+    ("GET", "/logs", "read:logs"),
+    ("GET", "/logs/stream", "read:logs"),
+    ("GET", "/logs/{invocation_id}", "read:logs"),
     ("GET", "/users", "read:users"),
     ("POST", "/users", "create:users"),
     ("GET", "/users/{user_id}", "read:users"),
@@ -73,9 +77,20 @@ def call(
     if method == "DELETE" and path.endswith("secrets"):
         body = ["NAME"]
     path = path.format(
-        client_id="nothing", id="nothing", hook_id="nothing", user_id="nothing", number=1
+        client_id="nothing",
+        id="nothing",
+        hook_id="nothing",
+        user_id="nothing",
+        invocation_id="nothing",
+        number=1,
     )
-    return httpx.request(method, f"{server.url}/api/v2{path}", headers=headers, json=body)
+    url = f"{server.url}/api/v2{path}"
+    if path.endswith("/stream"):  # never ends by itself: the status and headers will do
+        with httpx.stream(method, url, headers=headers) as response:
+            if response.status_code != 200:
+                response.read()  # an error answer is finite
+            return response
+    return httpx.request(method, url, headers=headers, json=body)
 
 
 def bearer(token: str) -> str:

@@ -48,6 +48,7 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         "order",
         "timeout_ms",
         "on_error",
+        "capture_events",
         "version",
         "created_at",
         "updated_at",
