@@ -141,7 +141,7 @@ class Services:
                 database,
                 master_key,
                 runtime,
-                invocations.record,
+                invocations,
                 bus.line,
                 TokenPreview(settings.issuer, settings.token_lifetime),
             ),

@@ -161,3 +161,30 @@ def test_the_stream_needs_read_logs(solo: Server) -> None:
         },
     )
     assert bad.status_code == 400
+
+
+def test_record_numbers_are_never_reused(solo: Server) -> None:
+    machine = create_machine(solo)
+    first = create_hook(solo, QUICK)
+    time.sleep(0.3)
+    with subscribe(solo) as stream:
+        assert token(solo, machine).status_code == 200
+        old = int(stream.next("invocation").id or 0)
+        with solo.api() as api:
+            assert api.delete(f"/hooks/{first['id']}").status_code == 204
+        create_hook(solo, QUICK)
+        time.sleep(0.3)
+        assert token(solo, machine).status_code == 200
+        assert int(stream.next("invocation").id or 0) > old
+
+
+def test_heartbeats_keep_coming_while_other_hooks_are_busy(solo: Server) -> None:
+    machine = create_machine(solo)
+    create_hook(solo, QUICK)
+    time.sleep(0.3)
+    with subscribe(solo, hook_id="hk_quiet") as quiet:
+        began = quiet.comments
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:  # steady traffic on another hook
+            token(solo, machine)
+        assert quiet.comments - began >= 3  # heartbeat every 0.5 s

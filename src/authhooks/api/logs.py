@@ -7,7 +7,8 @@ last ``seq``), and the stream goes forward from where it was left.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -22,6 +23,7 @@ from authhooks.points.registry import POINTS
 from authhooks.services import Services
 
 router = APIRouter(prefix="/logs", tags=["logs"], route_class=StrictJSONRoute)
+_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 class LogOut(BaseModel):
@@ -54,10 +56,15 @@ def _filter(
     if point is not None and point not in POINTS:
         known = ", ".join(POINTS)
         raise ApiError(400, f"unknown point {point!r}; points: {known}", "invalid_query_string")
+    times: list[datetime | None] = []
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ApiError(400, f"{name} needs a time zone, such as Z", "invalid_query_string")
-    return records.RecordFilter(hook_id, point, outcome, since, until)
+        try:
+            times.append(value.astimezone(UTC) if value is not None else None)
+        except OverflowError:
+            raise ApiError(400, f"{name} is out of range", "invalid_query_string") from None
+    return records.RecordFilter(hook_id, point, outcome, times[0], times[1])
 
 
 @router.get("", response_model=LogPage)
@@ -86,9 +93,16 @@ async def stream_logs(
     ``console`` (a line as a hook writes it) and, last, ``dropped``."""
     resume = None
     if last_event_id:
-        if not last_event_id.isdigit():
+        if not _SEQ.fullmatch(last_event_id):
             raise ApiError(400, "Last-Event-ID must be a record's seq", "invalid_request")
         resume = int(last_event_id)
+    if found.bus.subscribers >= stream.MAX_SUBSCRIBERS:
+        raise ApiError(
+            503,
+            "too many log streams are open on this server process",
+            "unavailable",
+            {"Retry-After": "5"},
+        )
     return StreamingResponse(
         stream.events(
             found.database,

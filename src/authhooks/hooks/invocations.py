@@ -1,10 +1,11 @@
 """Invocation records: written in batches off the request path, numbered in the
 order they are stored, pruned by age and count.
 
-Each batch takes the next numbers (``seq``) under a lock every server process
-respects (a PostgreSQL advisory lock in the writing transaction; SQLite
-serializes writers itself), so numbers are committed in order: a log stream
-that has read up to N never misses a record numbered below N later.
+Each batch takes the next numbers (``seq``) by moving the one counter row
+(``log_sequence``) in its own transaction: the row's lock makes every other
+writer, in any process, wait until this batch commits, so numbers are
+committed in order and a log stream that has read up to N never misses a
+record numbered below N later. Deleting records never lowers the counter.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from anyio.to_thread import run_sync
-from sqlalchemy import func, select, text
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from authhooks.hooks.store import prune_invocations
@@ -26,9 +27,6 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
-
-# Any constant: the advisory lock that orders the writers of every process.
-_SEQ_LOCK = 0x61757468686F6F6B
 
 
 class InvocationLog:
@@ -99,13 +97,6 @@ class InvocationLog:
     def _write(self, batch: list[Invocation]) -> None:
         with self._db.session() as session:
             connection = session.connection()
-            dialect = connection.dialect.name
-            if dialect == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEQ_LOCK})
-            else:
-                # Take SQLite's write lock now, before reading the last number
-                # (rewriting a value with itself: nothing changes, nothing is invalidated).
-                connection.exec_driver_sql("UPDATE generation SET value = value WHERE id = 1")
             # A hook deleted since its run takes its records with it.
             existing = set(
                 session.scalars(
@@ -114,9 +105,14 @@ class InvocationLog:
             )
             kept = [item for item in batch if item.hook_id in existing]
             if kept:
-                last = session.scalar(select(func.max(models.HookInvocation.seq))) or 0
+                last = session.execute(
+                    update(models.LogSequence)
+                    .where(models.LogSequence.id == 1)
+                    .values(value=models.LogSequence.value + len(kept))
+                    .returning(models.LogSequence.value)
+                ).scalar_one() - len(kept)
                 expires = utcnow() + self._capture_for
-                sql, rows = _insert_many(dialect, kept, int(last), expires)
+                sql, rows = _insert_many(connection.dialect.name, kept, int(last), expires)
                 # Straight to the driver: thousands of records a second must cost the
                 # event loop's process as little Python (and GIL) time as possible.
                 connection.exec_driver_sql(sql, rows)

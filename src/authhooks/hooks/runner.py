@@ -9,8 +9,11 @@ request (those are used for this run only, never stored).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import secrets as secrets_module
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -18,9 +21,10 @@ from anyio.to_thread import run_sync
 from authhooks.errors import InvalidInput
 from authhooks.hooks import captures, store
 from authhooks.hooks import secrets as hook_secrets
+from authhooks.hooks.invocations import InvocationLog
 from authhooks.masterkey import MasterKey
 from authhooks.points.base import BadEvent, Point
-from authhooks.points.flow import Publisher, Recorder, code_version, run_hook
+from authhooks.points.flow import Publisher, code_version, run_hook
 from authhooks.points.pre_user_registration import Registration
 from authhooks.points.registry import POINTS
 from authhooks.points.token import TokenState
@@ -60,22 +64,28 @@ class TokenPreview:
     lifetime: int
 
 
+# Runner calls at once per server process: they share the sandbox's worker cap
+# with production traffic, which must not be crowded out.
+MAX_CONCURRENT_RUNS = 4
+
+
 class Runner:
     def __init__(
         self,
         database: Database,
         master_key: MasterKey,
         runtime: Runtime,
-        record: Recorder,
+        log: InvocationLog,
         publish: Publisher | None,
         preview: TokenPreview,
     ) -> None:
         self._db = database
         self._master_key = master_key
         self._runtime = runtime
-        self._record = record
+        self._log = log
         self._publish = publish
         self._preview = preview
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_RUNS)
 
     async def run(self, hook_id: str, trial: Trial) -> Report:
         """NotFound for an unknown hook, version or invocation; InvalidInput for a bad
@@ -85,18 +95,30 @@ class Runner:
             event = point.check_event(event)
         except BadEvent as error:
             raise InvalidInput(str(error)) from None
-        run = await run_hook(
-            self._runtime,
-            point,
-            hook,
-            event,
-            point.initial(event),
-            test=True,
-            publish=self._publish,
-        )
-        self._record(run.invocation)
+        async with self._slots:
+            run = await run_hook(
+                self._runtime,
+                point,
+                hook,
+                event,
+                point.initial(event),
+                test=True,
+                publish=self._publish,
+            )
         if hook.version == 0:
             self._runtime.retire(code_version(hook, point).key)  # drafts are not kept warm
+            # Which code ran, for the record: a draft leaves no version behind.
+            digest = hashlib.sha256(hook.script.encode()).hexdigest()
+            note = {
+                "at": run.invocation.started_at.timestamp(),
+                "stream": "authhooks",
+                "text": f"test run of unsaved code, sha256 {digest}",
+            }
+            run = replace(
+                run, invocation=replace(run.invocation, console=[*run.invocation.console, note])
+            )
+        self._log.record(run.invocation)
+        await self._log.flush()  # so that the answer's invocation_id can be read at once
         invocation = run.invocation
         result = None
         if run.failure is None:
@@ -129,10 +151,12 @@ class Runner:
             secrets.update(trial.secrets or {})
             if trial.replay is not None:
                 record, event = captures.captured_event(session, self._master_key, trial.replay)
-                if record.point != point.name:
+                # A capture is replayed by the hook that captured it: another hook's
+                # code must not get the users' details its owner chose to keep.
+                if record.hook_id != row.id:
                     raise InvalidInput(
-                        f"invocation {trial.replay!r} ran at {record.point}; "
-                        f"this hook runs at {point.name}"
+                        f"invocation {trial.replay!r} is another hook's ({record.point}); "
+                        "a hook replays its own captured events"
                     )
             else:
                 event = trial.event if trial.event is not None else dict(point.sample_event)
@@ -144,6 +168,7 @@ class Runner:
                 timeout_ms=row.timeout_ms,
                 on_error="fail",  # the runner shows failures, it does not forgive them
                 secrets=secrets,
+                draft=secrets_module.token_hex(8) if version == 0 else "",
             )
             return hook, point, event
 

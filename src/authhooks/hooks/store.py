@@ -8,7 +8,6 @@ new version and deploys it; deploying points the hook at any version
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -42,13 +41,14 @@ class FlowHook:
     on_error: str
     secrets: dict[str, str]
     capture_events: bool = False
+    draft: str = ""  # version 0 only: tells one unsaved run's workers from another's
 
     @property
     def key(self) -> str:
         """The runtime's key for this hook version: unique, never reused. Version 0 is
-        unsaved code (the runner's drafts), keyed by its content."""
+        unsaved code (the runner's drafts), one key per run."""
         if self.version == 0:
-            return f"{self.id}:draft:{hashlib.sha256(self.script.encode()).hexdigest()[:32]}"
+            return f"{self.id}:draft:{self.draft}"
         return f"{self.id}:{self.version}"
 
 

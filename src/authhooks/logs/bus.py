@@ -2,7 +2,9 @@
 
 Publishing never waits: each subscriber has a bounded queue, and one that
 falls behind is dropped (its stream ends with a final event) rather than
-slowing the hook path. With no subscriber, publishing is a dictionary check.
+slowing the hook path. With no subscriber in this process, publishing is a
+dictionary check — plus, on PostgreSQL, appending the line to the relay's
+next batch for the other processes.
 Records themselves are not carried here: subscribers read them from the
 database in order (``logs.records``), which is what makes resuming lossless.
 """
@@ -24,8 +26,8 @@ class LineFilter:
     point: str | None = None
 
     def matches(self, line: dict[str, Any]) -> bool:
-        return (self.hook_id is None or line["hook_id"] == self.hook_id) and (
-            self.point is None or line["point"] == self.point
+        return (self.hook_id is None or line.get("hook_id") == self.hook_id) and (
+            self.point is None or line.get("point") == self.point
         )
 
 

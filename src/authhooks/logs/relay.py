@@ -1,6 +1,9 @@
 """Carries the log bus between server processes through PostgreSQL LISTEN/NOTIFY.
 
-Each process LISTENs on one channel. Console lines written by local hooks are
+Each process LISTENs on its deployment's channel (named after the database and
+schema, so that deployments sharing a database never hear each other; any
+role that can connect could still NOTIFY it, and what arrives is checked for
+shape only — the database is trusted). Console lines written by local hooks are
 batched (every 50 ms at most, each NOTIFY under PostgreSQL's 8,000-byte payload
 limit) and sent; a process ignores its own notifications. After records are
 stored, a short "records" notification wakes the other processes' streams,
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -24,11 +28,13 @@ from authhooks.logs.bus import LogBus
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "authhooks_logs"
 _MAX_PAYLOAD = 7900
 _FLUSH_EVERY = 0.05
 _MAX_BUFFERED = 5000
 _RECONNECT_AFTER = 1.0
+# A listener that hears nothing for this long checks that its connection still works.
+_KEEPALIVE = 30.0
+_LINE_FIELDS = {"invocation_id": str, "hook_id": str, "point": str, "stream": str, "text": str}
 
 
 class PgRelay:
@@ -40,6 +46,7 @@ class PgRelay:
         )
         self._bus = bus
         self._origin = secrets.token_hex(6)
+        self._channel: str | None = None
         self._lines: list[dict[str, Any]] = []
         self._records = False
         self._wake = asyncio.Event()
@@ -67,19 +74,41 @@ class PgRelay:
             self._lines.append(line)
             self._wake.set()
 
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        if self._channel is None:
+            # One channel per deployment (database and schema): LISTEN/NOTIFY ignore
+            # the search path, and deployments sharing a database must not hear each other.
+            cursor = await connection.execute("SELECT current_database(), current_schema()")
+            where = await cursor.fetchone()
+            digest = hashlib.sha256(f"{where}".encode()).hexdigest()[:24]
+            self._channel = f"authhooks_logs_{digest}"
+        return connection
+
     async def _listen_forever(self) -> None:
+        failing = False
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True
-                ) as connection:
-                    await connection.execute(f"LISTEN {CHANNEL}")
-                    async for notification in connection.notifies():
-                        self._received(notification.payload)
+                async with await self._connect() as connection:
+                    await connection.execute(f"LISTEN {self._channel}")
+                    if failing:
+                        log.warning("log relay: listening again")
+                    failing = False
+                    # Whatever was stored while not listening: let streams look.
+                    self._bus.records_stored()
+                    while True:
+                        heard = False
+                        async for notification in connection.notifies(timeout=_KEEPALIVE):
+                            heard = True
+                            self._received(notification.payload)
+                        if not heard:
+                            await connection.execute("SELECT 1")  # a dead link raises here
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the database went away: listen again shortly
-                log.warning("log relay: listening failed (%s); retrying", type(error).__name__)
+                if not failing:
+                    log.warning("log relay: listening failed (%s); retrying", type(error).__name__)
+                failing = True
                 await asyncio.sleep(_RECONNECT_AFTER)
 
     def _received(self, payload: str) -> None:
@@ -89,14 +118,18 @@ class PgRelay:
             return
         if not isinstance(message, dict) or message.get("o") == self._origin:
             return
-        if message.get("r"):
+        if message.get("r") is True:
             self._bus.records_stored()
-        for line in message.get("l") or ():
-            if isinstance(line, dict):
+        lines = message.get("l")
+        for line in lines if isinstance(lines, list) else ():
+            if isinstance(line, dict) and all(
+                isinstance(line.get(name), kind) for name, kind in _LINE_FIELDS.items()
+            ):
                 self._bus.line(line, local=False)
 
     async def _send_forever(self) -> None:
         connection: psycopg.AsyncConnection[Any] | None = None
+        failing = False
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -105,19 +138,24 @@ class PgRelay:
             records, self._records = self._records, False
             try:
                 if connection is None or connection.closed:
-                    connection = await psycopg.AsyncConnection.connect(
-                        self._conninfo, autocommit=True
-                    )
+                    connection = await self._connect()
                 for payload in _payloads(self._origin, lines, records):
-                    await connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                    await connection.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
+                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # lost lines stay in the records
-                log.warning("log relay: sending failed (%s)", type(error).__name__)
+                if not failing:
+                    log.warning("log relay: sending failed (%s)", type(error).__name__)
+                failing = True
+                if records:  # the other processes must still look for the records
+                    self._records = True
+                    self._wake.set()
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await connection.close()
                 connection = None
+                await asyncio.sleep(_RECONNECT_AFTER)
 
 
 def _payloads(origin: str, lines: list[dict[str, Any]], records: bool) -> list[str]:
@@ -126,14 +164,15 @@ def _payloads(origin: str, lines: list[dict[str, Any]], records: bool) -> list[s
     batch: list[str] = []
     size = 0
     for line in lines:
-        encoded = json.dumps(line, separators=(",", ":"))
-        if len(encoded.encode()) > _MAX_PAYLOAD - 100:
+        encoded = json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+        length = len(encoded.encode())
+        if length > _MAX_PAYLOAD - 100:
             continue  # a line this long reaches other processes in its record only
-        if size + len(encoded.encode()) > _MAX_PAYLOAD - 100 and batch:
+        if size + length > _MAX_PAYLOAD - 100 and batch:
             payloads.append(_payload(origin, batch, False))
             batch, size = [], 0
         batch.append(encoded)
-        size += len(encoded.encode()) + 1
+        size += length + 1
     if batch or records:
         payloads.append(_payload(origin, batch, records))
     return payloads

@@ -11,7 +11,9 @@ is also in its invocation's record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +24,8 @@ from authhooks.logs.bus import LineFilter, LogBus
 from authhooks.storage.database import Database
 
 _BATCH = 200
+# Streams one server process serves at most: each reads the database when records arrive.
+MAX_SUBSCRIBERS = 100
 # A subscriber further behind than this many records is dropped: it would never catch up.
 MAX_BACKLOG = 10_000
 
@@ -40,32 +44,47 @@ async def events(
         cursor = last_event_id
         if cursor is None:
             cursor = await run_sync(_last_seq, database)
-        yield b"retry: 2000\n\n"
+        # The id now, so that a client reconnecting before any record arrives
+        # resumes from here rather than from whatever is newest then.
+        yield f"retry: 2000\nid: {cursor}\n\n".encode()
+        wrote = time.monotonic()
+        read_records = last_event_id is not None
         while True:
-            subscription.wake.clear()
-            subscription.records_stored.clear()
-            while True:
+            while read_records:
                 rows = await run_sync(_after, database, record_filter, cursor)
                 for row in rows:
                     cursor = row["seq"]
                     yield _event("invocation", row, event_id=str(row["seq"]))
-                if len(rows) < _BATCH:
-                    break
-                if await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG:
+                    wrote = time.monotonic()
+                read_records = len(rows) == _BATCH
+                if (
+                    read_records
+                    and await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG
+                ):
                     yield _event("dropped", {"reason": "the subscriber is too far behind"})
                     return
             while not subscription.lines.empty():
                 line = subscription.lines.get_nowait()
                 if live_lines:
                     yield _event("console", line)
+                    wrote = time.monotonic()
             if subscription.dropped is not None:
                 yield _event("dropped", {"reason": subscription.dropped})
                 return
-            try:
-                await asyncio.wait_for(subscription.wake.wait(), heartbeat)
-            except TimeoutError:
-                # Also the poll that finds records stored by processes with no relay.
-                yield b": heartbeat\n\n"
+            quiet_for = time.monotonic() - wrote
+            if quiet_for >= heartbeat:
+                # Keeps proxies from closing the stream, carries the resume point, and
+                # is the poll that finds records stored by processes without a relay.
+                yield f": heartbeat\nid: {cursor}\n\n".encode()
+                wrote = time.monotonic()
+                read_records = True
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscription.wake.wait(), heartbeat - quiet_for)
+            subscription.wake.clear()
+            if subscription.records_stored.is_set():
+                subscription.records_stored.clear()
+                read_records = True
     finally:
         bus.unsubscribe(key)
 

@@ -40,6 +40,7 @@ POINT = Point(
             "tenant": "authhooks",
         },
         "scope": ["read:invoices", "write:invoices"],
+        "api_scopes": ["read:invoices", "write:invoices", "delete:invoices"],
         "audience": "https://api.example.com/",
         "request": {
             "ip": "203.0.113.7",

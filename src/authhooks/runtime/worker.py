@@ -110,7 +110,8 @@ class Console:
                 "op": "log",
                 "id": self.call_id,
                 "stream": self._stream,
-                "line": line[: self._limits["line_chars"]],
+                # Room for a whole secret past the cut: the server redacts, then cuts.
+                "line": line[: self._limits["line_chars"] + 4096],
             }
         )
 

@@ -69,6 +69,16 @@ class Generation(Base):
     value: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class LogSequence(Base):
+    """The last ``seq`` handed to an invocation record; only ever grows (records
+    are deleted, numbers are not reused). Its row lock orders the writers."""
+
+    __tablename__ = "log_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class SigningKey(Base):
     __tablename__ = "signing_keys"
 

@@ -39,9 +39,18 @@ def upgrade() -> None:
     with op.batch_alter_table("hook_invocations") as batch:
         batch.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
         batch.create_unique_constraint("uq_hook_invocations_seq", ["seq"])
+    op.create_table(
+        "log_sequence",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+    )
+    connection.execute(
+        sa.text("INSERT INTO log_sequence (id, value) VALUES (1, :value)"), {"value": len(rows)}
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("log_sequence")
     with op.batch_alter_table("hook_invocations") as batch:
         batch.drop_constraint("uq_hook_invocations_seq", type_="unique")
         for column in ("capture_expires_at", "captured_event", "test", "truncated", "seq"):
