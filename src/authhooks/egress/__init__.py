@@ -1,0 +1,1 @@
+"""Outbound HTTP for hooks: the broker, its policy and the address rules."""

@@ -1,0 +1,461 @@
+"""The egress broker: the only way from a sandbox to the network.
+
+Each sandboxed worker gets a door: a Unix socket of its own, bound into its
+sandbox. The broker knows the calling hook by the door a connection came in
+on, and knows what that hook may reach from the call the runtime is making
+(``begin``/``end``), never from anything the hook sends. Through the door the
+hook speaks HTTP proxy: ``CONNECT host:port`` (TLS then runs end to end
+between the hook and the remote host) or a plain-HTTP request with an
+absolute URL. For every connection the broker:
+
+1. refuses it outside a call, past the call's connection cap, or past the
+   hook's rate;
+2. reads the request head under a size cap and a deadline (a slowloris
+   inside the sandbox holds only its own connection, until its call ends);
+3. checks the host against the hook's allowlist (``rules.matches``), after
+   refusing IP addresses in any notation and local names (``rules``);
+4. resolves the name itself and connects only to an address it checked
+   (``rules.usable``) — so a name that resolves to a private address, or that
+   changes its answer between a check and a connect, gets nowhere;
+5. relays bytes both ways under per-call caps, and closes everything when
+   the call ends.
+
+Each connection becomes a record (host, port, address, bytes, duration,
+allowed or refused and why) that the runtime adds to the invocation's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import struct
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from authhooks.egress import rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EgressLimits:
+    connections_per_call: int = 16
+    bytes_out_per_call: int = 8 * 1024 * 1024  # hook -> remote
+    bytes_in_per_call: int = 32 * 1024 * 1024  # remote -> hook
+    connect_timeout: float = 5.0
+    head_bytes: int = 16 * 1024  # the proxy request line and headers
+    head_timeout: float = 5.0
+    rate_per_second: float = 20.0  # new connections per hook, across its workers
+    rate_burst: int = 40
+
+
+@dataclass(frozen=True)
+class EgressRecord:
+    """One outbound connection, as the invocation's log shows it."""
+
+    method: str
+    host: str
+    port: int
+    address: str | None
+    allowed: bool
+    reason: str | None
+    bytes_out: int
+    bytes_in: int
+    duration_ms: float
+
+    def describe(self) -> str:
+        target = f"{self.method} {self.host}:{self.port}"
+        if not self.allowed:
+            return f"egress {target}: refused: {self.reason}"
+        outcome = f" ({self.reason})" if self.reason else ""
+        return (
+            f"egress {target} -> {self.address}: {self.bytes_out} bytes out, "
+            f"{self.bytes_in} bytes in, {self.duration_ms:.0f} ms{outcome}"
+        )
+
+
+@dataclass
+class _Call:
+    hook_id: str
+    rules: tuple[rules.Rule, ...]
+    deadline: float
+    connections: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    records: list[EgressRecord] = field(default_factory=list)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+@dataclass
+class _Door:
+    path: Path
+    uid: int
+    server: asyncio.Server
+    call: _Call | None = None
+
+
+class _Bucket:
+    """A token bucket: ``rate`` connections a second, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class _Refusal(Exception):
+    """The connection is refused: the hook gets ``status`` and the reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _Cut(Exception):
+    """An allowed connection was closed early (a per-call cap ran out)."""
+
+
+class Broker:
+    def __init__(
+        self,
+        limits: EgressLimits | None = None,
+        overrides: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
+        self.limits = limits or EgressLimits()
+        # Test-only: names that lead to a fixed local address, past the address rules.
+        self._overrides = dict(overrides or {})
+        self._directory = Path(tempfile.mkdtemp(prefix="authhooks-egress-"))
+        # Traversable by the workers' uids, listable by nobody else; each door is
+        # checked against its worker's uid anyway (SO_PEERCRED).
+        self._directory.chmod(0o711)
+        self._doors: dict[int, _Door] = {}
+        self._buckets: dict[str, _Bucket] = {}
+
+    async def open(self, slot: int, uid: int) -> Path:
+        """A new door for the worker in ``slot``, whose host uid is ``uid``."""
+        self.close(slot)
+        path = self._directory / f"{slot}-{secrets.token_hex(4)}.sock"
+        door: _Door | None = None
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            assert door is not None
+            await self._serve(door, reader, writer)
+
+        server = await asyncio.start_unix_server(
+            accept, path=str(path), limit=self.limits.head_bytes
+        )
+        path.chmod(0o666)
+        door = _Door(path, uid, server)
+        self._doors[slot] = door
+        return path
+
+    def close(self, slot: int) -> None:
+        door = self._doors.pop(slot, None)
+        if door is None:
+            return
+        self._cancel(door.call)
+        door.server.close()
+        with contextlib.suppress(OSError):
+            door.path.unlink()
+
+    async def shutdown(self) -> None:
+        for slot in list(self._doors):
+            self.close(slot)
+        with contextlib.suppress(OSError):
+            self._directory.rmdir()
+
+    def begin(
+        self, slot: int, hook_id: str, allowed: Sequence[rules.Rule], deadline: float
+    ) -> None:
+        """A call of ``hook_id`` starts on the worker in ``slot``, until ``deadline``
+        (a ``time.monotonic`` instant)."""
+        door = self._doors.get(slot)
+        if door is not None:
+            self._cancel(door.call)
+            door.call = _Call(hook_id, tuple(allowed), deadline)
+
+    def end(self, slot: int) -> list[EgressRecord]:
+        """The call ended: close its connections, and return what it did."""
+        door = self._doors.get(slot)
+        if door is None or door.call is None:
+            return []
+        call, door.call = door.call, None
+        self._cancel(call)
+        return list(call.records)
+
+    @staticmethod
+    def _cancel(call: _Call | None) -> None:
+        if call is not None:
+            for task in list(call.tasks):
+                task.cancel()
+
+    # --- one connection -------------------------------------------------------------
+
+    async def _serve(
+        self, door: _Door, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        call = door.call
+        if call is None or not _peer_is(writer, door.uid):
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        call.tasks.add(task)
+        began = time.monotonic()
+        method, host, port = "?", "?", 0
+        address: str | None = None
+        counts = [0, 0]  # bytes out, bytes in
+        try:
+            call.connections += 1
+            if call.connections > self.limits.connections_per_call:
+                raise _Refusal(
+                    429, f"more than {self.limits.connections_per_call} connections in one call"
+                )
+            bucket = self._buckets.setdefault(
+                call.hook_id, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
+            )
+            if not bucket.take():
+                raise _Refusal(429, "this hook opens connections faster than its rate limit")
+            head = await self._read_head(reader, call)
+            method, host, port, forward = _parse_head(head)
+            if host not in self._overrides:
+                try:
+                    host = rules.normalize_host(host)
+                except rules.Refused as refused:
+                    raise _Refusal(403, str(refused)) from None
+            if not rules.matches(host, call.rules, port):
+                raise _Refusal(
+                    403,
+                    f"{host}:{port} is not in this hook's egress allowlist"
+                    if call.rules
+                    else "this hook may not reach the network (its egress allowlist is empty)",
+                )
+            remote_reader, remote_writer, address = await self._connect(host, port, call)
+            try:
+                if method == "CONNECT":
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                else:
+                    remote_writer.write(forward)
+                    counts[0] += len(forward)
+                    call.bytes_out += len(forward)
+                note = None
+                try:
+                    await asyncio.gather(
+                        self._pump(reader, remote_writer, call, counts, 0),
+                        self._pump(remote_reader, writer, call, counts, 1),
+                    )
+                except _Cut as cut:
+                    note = str(cut)
+            finally:
+                remote_writer.close()
+            call.records.append(
+                EgressRecord(
+                    method, host, port, address, True, note, counts[0], counts[1], _ms(began)
+                )
+            )
+        except _Refusal as refusal:
+            call.records.append(
+                EgressRecord(
+                    method,
+                    host,
+                    port,
+                    address,
+                    False,
+                    refusal.reason,
+                    counts[0],
+                    counts[1],
+                    _ms(began),
+                )
+            )
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write(_refusal_answer(refusal))
+                await writer.drain()
+        except asyncio.CancelledError:
+            note = "closed when the call ended"
+            call.records.append(
+                EgressRecord(
+                    method, host, port, address, True, note, counts[0], counts[1], _ms(began)
+                )
+            )
+        except Exception:  # never let one connection take the broker down
+            log.exception("egress: connection failed unexpectedly")
+        finally:
+            call.tasks.discard(task)
+            writer.close()
+
+    async def _read_head(self, reader: asyncio.StreamReader, call: _Call) -> bytes:
+        timeout = min(self.limits.head_timeout, max(call.deadline - time.monotonic(), 0))
+        try:
+            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except asyncio.LimitOverrunError:
+            raise _Refusal(
+                431, f"the request head exceeds {self.limits.head_bytes} bytes"
+            ) from None
+        except asyncio.IncompleteReadError:
+            raise _Refusal(400, "the connection closed before a full request head") from None
+        except TimeoutError:
+            raise _Refusal(408, "no full request head in time") from None
+
+    async def _connect(
+        self, host: str, port: int, call: _Call
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+        override = self._overrides.get(host)
+        if override is not None:
+            candidates = [(override[0], override[1])]
+        else:
+            try:
+                found = rules.usable(await rules.resolve(host, port))
+            except rules.Refused as refused:
+                raise _Refusal(403, str(refused)) from None
+            candidates = [(str(address), port) for address in found]
+        timeout = min(self.limits.connect_timeout, max(call.deadline - time.monotonic(), 0))
+        last_error = "no address"
+        for address, to_port in candidates:
+            try:
+                # The very address that was checked: no second lookup between check and use.
+                opened = await asyncio.wait_for(
+                    asyncio.open_connection(address, to_port, limit=64 * 1024), timeout
+                )
+            except (OSError, TimeoutError) as error:
+                last_error = str(error) or type(error).__name__
+                continue
+            return opened[0], opened[1], address
+        raise _Refusal(502, f"could not connect to {host}:{port}: {last_error}")
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        call: _Call,
+        counts: list[int],
+        direction: int,
+    ) -> None:
+        cap = self.limits.bytes_out_per_call if direction == 0 else self.limits.bytes_in_per_call
+        try:
+            while data := await source.read(64 * 1024):
+                used = (call.bytes_out if direction == 0 else call.bytes_in) + len(data)
+                if used > cap:
+                    which = "out" if direction == 0 else "in"
+                    raise _Cut(f"closed: the call's {cap} bytes {which} were used up")
+                if direction == 0:
+                    call.bytes_out = used
+                else:
+                    call.bytes_in = used
+                counts[direction] += len(data)
+                sink.write(data)
+                await sink.drain()
+            if sink.can_write_eof():
+                sink.write_eof()
+        except (ConnectionError, OSError):
+            pass
+
+
+_PHRASES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+}
+
+
+def _refusal_answer(refusal: _Refusal) -> bytes:
+    """What the hook's HTTP client reads: a status and the reason, in plain text."""
+    body = f"egress refused: {refusal.reason}\n".encode()
+    head = (
+        f"HTTP/1.1 {refusal.status} {_PHRASES.get(refusal.status, 'Refused')}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _parse_head(head: bytes) -> tuple[str, str, int, bytes]:
+    """(method, host, port, what to send on for plain HTTP) of a proxy request."""
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        raise _Refusal(400, "the request head is not ASCII") from None
+    request_line, _, rest = text.partition("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _Refusal(400, f"malformed request line {request_line[:100]!r}")
+    method, target, version = parts
+    if method == "CONNECT":
+        host, port = _authority(target, None)
+        return method, host, port, b""
+    url = urlsplit(target)
+    if url.scheme != "http" or not url.netloc:
+        raise _Refusal(400, "send CONNECT for https, or an absolute http:// URL")
+    host, port = _authority(url.netloc, 80)
+    path = url.path or "/"
+    if url.query:
+        path += "?" + url.query
+    headers = [
+        line
+        for line in rest.split("\r\n")
+        if line and line.split(":", 1)[0].strip().lower() not in _HOP_BY_HOP
+    ]
+    forward = "\r\n".join([f"{method} {path} {version}", *headers, "Connection: close", "", ""])
+    return method, host, port, forward.encode("ascii")
+
+
+_HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-alive"}
+
+
+def _authority(authority: str, default_port: int | None) -> tuple[str, int]:
+    if "@" in authority:
+        raise _Refusal(400, "credentials in the proxy target are not allowed")
+    host, port = authority, default_port
+    if authority.startswith("["):
+        closing = authority.find("]")
+        host, rest = authority[: closing + 1], authority[closing + 1 :]
+        if rest:
+            port = _port(rest.removeprefix(":"))
+    elif ":" in authority:
+        host, _, port_text = authority.rpartition(":")
+        port = _port(port_text)
+    if port is None:
+        raise _Refusal(400, f"CONNECT needs host:port, not {authority[:100]!r}")
+    return host, port
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+        raise _Refusal(400, f"bad port {text[:10]!r}")
+    return int(text)
+
+
+def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
+    """Whether the process at the other end runs as ``uid`` (the worker's)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        _, peer_uid, _ = struct.unpack(
+            "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        )
+    except OSError:
+        return False
+    return bool(peer_uid == uid)
+
+
+def _ms(began: float) -> float:
+    return (time.monotonic() - began) * 1000
