@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # Seconds between heartbeats on an idle log stream (keeps proxies from closing it).
     log_stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
 
+    # --- egress ---
+    # FOR TESTS ONLY: "name=127.0.0.1:port,..." sends hooks' connections to these
+    # names to a local address, past the rules that refuse local addresses.
+    egress_test_overrides: str = ""
+
     # --- asynchronous points (post-user-registration, post-change-password) ---
     # Attempts per delivery before it is marked failed; waits double from the backoff.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from authhooks.config import Settings
+from authhooks.egress.broker import Broker, egress_overrides
 from authhooks.hooks.captures import sealer
 from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
 from authhooks.hooks.invocations import InvocationLog
@@ -62,7 +63,10 @@ class Services:
         master_key = MasterKey.load(settings.data_dir, settings.master_key)
         hasher = SecretHasher(master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
-        runtime = Runtime(RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None))
+        runtime = Runtime(
+            RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None),
+            Broker(overrides=egress_overrides(settings.egress_test_overrides)),
+        )
         invocations = InvocationLog(
             database,
             keep_per_hook=settings.log_retention_per_hook,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
 from authhooks.api.errors import ApiError
@@ -22,6 +22,7 @@ from authhooks.api.models import Body as RequestBody
 from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.egress.rules import parse_rule
 from authhooks.hooks import deliveries, store
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks.runner import Trial
@@ -36,6 +37,22 @@ router = APIRouter(prefix="/hooks", tags=["hooks"], route_class=StrictJSONRoute)
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=store.NAME.pattern)]
 Script = Annotated[str, Field(min_length=1, max_length=store.MAX_SCRIPT_BYTES)]
 TimeoutMs = Annotated[int, Field(ge=100, le=20_000)]
+
+
+def _egress_rules(value: list[str]) -> list[str]:
+    """Each entry parsed, and kept in its canonical form (``host:port``)."""
+    canonical: list[str] = []
+    for text in value:
+        rule = parse_rule(text)  # ValueError names what is wrong
+        canonical.append(f"{rule.pattern}:{rule.port}")
+    return list(dict.fromkeys(canonical))
+
+
+Egress = Annotated[
+    list[Annotated[str, Field(max_length=300)]],
+    Field(max_length=50),
+    AfterValidator(_egress_rules),
+]
 OnError = Literal["fail", "continue"]
 
 
@@ -49,6 +66,7 @@ class HookCreate(RequestBody):
     timeout_ms: TimeoutMs = 5000
     on_error: OnError = "fail"
     capture_events: bool = False
+    egress: Egress = Field(default_factory=list)
 
 
 class HookUpdate(Patch):
@@ -62,6 +80,7 @@ class HookUpdate(Patch):
     timeout_ms: TimeoutMs | None = None
     on_error: OnError | None = None
     capture_events: bool | None = None
+    egress: Egress | None = None
 
 
 class HookOut(Out):
@@ -75,6 +94,7 @@ class HookOut(Out):
     timeout_ms: int
     on_error: str
     capture_events: bool
+    egress: list[str]
     version: int
     created_at: datetime
     updated_at: datetime
@@ -114,6 +134,7 @@ def _out(hook: models.Hook, script: str) -> HookOut:
         timeout_ms=hook.timeout_ms,
         on_error=hook.on_error,
         capture_events=hook.capture_events,
+        egress=hook.egress,
         version=hook.version,
         created_at=hook.created_at,
         updated_at=hook.updated_at,
@@ -185,6 +206,7 @@ async def create_hook(
                 timeout_ms=body.timeout_ms,
                 on_error=body.on_error,
                 capture_events=body.capture_events,
+                egress=body.egress,
             )
 
     try:

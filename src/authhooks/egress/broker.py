@@ -190,13 +190,16 @@ class Broker:
             self._cancel(door.call)
             door.call = _Call(hook_id, tuple(allowed), deadline)
 
-    def end(self, slot: int) -> list[EgressRecord]:
+    async def end(self, slot: int) -> list[EgressRecord]:
         """The call ended: close its connections, and return what it did."""
         door = self._doors.get(slot)
         if door is None or door.call is None:
             return []
         call, door.call = door.call, None
+        tasks = list(call.tasks)
         self._cancel(call)
+        if tasks:  # each records itself as it closes
+            await asyncio.wait(tasks, timeout=1.0)
         return list(call.records)
 
     @staticmethod
@@ -455,6 +458,18 @@ def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
     except OSError:
         return False
     return bool(peer_uid == uid)
+
+
+def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:
+    """``name=127.0.0.1:port,...`` (the test-only setting) as a mapping."""
+    overrides: dict[str, tuple[str, int]] = {}
+    for entry in filter(None, (part.strip() for part in setting.split(","))):
+        name, _, target = entry.partition("=")
+        address, _, port = target.rpartition(":")
+        if not name or not address or not port.isdigit():
+            raise ValueError(f"egress_test_overrides: {entry!r} is not name=address:port")
+        overrides[name.strip().lower()] = (address, int(port))
+    return overrides
 
 
 def _ms(began: float) -> float:

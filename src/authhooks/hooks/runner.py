@@ -18,6 +18,7 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 
+from authhooks.egress.rules import parse_rule
 from authhooks.errors import InvalidInput
 from authhooks.hooks import captures, store
 from authhooks.hooks import secrets as hook_secrets
@@ -168,6 +169,7 @@ class Runner:
                 timeout_ms=row.timeout_ms,
                 on_error="fail",  # the runner shows failures, it does not forgive them
                 secrets=secrets,
+                egress=tuple(parse_rule(text) for text in row.egress),
                 draft=secrets_module.token_hex(8) if version == 0 else "",
             )
             return hook, point, event

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from authhooks.egress.rules import Rule, parse_rule
 from authhooks.errors import Conflict, InvalidInput, NotFound
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.masterkey import MasterKey
@@ -41,6 +42,7 @@ class FlowHook:
     on_error: str
     secrets: dict[str, str]
     capture_events: bool = False
+    egress: tuple[Rule, ...] = ()  # what it may reach through the egress broker
     draft: str = ""  # version 0 only: tells one unsaved run's workers from another's
 
     @property
@@ -217,6 +219,7 @@ def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[Flow
             on_error=hook.on_error,
             secrets=hook_secrets.values(session, master_key, hook.id),
             capture_events=hook.capture_events,
+            egress=tuple(parse_rule(text) for text in hook.egress),
         )
         for hook, script in rows
     )

@@ -93,6 +93,8 @@ async def run_hook(
         secrets=hook.secrets.values(),
         timeout=hook.timeout_ms / 1000,
         on_console=_live(publish, invocation_id, hook, point, test) if publish else None,
+        egress=hook.egress,
+        caller=hook.id,
     )
     failure = outcome.failure
     notes: list[str] = []
@@ -110,6 +112,10 @@ async def run_hook(
         {"at": line.at, "stream": line.stream, "text": line.text} for line in outcome.console
     ]
     at = started.timestamp()
+    console += [
+        {"at": at, "stream": "egress", "text": redact(record.describe())}
+        for record in outcome.egress
+    ]
     console += [{"at": at, "stream": "authhooks", "text": note} for note in notes]
     if outcome.dropped_lines:
         note = f"{outcome.dropped_lines} console lines were dropped past the cap"

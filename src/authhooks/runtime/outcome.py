@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from authhooks.egress.broker import EgressRecord
+
 
 @dataclass(frozen=True)
 class ConsoleLine:
@@ -98,6 +100,7 @@ class Outcome:
     console: tuple[ConsoleLine, ...] = ()
     duration_ms: float = 0.0
     dropped_lines: int = 0
+    egress: tuple[EgressRecord, ...] = ()  # the call's outbound connections
 
     @property
     def ok(self) -> bool:

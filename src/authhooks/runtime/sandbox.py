@@ -8,6 +8,7 @@ The seccomp filter and resource limits are applied by the worker itself
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -21,10 +22,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import authhooks
+from authhooks.runtime.forwarder import BROKER_SOCKET
 
 log = logging.getLogger(__name__)
 
 PACKAGE_MOUNT = "/opt/authhooks"
+LIBRARY_MOUNT = "/opt/authhooks-lib"
+# Pure-Python HTTP clients hooks may import besides the standard library, bound
+# read-only from the server's own environment when it has them (httpx and what
+# it needs; requests and its needs if installed). They reach the network only
+# through the egress broker, like everything else in the sandbox.
+HOOK_LIBRARIES = (
+    "httpx",
+    "httpcore",
+    "h11",
+    "anyio",
+    "sniffio",
+    "idna",
+    "certifi",
+    "requests",
+    "urllib3",
+    "charset_normalizer",
+)
 # Workers one server process may have alive at once, and so the size of its uid range.
 SLOTS = 4096
 _RANGES = 400_000  # 2,000,000,000 + 400,000 x 4,096 stays below 2**32 - 1
@@ -114,6 +133,7 @@ class Sandbox:
         self.seccomp_library = _find_library("libseccomp.so.2")
         libraries = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
         self.package = Path(authhooks.__file__).resolve().parent
+        self.libraries = _hook_libraries()
         self.binds = sorted(
             {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *libraries}
         )
@@ -121,7 +141,10 @@ class Sandbox:
         self.separate_uids = (
             root
             and self.settings.uid_base > 0
-            and all(_others_can_read(p) for p in [*self.binds, self.package, Path(self.bwrap)])
+            and all(
+                _others_can_read(p)
+                for p in [*self.binds, self.package, *self.libraries, Path(self.bwrap)]
+            )
         )
         if root and self.settings.uid_base > 0 and not self.separate_uids:
             log.warning(
@@ -130,7 +153,7 @@ class Sandbox:
                 self.python,
             )
 
-    def command(self, out_fd: int) -> list[str]:
+    def command(self, out_fd: int, egress: Path | None = None) -> list[str]:
         args = [
             self.bwrap,
             "--unshare-user",
@@ -165,17 +188,27 @@ class Sandbox:
         for path in self.binds:
             args += ["--ro-bind", str(path), str(path)]
         args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
+        for library in self.libraries:
+            args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
+        if egress is not None:  # the worker's door to the egress broker
+            args += ["--ro-bind", str(egress), BROKER_SOCKET]
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--"]
         bootstrap = (
-            f"import sys; sys.path.insert(0, {PACKAGE_MOUNT!r}); "
+            f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]; "
             f"from authhooks.runtime.worker import main; main({out_fd})"
         )
         return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
 
-    def spawn(self, slot: int) -> Spawned:
+    def host_uid(self, slot: int) -> int:
+        """The host uid the worker in ``slot`` runs as."""
+        if self.separate_uids:
+            return self.settings.uid_base + self._uid_range() * SLOTS + slot
+        return os.getuid()
+
+    def spawn(self, slot: int, egress: Path | None = None) -> Spawned:
         """Start one sandboxed worker; it waits for its ``load`` frame.
 
         ``slot`` (0 to SLOTS - 1) must be unique among this process's live workers;
@@ -184,12 +217,10 @@ class Sandbox:
         to_worker_r, to_worker = os.pipe()
         from_worker, from_worker_w = os.pipe()
         console, console_w = os.pipe()
-        uid = None
-        if self.separate_uids:
-            uid = self.settings.uid_base + self._uid_range() * SLOTS + slot
+        uid = self.host_uid(slot) if self.separate_uids else None
         try:
             process = subprocess.Popen(
-                self.command(from_worker_w),
+                self.command(from_worker_w, egress),
                 stdin=to_worker_r,
                 stdout=console_w,
                 stderr=console_w,
@@ -237,6 +268,17 @@ class Sandbox:
             else:
                 raise SandboxUnavailable("no free range of sandbox uids on this host")
         return self._claimed[0]
+
+
+def _hook_libraries() -> list[Path]:
+    """The directories of HOOK_LIBRARIES this server has (a package each)."""
+    found = []
+    for name in HOOK_LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        locations = spec.submodule_search_locations if spec is not None else None
+        if locations:
+            found.append(Path(next(iter(locations))).resolve())
+    return found
 
 
 def _choose_python(setting: str, want_unprivileged: bool) -> Path:

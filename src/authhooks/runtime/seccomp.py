@@ -2,7 +2,7 @@
 
 The worker installs it on itself after start-up and before it loads hook
 code, so the interpreter can start but hook code can never fork, exec, open
-a network socket, or reach the kernel interfaces that sandbox escapes use.
+a raw or netlink socket, or reach the kernel interfaces that sandbox escapes use.
 Runs inside the sandbox; standard library only.
 """
 
@@ -17,9 +17,14 @@ LIBRARY = "libseccomp.so.2"
 _ALLOW = 0x7FFF0000
 _CMP_NE = 1
 _CMP_EQ = 4
+_CMP_GE = 5
 _PR_SET_PDEATHSIG = 1
 _CMP_MASKED_EQ = 7
 _CLONE_THREAD = 0x00010000
+_FAMILIES = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
+_AF_MAX = 46  # one past the highest address family Linux defines
+_SOCK_PACKET = 10
+_SOCK_TYPE_MASK = 0xF  # the type, without SOCK_NONBLOCK and SOCK_CLOEXEC
 
 # Denied outright: kernel interfaces hooks have no use for and escapes do.
 DENIED = (
@@ -95,9 +100,17 @@ def install(library: str = LIBRARY) -> None:
         rule("clone3", _errno(errno.ENOSYS))
         # A worker may not opt out of dying with its parent.
         rule("prctl", _errno(errno.EPERM), (0, _CMP_EQ, _PR_SET_PDEATHSIG, 0))
-        # Only Unix sockets (the egress door is one); no TCP, UDP, raw or netlink.
-        for name in ("socket", "socketpair"):
-            rule(name, _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))
+        # Sockets: Unix (the egress door is one), and TCP or UDP — which reach
+        # nothing but the sandbox's own loopback, where the egress forwarder
+        # listens: the network namespace has no other interface. No raw or
+        # packet sockets, no netlink, no other family.
+        for family in range(_AF_MAX):
+            if family not in _FAMILIES:
+                rule("socket", _errno(errno.EPERM), (0, _CMP_EQ, family, 0))
+        rule("socket", _errno(errno.EPERM), (0, _CMP_GE, _AF_MAX, 0))
+        for kind in (socket.SOCK_RAW, _SOCK_PACKET):
+            rule("socket", _errno(errno.EPERM), (1, _CMP_MASKED_EQ, _SOCK_TYPE_MASK, kind))
+        rule("socketpair", _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))
         result = lib.seccomp_load(context)
         if result < 0:
             raise OSError(-result, "seccomp_load failed")

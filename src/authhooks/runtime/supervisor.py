@@ -22,11 +22,13 @@ import signal
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from authhooks.egress.broker import Broker, EgressRecord
+from authhooks.egress.rules import Rule
 from authhooks.runtime.outcome import (
     BadResult,
     ConsoleLine,
@@ -115,8 +117,9 @@ class _Unavailable(Exception):
 class Worker:
     """One sandboxed process serving one version; driven entirely from the event loop."""
 
-    def __init__(self, spawned: Spawned, slot: int, limits: Limits) -> None:
+    def __init__(self, spawned: Spawned, slot: int, limits: Limits, egress: bool = False) -> None:
         self.slot = slot
+        self.egress = egress  # whether it has a door to the egress broker
         self.calls = 0
         self.started = self.last_used = time.monotonic()
         self.alive = True
@@ -160,6 +163,7 @@ class Worker:
                     "entry": version.entry,
                     "limits": self._limits.for_worker(),
                     "seccomp_library": seccomp_library,
+                    "egress": self.egress,
                 },
                 timeout,
             )
@@ -444,8 +448,11 @@ class _Pool:
 class Runtime:
     """Runs hook code in sandboxed workers. Start it, then ``prepare``/``invoke``/``retire``."""
 
-    def __init__(self, settings: RuntimeSettings | None = None) -> None:
+    def __init__(
+        self, settings: RuntimeSettings | None = None, broker: Broker | None = None
+    ) -> None:
         self.settings = settings or RuntimeSettings()
+        self._broker = broker
         if self.settings.max_workers > SLOTS:
             raise ValueError(f"max_workers cannot exceed {SLOTS}")
         self._sandbox: Sandbox | None = None
@@ -471,6 +478,8 @@ class Runtime:
         for worker in list(self._live):
             worker.kill()
         await asyncio.gather(*(worker.exited for worker in list(self._live)))
+        if self._broker is not None:
+            await self._broker.shutdown()
         if self._sandbox is not None:
             self._sandbox.close()
 
@@ -519,12 +528,16 @@ class Runtime:
         secrets: Iterable[str] = (),
         timeout: float | None = None,
         on_console: ConsoleCallback | None = None,
+        egress: Sequence[Rule] = (),
+        caller: str = "",
     ) -> Outcome:
         """Call ``version``'s entry function with ``args`` as keyword arguments.
 
         ``secrets`` are values to redact from console lines and errors; the caller
-        places them in ``args`` wherever the hook expects them. Arguments that are
-        not JSON, or too large, raise ValueError before any worker is touched.
+        places them in ``args`` wherever the hook expects them. ``egress`` is what
+        the call may reach through the egress broker, counted against ``caller``
+        (the hook) for its rate limit. Arguments that are not JSON, or too large,
+        raise ValueError before any worker is touched.
         """
         began = time.perf_counter()
         try:
@@ -541,6 +554,11 @@ class Runtime:
             worker = await self._acquire(pool)
         except (LoadError, _Unavailable) as error:
             return Outcome(failure=error.failure, duration_ms=_since(began))
+        if self._broker is not None:
+            self._broker.begin(
+                worker.slot, caller or version.key, egress, time.monotonic() + seconds
+            )
+        records: list[EgressRecord] = []
         try:
             failure, result, console, dropped = await worker.call(
                 worker.next_frame(encoded_args), seconds, on_console, redactor(secrets)
@@ -549,8 +567,10 @@ class Runtime:
             worker.kill()  # cancelled mid-call: its answer would reach the next caller
             raise
         finally:
+            if self._broker is not None:
+                records = await self._broker.end(worker.slot)
             self._release(pool, worker)
-        return Outcome(result, failure, console, _since(began), dropped)
+        return Outcome(result, failure, console, _since(began), dropped, tuple(records))
 
     def worker_pids(self, key: str) -> list[int]:
         """The host pids of a version's live workers (the bwrap processes); for tests and tools."""
@@ -609,17 +629,24 @@ class Runtime:
             self._make_room()
             slot = self._free_slots.pop()
             try:
-                spawned = self.sandbox.spawn(slot)
+                door = None
+                if self._broker is not None:
+                    door = await self._broker.open(slot, self.sandbox.host_uid(slot))
+                spawned = self.sandbox.spawn(slot, door)
             except OSError as error:
+                if self._broker is not None:
+                    self._broker.close(slot)
                 self._free_slots.append(slot)
                 raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
             try:
-                worker = Worker(spawned, slot, self.settings.limits)
+                worker = Worker(spawned, slot, self.settings.limits, egress=door is not None)
             except OSError as error:
                 spawned.process.kill()
                 spawned.process.wait()
                 for fd in (spawned.to_worker, spawned.from_worker, spawned.console):
                     os.close(fd)
+                if self._broker is not None:
+                    self._broker.close(slot)
                 self._free_slots.append(slot)
                 raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
             self._live.add(worker)
@@ -657,6 +684,8 @@ class Runtime:
         worker.kill()
 
     def _forget(self, pool: _Pool, worker: Worker) -> None:
+        if self._broker is not None:
+            self._broker.close(worker.slot)
         self._live.discard(worker)
         pool.workers.discard(worker)
         with contextlib.suppress(ValueError):

@@ -222,6 +222,17 @@ def serve(
         channel.send(reply)
 
 
+def open_egress() -> None:
+    """Start the forwarder to the egress broker, and point the standard proxy
+    variables at it, so that HTTP clients use it without being told."""
+    from authhooks.runtime.forwarder import Forwarder
+
+    forwarder = Forwarder()
+    forwarder.start()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ[name] = forwarder.url
+
+
 def main(out_fd: int) -> None:
     channel = Channel(out_fd)
     message = channel.receive()
@@ -231,6 +242,8 @@ def main(out_fd: int) -> None:
     limit_resources(limits)
     seccomp.install(message["seccomp_library"])
     close_other_descriptors({0, 1, 2, out_fd})
+    if message.get("egress"):
+        open_egress()
     consoles = [Console(channel, stream, limits) for stream in ("stdout", "stderr", "log")]
     sys.stdout, sys.stderr = consoles[0], consoles[1]
     # `logging` works as hook authors expect: INFO and up, one line per record.

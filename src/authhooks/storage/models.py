@@ -160,6 +160,8 @@ class Hook(Base):
     last_version: Mapped[int] = mapped_column(Integer, nullable=False)
     # Keep each blocking invocation's event (encrypted, for a while) so it can be replayed.
     capture_events: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Hosts it may reach through the egress broker: "api.slack.com", "*.hubspot.com:8443".
+    egress: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
