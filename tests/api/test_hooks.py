@@ -49,6 +49,7 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         "timeout_ms",
         "on_error",
         "capture_events",
+        "egress",
         "version",
         "created_at",
         "updated_at",
