@@ -77,8 +77,14 @@ class LoginThrottle:
             .values(count=models.LoginFailure.count + 1)
         )
         if counted.rowcount != 1:  # type: ignore[attr-defined]
-            # No counter, or its window ended: start a new one.
-            session.execute(delete(models.LoginFailure).where(models.LoginFailure.key == key))
+            # No counter, or its window ended: start a new one. Only an ended one is
+            # deleted: a counter another attempt just started must keep its count.
+            session.execute(
+                delete(models.LoginFailure).where(
+                    models.LoginFailure.key == key,
+                    models.LoginFailure.window_started_at <= window_start,
+                )
+            )
             try:
                 with session.begin_nested():
                     session.add(models.LoginFailure(key=key, count=1, window_started_at=now))
