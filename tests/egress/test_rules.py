@@ -379,3 +379,10 @@ def test_usable_refuses_with_the_first_reason() -> None:
 def test_usable_refuses_no_addresses() -> None:
     with pytest.raises(Refused):
         usable([])
+
+
+def test_the_hosts_own_addresses_are_known() -> None:
+    from authhooks.egress.rules import local_addresses
+
+    own = local_addresses()
+    assert ipaddress.ip_address("127.0.0.1") in own

@@ -143,10 +143,12 @@ def test_another_hooks_secrets_are_out_of_reach(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("family", "kind", "address", "expected"),
     [
-        # TCP and UDP sockets exist, for the egress forwarder on the sandbox's own
-        # loopback; nothing else is there, and nothing beyond it is reachable.
+        # TCP sockets exist, for the egress forwarder on the sandbox's own loopback;
+        # nothing else is there, and nothing beyond it is reachable.
         ("AF_INET", "SOCK_STREAM", ("127.0.0.1", 5432), ["connect", errno.ECONNREFUSED]),
-        ("AF_INET", "SOCK_DGRAM", ("1.1.1.1", 53), ["connect", errno.ENETUNREACH]),
+        ("AF_INET6", "SOCK_STREAM", ("::1", 5432), ["connect", errno.ECONNREFUSED]),
+        ("AF_INET", "SOCK_DGRAM", ("1.1.1.1", 53), ["socket", errno.EPERM]),
+        ("AF_UNIX", "SOCK_DGRAM", None, ["socket", errno.EPERM]),
         ("AF_INET", "SOCK_STREAM", ("93.184.216.34", 80), ["connect", errno.ENETUNREACH]),
         ("AF_INET", "SOCK_RAW", None, ["socket", errno.EPERM]),
         ("AF_NETLINK", "SOCK_RAW", None, ["socket", errno.EPERM]),

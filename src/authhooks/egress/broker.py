@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import re
 import secrets
 import socket
 import struct
@@ -52,8 +54,11 @@ class EgressLimits:
     connect_timeout: float = 5.0
     head_bytes: int = 16 * 1024  # the proxy request line and headers
     head_timeout: float = 5.0
-    rate_per_second: float = 20.0  # new connections per hook, across its workers
+    rate_per_second: float = 20.0  # new connections per hook, in this server process
     rate_burst: int = 40
+    records_per_call: int = 50  # then one line says how many more there were
+    open_per_hook: int = 32  # connections one hook holds at once, across its workers
+    open_total: int = 512  # connections the broker holds at once (two descriptors each)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ class EgressRecord:
     duration_ms: float
 
     def describe(self) -> str:
-        target = f"{self.method} {self.host}:{self.port}"
+        # repr-quoted where the hook chose the text: no forged lines, no control characters.
+        target = f"{_quoted(self.method, 16)} {_quoted(self.host, 100)}:{self.port}"
         if not self.allowed:
             return f"egress {target}: refused: {self.reason}"
         outcome = f" ({self.reason})" if self.reason else ""
@@ -86,11 +92,27 @@ class _Call:
     hook_id: str
     rules: tuple[rules.Rule, ...]
     deadline: float
+    record_cap: int
     connections: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
     records: list[EgressRecord] = field(default_factory=list)
+    unrecorded: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def record(self, record: EgressRecord) -> None:
+        if len(self.records) < self.record_cap:
+            self.records.append(record)
+        else:
+            self.unrecorded += 1
+
+    def all_records(self) -> list[EgressRecord]:
+        if not self.unrecorded:
+            return list(self.records)
+        more = EgressRecord(
+            "", "", 0, None, False, f"{self.unrecorded} more connections, not listed", 0, 0, 0
+        )
+        return [*self.records, more]
 
 
 @dataclass
@@ -146,6 +168,10 @@ class Broker:
         self._directory.chmod(0o711)
         self._doors: dict[int, _Door] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._open: dict[str, int] = {}  # connections held, by hook
+        self._open_total = 0
+        # The host's own addresses are as off-limits as loopback: the broker runs there.
+        self._local = rules.local_addresses()
 
     async def open(self, slot: int, uid: int) -> Path:
         """A new door for the worker in ``slot``, whose host uid is ``uid``."""
@@ -188,7 +214,7 @@ class Broker:
         door = self._doors.get(slot)
         if door is not None:
             self._cancel(door.call)
-            door.call = _Call(hook_id, tuple(allowed), deadline)
+            door.call = _Call(hook_id, tuple(allowed), deadline, self.limits.records_per_call)
 
     async def end(self, slot: int) -> list[EgressRecord]:
         """The call ended: close its connections, and return what it did."""
@@ -200,7 +226,7 @@ class Broker:
         self._cancel(call)
         if tasks:  # each records itself as it closes
             await asyncio.wait(tasks, timeout=1.0)
-        return list(call.records)
+        return call.all_records()
 
     @staticmethod
     def _cancel(call: _Call | None) -> None:
@@ -217,6 +243,14 @@ class Broker:
         if call is None or not _peer_is(writer, door.uid):
             writer.close()
             return
+        call.connections += 1
+        hook = call.hook_id
+        if call.connections > self.limits.connections_per_call + self.limits.records_per_call:
+            # Far past the cap: answer without a task or a record, so a loop of
+            # attempts costs the broker next to nothing.
+            call.unrecorded += 1
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         call.tasks.add(task)
@@ -224,14 +258,21 @@ class Broker:
         method, host, port = "?", "?", 0
         address: str | None = None
         counts = [0, 0]  # bytes out, bytes in
+        held = False
         try:
-            call.connections += 1
             if call.connections > self.limits.connections_per_call:
                 raise _Refusal(
                     429, f"more than {self.limits.connections_per_call} connections in one call"
                 )
+            if self._open.get(hook, 0) >= self.limits.open_per_hook:
+                raise _Refusal(429, f"this hook holds {self.limits.open_per_hook} connections")
+            if self._open_total >= self.limits.open_total:
+                raise _Refusal(503, "the egress broker is at its connection limit")
+            self._open[hook] = self._open.get(hook, 0) + 1
+            self._open_total += 1
+            held = True
             bucket = self._buckets.setdefault(
-                call.hook_id, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
+                hook, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
             )
             if not bucket.take():
                 raise _Refusal(429, "this hook opens connections faster than its rate limit")
@@ -253,52 +294,57 @@ class Broker:
             try:
                 if method == "CONNECT":
                     writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    upstream = self._pump(reader, remote_writer, call, counts, 0)
                 else:
-                    remote_writer.write(forward)
-                    counts[0] += len(forward)
-                    call.bytes_out += len(forward)
+                    remote_writer.write(forward.head)
+                    counts[0] += len(forward.head)
+                    call.bytes_out += len(forward.head)
+                    # One request per connection: its body, then nothing more from the hook.
+                    upstream = self._pump(
+                        reader, remote_writer, call, counts, 0, limit=forward.body_bytes
+                    )
                 note = None
                 try:
                     await asyncio.gather(
-                        self._pump(reader, remote_writer, call, counts, 0),
+                        upstream,
                         self._pump(remote_reader, writer, call, counts, 1),
                     )
                 except _Cut as cut:
                     note = str(cut)
             finally:
                 remote_writer.close()
-            call.records.append(
+            call.record(
                 EgressRecord(
                     method, host, port, address, True, note, counts[0], counts[1], _ms(began)
                 )
             )
         except _Refusal as refusal:
-            call.records.append(
+            call.record(
                 EgressRecord(
-                    method,
-                    host,
-                    port,
-                    address,
-                    False,
-                    refusal.reason,
-                    counts[0],
-                    counts[1],
-                    _ms(began),
+                    method, host, port, address, False, refusal.reason, *_so_far(counts, began)
                 )
             )
             with contextlib.suppress(OSError, RuntimeError):
                 writer.write(_refusal_answer(refusal))
                 await writer.drain()
         except asyncio.CancelledError:
-            note = "closed when the call ended"
-            call.records.append(
-                EgressRecord(
-                    method, host, port, address, True, note, counts[0], counts[1], _ms(began)
-                )
+            connected = address is not None
+            note = "closed when the call ended" if connected else "the call ended first"
+            call.record(
+                EgressRecord(method, host, port, address, connected, note, *_so_far(counts, began))
             )
         except Exception:  # never let one connection take the broker down
             log.exception("egress: connection failed unexpectedly")
+            note = "refused: the broker could not handle the request"
+            call.record(
+                EgressRecord(method, host, port, address, False, note, *_so_far(counts, began))
+            )
         finally:
+            if held:
+                self._open[hook] -= 1
+                self._open_total -= 1
+                if not self._open[hook]:
+                    del self._open[hook]
             call.tasks.discard(task)
             writer.close()
 
@@ -326,6 +372,9 @@ class Broker:
                 found = rules.usable(await rules.resolve(host, port))
             except rules.Refused as refused:
                 raise _Refusal(403, str(refused)) from None
+            found = [address for address in found if address not in self._local]
+            if not found:
+                raise _Refusal(403, f"{host} resolves to an address of this server")
             candidates = [(str(address), port) for address in found]
         timeout = min(self.limits.connect_timeout, max(call.deadline - time.monotonic(), 0))
         last_error = "no address"
@@ -348,10 +397,17 @@ class Broker:
         call: _Call,
         counts: list[int],
         direction: int,
+        limit: int | None = None,
     ) -> None:
+        """Copy ``source`` to ``sink`` (``limit`` bytes at most) under the call's caps."""
         cap = self.limits.bytes_out_per_call if direction == 0 else self.limits.bytes_in_per_call
+        left = limit
         try:
-            while data := await source.read(64 * 1024):
+            while (left is None or left > 0) and (
+                data := await source.read(64 * 1024 if left is None else min(left, 64 * 1024))
+            ):
+                if left is not None:
+                    left -= len(data)
                 used = (call.bytes_out if direction == 0 else call.bytes_in) + len(data)
                 if used > cap:
                     which = "out" if direction == 0 else "in"
@@ -382,15 +438,29 @@ _PHRASES = {
 def _refusal_answer(refusal: _Refusal) -> bytes:
     """What the hook's HTTP client reads: a status and the reason, in plain text."""
     body = f"egress refused: {refusal.reason}\n".encode()
+    # The reason goes in the status line too: clients that drop a refused CONNECT's
+    # body (http.client: "Tunnel connection failed: 403 ...") still show it.
+    phrase = "".join(c if c.isascii() and c.isprintable() else "?" for c in refusal.reason)
     head = (
-        f"HTTP/1.1 {refusal.status} {_PHRASES.get(refusal.status, 'Refused')}\r\n"
+        f"HTTP/1.1 {refusal.status} {_PHRASES.get(refusal.status, 'Refused')}: {phrase[:200]}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
 
 
-def _parse_head(head: bytes) -> tuple[str, str, int, bytes]:
+@dataclass(frozen=True)
+class _Forward:
+    """What a plain-HTTP request sends on: its rewritten head, then its body only."""
+
+    head: bytes
+    body_bytes: int
+
+
+_METHOD = re.compile(r"[A-Z]{1,16}")
+
+
+def _parse_head(head: bytes) -> tuple[str, str, int, _Forward]:
     """(method, host, port, what to send on for plain HTTP) of a proxy request."""
     try:
         text = head.decode("ascii")
@@ -398,28 +468,44 @@ def _parse_head(head: bytes) -> tuple[str, str, int, bytes]:
         raise _Refusal(400, "the request head is not ASCII") from None
     request_line, _, rest = text.partition("\r\n")
     parts = request_line.split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+    if len(parts) != 3 or not _METHOD.fullmatch(parts[0]) or parts[2] not in _VERSIONS:
         raise _Refusal(400, f"malformed request line {request_line[:100]!r}")
     method, target, version = parts
     if method == "CONNECT":
         host, port = _authority(target, None)
-        return method, host, port, b""
-    url = urlsplit(target)
+        return method, host, port, _Forward(b"", 0)
+    try:
+        url = urlsplit(target)
+    except ValueError:
+        raise _Refusal(400, f"malformed URL {target[:100]!r}") from None
     if url.scheme != "http" or not url.netloc:
         raise _Refusal(400, "send CONNECT for https, or an absolute http:// URL")
     host, port = _authority(url.netloc, 80)
     path = url.path or "/"
     if url.query:
         path += "?" + url.query
-    headers = [
-        line
-        for line in rest.split("\r\n")
-        if line and line.split(":", 1)[0].strip().lower() not in _HOP_BY_HOP
-    ]
-    forward = "\r\n".join([f"{method} {path} {version}", *headers, "Connection: close", "", ""])
-    return method, host, port, forward.encode("ascii")
+    headers: list[str] = []
+    body_bytes = 0
+    for line in filter(None, rest.split("\r\n")):
+        name, colon, value = line.partition(":")
+        name = name.strip().lower()
+        if not colon or name in _HOP_BY_HOP or name == "host":
+            continue
+        if name == "transfer-encoding":
+            raise _Refusal(400, "send a request body with Content-Length, not chunked")
+        if name == "content-length":
+            if not value.strip().isdigit() or len(value.strip()) > 12:
+                raise _Refusal(400, "bad Content-Length")
+            body_bytes = int(value.strip())
+        headers.append(line)
+    # The Host is the target's, whatever the hook wrote: one allowed name must not
+    # become a way to other sites behind the same front end.
+    host_header = f"Host: {url.netloc}"
+    lines = [f"{method} {path} {version}", host_header, *headers, "Connection: close", "", ""]
+    return method, host, port, _Forward("\r\n".join(lines).encode("ascii"), body_bytes)
 
 
+_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
 _HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-alive"}
 
 
@@ -441,7 +527,7 @@ def _authority(authority: str, default_port: int | None) -> tuple[str, int]:
 
 
 def _port(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
         raise _Refusal(400, f"bad port {text[:10]!r}")
     return int(text)
 
@@ -468,8 +554,22 @@ def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:
         address, _, port = target.rpartition(":")
         if not name or not address or not port.isdigit():
             raise ValueError(f"egress_test_overrides: {entry!r} is not name=address:port")
+        if not ipaddress.ip_address(address).is_loopback:
+            raise ValueError(f"egress_test_overrides: {address} is not a loopback address")
         overrides[name.strip().lower()] = (address, int(port))
+    if overrides:
+        log.warning("egress test overrides are set (%s): never in production", ", ".join(overrides))
     return overrides
+
+
+def _so_far(counts: list[int], began: float) -> tuple[int, int, float]:
+    return counts[0], counts[1], _ms(began)
+
+
+def _quoted(text: str, limit: int) -> str:
+    """``text`` as the log shows what a hook chose: plain if tame, else repr-quoted."""
+    text = text[:limit]
+    return text if text.isascii() and text.isprintable() and " " not in text else repr(text)
 
 
 def _ms(began: float) -> float:

@@ -18,11 +18,17 @@ Standard library only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import functools
 import ipaddress
 import re
 import socket
+import struct
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
 Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -35,6 +41,9 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # no public DNS name ends in such a label.
 _NUMERIC = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _PORT = re.compile(r"[0-9]{1,5}")
+
+RESOLVE_TIMEOUT = 5.0
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="egress-dns")
 
 
 class Refused(Exception):
@@ -363,7 +372,18 @@ async def resolve(host: str, port: int) -> list[Address]:
     """
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # On a pool of its own, so that a hook's slow DNS server holds up only
+        # other egress lookups (names have two labels at least, so the resolver
+        # tries them as they are before any search domain).
+        infos = await asyncio.wait_for(
+            loop.run_in_executor(
+                _RESOLVERS,
+                functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
+            ),
+            RESOLVE_TIMEOUT,
+        )
+    except TimeoutError:
+        raise Refused(f"resolving {host} took longer than {RESOLVE_TIMEOUT:g} s") from None
     except (OSError, UnicodeError):
         raise Refused(f"cannot resolve {host}") from None
     found: list[Address] = []
@@ -399,3 +419,30 @@ def usable(addresses: Iterable[Address]) -> list[Address]:
     if accepted:
         return accepted
     raise first or Refused("no addresses to connect to")
+
+
+def local_addresses() -> frozenset[Address]:
+    """This host's own addresses (read once, at start): the broker connects from
+    here, so a public address of the host itself must be as off-limits as loopback."""
+    found: set[Address] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            digits = line.split()[0]
+            found.add(ipaddress.IPv6Address(int(digits, 16)))
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            with contextlib.suppress(OSError):
+                answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+                found.add(ipaddress.IPv4Address(answer[20:24]))
+    finally:
+        probe.close()
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.ip_address(info[4][0]))
+    return frozenset(found)
+
+
+_SIOCGIFADDR = 0x8915

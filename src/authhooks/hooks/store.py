@@ -8,6 +8,7 @@ new version and deploys it; deploying points the hook at any version
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from authhooks.masterkey import MasterKey
 from authhooks.storage import models
 from authhooks.storage.database import bump_generation, page
 from authhooks.storage.models import utcnow
+
+log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_SCRIPT_BYTES = 100 * 1024
@@ -219,7 +222,7 @@ def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[Flow
             on_error=hook.on_error,
             secrets=hook_secrets.values(session, master_key, hook.id),
             capture_events=hook.capture_events,
-            egress=tuple(parse_rule(text) for text in hook.egress),
+            egress=_egress_rules(hook.name, hook.egress),
         )
         for hook, script in rows
     )
@@ -267,3 +270,14 @@ def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) 
                     models.HookInvocation.started_at <= cutoff,
                 )
             )
+
+
+def _egress_rules(hook_name: str, entries: list[str]) -> tuple[Rule, ...]:
+    """A hook's stored allowlist; an entry today's rules refuse is left out, not fatal."""
+    found = []
+    for text in entries:
+        try:
+            found.append(parse_rule(text))
+        except ValueError as error:
+            log.warning("hook %s: egress entry %r is ignored: %s", hook_name, text, error)
+    return tuple(found)

@@ -133,7 +133,9 @@ class Sandbox:
         self.seccomp_library = _find_library("libseccomp.so.2")
         libraries = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
         self.package = Path(authhooks.__file__).resolve().parent
-        self.libraries = _hook_libraries()
+        # A library other uids cannot read is left out rather than let it decide
+        # whether workers get uids of their own.
+        self.libraries = [path for path in _hook_libraries() if _others_can_read(path)]
         self.binds = sorted(
             {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *libraries}
         )
@@ -141,10 +143,7 @@ class Sandbox:
         self.separate_uids = (
             root
             and self.settings.uid_base > 0
-            and all(
-                _others_can_read(p)
-                for p in [*self.binds, self.package, *self.libraries, Path(self.bwrap)]
-            )
+            and all(_others_can_read(p) for p in [*self.binds, self.package, Path(self.bwrap)])
         )
         if root and self.settings.uid_base > 0 and not self.separate_uids:
             log.warning(

@@ -18,12 +18,16 @@ _ALLOW = 0x7FFF0000
 _CMP_NE = 1
 _CMP_EQ = 4
 _CMP_GE = 5
+_CMP_GT = 6
 _PR_SET_PDEATHSIG = 1
 _CMP_MASKED_EQ = 7
 _CLONE_THREAD = 0x00010000
 _FAMILIES = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 _AF_MAX = 46  # one past the highest address family Linux defines
 _SOCK_PACKET = 10
+# Every socket type but SOCK_STREAM (1): datagram, raw, RDM, seqpacket, DCCP, packet.
+_DENIED_TYPES = (2, 3, 4, 5, 6, _SOCK_PACKET)
+_TCP_ULP = 31
 _SOCK_TYPE_MASK = 0xF  # the type, without SOCK_NONBLOCK and SOCK_CLOEXEC
 
 # Denied outright: kernel interfaces hooks have no use for and escapes do.
@@ -100,16 +104,26 @@ def install(library: str = LIBRARY) -> None:
         rule("clone3", _errno(errno.ENOSYS))
         # A worker may not opt out of dying with its parent.
         rule("prctl", _errno(errno.EPERM), (0, _CMP_EQ, _PR_SET_PDEATHSIG, 0))
-        # Sockets: Unix (the egress door is one), and TCP or UDP — which reach
-        # nothing but the sandbox's own loopback, where the egress forwarder
-        # listens: the network namespace has no other interface. No raw or
-        # packet sockets, no netlink, no other family.
+        # Sockets: Unix (the egress door is one), and TCP — which reaches nothing
+        # but the sandbox's own loopback, where the egress forwarder listens: the
+        # network namespace has no other interface. No netlink, no other family.
         for family in range(_AF_MAX):
             if family not in _FAMILIES:
                 rule("socket", _errno(errno.EPERM), (0, _CMP_EQ, family, 0))
         rule("socket", _errno(errno.EPERM), (0, _CMP_GE, _AF_MAX, 0))
-        for kind in (socket.SOCK_RAW, _SOCK_PACKET):
+        # Of those, stream sockets only (TCP, and Unix), with the default protocol:
+        # no UDP, UDP-Lite, SCTP, DCCP, MPTCP, raw or packet sockets — each a kernel
+        # protocol module a hook could otherwise have loaded and poked at.
+        for kind in _DENIED_TYPES:
             rule("socket", _errno(errno.EPERM), (1, _CMP_MASKED_EQ, _SOCK_TYPE_MASK, kind))
+        rule("socket", _errno(errno.EPERM), (2, _CMP_GT, socket.IPPROTO_TCP, 0))
+        # And no upper-layer protocols on TCP (kernel TLS and the like).
+        rule(
+            "setsockopt",
+            _errno(errno.EPERM),
+            (1, _CMP_EQ, socket.SOL_TCP, 0),
+            (2, _CMP_EQ, _TCP_ULP, 0),
+        )
         rule("socketpair", _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))
         result = lib.seccomp_load(context)
         if result < 0:

@@ -567,9 +567,11 @@ class Runtime:
             worker.kill()  # cancelled mid-call: its answer would reach the next caller
             raise
         finally:
-            if self._broker is not None:
-                records = await self._broker.end(worker.slot)
-            self._release(pool, worker)
+            try:
+                if self._broker is not None:
+                    records = await self._broker.end(worker.slot)
+            finally:
+                self._release(pool, worker)
         return Outcome(result, failure, console, _since(began), dropped, tuple(records))
 
     def worker_pids(self, key: str) -> list[int]:
