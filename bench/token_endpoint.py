@@ -8,13 +8,19 @@ Runs authhooks with no hook, one trivial credentials-exchange hook and a flow
 of three, and the peer without and with its in-process claims function.
 Prints requests/s, p50 and p99 latency, and ratios measured in the same run.
 
+With ``--subscriber``, the hooks also print one line per call, and each run with
+hooks is measured on one server without and with one Server-Sent Events
+subscriber reading ``/api/v2/logs/stream`` (no filter) for the whole run, in
+``--subscriber-rounds`` pairs (alternating which goes first).
+
     python bench/token_endpoint.py [--duration 10] [--connections 16] [--algs RS256,ES256]
-                                   [--hooks 0,1,3]
+                                   [--hooks 0,1,3] [--subscriber] [--subscriber-rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,10 +29,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -46,6 +54,14 @@ def credentials_exchange(client, scope, audience, context):
             "https://example.com/client": client["id"]}
 """
 
+# The same, printing one short line per call: something for the log stream to carry.
+HOOK_PRINTING = """
+def credentials_exchange(client, scope, audience, context):
+    print("token for", client["id"])
+    return {"scope": scope, "https://example.com/tier": "gold",
+            "https://example.com/client": client["id"]}
+"""
+
 
 @dataclass
 class Result:
@@ -55,6 +71,20 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+
+
+@dataclass
+class Streamed:
+    """What one SSE subscriber got during a run with it."""
+
+    requests: int  # completed by wrk in the measured run
+    events: Counter[str] = field(default_factory=Counter)
+    first_seq: int | None = None
+    last_seq: int | None = None
+    seq_gaps: int = 0  # records missing between the first and the last received
+    out_of_order: list[tuple[int, int]] = field(default_factory=list)  # (after, seq)
+    cpu_s: float = 0.0  # the reading thread's CPU time
+    error: str | None = None
 
 
 def free_port() -> int:
@@ -95,13 +125,20 @@ def wrk(
     url: str, body: str, duration: int, connections: int, script: Path
 ) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, non-2xx count) from one wrk run."""
-    output = subprocess.run(
+    return parse_wrk(wrk_output(url, body, duration, connections, script))
+
+
+def wrk_output(url: str, body: str, duration: int, connections: int, script: Path) -> str:
+    return subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
         env={**os.environ, "BODY": body},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _latency(output, "50%")
     p99 = _latency(output, "99%")
@@ -120,9 +157,13 @@ def _latency(output: str, percentile: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def bench_authhooks(alg: str, hooks: int, args: argparse.Namespace, script: Path) -> Result:
+def bench_authhooks(
+    alg: str, hooks: int, args: argparse.Namespace, script: Path
+) -> list[tuple[Result, Streamed | None]]:
+    """One run; with ``--subscriber`` and hooks, the rounds without and with a subscriber."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    printing = args.subscriber and hooks > 0
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             **os.environ,
@@ -132,22 +173,175 @@ def bench_authhooks(alg: str, hooks: int, args: argparse.Namespace, script: Path
             "AUTHHOOKS_WORKERS": str(args.workers),
             "AUTHHOOKS_LOG_LEVEL": "warning",
         }
+        if printing:
+            # Heartbeats on an idle stream let the reader notice it should stop.
+            env["AUTHHOOKS_LOG_STREAM_HEARTBEAT"] = "1"
         with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz"):
-            body = urlencode(setup_machine(url, Path(data_dir), hooks))
+            hook = HOOK_PRINTING if printing else HOOK
+            body = urlencode(setup_machine(url, Path(data_dir), hooks, hook))
             token_url = url + "/oauth/token"
             check(token_url, body)
             wrk(token_url, body, args.warmup, args.connections, script)
+            if printing:
+                return with_subscriber(url, Path(data_dir), alg, hooks, body, args, script)
             rps, p50, p99, errors = wrk(token_url, body, args.duration, args.connections, script)
     name = f"authhooks+{hooks}h" if hooks else "authhooks"
-    return Result(name, alg, rps, p50, p99, errors)
+    return [(Result(name, alg, rps, p50, p99, errors), None)]
 
 
-def setup_machine(url: str, data_dir: Path, hooks: int = 0) -> dict[str, str]:
-    """An API, a client and a grant, made through the management API as an operator would."""
-    import json
+def with_subscriber(
+    url: str,
+    data_dir: Path,
+    alg: str,
+    hooks: int,
+    body: str,
+    args: argparse.Namespace,
+    script: Path,
+) -> list[tuple[Result, Streamed | None]]:
+    """``--subscriber-rounds`` pairs of runs, without and with one subscriber, ABBA order."""
+    token = admin_token(url, data_dir)
+    token_url = url + "/oauth/token"
+    name = f"authhooks+{hooks}hp"
+    runs: list[tuple[Result, Streamed | None]] = []
+    for round_number in range(args.subscriber_rounds):
+        order = (False, True) if round_number % 2 == 0 else (True, False)
+        for subscribed in order:
+            if not subscribed:
+                rps, p50, p99, errors = wrk(
+                    token_url, body, args.duration, args.connections, script
+                )
+                runs.append((Result(name, alg, rps, p50, p99, errors), None))
+                continue
+            with LogSubscriber(url, token) as subscriber:
+                output = wrk_output(token_url, body, args.duration, args.connections, script)
+                subscriber.drain(newest_seq(url, token))
+            rps, p50, p99, errors = parse_wrk(output)
+            streamed = subscriber.result(_requests(output))
+            runs.append((Result(name + "+sub", alg, rps, p50, p99, errors), streamed))
+    return runs
 
+
+def _requests(output: str) -> int:
+    return int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+
+
+def newest_seq(url: str, token: str) -> int:
+    """The seq of the newest stored record, once the last batch has had time to be written."""
+    time.sleep(0.5)  # records are written every 0.1 s
+    response = httpx.get(
+        url + "/api/v2/logs",
+        params={"take": 1},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    logs = response.json()["logs"]
+    return int(logs[0]["seq"]) if logs else 0
+
+
+class LogSubscriber:
+    """One reader of ``/api/v2/logs/stream`` in a thread: counts events and discards them.
+
+    It parses no JSON, only the ``event:`` and ``id:`` lines (the ``seq`` of each
+    record, to find any missing), so that it costs little of the CPU the server
+    shares with it.
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url = url + "/api/v2/logs/stream"
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        self.events: Counter[str] = Counter()
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.seq_gaps = 0
+        self.out_of_order: list[tuple[int, int]] = []
+        self.cpu_s = 0.0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._open = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> LogSubscriber:
+        self._thread.start()
+        if not self._open.wait(30) or self.error:
+            raise RuntimeError(f"log stream did not open: {self.error}")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def drain(self, seq: int, timeout: float = 30) -> None:
+        """Wait until the record ``seq`` has been received (or the stream ended)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._thread.is_alive():
+            if self.last_seq is not None and self.last_seq >= seq:
+                return
+            time.sleep(0.05)
+
+    def result(self, requests: int) -> Streamed:
+        return Streamed(
+            requests,
+            self.events,
+            self.first_seq,
+            self.last_seq,
+            self.seq_gaps,
+            self.out_of_order,
+            self.cpu_s,
+            self.error,
+        )
+
+    def _read(self) -> None:
+        started = time.thread_time()
+        timeout = httpx.Timeout(30, read=60)
+        try:
+            with (
+                httpx.Client(timeout=timeout) as client,
+                client.stream("GET", self._url, headers=self._headers) as response,
+            ):
+                if response.status_code != 200:
+                    self.error = f"status {response.status_code}"
+                    return
+                self._open.set()
+                pending, kind, event_id = b"", b"", b""
+                for chunk in response.iter_raw():
+                    lines = (pending + chunk).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        if not line:  # the end of an event (or of a comment)
+                            if kind == b"invocation":
+                                self._seq(int(event_id))
+                            kind = event_id = b""
+                        elif line.startswith(b"event: "):
+                            kind = line[7:]
+                            self.events[kind.decode()] += 1
+                        elif line.startswith(b"id: "):
+                            event_id = line[4:]
+                        elif kind == b"dropped" and line.startswith(b"data: "):
+                            self.error = f"dropped: {line[6:].decode()}"
+                    if self._stop.is_set():
+                        return
+                self.error = self.error or "the server ended the stream"
+        except (httpx.HTTPError, ValueError) as error:
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.cpu_s = time.thread_time() - started
+            self._open.set()
+
+    def _seq(self, seq: int) -> None:
+        if self.first_seq is None or self.last_seq is None:
+            self.first_seq = self.last_seq = seq
+        elif seq <= self.last_seq:
+            self.out_of_order.append((self.last_seq, seq))
+        else:
+            self.seq_gaps += seq - self.last_seq - 1
+            self.last_seq = seq
+
+
+def admin_token(url: str, data_dir: Path) -> str:
+    """A management API token for the bootstrap admin (every scope)."""
     admin = json.loads((data_dir / "bootstrap-admin.json").read_text())
-    token = httpx.post(
+    response = httpx.post(
         url + "/oauth/token",
         data={
             "grant_type": "client_credentials",
@@ -155,9 +349,16 @@ def setup_machine(url: str, data_dir: Path, hooks: int = 0) -> dict[str, str]:
             "client_secret": admin["client_secret"],
             "audience": admin["audience"],
         },
-    ).json()
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def setup_machine(url: str, data_dir: Path, hooks: int = 0, hook: str = HOOK) -> dict[str, str]:
+    """An API, a client and a grant, made through the management API as an operator would."""
+    token = admin_token(url, data_dir)
     with httpx.Client(
-        base_url=url + "/api/v2", headers={"Authorization": f"Bearer {token['access_token']}"}
+        base_url=url + "/api/v2", headers={"Authorization": f"Bearer {token}"}
     ) as api:
         api.post(
             "/resource-servers",
@@ -181,7 +382,7 @@ def setup_machine(url: str, data_dir: Path, hooks: int = 0) -> dict[str, str]:
                 "/hooks",
                 json={
                     "name": f"bench-{n}",
-                    "script": HOOK,
+                    "script": hook,
                     "triggerId": "credentials-exchange",
                     "enabled": True,
                     "order": n,
@@ -239,18 +440,35 @@ def main() -> None:
     parser.add_argument("--algs", default="RS256,ES256")
     parser.add_argument("--hooks", default="0", help="hook counts to run, e.g. 0,1,3")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer server")
+    parser.add_argument(
+        "--subscriber",
+        action="store_true",
+        help="hooks print a line per call; runs with hooks also measured with one log subscriber",
+    )
+    parser.add_argument(
+        "--subscriber-rounds",
+        type=int,
+        default=2,
+        help="pairs of runs without and with the subscriber, per hook count",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is missing: run `make bench` (installs it) or apt-get install wrk")
 
     results: list[Result] = []
+    streamed: list[tuple[Result, Streamed | None]] = []
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "post.lua"
         script.write_text(WRK_SCRIPT)
         hook_counts = [int(n) for n in args.hooks.split(",")]
         for alg in args.algs.split(","):
             for hooks in hook_counts:
-                results.append(bench_authhooks(alg, hooks, args, script))
+                runs = bench_authhooks(alg, hooks, args, script)
+                if len(runs) == 1:
+                    results.append(runs[0][0])
+                else:
+                    streamed += runs
+                    results += mean_of_rounds([result for result, _ in runs])
             if not args.no_peer:
                 results.append(bench_peer(alg, False, args, script))
                 if any(hook_counts):
@@ -260,10 +478,17 @@ def main() -> None:
         f"\nPOST /oauth/token, client credentials; {args.workers} server workers, "
         f"wrk -t2 -c{args.connections} -d{args.duration}s on the same {os.cpu_count()}-core machine"
     )
-    print(f"{'server':<14} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    if streamed:
+        print(
+            f"+Nhp: the N hooks print one line per call; +sub: one SSE subscriber on "
+            f"/api/v2/logs/stream (no filter) for the whole run; mean of "
+            f"{args.subscriber_rounds} runs each, alternating which goes first"
+        )
+    width = max(14, *(len(result.server) for result in results))
+    print(f"{'server':<{width}} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for result in results:
         print(
-            f"{result.server:<14} {result.alg:<6} {result.requests_per_s:>9.0f} "
+            f"{result.server:<{width}} {result.alg:<6} {result.requests_per_s:>9.0f} "
             f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7}"
         )
     for alg in args.algs.split(","):
@@ -281,6 +506,61 @@ def main() -> None:
         if "authhooks+1h" in by_name and "peer+fn" in by_name:
             ratio = by_name["authhooks+1h"].requests_per_s / by_name["peer+fn"].requests_per_s
             print(f"{alg}: authhooks+1h/peer+fn throughput {ratio:.2f}")
+    if streamed:
+        print_subscriber(streamed, args.subscriber_rounds)
+
+
+def mean_of_rounds(runs: list[Result]) -> list[Result]:
+    """One result per server name: the mean of its runs (errors summed)."""
+    means = []
+    for name in dict.fromkeys(result.server for result in runs):
+        same = [result for result in runs if result.server == name]
+        means.append(
+            Result(
+                name,
+                same[0].alg,
+                sum(result.requests_per_s for result in same) / len(same),
+                sum(result.p50_ms for result in same) / len(same),
+                sum(result.p99_ms for result in same) / len(same),
+                sum(result.errors for result in same),
+            )
+        )
+    return means
+
+
+def print_subscriber(runs: list[tuple[Result, Streamed | None]], rounds: int) -> None:
+    """Per hook count: with/without the subscriber, per round and overall; what it received."""
+    print()
+    groups = dict.fromkeys((result.alg, result.server.removesuffix("+sub")) for result, _ in runs)
+    for alg, name in groups:
+        plain = [r for r, _ in runs if r.alg == alg and r.server == name]
+        subscribed = [(r, s) for r, s in runs if r.alg == alg and r.server == name + "+sub"]
+        with_sub = [r for r, _ in subscribed]
+        pairs = ", ".join(
+            f"{b.requests_per_s / a.requests_per_s:.2f} ({b.p99_ms - a.p99_ms:+.2f} ms)"
+            for a, b in zip(plain, with_sub, strict=True)
+        )
+        ratio = sum(r.requests_per_s for r in with_sub) / sum(r.requests_per_s for r in plain)
+        added = (sum(r.p99_ms for r in with_sub) - sum(r.p99_ms for r in plain)) / rounds
+        print(
+            f"{alg}: {name}+sub/{name} throughput {ratio:.2f}, p99 added {added:+.2f} ms "
+            f"(each round: {pairs})"
+        )
+        for result, got in subscribed:
+            assert got is not None
+            span = (got.last_seq - got.first_seq + 1) if got.first_seq and got.last_seq else 0
+            events = ", ".join(f"{kind} {count}" for kind, count in sorted(got.events.items()))
+            print(
+                f"  {result.server} {result.requests_per_s:.0f} req/s: {got.requests} requests; "
+                f"received {events or 'nothing'}; records seq {got.first_seq}..{got.last_seq} "
+                f"({span}), {got.seq_gaps} missing; reader CPU {got.cpu_s:.2f} s"
+                + (
+                    f"; {len(got.out_of_order)} out of order (after, seq): {got.out_of_order[:5]}"
+                    if got.out_of_order
+                    else ""
+                )
+                + (f"; stream error: {got.error}" if got.error else "")
+            )
 
 
 if __name__ == "__main__":

@@ -57,6 +57,11 @@ async def events(
                     yield _event("invocation", row, event_id=str(row["seq"]))
                     wrote = time.monotonic()
                 read_records = len(rows) == _BATCH
+                # Between batches too: a busy stream must not let its lines pile up.
+                while not subscription.lines.empty():
+                    line = subscription.lines.get_nowait()
+                    if live_lines:
+                        yield _event("console", line)
                 if (
                     read_records
                     and await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG
