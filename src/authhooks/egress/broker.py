@@ -223,9 +223,13 @@ class Broker:
             return []
         call, door.call = door.call, None
         tasks = list(call.tasks)
-        self._cancel(call)
-        if tasks:  # each records itself as it closes
-            await asyncio.wait(tasks, timeout=1.0)
+        if tasks:
+            # A relay the hook just finished with is still closing: let it record
+            # itself as done before whatever is left is cut.
+            _, pending = await asyncio.wait(tasks, timeout=0.05)
+            self._cancel(call)
+            if pending:  # each records itself as it closes
+                await asyncio.wait(pending, timeout=1.0)
         return call.all_records()
 
     @staticmethod
