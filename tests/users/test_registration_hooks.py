@@ -289,6 +289,7 @@ def test_a_long_delivery_keeps_its_claim(backend: str, tmp_path: Path) -> None:
     )
     with run_server(tmp_path, backend, delivery_lease=1, workers=2) as server:
         hook = create_hook(server, "post-user-registration", slow, timeout_ms=10000)
+        time.sleep(0.5)  # the other server process sees the new hook within cache_ttl
         app = create_app(server)
         assert signup(server, app["client_id"], new_email()).status_code == 200
         done = wait_for(
