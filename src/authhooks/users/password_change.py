@@ -81,9 +81,5 @@ class PasswordChange:
         The event id, if any hook is to run (then call ``Deliverer.nudge`` after commit)."""
         user.password_hash = password_hash
         user.last_password_reset = user.updated_at = utcnow()
-        payload = {
-            "user": store.hook_user(user),
-            "connection": store.CONNECTION,
-            "request": request.as_dict(),
-        }
+        payload = store.user_event(user, request.as_dict())
         return enqueue(session, post_change_password.POINT, hooks, payload)

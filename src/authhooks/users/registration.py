@@ -128,11 +128,7 @@ class Registration:
                     session,
                     post_user_registration.POINT,
                     post_hooks,
-                    {
-                        "user": store.hook_user(user),
-                        "connection": store.CONNECTION,
-                        "request": request.as_dict(),
-                    },
+                    store.user_event(user, request.as_dict()),
                 )
                 return user, queued
 

@@ -215,6 +215,11 @@ def hook_user(user: models.User) -> dict[str, Any]:
     }
 
 
+def user_event(user: models.User, request: dict[str, Any]) -> dict[str, Any]:
+    """The event of an asynchronous user point (post-registration, post-change-password)."""
+    return {"user": hook_user(user), "connection": CONNECTION, "request": request}
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
