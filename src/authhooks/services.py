@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from authhooks.config import Settings
 from authhooks.egress.broker import Broker, egress_overrides
@@ -20,6 +21,7 @@ from authhooks.identity.oauth2.grants.password import PasswordGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.logs.bus import LogBus
 from authhooks.logs.relay import PgRelay
+from authhooks.logs.stream import batch_of
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
@@ -74,10 +76,10 @@ class Services:
             capture_for=timedelta(hours=settings.capture_retention_hours),
         )
         bus = LogBus()
-        invocations.stored.append(bus.records_stored)
+        invocations.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
         relay = None if database.is_sqlite else PgRelay(settings.database_url, bus)
         if relay is not None:
-            invocations.stored.append(relay.records_stored)
+            invocations.stored.append(lambda _: relay.records_stored())
         flows = FlowRunner(
             runtime, directory.flow, invocations.record, publish=bus.line, seal=sealer(master_key)
         )

@@ -4,13 +4,22 @@ subscriber that falls behind is dropped with a final event."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
-from authhooks.logs.bus import MAX_QUEUED_LINES, LineFilter, LogBus
+import pytest
+
+from authhooks.hooks.invocations import InvocationLog
+from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
 from authhooks.logs.records import RecordFilter
-from authhooks.logs.stream import events
+from authhooks.logs.stream import batch_of, events
+from authhooks.points.flow import Invocation
+from authhooks.storage import models
 from authhooks.storage.database import Database
+from authhooks.storage.models import utcnow
 
 
 def line(n: int, hook_id: str = "hk_1") -> dict[str, object]:
@@ -37,7 +46,11 @@ def test_a_subscriber_that_falls_behind_is_dropped(tmp_path: Path) -> None:
     database.dispose()
     assert chunks[-1].startswith(b"event: dropped\n")
     assert b"fell behind" in chunks[-1]
-    assert len(chunks) == MAX_QUEUED_LINES + 1  # what it had queued, then the end
+    sent = b"".join(chunks[:-1])
+    # What it had queued, in order, then the end.
+    assert sent.count(b"event: console\n") == MAX_QUEUED_LINES
+    assert b'"n":1999}' in sent
+    assert b'"n":2000}' not in sent
 
 
 def test_lines_reach_matching_subscribers_only() -> None:
@@ -50,3 +63,89 @@ def test_lines_reach_matching_subscribers_only() -> None:
         return mine.lines.qsize(), theirs.lines.qsize()
 
     assert asyncio.run(scenario()) == (1, 0)
+
+
+def _invocation(n: int, outcome: str = "ok") -> Invocation:
+    return Invocation(
+        id=f"inv_{n}",
+        hook_id="hk_1",
+        version=1,
+        point="credentials-exchange",
+        started_at=utcnow(),
+        duration_ms=1.0,
+        outcome=outcome,
+        error=None,
+    )
+
+
+def _records(chunks: list[bytes]) -> list[tuple[int, str]]:
+    """(seq, id) of each invocation event in the chunks, in order."""
+    found = []
+    for event in b"".join(chunks).split(b"\n\n"):
+        fields = dict(line.split(b": ", 1) for line in event.split(b"\n") if b": " in line)
+        if fields.get(b"event") == b"invocation":
+            data = json.loads(fields[b"data"])
+            assert fields[b"id"] == str(data["seq"]).encode()
+            found.append((data["seq"], data["id"]))
+    return found
+
+
+@pytest.mark.parametrize("record_filter", [RecordFilter(), RecordFilter(outcome="error")])
+def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
+    tmp_path: Path, record_filter: RecordFilter
+) -> None:
+    """Batches this process stored come from memory; those another process stored
+    in between (or that piled up) are read from the database; none is lost or doubled."""
+    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
+    database.migrate()
+    with database.session() as session:
+        session.add(
+            models.Hook(
+                id="hk_1",
+                name="one",
+                trigger_id="credentials-exchange",
+                runtime="python3.11",
+                timeout_ms=1000,
+                on_error="fail",
+                version=1,
+                last_version=1,
+            )
+        )
+    bus = LogBus()
+    here, elsewhere = InvocationLog(database), InvocationLog(database)
+    here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
+
+    async def scenario() -> list[bytes]:
+        stream = events(database, bus, record_filter, None, heartbeat=60)
+        chunks = [await anext(stream)]
+        reading = asyncio.ensure_future(_collect(stream, chunks))
+        number = 0
+        for writer in [here, here, elsewhere, here, elsewhere, elsewhere, here]:
+            for _ in range(3):
+                number += 1
+                writer.record(_invocation(number, "error" if number % 2 else "ok"))
+            await writer.flush()
+            await asyncio.sleep(0.05)
+        # More batches than a stream may keep waiting: it reads them back instead.
+        bus_queue_full = MAX_QUEUED_BATCHES + 5
+        for _ in range(bus_queue_full):
+            number += 1
+            here.record(_invocation(number, "error" if number % 2 else "ok"))
+            await here.flush()
+        await asyncio.sleep(0.3)
+        reading.cancel()
+        return chunks
+
+    chunks = asyncio.run(scenario())
+    database.dispose()
+    expected = [
+        (n, f"inv_{n}")
+        for n in range(1, 3 * 7 + MAX_QUEUED_BATCHES + 6)
+        if record_filter.outcome is None or n % 2
+    ]
+    assert _records(chunks) == expected
+
+
+async def _collect(stream: AsyncIterator[bytes], into: list[bytes]) -> None:
+    async for chunk in stream:
+        into.append(chunk)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from anyio.to_thread import run_sync
@@ -27,6 +28,14 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """Records one flush committed, numbered ``first_seq`` onwards in this order."""
+
+    first_seq: int
+    invocations: list[Invocation]
 
 
 class InvocationLog:
@@ -52,7 +61,7 @@ class InvocationLog:
         self._task: asyncio.Task[None] | None = None
         self._flushes = 0
         # Called after each batch is committed (the log bus and its relay listen).
-        self.stored: list[Callable[[], None]] = []
+        self.stored: list[Callable[[StoredBatch], None]] = []
 
     def record(self, invocation: Invocation) -> None:
         if len(self._pending) >= self._max_pending:
@@ -74,14 +83,15 @@ class InvocationLog:
             return
         try:
             try:
-                await run_sync(self._write, batch)
+                stored = await run_sync(self._write, batch)
             except IntegrityError:  # a hook deleted while its records were being written
-                await run_sync(self._write, batch)
+                stored = await run_sync(self._write, batch)
         except Exception:  # a database outage must not take the request path down
             log.exception("could not store %d invocation records", len(batch))
             return
-        for listener in self.stored:
-            listener()
+        if stored.invocations:
+            for listener in self.stored:
+                listener(stored)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -94,7 +104,7 @@ class InvocationLog:
                 except Exception:  # retention runs again at the next round
                     log.exception("could not prune invocation records")
 
-    def _write(self, batch: list[Invocation]) -> None:
+    def _write(self, batch: list[Invocation]) -> StoredBatch:
         with self._db.session() as session:
             connection = session.connection()
             # A hook deleted since its run takes its records with it.
@@ -104,18 +114,20 @@ class InvocationLog:
                 )
             )
             kept = [item for item in batch if item.hook_id in existing]
-            if kept:
-                last = session.execute(
-                    update(models.LogSequence)
-                    .where(models.LogSequence.id == 1)
-                    .values(value=models.LogSequence.value + len(kept))
-                    .returning(models.LogSequence.value)
-                ).scalar_one() - len(kept)
-                expires = utcnow() + self._capture_for
-                sql, rows = _insert_many(connection.dialect.name, kept, int(last), expires)
-                # Straight to the driver: thousands of records a second must cost the
-                # event loop's process as little Python (and GIL) time as possible.
-                connection.exec_driver_sql(sql, rows)
+            if not kept:
+                return StoredBatch(0, [])
+            last = session.execute(
+                update(models.LogSequence)
+                .where(models.LogSequence.id == 1)
+                .values(value=models.LogSequence.value + len(kept))
+                .returning(models.LogSequence.value)
+            ).scalar_one() - len(kept)
+            expires = utcnow() + self._capture_for
+            sql, rows = _insert_many(connection.dialect.name, kept, int(last), expires)
+            # Straight to the driver: thousands of records a second must cost the
+            # event loop's process as little Python (and GIL) time as possible.
+            connection.exec_driver_sql(sql, rows)
+        return StoredBatch(int(last) + 1, kept)
 
     def _prune(self) -> None:
         with self._db.session() as session:

@@ -5,19 +5,48 @@ falls behind is dropped (its stream ends with a final event) rather than
 slowing the hook path. With no subscriber in this process, publishing is a
 dictionary check — plus, on PostgreSQL, appending the line to the relay's
 next batch for the other processes.
-Records themselves are not carried here: subscribers read them from the
-database in order (``logs.records``), which is what makes resuming lossless.
+Records this process has just stored come here too, each encoded once as its
+stream event, so that a stream forwards them without reading them back. A
+stream reads the database (``logs.records``) only for what the bus cannot
+vouch for: records stored by other processes, a gap before a batch, a
+subscriber that let batches pile up, or a resume from ``Last-Event-ID``. That
+is what makes resuming lossless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 MAX_QUEUED_LINES = 2000
+# Batches a stream may leave waiting before it is sent to read the database instead.
+MAX_QUEUED_BATCHES = 100
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One record of a batch: what filters look at, and its stream event, encoded once."""
+
+    hook_id: str
+    point: str
+    outcome: str
+    started_at: datetime
+    event: bytes
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Records stored by one transaction of this process: every ``seq`` from ``first``
+    to ``last`` is in it, since a batch takes a contiguous run of numbers."""
+
+    first: int
+    last: int
+    records: tuple[StoredRecord, ...]
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,8 @@ class Subscription:
     lines: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(MAX_QUEUED_LINES)
     )
+    batches: deque[RecordBatch] = field(default_factory=deque)
+    # Set when records exist that the batches do not carry: the stream must read them.
     records_stored: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: str | None = None  # why the bus let go of it
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,9 +110,23 @@ class LogBus:
             subscription.wake.set()
 
     def records_stored(self) -> None:
-        """New records are in the database (stored by any process)."""
+        """New records are in the database (stored by another process, or not carried)."""
         for subscription in self._subscriptions.values():
             subscription.records_stored.set()
+            subscription.wake.set()
+
+    def batch_stored(self, batch: Callable[[], RecordBatch]) -> None:
+        """This process stored a batch; ``batch`` builds it, only if some stream listens."""
+        if not self._subscriptions:
+            return
+        built = batch()
+        for subscription in self._subscriptions.values():
+            if len(subscription.batches) >= MAX_QUEUED_BATCHES:
+                # Nothing is lost: the stream reads these records from the database.
+                subscription.batches.clear()
+                subscription.records_stored.set()
+            else:
+                subscription.batches.append(built)
             subscription.wake.set()
 
     def _drop(self, key: int, subscription: Subscription, reason: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -37,6 +37,53 @@ class RecordFilter:
             query = query.where(table.started_at < self.until)
         return query
 
+    def matches(self, hook_id: str, point: str, outcome: str, started_at: datetime) -> bool:
+        """What ``apply`` selects, for a record in memory."""
+        return (
+            (self.hook_id is None or hook_id == self.hook_id)
+            and (self.point is None or point == self.point)
+            and (self.outcome is None or outcome == self.outcome)
+            and (self.since is None or started_at >= self.since)
+            and (self.until is None or started_at < self.until)
+        )
+
+
+class RecordLike(Protocol):
+    """A stored record, or one in memory that was just stored (``points.flow.Invocation``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def hook_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def point(self) -> str: ...
+
+    @property
+    def started_at(self) -> datetime: ...
+
+    @property
+    def duration_ms(self) -> float: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def console(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def truncated(self) -> bool: ...
+
+    @property
+    def test(self) -> bool: ...
+
 
 def newest(
     session: Session, record_filter: RecordFilter, *, before: int | None, limit: int
@@ -49,18 +96,18 @@ def newest(
 
 
 def after(
-    session: Session, record_filter: RecordFilter, seq: int, limit: int
+    session: Session, record_filter: RecordFilter, seq: int, upto: int, limit: int
 ) -> Sequence[models.HookInvocation]:
-    """Records stored after ``seq``, oldest first: what a stream sends next."""
-    query = record_filter.apply(select(models.HookInvocation))
-    query = query.where(models.HookInvocation.seq > seq).order_by(models.HookInvocation.seq)
-    return session.scalars(query.limit(limit)).all()
+    """Records numbered after ``seq`` up to ``upto``, oldest first: what a stream sends next."""
+    table = models.HookInvocation
+    query = record_filter.apply(select(table)).where(table.seq > seq, table.seq <= upto)
+    return session.scalars(query.order_by(table.seq).limit(limit)).all()
 
 
-def last_seq(session: Session) -> int:
-    value = session.scalar(
-        select(models.HookInvocation.seq).order_by(models.HookInvocation.seq.desc()).limit(1)
-    )
+def position(session: Session) -> int:
+    """The last number handed out and committed. Batches commit in number order
+    (see ``hooks.invocations``), so every record up to it is already readable."""
+    value = session.scalar(select(models.LogSequence.value).where(models.LogSequence.id == 1))
     return int(value or 0)
 
 
@@ -73,9 +120,13 @@ def get(session: Session, invocation_id: str) -> models.HookInvocation:
 
 def view(record: models.HookInvocation) -> dict[str, Any]:
     """A record as the logs API and streams show it."""
+    return view_of(record, record.seq)
+
+
+def view_of(record: RecordLike, seq: int) -> dict[str, Any]:
     return {
         "id": record.id,
-        "seq": record.seq,
+        "seq": seq,
         "hook_id": record.hook_id,
         "version": record.version,
         "point": record.point,

@@ -19,12 +19,13 @@ from typing import Any
 
 from anyio.to_thread import run_sync
 
+from authhooks.hooks.invocations import StoredBatch
 from authhooks.logs import records
-from authhooks.logs.bus import LineFilter, LogBus
+from authhooks.logs.bus import LineFilter, LogBus, RecordBatch, StoredRecord, Subscription
 from authhooks.storage.database import Database
 
 _BATCH = 200
-# Streams one server process serves at most: each reads the database when records arrive.
+# Streams one server process serves at most.
 MAX_SUBSCRIBERS = 100
 # A subscriber further behind than this many records is dropped: it would never catch up.
 MAX_BACKLOG = 10_000
@@ -37,61 +38,127 @@ async def events(
     last_event_id: int | None,
     heartbeat: float,
 ) -> AsyncIterator[bytes]:
-    """The stream's bytes; ends only when the subscriber is dropped or disconnects."""
+    """The stream's bytes; ends only when the subscriber is dropped or disconnects.
+
+    ``cursor`` is a position in the records' numbering: every record up to it
+    that matches the filter has been sent. It is the resume point the events
+    carry, and a batch from the bus is forwarded as it is only when it starts
+    right after it; otherwise the records in between are read first.
+    """
     key, subscription = bus.subscribe(LineFilter(record_filter.hook_id, record_filter.point))
     live_lines = record_filter.outcome is None  # lines have no outcome yet
     try:
-        cursor = last_event_id
-        if cursor is None:
-            cursor = await run_sync(_last_seq, database)
+        if last_event_id is None:
+            cursor = await run_sync(_position, database)
+        else:
+            cursor = last_event_id
+            subscription.records_stored.set()
         # The id now, so that a client reconnecting before any record arrives
         # resumes from here rather than from whatever is newest then.
         yield f"retry: 2000\nid: {cursor}\n\n".encode()
         wrote = time.monotonic()
-        read_records = last_event_id is not None
         while True:
-            while read_records:
-                rows = await run_sync(_after, database, record_filter, cursor)
-                for row in rows:
-                    cursor = row["seq"]
-                    yield _event("invocation", row, event_id=str(row["seq"]))
+            if subscription.records_stored.is_set():
+                subscription.records_stored.clear()
+                subscription.batches.clear()  # what they carry is read now
+                async for chunk in _read(database, record_filter, cursor, None):
+                    if isinstance(chunk, int):
+                        cursor = chunk
+                        continue
+                    yield chunk + _lines(subscription, live_lines)
                     wrote = time.monotonic()
-                read_records = len(rows) == _BATCH
-                # Between batches too: a busy stream must not let its lines pile up.
-                while not subscription.lines.empty():
-                    line = subscription.lines.get_nowait()
-                    if live_lines:
-                        yield _event("console", line)
-                if (
-                    read_records
-                    and await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG
-                ):
-                    yield _event("dropped", {"reason": "the subscriber is too far behind"})
-                    return
-            while not subscription.lines.empty():
-                line = subscription.lines.get_nowait()
-                if live_lines:
-                    yield _event("console", line)
+            while subscription.batches:
+                batch = subscription.batches.popleft()
+                if batch.last <= cursor:
+                    continue  # already read from the database
+                out = bytearray()
+                if batch.first > cursor + 1:  # stored meanwhile by another process
+                    async for chunk in _read(database, record_filter, cursor, batch.first - 1):
+                        if isinstance(chunk, bytes):
+                            yield chunk + _lines(subscription, live_lines)
+                for record in batch.records:
+                    if record_filter.matches(
+                        record.hook_id, record.point, record.outcome, record.started_at
+                    ):
+                        out += record.event
+                cursor = batch.last
+                out += _lines(subscription, live_lines)
+                if out:
+                    yield bytes(out)
                     wrote = time.monotonic()
+            lines = _lines(subscription, live_lines)
+            if lines:
+                yield lines
+                wrote = time.monotonic()
             if subscription.dropped is not None:
                 yield _event("dropped", {"reason": subscription.dropped})
                 return
+            if subscription.records_stored.is_set() or subscription.batches:
+                continue
             quiet_for = time.monotonic() - wrote
             if quiet_for >= heartbeat:
                 # Keeps proxies from closing the stream, carries the resume point, and
                 # is the poll that finds records stored by processes without a relay.
                 yield f": heartbeat\nid: {cursor}\n\n".encode()
                 wrote = time.monotonic()
-                read_records = True
+                subscription.records_stored.set()
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(subscription.wake.wait(), heartbeat - quiet_for)
             subscription.wake.clear()
-            if subscription.records_stored.is_set():
-                subscription.records_stored.clear()
-                read_records = True
+    except _TooFarBehind:
+        return
     finally:
         bus.unsubscribe(key)
+
+
+class _TooFarBehind(Exception):
+    pass
+
+
+async def _read(
+    database: Database, record_filter: records.RecordFilter, cursor: int, upto: int | None
+) -> AsyncIterator[bytes | int]:
+    """Stored records after ``cursor`` (up to ``upto``, or all committed), as event
+    bytes per page, each followed by the new cursor; ends the stream with a
+    final event for a subscriber too far behind to catch up."""
+    while True:
+        page, cursor, more = await run_sync(_page, database, record_filter, cursor, upto)
+        yield page
+        yield cursor
+        if not more:
+            return
+        if await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG:
+            yield _event("dropped", {"reason": "the subscriber is too far behind"})
+            raise _TooFarBehind
+
+
+def batch_of(stored: StoredBatch) -> RecordBatch:
+    """A batch this process has just stored, with each record's event encoded once."""
+    return RecordBatch(
+        stored.first_seq,
+        stored.first_seq + len(stored.invocations) - 1,
+        tuple(
+            StoredRecord(
+                item.hook_id,
+                item.point,
+                item.outcome,
+                item.started_at,
+                _event("invocation", records.view_of(item, seq), event_id=str(seq)),
+            )
+            for seq, item in enumerate(stored.invocations, stored.first_seq)
+        ),
+    )
+
+
+def _lines(subscription: Subscription, live_lines: bool) -> bytes:
+    """The console lines waiting for this stream (read, and dropped when not wanted)."""
+    out = bytearray()
+    while not subscription.lines.empty():
+        line = subscription.lines.get_nowait()
+        if live_lines:
+            out += _event("console", line)
+    return bytes(out)
 
 
 def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> bytes:
@@ -100,16 +167,25 @@ def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> b
     return f"{head}event: {kind}\ndata: {body}\n\n".encode()
 
 
-def _last_seq(database: Database) -> int:
+def _position(database: Database) -> int:
     with database.session() as session:
-        return records.last_seq(session)
+        return records.position(session)
 
 
-def _after(
-    database: Database, record_filter: records.RecordFilter, seq: int
-) -> list[dict[str, Any]]:
+def _page(
+    database: Database, record_filter: records.RecordFilter, cursor: int, upto: int | None
+) -> tuple[bytes, int, bool]:
+    """One page of events after ``cursor``; the cursor after it; whether more may follow."""
     with database.session() as session:
-        return [records.view(row) for row in records.after(session, record_filter, seq, _BATCH)]
+        if upto is None:
+            upto = records.position(session)
+        rows = records.after(session, record_filter, cursor, upto, _BATCH)
+        page = b"".join(
+            _event("invocation", records.view(row), event_id=str(row.seq)) for row in rows
+        )
+    if len(rows) == _BATCH:
+        return page, rows[-1].seq, True
+    return page, max(cursor, upto), False
 
 
 def _backlog(database: Database, record_filter: records.RecordFilter, seq: int) -> int:
