@@ -9,12 +9,13 @@ import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
-from authhooks.logs.records import RecordFilter
+from authhooks.logs.records import RecordFilter, newest, view
 from authhooks.logs.stream import batch_of, events
 from authhooks.points.flow import Invocation
 from authhooks.storage import models
@@ -78,15 +79,15 @@ def _invocation(n: int, outcome: str = "ok") -> Invocation:
     )
 
 
-def _records(chunks: list[bytes]) -> list[tuple[int, str]]:
-    """(seq, id) of each invocation event in the chunks, in order."""
+def _records(chunks: list[bytes]) -> list[dict[str, Any]]:
+    """The data of each invocation event in the chunks, in order."""
     found = []
     for event in b"".join(chunks).split(b"\n\n"):
         fields = dict(line.split(b": ", 1) for line in event.split(b"\n") if b": " in line)
         if fields.get(b"event") == b"invocation":
             data = json.loads(fields[b"data"])
             assert fields[b"id"] == str(data["seq"]).encode()
-            found.append((data["seq"], data["id"]))
+            found.append(data)
     return found
 
 
@@ -137,13 +138,17 @@ def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
         return chunks
 
     chunks = asyncio.run(scenario())
+    with database.session() as session:
+        # Whether sent from memory or read back, an event is the record as the API shows it.
+        stored = [view(row) for row in newest(session, record_filter, before=None, limit=1000)]
     database.dispose()
-    expected = [
+    sent = _records(chunks)
+    assert [(data["seq"], data["id"]) for data in sent] == [
         (n, f"inv_{n}")
         for n in range(1, 3 * 7 + MAX_QUEUED_BATCHES + 6)
         if record_filter.outcome is None or n % 2
     ]
-    assert _records(chunks) == expected
+    assert sent == stored[::-1]
 
 
 async def _collect(stream: AsyncIterator[bytes], into: list[bytes]) -> None:

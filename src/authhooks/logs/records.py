@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from authhooks.errors import NotFound
@@ -48,8 +48,9 @@ class RecordFilter:
         )
 
 
-class RecordLike(Protocol):
-    """A stored record, or one in memory that was just stored (``points.flow.Invocation``)."""
+class RecordHead(Protocol):
+    """A record's fields but its console lines: a stored record, a row, or one in
+    memory that was just stored (``points.flow.Invocation``)."""
 
     @property
     def id(self) -> str: ...
@@ -76,13 +77,15 @@ class RecordLike(Protocol):
     def error(self) -> str | None: ...
 
     @property
-    def console(self) -> list[dict[str, Any]]: ...
-
-    @property
     def truncated(self) -> bool: ...
 
     @property
     def test(self) -> bool: ...
+
+
+class RecordLike(RecordHead, Protocol):
+    @property
+    def console(self) -> list[dict[str, Any]]: ...
 
 
 def newest(
@@ -97,11 +100,18 @@ def newest(
 
 def after(
     session: Session, record_filter: RecordFilter, seq: int, upto: int, limit: int
-) -> Sequence[models.HookInvocation]:
-    """Records numbered after ``seq`` up to ``upto``, oldest first: what a stream sends next."""
+) -> Sequence[Any]:
+    """Records numbered after ``seq`` up to ``upto``, oldest first: what a stream sends
+    next. Plain rows, with the console lines as their JSON text (``console_json``):
+    a stream passes them on as they are, without building objects for them."""
     table = models.HookInvocation
-    query = record_filter.apply(select(table)).where(table.seq > seq, table.seq <= upto)
-    return session.scalars(query.order_by(table.seq).limit(limit)).all()
+    columns = [column for column in table.__table__.columns if column.name not in _NOT_STREAMED]
+    query = select(*columns, cast(table.console, Text).label("console_json"))
+    query = record_filter.apply(query).where(table.seq > seq, table.seq <= upto)
+    return session.execute(query.order_by(table.seq).limit(limit)).all()
+
+
+_NOT_STREAMED = {"console", "captured_event", "capture_expires_at"}
 
 
 def position(session: Session) -> int:
@@ -124,6 +134,11 @@ def view(record: models.HookInvocation) -> dict[str, Any]:
 
 
 def view_of(record: RecordLike, seq: int) -> dict[str, Any]:
+    return {**head(record, seq), "console": record.console}
+
+
+def head(record: RecordHead, seq: int) -> dict[str, Any]:
+    """A record's view but its console lines."""
     return {
         "id": record.id,
         "seq": seq,
@@ -134,7 +149,6 @@ def view_of(record: RecordLike, seq: int) -> dict[str, Any]:
         "duration_ms": record.duration_ms,
         "outcome": record.outcome,
         "error": record.error,
-        "console": record.console,
         "truncated": record.truncated,
         "test": record.test,
     }
