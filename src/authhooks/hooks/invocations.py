@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +51,7 @@ class InvocationLog:
         max_age: timedelta = timedelta(days=7),
         capture_for: timedelta = timedelta(hours=72),
         max_pending: int = 10_000,
+        prune_every: float = 5.0,
     ) -> None:
         self._db = database
         self._interval = interval
@@ -59,7 +61,9 @@ class InvocationLog:
         self._max_pending = max_pending
         self._pending: list[Invocation] = []
         self._task: asyncio.Task[None] | None = None
-        self._flushes = 0
+        # Often, so that each round deletes a few seconds' worth of records: one large
+        # delete a minute would take a core for a second and show in the request path.
+        self._prune_every = prune_every
         # Called after each batch is committed (the log bus and its relay listen).
         self.stored: list[Callable[[StoredBatch], None]] = []
 
@@ -94,15 +98,20 @@ class InvocationLog:
                 listener(stored)
 
     async def _flush_forever(self) -> None:
+        pruned_at = time.monotonic()
         while True:
             await asyncio.sleep(self._interval)
             await self.flush()
-            self._flushes += 1
-            if self._flushes % 600 == 0:
+            if time.monotonic() - pruned_at >= self._prune_every:
+                pruned_at = time.monotonic()
                 try:
-                    await run_sync(self._prune)
+                    await self.prune()
                 except Exception:  # retention runs again at the next round
                     log.exception("could not prune invocation records")
+
+    async def prune(self) -> None:
+        """Apply retention: age, count per hook, and captured events' expiry."""
+        await run_sync(self._prune)
 
     def _write(self, batch: list[Invocation]) -> StoredBatch:
         with self._db.session() as session:
