@@ -71,8 +71,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-    # CPU time the server's processes (and their hook workers) used per request, when measured
-    server_cpu_ms: float | None = None
 
 
 @dataclass
@@ -108,37 +106,12 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -
     raise RuntimeError(f"{url}: not up within {timeout} s")
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User and system CPU time of ``root`` and every process under it, from /proc."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # The command name may hold spaces: the fields start after its closing ')'.
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack += [child for child, parent in parents.items() if parent == pid]
-    return total
-
-
 @contextmanager
-def running(
-    command: list[str], env: dict[str, str], probe: str
-) -> Iterator[subprocess.Popen[bytes]]:
+def running(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(probe, process)
-        yield process
+        yield
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -203,16 +176,14 @@ def bench_authhooks(
         if printing:
             # Heartbeats on an idle stream let the reader notice it should stop.
             env["AUTHHOOKS_LOG_STREAM_HEARTBEAT"] = "1"
-        with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz") as server:
+        with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz"):
             hook = HOOK_PRINTING if printing else HOOK
             body = urlencode(setup_machine(url, Path(data_dir), hooks, hook))
             token_url = url + "/oauth/token"
             check(token_url, body)
             wrk(token_url, body, args.warmup, args.connections, script)
             if printing:
-                return with_subscriber(
-                    url, server.pid, Path(data_dir), alg, hooks, body, args, script
-                )
+                return with_subscriber(url, Path(data_dir), alg, hooks, body, args, script)
             rps, p50, p99, errors = wrk(token_url, body, args.duration, args.connections, script)
     name = f"authhooks+{hooks}h" if hooks else "authhooks"
     return [(Result(name, alg, rps, p50, p99, errors), None)]
@@ -220,7 +191,6 @@ def bench_authhooks(
 
 def with_subscriber(
     url: str,
-    server_pid: int,
     data_dir: Path,
     alg: str,
     hooks: int,
@@ -237,22 +207,17 @@ def with_subscriber(
         order = (False, True) if round_number % 2 == 0 else (True, False)
         for subscribed in order:
             if not subscribed:
-                cpu = tree_cpu_seconds(server_pid)
-                output = wrk_output(token_url, body, args.duration, args.connections, script)
-                cpu = tree_cpu_seconds(server_pid) - cpu
-                rps, p50, p99, errors = parse_wrk(output)
-                per_request = cpu * 1000 / _requests(output)
-                runs.append((Result(name, alg, rps, p50, p99, errors, per_request), None))
+                rps, p50, p99, errors = wrk(
+                    token_url, body, args.duration, args.connections, script
+                )
+                runs.append((Result(name, alg, rps, p50, p99, errors), None))
                 continue
             with LogSubscriber(url, token) as subscriber:
-                cpu = tree_cpu_seconds(server_pid)
                 output = wrk_output(token_url, body, args.duration, args.connections, script)
-                cpu = tree_cpu_seconds(server_pid) - cpu
                 subscriber.drain(newest_seq(url, token))
             rps, p50, p99, errors = parse_wrk(output)
             streamed = subscriber.result(_requests(output))
-            per_request = cpu * 1000 / _requests(output)
-            runs.append((Result(name + "+sub", alg, rps, p50, p99, errors, per_request), streamed))
+            runs.append((Result(name + "+sub", alg, rps, p50, p99, errors), streamed))
     return runs
 
 
@@ -580,19 +545,6 @@ def print_subscriber(runs: list[tuple[Result, Streamed | None]], rounds: int) ->
         print(
             f"{alg}: {name}+sub/{name} throughput {ratio:.2f}, p99 added {added:+.2f} ms "
             f"(each round: {pairs})"
-        )
-        # A server that uses all the CPU serves in inverse proportion to its CPU per
-        # request; this ratio is far steadier than req/s on a shared machine.
-        cpu_plain = sum(r.server_cpu_ms or 0 for r in plain) / len(plain)
-        cpu_sub = sum(r.server_cpu_ms or 0 for r in with_sub) / len(with_sub)
-        cpu_pairs = ", ".join(
-            f"{(a.server_cpu_ms or 0) / (b.server_cpu_ms or 1):.3f}"
-            for a, b in zip(plain, with_sub, strict=True)
-        )
-        print(
-            f"{alg}: server CPU per request {cpu_plain:.3f} ms, with the subscriber "
-            f"{cpu_sub:.3f} ms: {name}/{name}+sub {cpu_plain / cpu_sub:.3f} "
-            f"(each round: {cpu_pairs})"
         )
         for result, got in subscribed:
             assert got is not None
