@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 .PHONY: run test check bench setup setup-dev clean
 
 run: setup
-	$(BIN)/authhooks serve
+	$(BIN)/authhooks serve --profile default
 
 test: setup-dev check
 	$(BIN)/pytest

@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_make_run_serves_and_an_oauth_client_gets_a_token(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHHOOKS_")}
-    env.update({"AUTHHOOKS_PORT": str(port), "AUTHHOOKS_DATA_DIR": str(tmp_path / "data")})
+    env.update(
+        {
+            "AUTHHOOKS_PORT": str(port),
+            "AUTHHOOKS_DATA_DIR": str(tmp_path / "data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }
+    )
     log = tmp_path / "make-run.log"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -59,6 +65,18 @@ def test_make_run_serves_and_an_oauth_client_gets_a_token(tmp_path: Path) -> Non
             issuer + "api/v2/clients", headers={"Authorization": f"Bearer {token['access_token']}"}
         )
         assert [client["client_id"] for client in listed.json()] == [client_id]
+
+        # It leaves a ready profile: the CLI works with no login.
+        cli = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "authhooks"), "ls", "--all", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert cli.stdout.strip() == "[]"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

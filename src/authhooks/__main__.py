@@ -1,3 +1,3 @@
-from authhooks.cli.main import app
+from authhooks.cli.main import run
 
-app(prog_name="authhooks")
+run()

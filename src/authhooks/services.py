@@ -27,6 +27,7 @@ from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
+from authhooks.shutdown import on_stop_signal
 from authhooks.storage.database import Database
 from authhooks.users.login import PasswordLogin
 from authhooks.users.password_change import PasswordChange
@@ -160,6 +161,7 @@ class Services:
     async def start(self) -> None:
         """Start the sandbox and warm every enabled hook, so no request pays a cold start."""
         await self.runtime.start()
+        on_stop_signal(self.bus.close)
         self.invocations.start()
         if self.relay is not None:
             self.relay.start()

@@ -32,6 +32,7 @@ class Subscriber:
         self.comments = 0
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self.ended = threading.Event()  # the server closed the stream (or it broke)
         self._client = httpx.Client(timeout=httpx.Timeout(5, read=None))
         self._thread = threading.Thread(target=self._read, args=(url, headers, params), daemon=True)
         self._thread.start()
@@ -67,6 +68,7 @@ class Subscriber:
             pass
         finally:
             self._connected.set()
+            self.ended.set()
 
     def next(self, kind: str | None = None, timeout: float = 15.0) -> Event:
         """The next event (of ``kind``), skipping others; AssertionError after ``timeout``."""

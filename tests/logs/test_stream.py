@@ -188,3 +188,14 @@ def test_heartbeats_keep_coming_while_other_hooks_are_busy(solo: Server) -> None
         while time.monotonic() < deadline:  # steady traffic on another hook
             token(solo, machine)
         assert quiet.comments - began >= 3  # heartbeat every 0.5 s
+
+
+def test_open_streams_do_not_hold_up_a_stopping_server(backend: str, tmp_path: Path) -> None:
+    """uvicorn waits for open responses before it stops: streams must end on the signal."""
+    with run_server(tmp_path, backend) as server, subscribe(server) as stream:
+        assert server.process is not None
+        began = time.monotonic()
+        server.process.terminate()
+        server.process.wait(timeout=10)
+        assert time.monotonic() - began < 5
+        assert stream.ended.wait(5)

@@ -23,7 +23,7 @@ from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.egress.rules import parse_rule
-from authhooks.hooks import deliveries, store
+from authhooks.hooks import deliveries, limits, store
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks.runner import Trial
 from authhooks.points.registry import POINTS
@@ -36,7 +36,8 @@ router = APIRouter(prefix="/hooks", tags=["hooks"], route_class=StrictJSONRoute)
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=store.NAME.pattern)]
 Script = Annotated[str, Field(min_length=1, max_length=store.MAX_SCRIPT_BYTES)]
-TimeoutMs = Annotated[int, Field(ge=100, le=20_000)]
+TimeoutMs = Annotated[int, Field(ge=limits.MIN_TIMEOUT_MS, le=limits.MAX_TIMEOUT_MS)]
+Order = Annotated[int, Field(ge=-limits.MAX_ORDER, le=limits.MAX_ORDER)]
 
 
 def _egress_rules(value: list[str]) -> list[str]:
@@ -49,8 +50,8 @@ def _egress_rules(value: list[str]) -> list[str]:
 
 
 Egress = Annotated[
-    list[Annotated[str, Field(max_length=300)]],
-    Field(max_length=50),
+    list[Annotated[str, Field(max_length=limits.MAX_EGRESS_RULE_CHARS)]],
+    Field(max_length=limits.MAX_EGRESS_RULES),
     AfterValidator(_egress_rules),
 ]
 OnError = Literal["fail", "continue"]
@@ -62,7 +63,7 @@ class HookCreate(RequestBody):
     triggerId: str
     runtime: str = "python"
     enabled: bool = False
-    order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    order: Order = 0
     timeout_ms: TimeoutMs = 5000
     on_error: OnError = "fail"
     capture_events: bool = False
@@ -76,7 +77,7 @@ class HookUpdate(Patch):
     exclusive: bool | None = Field(
         default=None, description="With enabled=true: disable the point's other hooks (Auth0)."
     )
-    order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    order: Order | None = None
     timeout_ms: TimeoutMs | None = None
     on_error: OnError | None = None
     capture_events: bool | None = None

@@ -96,6 +96,8 @@ async def stream_logs(
         if not _SEQ.fullmatch(last_event_id):
             raise ApiError(400, "Last-Event-ID must be a record's seq", "invalid_request")
         resume = int(last_event_id)
+    if found.bus.closed:
+        raise ApiError(503, "the server is stopping", "unavailable", {"Retry-After": "2"})
     if found.bus.subscribers >= stream.MAX_SUBSCRIBERS:
         raise ApiError(
             503,

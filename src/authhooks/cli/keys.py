@@ -8,9 +8,6 @@ import typer
 from rich.console import Console
 
 from authhooks.cli.server import clean_errors, load_settings
-from authhooks.identity.tokens import rotate_signing_key
-from authhooks.masterkey import MasterKey
-from authhooks.storage.database import Database
 
 app = typer.Typer(help="Manage token signing keys.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -28,6 +25,10 @@ def rotate(
     ] = False,
 ) -> None:
     """Sign new tokens with a fresh key; the old key stays published until its tokens expire."""
+    from authhooks.identity.tokens import rotate_signing_key
+    from authhooks.masterkey import MasterKey
+    from authhooks.storage.database import Database
+
     settings = load_settings()
     with clean_errors():
         master_key = MasterKey.load(settings.data_dir, settings.master_key)

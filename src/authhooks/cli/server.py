@@ -5,25 +5,27 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
-from authhooks.bootstrap import ADMIN_FILE, initialise
-from authhooks.config import Settings
-from authhooks.masterkey import MasterKeyError
-from authhooks.storage.database import Database
+if TYPE_CHECKING:
+    from authhooks.config import Settings
+
+# The server's modules are imported by the commands that need them, so that the
+# client commands start quickly.
 
 console = Console(stderr=True, soft_wrap=True)
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from env and file, with command-line overrides exported for worker processes."""
+    from pydantic import ValidationError
+
+    from authhooks.config import Settings
+
     for name, value in overrides.items():
         if value is not None:
             # Worker processes build their own Settings from the environment.
@@ -38,6 +40,10 @@ def load_settings(**overrides: object) -> Settings:
 @contextmanager
 def clean_errors() -> Iterator[None]:
     """Turn the failures an operator can fix into one line and exit code 2, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from authhooks.masterkey import MasterKeyError
+
     try:
         yield
     except MasterKeyError as error:
@@ -54,9 +60,23 @@ def clean_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _initialise(settings: Settings, *, new_admin: bool = False) -> None:
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Also save the bootstrap admin as this CLI profile, for this server's URL.",
+        show_default=False,
+    ),
+]
+
+
+def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | None) -> None:
+    from authhooks.bootstrap import ADMIN_FILE, initialise
+
     with clean_errors():
         admin = initialise(settings, new_admin=new_admin)
+    if profile is not None:
+        _save_profile(settings, profile)
     if admin is not None:
         console.print(
             "[bold]Admin client created[/bold] (shown once; also saved, mode 0600, in "
@@ -69,14 +89,55 @@ def _initialise(settings: Settings, *, new_admin: bool = False) -> None:
         console.print(f"Bootstrap admin credentials: {settings.data_dir / ADMIN_FILE}")
 
 
+def _save_profile(settings: Settings, name: str) -> None:
+    """The bootstrap admin as a CLI profile, unless that profile is another server's."""
+    import json
+
+    from authhooks.bootstrap import ADMIN_FILE
+    from authhooks.cli import profiles
+    from authhooks.cli.output import CliError
+
+    try:
+        admin = json.loads((settings.data_dir / ADMIN_FILE).read_text())
+    except (OSError, ValueError):
+        console.print(f"no bootstrap admin in {settings.data_dir}; profile {name!r} not saved")
+        return
+    url = settings.issuer.rstrip("/")
+    # A problem with the CLI's files must not keep the server from starting.
+    try:
+        existing = profiles.saved().get(name)
+        if existing is not None and existing.url != url:
+            console.print(
+                f"profile {name!r} is for {escape(existing.url)}; left as it is "
+                f"(`authhooks login --profile ...` for this server)"
+            )
+            return
+        profiles.save(
+            profiles.Profile(
+                name=name,
+                url=url,
+                client_id=admin["client_id"],
+                client_secret=admin["client_secret"],
+                audience=admin.get("audience", ""),
+            )
+        )
+    except CliError as error:
+        console.print(f"CLI profile {name!r} not saved: {escape(error.message)}")
+        return
+    console.print(f"CLI profile {name!r} is ready: try `authhooks ls --all`")
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
     workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Initialise on first start, migrate, and serve."""
+    import uvicorn
+
     settings = load_settings(host=host, port=port, workers=workers)
-    _initialise(settings)
+    _initialise(settings, profile=profile)
     console.print(
         f"Issuer: [bold]{settings.issuer}[/bold]  (listening on {settings.host}:{settings.port})"
     )
@@ -96,15 +157,18 @@ def init(
     new_admin: Annotated[
         bool, typer.Option("--new-admin", help="Also create a new admin client (recovery).")
     ] = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Create the data dir, master key, schema, signing key and bootstrap admin without serving."""
     settings = load_settings()
-    _initialise(settings, new_admin=new_admin)
+    _initialise(settings, new_admin=new_admin, profile=profile)
     console.print(f"Issuer: {settings.issuer}")
 
 
 def migrate() -> None:
     """Bring the database schema to the newest version."""
+    from authhooks.storage.database import Database
+
     settings = load_settings()
     database = Database(settings.database_url)
     try:

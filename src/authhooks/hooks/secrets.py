@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.hooks import limits
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
 from authhooks.storage.database import bump_generation
 from authhooks.storage.models import utcnow
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_SECRETS = 50
-MAX_VALUE_BYTES = 4096
+NAME = limits.SECRET_NAME
+MAX_SECRETS = limits.MAX_SECRETS
+MAX_VALUE_BYTES = limits.MAX_SECRET_BYTES
 # What the API shows instead of a value, as Auth0 did.
 HIDDEN = "_VALUE_NOT_SHOWN_"
 

@@ -9,7 +9,6 @@ new version and deploys it; deploying points the hook at any version
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.egress.rules import Rule, parse_rule
 from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.hooks import limits
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
@@ -29,8 +29,8 @@ from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MAX_SCRIPT_BYTES = 100 * 1024
+NAME = limits.HOOK_NAME
+MAX_SCRIPT_BYTES = limits.MAX_SCRIPT_BYTES
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ class Subscription:
     # Set when records exist that the batches do not carry: the stream must read them.
     records_stored: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: str | None = None  # why the bus let go of it
+    closed: bool = False  # the server is stopping: the stream ends, its client reconnects
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -79,6 +80,7 @@ class LogBus:
     def __init__(self) -> None:
         self._subscriptions: dict[int, Subscription] = {}
         self._ids = itertools.count()
+        self.closed = False
         # Forwarders to other processes (the PostgreSQL relay), called for every line.
         self.forward: Callable[[dict[str, Any]], None] | None = None
 
@@ -88,9 +90,16 @@ class LogBus:
 
     def subscribe(self, line_filter: LineFilter) -> tuple[int, Subscription]:
         key = next(self._ids)
-        subscription = Subscription(line_filter)
+        subscription = Subscription(line_filter, closed=self.closed)
         self._subscriptions[key] = subscription
         return key, subscription
+
+    def close(self) -> None:
+        """The server is stopping: end every stream, so that it does not wait on them."""
+        self.closed = True
+        for subscription in self._subscriptions.values():
+            subscription.closed = True
+            subscription.wake.set()
 
     def unsubscribe(self, key: int) -> None:
         self._subscriptions.pop(key, None)

@@ -118,14 +118,15 @@ class PgRelay:
             return
         if not isinstance(message, dict) or message.get("o") == self._origin:
             return
-        if message.get("r") is True:
-            self._bus.records_stored()
         lines = message.get("l")
         for line in lines if isinstance(lines, list) else ():
             if isinstance(line, dict) and all(
                 isinstance(line.get(name), kind) for name, kind in _LINE_FIELDS.items()
             ):
                 self._bus.line(line, local=False)
+        # After the lines: they were written before the records the flag announces.
+        if message.get("r") is True:
+            self._bus.records_stored()
 
     async def _send_forever(self) -> None:
         connection: psycopg.AsyncConnection[Any] | None = None

@@ -67,24 +67,24 @@ async def events(
                     if isinstance(chunk, int):
                         cursor = chunk
                         continue
-                    yield chunk + _lines(subscription, live_lines)
+                    # Lines first: an invocation's lines were all written before its record.
+                    yield _lines(subscription, live_lines) + chunk
                     wrote = time.monotonic()
             while subscription.batches:
                 batch = subscription.batches.popleft()
                 if batch.last <= cursor:
                     continue  # already read from the database
-                out = bytearray()
                 if batch.first > cursor + 1:  # stored meanwhile by another process
                     async for chunk in _read(database, record_filter, cursor, batch.first - 1):
                         if isinstance(chunk, bytes):
-                            yield chunk + _lines(subscription, live_lines)
+                            yield _lines(subscription, live_lines) + chunk
+                out = bytearray(_lines(subscription, live_lines))
                 for record in batch.records:
                     if record_filter.matches(
                         record.hook_id, record.point, record.outcome, record.started_at
                     ):
                         out += record.event
                 cursor = batch.last
-                out += _lines(subscription, live_lines)
                 if out:
                     yield bytes(out)
                     wrote = time.monotonic()
@@ -94,6 +94,9 @@ async def events(
                 wrote = time.monotonic()
             if subscription.dropped is not None:
                 yield _event("dropped", {"reason": subscription.dropped})
+                return
+            if subscription.closed:
+                yield b": the server is stopping; reconnect to resume\n\n"
                 return
             if subscription.records_stored.is_set() or subscription.batches:
                 continue

@@ -1,0 +1,318 @@
+"""Hooks as code: ``export DIR`` writes every hook as ``hooks/NAME.py`` and
+``hooks/NAME.json``; ``deploy DIR`` makes the server match the directory.
+
+The JSON holds a hook's settings and the names of its secrets, each mapped to
+the environment variable its value comes from (``{"SLACK_URL": "$SLACK_URL"}``),
+never a value. A deploy checks the whole directory before it changes anything,
+prints its plan, then applies it; a second deploy of the same directory
+changes nothing. Secret values cannot be read back, so a deploy sets the
+secrets a hook lacks and leaves existing values alone unless
+``--update-secrets`` is given; ``--prune`` removes hooks (and secrets) that
+the directory does not declare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.markup import escape
+from rich.progress import Progress
+
+from authhooks.cli.common import ProfileOption, connect, read_text
+from authhooks.cli.hooks import create_hook
+from authhooks.cli.output import CliError, ExitCode, note, out
+from authhooks.cli.remote import Remote
+from authhooks.cli.secrets import put_secrets
+from authhooks.egress.rules import parse_rule
+from authhooks.hooks import limits
+from authhooks.points.registry import POINTS
+
+_ENV_REFERENCE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+# The settings a deploy compares and sets, as the API names them.
+SETTINGS = ("triggerId", "enabled", "order", "timeout_ms", "on_error", "egress", "capture_events")
+
+
+class HookFile(BaseModel):
+    """``hooks/NAME.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    triggerId: str
+    enabled: bool = False
+    order: int = Field(default=0, ge=-limits.MAX_ORDER, le=limits.MAX_ORDER)
+    timeout_ms: int = Field(default=5000, ge=limits.MIN_TIMEOUT_MS, le=limits.MAX_TIMEOUT_MS)
+    on_error: Literal["fail", "continue"] = "fail"
+    egress: list[Annotated[str, Field(max_length=limits.MAX_EGRESS_RULE_CHARS)]] = Field(
+        default_factory=list, max_length=limits.MAX_EGRESS_RULES
+    )
+    capture_events: bool = False
+    secrets: dict[str, str] = Field(default_factory=dict, max_length=limits.MAX_SECRETS)
+
+    @field_validator("triggerId")
+    @classmethod
+    def _known_point(cls, value: str) -> str:
+        if value not in POINTS:
+            raise ValueError(f"unknown point {value!r}; one of: " + ", ".join(POINTS))
+        return value
+
+    @field_validator("egress")
+    @classmethod
+    def _egress_rules(cls, value: list[str]) -> list[str]:
+        return canonical_egress(value)  # ValueError names the entry
+
+    @field_validator("secrets")
+    @classmethod
+    def _references(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, reference in value.items():
+            if not limits.SECRET_NAME.match(name):
+                raise ValueError(f"{name!r} is not a secret name (letters, digits, _)")
+            if not _ENV_REFERENCE.match(reference):
+                raise ValueError(
+                    f"{name}: give the environment variable holding its value, as "
+                    f'"${name}", never the value itself'
+                )
+        return value
+
+
+@dataclass(frozen=True)
+class LocalHook:
+    name: str
+    script: str
+    settings: HookFile
+    secret_values: dict[str, str]
+
+
+@dataclass
+class Change:
+    name: str
+    kind: Literal["create", "update", "delete"]
+    details: list[str] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)  # what to PATCH (update)
+    secrets: dict[str, str] = field(default_factory=dict)  # to set
+    drop_secrets: list[str] = field(default_factory=list)
+    local: LocalHook | None = None
+    remote: dict[str, Any] | None = None
+
+
+def read_directory(directory: Path) -> list[LocalHook]:
+    """Every hook the directory declares, each checked; the first problem stops it all."""
+    folder = directory / "hooks"
+    if not folder.is_dir():
+        raise CliError(f"{folder}: no such directory (a deploy reads DIR/hooks/NAME.json)")
+    found: list[LocalHook] = []
+    for path in sorted(folder.glob("*.json")):
+        name = path.stem
+        if not limits.HOOK_NAME.match(name):
+            raise CliError(f"{path}: {name!r} is not a hook name (letters, digits, - and _)")
+        try:
+            document = json.loads(read_text(path))
+        except ValueError as error:
+            raise CliError(f"{path}: not JSON ({error})") from None
+        try:
+            settings = HookFile.model_validate(document)
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the document"
+            message = first["msg"].removeprefix("Value error, ")
+            raise CliError(f"{path}: {where}: {message}") from None
+        script_path = path.with_suffix(".py")
+        if not script_path.exists():
+            raise CliError(f"{path}: its code {script_path.name} is missing")
+        script = read_text(script_path)
+        if not script.strip():
+            raise CliError(f"{script_path}: the code is empty")
+        if len(script.encode()) > limits.MAX_SCRIPT_BYTES:
+            raise CliError(f"{script_path}: the code exceeds {limits.MAX_SCRIPT_BYTES} bytes")
+        values = {}
+        for secret, reference in settings.secrets.items():
+            variable = reference[1:]
+            if variable not in os.environ:
+                raise CliError(f"{path}: secrets.{secret}: ${variable} is not set")
+            if len(os.environ[variable].encode()) > limits.MAX_SECRET_BYTES:
+                raise CliError(
+                    f"{path}: secrets.{secret}: ${variable} exceeds {limits.MAX_SECRET_BYTES} bytes"
+                )
+            values[secret] = os.environ[variable]
+        found.append(LocalHook(name, script, settings, values))
+    strays = sorted(
+        path.name for path in folder.glob("*.py") if not path.with_suffix(".json").exists()
+    )
+    if strays:
+        raise CliError(f"{folder}: {strays[0]} has no {Path(strays[0]).stem}.json beside it")
+    return found
+
+
+def plan(
+    remote: Remote, local: list[LocalHook], *, prune: bool, update_secrets: bool
+) -> list[Change]:
+    existing = {hook["name"]: hook for hook in remote.hooks()}
+    changes: list[Change] = []
+    for hook in local:
+        current = existing.get(hook.name)
+        wanted = hook.settings.model_dump(exclude={"secrets"})
+        if current is None:
+            changes.append(
+                Change(
+                    hook.name,
+                    "create",
+                    [f"{wanted['triggerId']}, " + ("enabled" if wanted["enabled"] else "disabled")],
+                    secrets=hook.secret_values,
+                    local=hook,
+                )
+            )
+            continue
+        change = Change(hook.name, "update", local=hook, remote=current)
+        if current["triggerId"] != wanted["triggerId"]:
+            raise CliError(
+                f"{hook.name}: it is a {current['triggerId']} hook on the server and a "
+                f"{wanted['triggerId']} hook here; a hook cannot change its point (rename one)",
+                ExitCode.FAILED,
+            )
+        if current["script"] != hook.script:
+            change.body["script"] = hook.script
+            change.details.append(f"code (new version after {current['version']})")
+        for setting in SETTINGS[1:]:
+            if current[setting] != wanted[setting]:
+                change.body[setting] = wanted[setting]
+                change.details.append(f"{setting} {current[setting]!r} → {wanted[setting]!r}")
+        names = set(remote.call("GET", f"/hooks/{current['id']}/secrets"))
+        for secret, value in hook.secret_values.items():
+            if secret not in names or update_secrets:
+                change.secrets[secret] = value
+        if change.secrets:
+            change.details.append("secrets " + ", ".join(sorted(change.secrets)))
+        if prune:
+            change.drop_secrets = sorted(names - set(hook.secret_values))
+            if change.drop_secrets:
+                change.details.append("remove secrets " + ", ".join(change.drop_secrets))
+        if change.details:
+            changes.append(change)
+    if prune:
+        declared = {hook.name for hook in local}
+        for name, current in sorted(existing.items()):
+            if name not in declared:
+                changes.append(Change(name, "delete", [current["triggerId"]], remote=current))
+    return changes
+
+
+def canonical_egress(entries: list[str]) -> list[str]:
+    """Egress entries as the server stores them (``host:port``, no repeats)."""
+    rules = [parse_rule(entry) for entry in entries]
+    return list(dict.fromkeys(f"{rule.pattern}:{rule.port}" for rule in rules))
+
+
+def apply(remote: Remote, change: Change) -> None:
+    if change.kind == "delete":
+        assert change.remote is not None
+        remote.call("DELETE", f"/hooks/{change.remote['id']}")
+        return
+    local = change.local
+    assert local is not None
+    settings = local.settings.model_dump(exclude={"secrets"})
+    if change.kind == "create":
+        create_hook(
+            remote,
+            {"name": local.name, "script": local.script, **settings},
+            change.secrets,
+        )
+        return
+    assert change.remote is not None
+    hook_id = change.remote["id"]
+    # Secrets before code and enabling: the new code may need them from its first call.
+    if change.secrets:
+        put_secrets(remote, hook_id, change.secrets)
+    if change.body:
+        remote.call("PATCH", f"/hooks/{hook_id}", json=change.body)
+    if change.drop_secrets:
+        remote.call("DELETE", f"/hooks/{hook_id}/secrets", json=change.drop_secrets)
+
+
+def show_plan(changes: list[Change], unchanged: int) -> None:
+    marks = {"create": "[green]+[/green]", "update": "[yellow]~[/yellow]", "delete": "[red]-[/red]"}
+    for change in changes:
+        out.print(f"{marks[change.kind]} {change.kind} [bold]{escape(change.name)}[/bold]")
+        for detail in change.details:
+            out.print(f"    {escape(detail)}")
+    counts = {kind: sum(c.kind == kind for c in changes) for kind in ("create", "update", "delete")}
+    summary = ", ".join(f"{count} to {kind}" for kind, count in counts.items() if count)
+    out.print(f"plan: {summary or 'no changes'}; {unchanged} unchanged")
+
+
+def deploy_directory(
+    directory: Path, *, dry_run: bool, prune: bool, update_secrets: bool, profile: str | None
+) -> None:
+    local = read_directory(directory)  # everything is checked before the server is asked
+    with connect(profile) as remote:
+        changes = plan(remote, local, prune=prune, update_secrets=update_secrets)
+        touched = {change.name for change in changes}
+        show_plan(changes, sum(hook.name not in touched for hook in local))
+        if dry_run or not changes:
+            return
+        done = 0
+        with Progress(console=out, transient=True) as progress:
+            task = progress.add_task("deploying", total=len(changes))
+            for change in changes:
+                try:
+                    apply(remote, change)
+                except CliError as error:
+                    raise CliError(
+                        f"{change.kind} {change.name}: {error.message} ({done} of "
+                        f"{len(changes)} changes were applied; fix it and deploy again)",
+                        error.code,
+                    ) from None
+                done += 1
+                progress.advance(task)
+    note(f"deployed: {done} change(s) applied")
+
+
+def export(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write hooks/NAME.py and .json.", show_default=False)
+    ],
+    profile: ProfileOption = None,
+) -> None:
+    """Write every hook as DIR/hooks/NAME.py and NAME.json (secret names, never values).
+
+    Example: authhooks export ./identity && git -C ./identity diff
+    """
+    folder = directory / "hooks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"{folder}: {error.strerror or error}") from None
+    with connect(profile) as remote:
+        hooks = remote.hooks()
+        files: dict[str, str] = {}
+        for hook in hooks:
+            names = sorted(remote.call("GET", f"/hooks/{hook['id']}/secrets"))
+            document = {setting: hook[setting] for setting in SETTINGS}
+            document["secrets"] = {name: f"${name}" for name in names}
+            files[f"{hook['name']}.py"] = hook["script"]
+            files[f"{hook['name']}.json"] = json.dumps(document, indent=2) + "\n"
+    # The directory mirrors the server: a hook deleted there leaves no files behind
+    # that a later deploy would bring back.
+    stale = sorted(
+        path for path in [*folder.glob("*.py"), *folder.glob("*.json")] if path.name not in files
+    )
+    try:
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        for path in stale:
+            path.unlink()
+    except OSError as error:
+        raise CliError(f"{folder}: {error.strerror or error}") from None
+    note(
+        f"exported {len(hooks)} hook(s) to {folder}"
+        + (
+            f"; removed {len(stale)} stale file(s): " + ", ".join(p.name for p in stale)
+            if stale
+            else ""
+        )
+    )

@@ -1,0 +1,476 @@
+"""Hook commands: scaffold, create, ls, show, update, enable, disable, order, edit,
+rm, versions, diff (and ``deploy NAME --version N``, through ``cli.deploy``)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from authhooks.cli.common import (
+    JsonOption,
+    ProfileOption,
+    SecretOption,
+    connect,
+    parse_assignments,
+    read_env_file,
+    read_text,
+)
+from authhooks.cli.output import CliError, ExitCode, note, out, print_json
+from authhooks.cli.remote import Remote, unknown_hook
+from authhooks.points.registry import POINTS
+
+PointOption = Annotated[
+    str,
+    typer.Option(
+        "--trigger",
+        "-t",
+        help="The extensibility point: " + ", ".join(POINTS) + ".",
+        show_default=False,
+    ),
+]
+NameArgument = Annotated[str, typer.Argument(help="The hook's name.", show_default=False)]
+
+
+def known_point(point: str) -> str:
+    if point not in POINTS:
+        close = difflib.get_close_matches(point, list(POINTS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; one of: " + ", ".join(POINTS)
+        raise CliError(f"unknown extensibility point {point!r}{hint}")
+    return point
+
+
+def scaffold(
+    trigger: PointOption,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Print a new hook for a point: its signature, documented, with an example.
+
+    Example: authhooks scaffold -t credentials-exchange -o add-claims.py
+    """
+    template = POINTS[known_point(trigger)].template
+    if output is None:
+        sys.stdout.write(template)
+        return
+    if output.exists() and not force:
+        raise CliError(f"{output} exists; give --force to overwrite it")
+    try:
+        output.write_text(template)
+    except OSError as error:
+        raise CliError(f"{output}: {error.strerror or error}") from None
+    note(f"wrote the {trigger} template to {output}")
+
+
+def create(
+    trigger: PointOption,
+    name: Annotated[str, typer.Option("--name", "-n", help="A unique, URL-safe name.")],
+    file: Annotated[Path, typer.Argument(help="The hook's Python code.", show_default=False)],
+    secret: SecretOption = None,
+    secrets_file: Annotated[
+        Path | None, typer.Option("--secrets-file", help="Secrets from a .env file.")
+    ] = None,
+    enable: Annotated[bool, typer.Option("--enable", help="Put it in its point's flow.")] = False,
+    order: Annotated[int, typer.Option(help="Its place in the flow (lower runs first).")] = 0,
+    timeout_ms: Annotated[int, typer.Option(help="Its time limit per call.")] = 5000,
+    on_error: Annotated[
+        str, typer.Option(help="fail: refuse the request when it fails; continue: skip it.")
+    ] = "fail",
+    egress: Annotated[
+        list[str] | None,
+        typer.Option(help="A host it may call, as HOST[:PORT] (repeatable).", show_default=False),
+    ] = None,
+    capture_events: Annotated[
+        bool,
+        typer.Option("--capture-events", help="Keep its events (encrypted) for `test --replay`."),
+    ] = False,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a hook from a file (disabled unless --enable), with its secrets.
+
+    Example: authhooks create -t credentials-exchange --name add-claims \\
+    --secret API_KEY=k-123 --enable add-claims.py
+    """
+    script = read_text(file)
+    secrets = read_env_file(secrets_file) if secrets_file else {}
+    secrets.update(parse_assignments(secret))
+    with connect(profile) as remote:
+        hook = create_hook(
+            remote,
+            {
+                "name": name,
+                "script": script,
+                "triggerId": known_point(trigger),
+                "enabled": enable,
+                "order": order,
+                "timeout_ms": timeout_ms,
+                "on_error": on_error,
+                "egress": egress or [],
+                "capture_events": capture_events,
+            },
+            secrets,
+        )
+    if json_output:
+        print_json(hook)
+        return
+    state = "enabled" if hook["enabled"] else "disabled"
+    note(
+        f"created hook {escape(name)} ({hook['id']}) for {trigger}, version "
+        f"{hook['version']}, {state}" + (f", {len(secrets)} secret(s)" if secrets else "")
+    )
+
+
+def create_hook(remote: Remote, fields: dict[str, Any], secrets: dict[str, str]) -> Any:
+    """Create a hook, add its secrets, then enable it if asked: it never runs without
+    them. All or nothing: if a step fails, the hook is deleted again."""
+    hook = remote.call("POST", "/hooks", json={**fields, "enabled": False})
+    try:
+        if secrets:
+            remote.call("POST", f"/hooks/{hook['id']}/secrets", json=secrets)
+        if fields.get("enabled"):
+            hook = remote.call("PATCH", f"/hooks/{hook['id']}", json={"enabled": True})
+    except BaseException as failure:
+        try:
+            remote.call("DELETE", f"/hooks/{hook['id']}")
+        except Exception:
+            raise CliError(
+                f"{_message(failure)}; and hook {fields['name']!r} could not be deleted "
+                "again: it is left disabled",
+                ExitCode.FAILED,
+            ) from None
+        raise
+    return hook
+
+
+def _message(failure: BaseException) -> str:
+    return failure.message if isinstance(failure, CliError) else "interrupted"
+
+
+def ls(
+    trigger: Annotated[
+        str | None, typer.Option("--trigger", "-t", help="Only this point's hooks.")
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", "-a", help="Disabled hooks too.")] = False,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List hooks by point, in flow order (enabled ones unless --all).
+
+    Example: authhooks ls -t credentials-exchange --all
+    """
+    with connect(profile) as remote:
+        hooks = remote.hooks(known_point(trigger) if trigger else None)
+    hooks = [hook for hook in hooks if show_all or hook["enabled"]]
+    hooks.sort(key=flow_order)
+    if json_output:
+        print_json([{k: v for k, v in hook.items() if k != "script"} for hook in hooks])
+        return
+    if not hooks:
+        note("no hooks" + ("" if show_all else " enabled (--all lists disabled ones too)"))
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("POINT", "ORDER", "NAME", "ENABLED", "VERSION"):
+        table.add_column(column)
+    table.add_column("ID", no_wrap=True, min_width=32)
+    for hook in hooks:
+        table.add_row(
+            hook["triggerId"],
+            str(hook["order"]),
+            escape(hook["name"]),
+            "[green]yes[/green]" if hook["enabled"] else "[dim]no[/dim]",
+            str(hook["version"]),
+            hook["id"],
+        )
+    out.print(table)
+
+
+def flow_order(hook: dict[str, Any]) -> tuple[int, int, str]:
+    """Points in their declared order; within one, the order its flow runs in."""
+    points = list(POINTS)
+    place = points.index(hook["triggerId"]) if hook["triggerId"] in points else len(points)
+    return place, hook["order"], hook["created_at"]
+
+
+def show(
+    name: NameArgument, profile: ProfileOption = None, json_output: JsonOption = False
+) -> None:
+    """Show a hook's settings and its deployed code.
+
+    Example: authhooks show add-claims
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        secrets = remote.call("GET", f"/hooks/{hook['id']}/secrets")
+    if json_output:
+        print_json({**hook, "secrets": sorted(secrets)})
+        return
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for label, value in [
+        ("name", hook["name"]),
+        ("id", hook["id"]),
+        ("point", hook["triggerId"]),
+        ("enabled", "yes" if hook["enabled"] else "no"),
+        ("order", hook["order"]),
+        ("version", hook["version"]),
+        ("timeout", f"{hook['timeout_ms']} ms"),
+        ("on error", hook["on_error"]),
+        ("egress", ", ".join(hook["egress"]) or "none"),
+        ("captures events", "yes" if hook["capture_events"] else "no"),
+        ("secrets", ", ".join(sorted(secrets)) or "none"),
+        ("updated", hook["updated_at"]),
+    ]:
+        table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
+    out.print(table)
+    out.print()
+    out.print(Syntax(hook["script"], "python", line_numbers=True, theme="ansi_dark"))
+
+
+def update(
+    name: NameArgument,
+    file: Annotated[Path, typer.Argument(help="The new code.", show_default=False)],
+    profile: ProfileOption = None,
+) -> None:
+    """Save a file as the hook's new version and deploy it.
+
+    Example: authhooks update add-claims add-claims.py
+    """
+    script = read_text(file)
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        save_code(remote, hook, script)
+
+
+def save_code(remote: Remote, hook: dict[str, Any], script: str) -> None:
+    if script == hook["script"]:
+        note(f"{escape(hook['name'])}: the code is unchanged; version {hook['version']} stays")
+        return
+    updated = remote.call("PATCH", f"/hooks/{hook['id']}", json={"script": script})
+    note(f"{escape(hook['name'])}: saved and deployed version {updated['version']}")
+
+
+def enable(
+    name: NameArgument,
+    exclusive: Annotated[
+        bool, typer.Option("--exclusive", help="Disable the point's other hooks.")
+    ] = False,
+    profile: ProfileOption = None,
+) -> None:
+    """Put a hook in its point's flow.
+
+    Example: authhooks enable add-claims --exclusive
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        body: dict[str, Any] = {"enabled": True}
+        if exclusive:
+            body["exclusive"] = True
+        remote.call("PATCH", f"/hooks/{hook['id']}", json=body)
+    note(
+        f"enabled {escape(name)}" + (" (the point's other hooks are disabled)" if exclusive else "")
+    )
+
+
+def disable(name: NameArgument, profile: ProfileOption = None) -> None:
+    """Take a hook out of its point's flow (it keeps its code and secrets).
+
+    Example: authhooks disable add-claims
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        remote.call("PATCH", f"/hooks/{hook['id']}", json={"enabled": False})
+    note(f"disabled {escape(name)}")
+
+
+def order(
+    trigger: Annotated[str, typer.Argument(help="The point.", show_default=False)],
+    names: Annotated[
+        list[str], typer.Argument(help="Hook names, first to run first.", show_default=False)
+    ],
+    profile: ProfileOption = None,
+) -> None:
+    """Set the order of a point's flow.
+
+    The named hooks run first, in the order given, then the point's other hooks
+    as they were.
+
+    Example: authhooks order credentials-exchange check-tier add-claims
+    """
+    if len(set(names)) != len(names):
+        raise CliError("a hook is named twice")
+    with connect(profile) as remote:
+        hooks = sorted(remote.hooks(known_point(trigger)), key=flow_order)
+        by_name = {hook["name"]: hook for hook in hooks}
+        for name in names:
+            if name not in by_name:
+                everywhere = [hook["name"] for hook in remote.hooks()]
+                if name in everywhere:
+                    raise CliError(f"hook {name!r} is not a {trigger} hook", ExitCode.FAILED)
+                raise CliError(unknown_hook(name, list(by_name)), ExitCode.FAILED)
+        wanted = [by_name[name] for name in names]
+        wanted += [hook for hook in hooks if hook["name"] not in names]
+        for place, hook in enumerate(wanted, 1):
+            if hook["order"] != place * 10:
+                remote.call("PATCH", f"/hooks/{hook['id']}", json={"order": place * 10})
+    note(f"{trigger}: " + " → ".join(escape(hook["name"]) for hook in wanted))
+
+
+def edit(name: NameArgument, profile: ProfileOption = None) -> None:
+    """Open the hook's code in $EDITOR; save a new version when it changed.
+
+    Example: EDITOR=nano authhooks edit add-claims
+    """
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".py", prefix=f"{hook['name']}-", delete=False
+        ) as file:
+            file.write(hook["script"])
+            path = Path(file.name)
+        keep = False
+        try:
+            try:
+                finished = subprocess.run([*shlex.split(editor), str(path)], check=False)
+            except OSError as error:
+                raise CliError(f"cannot run the editor {editor!r}: {error.strerror}") from None
+            if finished.returncode != 0:
+                raise CliError(f"the editor exited with {finished.returncode}; nothing saved")
+            script = read_text(path)
+            try:
+                save_code(remote, hook, script)
+            except CliError as error:
+                keep = True
+                raise CliError(
+                    f"{error.message} (your edit is kept in {path})", error.code
+                ) from None
+        finally:
+            if not keep:
+                path.unlink(missing_ok=True)
+
+
+def rm(
+    name: NameArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    profile: ProfileOption = None,
+) -> None:
+    """Delete a hook with its versions, secrets and logs.
+
+    Example: authhooks rm add-claims --yes
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CliError(f"not deleting {name!r} without --yes (no terminal to ask on)")
+            typer.confirm(
+                f"Delete hook {name!r} ({hook['triggerId']}, {hook['version']} version(s)), "
+                "its secrets and its logs?",
+                abort=True,
+                err=True,
+            )
+        remote.call("DELETE", f"/hooks/{hook['id']}")
+    note(f"deleted {escape(name)}")
+
+
+def versions(
+    name: NameArgument, profile: ProfileOption = None, json_output: JsonOption = False
+) -> None:
+    """List a hook's versions; the deployed one is marked.
+
+    Example: authhooks versions add-claims
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        listed = remote.call("GET", f"/hooks/{hook['id']}/versions")
+    if json_output:
+        print_json(listed)
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("VERSION", "CREATED", "AUTHOR", "DEPLOYED"):
+        table.add_column(column)
+    for entry in listed:
+        table.add_row(
+            str(entry["number"]),
+            entry["created_at"],
+            entry["author"],
+            "[green]●[/green]" if entry["deployed"] else "",
+        )
+    out.print(table)
+
+
+def deploy_version(remote: Remote, name: str, number: int) -> None:
+    hook = remote.hook(name)
+    remote.call("POST", f"/hooks/{hook['id']}/versions/{number}/deploy")
+    note(f"{escape(name)}: version {number} deployed (was {hook['version']})")
+
+
+def diff(
+    name: NameArgument,
+    first: Annotated[int | None, typer.Argument(help="From this version.")] = None,
+    second: Annotated[int | None, typer.Argument(help="To this version.")] = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Show what changed between two versions of a hook.
+
+    N M: from version N to M. N: from N to the deployed version. No numbers: from
+    the version before the deployed one to the deployed one.
+
+    Example: authhooks diff add-claims 2 3
+    """
+    with connect(profile) as remote:
+        hook = remote.hook(name)
+        deployed = hook["version"]
+        if first is None:
+            first, second = max(deployed - 1, 1), deployed
+        elif second is None:
+            second = deployed
+        texts = [
+            remote.call("GET", f"/hooks/{hook['id']}/versions/{number}")["script"]
+            for number in (first, second)
+        ]
+    lines = list(
+        difflib.unified_diff(
+            texts[0].splitlines(keepends=True),
+            texts[1].splitlines(keepends=True),
+            fromfile=f"{name} v{first}",
+            tofile=f"{name} v{second}",
+        )
+    )
+    if not lines:
+        note(f"versions {first} and {second} have the same code")
+        return
+    for line in lines:
+        style = _diff_style(line)
+        out.print(escape(line.rstrip("\n")), style=style)
+
+
+def _diff_style(line: str) -> Literal["bold", "green", "red", "cyan", "none"]:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    if line.startswith("@@"):
+        return "cyan"
+    return "none"
+
+
+def register(app: typer.Typer) -> None:
+    for command in (scaffold, create, ls, show, update, enable, disable, order, edit, rm):
+        app.command()(command)
+    app.command()(versions)
+    app.command()(diff)
