@@ -26,6 +26,9 @@ def test_login_saves_a_private_profile_and_caches_its_token(server: Server, tmp_
     assert "local" in listed.stdout
     assert server.url in listed.stdout
     assert server.admin_secret not in listed.stdout + listed.stderr
+    assert json.loads(cli.ok("profiles", "--json").stdout) == [
+        {"name": "local", "url": server.url, "client_id": server.admin_id}
+    ]
 
     # The cached token is used: listing hooks needs no new one.
     tokens = (folder / "tokens.json").read_text()

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from authhooks.cli import profiles
-from authhooks.cli.output import CliError, note, out
+from authhooks.cli.common import JsonOption
+from authhooks.cli.output import CliError, note, out, print_json
 from authhooks.cli.profiles import Profile
 from authhooks.cli.remote import Remote
 
@@ -89,12 +90,20 @@ def logout(
     note(f"profile {profile!r} removed")
 
 
-def list_profiles() -> None:
+def list_profiles(json_output: JsonOption = False) -> None:
     """List the saved profiles (never their secrets).
 
-    Example: authhooks profiles
+    Example: authhooks profiles --json
     """
     saved = profiles.saved()
+    if json_output:
+        print_json(
+            [
+                {"name": name, "url": found.url, "client_id": found.client_id}
+                for name, found in sorted(saved.items())
+            ]
+        )
+        return
     if not saved:
         note("no profiles; `authhooks login` saves one")
         return
