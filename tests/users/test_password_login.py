@@ -107,6 +107,11 @@ def test_refusals(server: Server) -> None:
     cases: list[tuple[dict[str, str], int, str]] = [
         ({"audience": server.management_audience}, 403, "access_denied"),
         ({"audience": "https://nowhere.example.com/"}, 403, "access_denied"),
+        # RFC 8707's resource gets RFC 8707's answers, as in the client credentials grant.
+        ({"audience": "", "resource": "https://nowhere.example.com/"}, 400, "invalid_target"),
+        ({"audience": "", "resource": server.management_audience}, 400, "invalid_target"),
+        ({"audience": "", "resource": "notes#fragment"}, 400, "invalid_target"),
+        ({"resource": "https://other.example.com/"}, 400, "invalid_request"),
         ({"scope": "read:notes delete:everything"}, 400, "invalid_scope"),
         ({"password": ""}, 400, "invalid_request"),  # RFC 6749 §3.1: empty is omitted
         ({"username": ""}, 400, "invalid_request"),
@@ -122,6 +127,8 @@ def test_refusals(server: Server) -> None:
         )
         assert response.status_code == status, (params, response.text)
         assert response.json()["error"] == error
+    by_resource = password_token(server, app["client_id"], email, PASSWORD, "", resource=audience)
+    assert by_resource.status_code == 200, by_resource.text
     not_allowed = password_token(
         server,
         machine["client_id"],

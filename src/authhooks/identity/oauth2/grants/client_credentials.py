@@ -8,19 +8,14 @@ to the ones it asked for.
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from authhooks.identity.directory import Directory, KnownClient
-from authhooks.identity.oauth2.errors import (
-    AccessDeniedError,
-    InvalidRequestError,
-    InvalidScopeError,
-    InvalidTargetError,
-)
+from authhooks.identity.oauth2.errors import InvalidScopeError
 from authhooks.identity.oauth2.hook_errors import refusal_error
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.identity.oauth2.scope import parse_scope
+from authhooks.identity.oauth2.target import requested_target
 from authhooks.points import credentials_exchange
 from authhooks.points.flow import FlowRunner
 
@@ -45,14 +40,12 @@ class ClientCredentialsGrant:
     async def respond(
         self, client: KnownClient, params: dict[str, str], request: RequestInfo
     ) -> TokenResponse:
-        audience, by_resource = self._audience(params)
+        target = requested_target(params, self._default_audience)
+        audience = target.audience
         requested = parse_scope(params.get("scope"))
         entitlement = await self._directory.entitlement(client.client_id, audience)
         if entitlement is None:
-            # Each client family gets its own standard's answer: Auth0's for
-            # `audience`, RFC 8707's for `resource`. Neither says whether the API exists.
-            denied = InvalidTargetError if by_resource else AccessDeniedError
-            raise denied(
+            raise target.denied(
                 f"client {client.client_id!r} is not authorized to access {audience!r}: "
                 "create a client grant for this audience"
             )
@@ -94,18 +87,3 @@ class ClientCredentialsGrant:
             lifetime=entitlement.token_lifetime,
             custom_claims=claims,
         )
-
-    def _audience(self, params: dict[str, str]) -> tuple[str, bool]:
-        """The API asked for, and whether it was named by RFC 8707's ``resource``."""
-        audience, resource = params.get("audience"), params.get("resource")
-        if audience and resource and audience != resource:
-            raise InvalidRequestError("audience and resource name different APIs: send one")
-        if resource and not audience:
-            parts = urlsplit(resource)
-            if not parts.scheme or parts.fragment or "#" in resource:
-                raise InvalidTargetError("resource must be an absolute URI without a fragment")
-            return resource, True
-        chosen = audience or self._default_audience
-        if not chosen:
-            raise InvalidRequestError("audience is required: name the API the token is for")
-        return chosen, False

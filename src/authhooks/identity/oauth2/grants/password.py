@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from authhooks.identity.directory import Directory, KnownClient
 from authhooks.identity.oauth2.errors import (
-    AccessDeniedError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -22,6 +21,7 @@ from authhooks.identity.oauth2.hook_errors import refusal_error
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.identity.oauth2.scope import parse_scope
+from authhooks.identity.oauth2.target import requested_target
 from authhooks.points import password_exchange
 from authhooks.points.flow import FlowRunner
 from authhooks.users import store
@@ -58,16 +58,11 @@ class PasswordGrant:
         username, password = params.get("username"), params.get("password")
         if not username or password is None:
             raise InvalidRequestError("username and password are required")
-        audience, resource = params.get("audience"), params.get("resource")
-        if audience and resource and audience != resource:
-            raise InvalidRequestError("audience and resource name different APIs: send one")
-        # RFC 8707's resource names the API as Auth0's audience does.
-        audience = audience or resource or self._default_audience
-        if not audience:
-            raise InvalidRequestError("audience is required: name the API the token is for")
+        target = requested_target(params, self._default_audience)
+        audience = target.audience
         api = await self._directory.api(audience)
         if api is None or audience == self._management_audience:
-            raise AccessDeniedError(f"users cannot get tokens for {audience!r}")
+            raise target.denied(f"users cannot get tokens for {audience!r}")
         requested = [value for value in parse_scope(params.get("scope")) if value]
         unknown = [
             value
