@@ -7,7 +7,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from authhooks.points.base import BadOutput, request_context
+from authhooks.points import events
+from authhooks.points.base import (
+    SAMPLE_CONNECTION,
+    SAMPLE_REQUEST,
+    BadOutput,
+    Point,
+    request_context,
+)
 from authhooks.runtime.protocol import depth
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -61,3 +68,29 @@ def _keys(value: Any) -> list[str]:
         elif isinstance(item, list):
             stack += item
     return keys
+
+
+def notification_point(
+    *, name: str, description: str, user: dict[str, Any], template: str
+) -> Point:
+    """An asynchronous user point: ``(user, context)``, delivered at least once, its
+    hooks' return values only logged."""
+    return Point(
+        name=name,
+        description=description,
+        blocking=False,
+        entry=name.replace("-", "_"),
+        params=("user", "context"),
+        arguments=user_arguments,
+        merge=notify,
+        initial=lambda event: None,
+        sample_event={
+            "user": {"id": "auth0|5f7c8ec7c33c6c004bbafe82", **user, "tenant": "authhooks"},
+            "connection": SAMPLE_CONNECTION,
+            "request": SAMPLE_REQUEST,
+            "event_id": "evt_3f9a51c2d8e04b7a91c6e2f0",
+            "delivery": {"id": "dlv_8b2e6f0a4c1d9e7b3a5f2c8d", "attempt": 1},
+        },
+        template=template,
+        event_model=events.UserNotificationEvent,
+    )
