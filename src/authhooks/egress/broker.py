@@ -30,8 +30,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import re
 import secrets
+import shutil
 import socket
 import struct
 import tempfile
@@ -123,6 +125,11 @@ class _Door:
     call: _Call | None = None
 
 
+_DIRECTORY_PREFIX = "authhooks-egress-"
+# How often idle rate-limit buckets are forgotten.
+_SWEEP_EVERY = 60.0
+
+
 class _Bucket:
     """A token bucket: ``rate`` connections a second, up to ``burst`` at once."""
 
@@ -162,12 +169,14 @@ class Broker:
         self.limits = limits or EgressLimits()
         # Test-only: names that lead to a fixed local address, past the address rules.
         self._overrides = dict(overrides or {})
-        self._directory = Path(tempfile.mkdtemp(prefix="authhooks-egress-"))
+        remove_stale_directories()
+        self._directory = Path(tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-"))
         # Traversable by the workers' uids, listable by nobody else; each door is
         # checked against its worker's uid anyway (SO_PEERCRED).
         self._directory.chmod(0o711)
         self._doors: dict[int, _Door] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._swept_at = time.monotonic()
         self._open: dict[str, int] = {}  # connections held, by hook
         self._open_total = 0
         # The host's own addresses are as off-limits as loopback: the broker runs there.
@@ -275,10 +284,7 @@ class Broker:
             self._open[hook] = self._open.get(hook, 0) + 1
             self._open_total += 1
             held = True
-            bucket = self._buckets.setdefault(
-                hook, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
-            )
-            if not bucket.take():
+            if not self._bucket(hook).take():
                 raise _Refusal(429, "this hook opens connections faster than its rate limit")
             head = await self._read_head(reader, call)
             method, host, port, forward = _parse_head(head)
@@ -351,6 +357,20 @@ class Broker:
                     del self._open[hook]
             call.tasks.discard(task)
             writer.close()
+
+    def _bucket(self, hook: str) -> _Bucket:
+        now = time.monotonic()
+        if now - self._swept_at > _SWEEP_EVERY:
+            # A bucket left alone long enough to refill is the same as a new one:
+            # forgetting it keeps the map to the hooks that are calling out now.
+            refilled = self.limits.rate_burst / self.limits.rate_per_second
+            self._buckets = {
+                key: bucket for key, bucket in self._buckets.items() if now - bucket.at < refilled
+            }
+            self._swept_at = now
+        return self._buckets.setdefault(
+            hook, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
+        )
 
     async def _read_head(self, reader: asyncio.StreamReader, call: _Call) -> bytes:
         timeout = min(self.limits.head_timeout, max(call.deadline - time.monotonic(), 0))
@@ -548,6 +568,21 @@ def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
     except OSError:
         return False
     return bool(peer_uid == uid)
+
+
+def remove_stale_directories() -> None:
+    """Remove the doors' directories that servers which died without cleaning up left
+    behind (each is named after its process; only this user's are touched)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*-*"):
+        pid_text = path.name.removeprefix(_DIRECTORY_PREFIX).split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OSError):
+            continue  # alive (another user's process), or gone meanwhile
 
 
 def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:
