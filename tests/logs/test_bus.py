@@ -154,3 +154,21 @@ def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
 async def _collect(stream: AsyncIterator[bytes], into: list[bytes]) -> None:
     async for chunk in stream:
         into.append(chunk)
+
+
+def test_a_stream_ends_when_its_token_expires(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
+    database.migrate()
+    bus = LogBus()
+
+    async def scenario() -> list[bytes]:
+        expires_at = time.time() + 0.5
+        stream = events(database, bus, RecordFilter(), None, heartbeat=60, expires_at=expires_at)
+        return [chunk async for chunk in stream]
+
+    began = time.monotonic()
+    chunks = asyncio.run(scenario())
+    database.dispose()
+    assert 0.4 < time.monotonic() - began < 5
+    assert chunks[-1].startswith(b"event: dropped\n")
+    assert b"token expired" in chunks[-1]

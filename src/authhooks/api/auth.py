@@ -16,6 +16,7 @@ from authhooks.services import Services
 class Caller:
     client_id: str
     scopes: frozenset[str]
+    expires_at: float | None = None  # the token's ``exp``: long responses end there
 
 
 def services(request: Request) -> Services:
@@ -78,7 +79,12 @@ async def _verify(request: Request) -> Caller:
         raise _unauthorized("Invalid token: its client's grant was revoked", "invalid_token")
     scope = claims.get("scope", "")
     carried = frozenset(scope.split() if isinstance(scope, str) else ())
-    return Caller(client_id, carried & frozenset(entitlement.scopes))
+    expires = claims.get("exp")
+    return Caller(
+        client_id,
+        carried & frozenset(entitlement.scopes),
+        float(expires) if isinstance(expires, int | float) else None,
+    )
 
 
 def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:

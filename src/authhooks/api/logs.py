@@ -84,7 +84,7 @@ def list_logs(
 
 @router.get("/stream", response_class=StreamingResponse)
 async def stream_logs(
-    _: Annotated[Caller, Depends(require("read:logs"))],
+    caller: Annotated[Caller, Depends(require("read:logs"))],
     found: Annotated[Services, Depends(services)],
     record_filter: Annotated[records.RecordFilter, Depends(_filter)],
     last_event_id: Annotated[str | None, Header(max_length=24)] = None,
@@ -112,6 +112,7 @@ async def stream_logs(
             record_filter,
             resume,
             found.settings.log_stream_heartbeat,
+            expires_at=caller.expires_at,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

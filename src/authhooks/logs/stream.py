@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +40,8 @@ async def events(
     record_filter: records.RecordFilter,
     last_event_id: int | None,
     heartbeat: float,
+    *,
+    expires_at: float | None = None,
 ) -> AsyncIterator[bytes]:
     """The stream's bytes; ends only when the subscriber is dropped or disconnects.
 
@@ -98,6 +101,13 @@ async def events(
             if subscription.closed:
                 yield b": the server is stopping; reconnect to resume\n\n"
                 return
+            # A stream is no longer-lived than the token that opened it.
+            token_left = math.inf if expires_at is None else expires_at - time.time()
+            if token_left <= 0:
+                yield _event(
+                    "dropped", {"reason": "the access token expired: reconnect with a new one"}
+                )
+                return
             if subscription.records_stored.is_set() or subscription.batches:
                 continue
             quiet_for = time.monotonic() - wrote
@@ -109,7 +119,9 @@ async def events(
                 subscription.records_stored.set()
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(subscription.wake.wait(), heartbeat - quiet_for)
+                await asyncio.wait_for(
+                    subscription.wake.wait(), min(heartbeat - quiet_for, token_left)
+                )
             # Under a flood of lines, gather for a moment and write them as one chunk
             # rather than one write each; a line after a quiet spell goes out at once.
             since_write = time.monotonic() - wrote
