@@ -128,6 +128,7 @@ def serve(workers: int, argon2: Argon2) -> Iterator[Server]:
             # Every login here succeeds; should one fail, it must show as an error,
             # not turn the rest of the run into 429s.
             "AUTHHOOKS_LOGIN_MAX_FAILURES_PER_IP": "1000000",
+            "AUTHHOOKS_SIGNUP_MAX_PER_IP": "1000000",
             "AUTHHOOKS_LOGIN_MAX_FAILURES_PER_USER": "1000000",
         }
         with (

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Anyone may sign up through POST /dbconnections/signup (Auth0's connection
     # option "disable sign ups" is signup_enabled=false); each client can also refuse.
     signup_enabled: bool = True
+    # Public signups one client IP may make per hour (all server processes together).
+    signup_max_per_ip: int = Field(default=50, ge=1)
     # argon2id cost: iterations, memory in KiB, lanes (RFC 9106's second recommendation).
     # Stored hashes made with other parameters are rehashed at the user's next login.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)

@@ -34,7 +34,7 @@ from authhooks.users.password_change import PasswordChange
 from authhooks.users.passwords import Argon2Parameters, Passwords
 from authhooks.users.policy import PasswordPolicy
 from authhooks.users.registration import Registration
-from authhooks.users.throttle import LoginThrottle, ThrottleLimits
+from authhooks.users.throttle import LoginThrottle, SignupThrottle, ThrottleLimits
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Services:
     registration: Registration
     login: PasswordLogin
     password_change: PasswordChange
+    signup_throttle: SignupThrottle
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -156,6 +157,7 @@ class Services:
             registration=Registration(database, passwords, policy, flows, deliverer),
             login=login,
             password_change=PasswordChange(database, passwords, policy, login, flows, deliverer),
+            signup_throttle=SignupThrottle(database, settings.signup_max_per_ip),
         )
 
     async def start(self) -> None:

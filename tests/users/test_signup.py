@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, run_server
 from tests.users.helpers import PASSWORD, create_app, find_user, new_email, signup
 
 
@@ -140,3 +142,18 @@ def test_signup_can_be_disabled_for_everyone(backend: str, tmp_path: object) -> 
         response = signup(closed, str(app["client_id"]), new_email())
         assert response.status_code == 403
         assert response.json()["code"] == "operation_not_supported"
+
+
+def test_signups_from_one_address_are_capped(backend: str, tmp_path: Path) -> None:
+    with run_server(tmp_path, backend, signup_max_per_ip=3) as capped:
+        client_id = str(create_app(capped)["client_id"])
+        assert signup(capped, client_id, new_email()).status_code == 200
+        assert signup(capped, client_id, "not-an-email").status_code == 400  # counts too
+        assert signup(capped, client_id, new_email()).status_code == 200
+        email = new_email()
+        refused = signup(capped, client_id, email)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "too_many_attempts"
+        assert 0 < int(refused.headers["retry-after"]) <= 3600
+        with capped.api() as api:  # nothing was stored
+            assert api.get("/users", params={"email": email}).json() == []

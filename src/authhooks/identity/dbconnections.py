@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Annotated, Any
 
+from anyio.to_thread import run_sync
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import ClientDisconnect, Request
@@ -31,7 +32,7 @@ from authhooks.users import store
 from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import MAX_PASSWORD_LENGTH, WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
-from authhooks.users.throttle import TooManyAttempts
+from authhooks.users.throttle import TooManyAttempts, TooManySignups
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ async def signup(request: Request) -> Response:
         client = await _client(services, form.client_id)
         if not (services.settings.signup_enabled and client.signup_enabled):
             raise DbConnectionError(403, "operation_not_supported", "public signup is disabled")
+        await run_sync(services.signup_throttle.reserve, info.ip)
         new = NewUser(
             email=form.email,
             password=form.password,
@@ -183,7 +185,7 @@ async def _serve(request: Request, handle: Any) -> Response:
         return _error(403, "invalid_user_password", "Wrong email or password.")
     except UserBlocked:
         return _error(403, "unauthorized", "user is blocked")
-    except TooManyAttempts as error:
+    except (TooManyAttempts, TooManySignups) as error:
         return _error(429, "too_many_attempts", str(error), {"Retry-After": str(error.retry_after)})
     except NotFound:
         return _error(404, "user_not_found", "the user no longer exists")

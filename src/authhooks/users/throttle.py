@@ -1,4 +1,5 @@
-"""Password attempts, counted per user and client IP and per IP, in a fixed window.
+"""Password attempts, counted per user and client IP and per IP, in a fixed window;
+and public signups, counted per IP.
 
 An attempt is counted *before* its password is verified, in one statement per
 counter, so that parallel guesses cannot all slip in under the cap; a correct
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.errors import DomainError
 from authhooks.storage import models
+from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 
 
@@ -67,40 +69,7 @@ class LoginThrottle:
             )
 
     def _increment(self, session: Session, key: str, now: datetime) -> tuple[int, datetime]:
-        window_start = now - timedelta(seconds=self.limits.window)
-        counted = session.execute(
-            update(models.LoginFailure)
-            .where(
-                models.LoginFailure.key == key,
-                models.LoginFailure.window_started_at > window_start,
-            )
-            .values(count=models.LoginFailure.count + 1)
-        )
-        if counted.rowcount != 1:  # type: ignore[attr-defined]
-            # No counter, or its window ended: start a new one. Only an ended one is
-            # deleted: a counter another attempt just started must keep its count.
-            session.execute(
-                delete(models.LoginFailure).where(
-                    models.LoginFailure.key == key,
-                    models.LoginFailure.window_started_at <= window_start,
-                )
-            )
-            try:
-                with session.begin_nested():
-                    session.add(models.LoginFailure(key=key, count=1, window_started_at=now))
-            except IntegrityError:  # another process started it first
-                session.execute(
-                    update(models.LoginFailure)
-                    .where(models.LoginFailure.key == key)
-                    .values(count=models.LoginFailure.count + 1)
-                )
-        row = session.execute(
-            select(models.LoginFailure.count, models.LoginFailure.window_started_at).where(
-                models.LoginFailure.key == key
-            )
-        ).one()
-        count, started = row.tuple()
-        return int(count), started
+        return count_attempt(session, key, now, self.limits.window)
 
     def _caps(self, subject: str, ip: str | None) -> dict[str, int]:
         """The counters of an attempt and their caps; the (user, IP) one first."""
@@ -108,6 +77,72 @@ class LoginThrottle:
         if ip:
             caps[_ip(ip)] = self.limits.per_ip
         return caps
+
+
+class TooManySignups(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many signups from this address; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+class SignupThrottle:
+    """Public signups per client IP, so that one address cannot mass-create accounts."""
+
+    def __init__(self, database: Database, per_ip: int, window: int = 3600) -> None:
+        self._db = database
+        self.per_ip = per_ip
+        self.window = window
+
+    def reserve(self, ip: str | None) -> None:
+        """Count a signup from ``ip`` (committed whatever becomes of the signup);
+        TooManySignups past the cap."""
+        if not ip:
+            return
+        now = utcnow()
+        with self._db.session() as session:
+            count, started = count_attempt(session, "signup-ip:" + ip, now, self.window)
+        if count > self.per_ip:
+            left = (started + timedelta(seconds=self.window) - now).total_seconds()
+            raise TooManySignups(max(1, math.ceil(left)))
+
+
+def count_attempt(session: Session, key: str, now: datetime, window: int) -> tuple[int, datetime]:
+    """Add one to the counter ``key`` of the current ``window`` (seconds): its count
+    and when its window started, in one statement, so parallel attempts all count."""
+    window_start = now - timedelta(seconds=window)
+    counted = session.execute(
+        update(models.LoginFailure)
+        .where(
+            models.LoginFailure.key == key,
+            models.LoginFailure.window_started_at > window_start,
+        )
+        .values(count=models.LoginFailure.count + 1)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        # No counter, or its window ended: start a new one. Only an ended one is
+        # deleted: a counter another attempt just started must keep its count.
+        session.execute(
+            delete(models.LoginFailure).where(
+                models.LoginFailure.key == key,
+                models.LoginFailure.window_started_at <= window_start,
+            )
+        )
+        try:
+            with session.begin_nested():
+                session.add(models.LoginFailure(key=key, count=1, window_started_at=now))
+        except IntegrityError:  # another process started it first
+            session.execute(
+                update(models.LoginFailure)
+                .where(models.LoginFailure.key == key)
+                .values(count=models.LoginFailure.count + 1)
+            )
+    row = session.execute(
+        select(models.LoginFailure.count, models.LoginFailure.window_started_at).where(
+            models.LoginFailure.key == key
+        )
+    ).one()
+    count, started = row.tuple()
+    return int(count), started
 
 
 def subject_of(user_id: str | None, login: str) -> str:
