@@ -8,6 +8,9 @@ import stat
 import time
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from authhooks.cli.main import app
 from tests.cli.client import Cli, logged_in
 from tests.conftest import Server, free_port
 
@@ -108,12 +111,13 @@ def test_bad_credentials_and_unreachable_servers_are_one_clear_line(
     assert "refused the credentials of profile 'default'" in expired.stderr
 
 
-def test_every_command_has_help_with_an_example(tmp_path: Path) -> None:
-    cli = Cli(tmp_path / "config", tmp_path)
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
     for command in [
         "login", "logout", "profiles", "scaffold", "create", "ls", "show", "update", "enable",
         "disable", "order", "edit", "rm", "versions", "deploy", "diff", "export", "test", "logs",
         "secrets ls", "secrets set", "secrets rm",
     ]:  # fmt: skip
-        shown = cli.ok(*command.split(), "--help")
-        assert "Example" in shown.stdout, command
+        shown = runner.invoke(app, [*command.split(), "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, (command, shown.output)
+        assert "Example" in shown.output, command
