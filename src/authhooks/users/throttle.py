@@ -11,6 +11,7 @@ database, so every server process sees the same counts.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,12 @@ from authhooks.errors import DomainError
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
+
+# No counter's window is longer (settings cap login_failure_window at a day).
+MAX_WINDOW = 86400
+# Every this many counted attempts (per process), ended counters are deleted.
+_PRUNE_EVERY = 100
+_attempts = itertools.count(1)
 
 
 class TooManyAttempts(DomainError):
@@ -109,6 +116,8 @@ class SignupThrottle:
 def count_attempt(session: Session, key: str, now: datetime, window: int) -> tuple[int, datetime]:
     """Add one to the counter ``key`` of the current ``window`` (seconds): its count
     and when its window started, in one statement, so parallel attempts all count."""
+    if next(_attempts) % _PRUNE_EVERY == 0:
+        prune_counters(session, now)
     window_start = now - timedelta(seconds=window)
     counted = session.execute(
         update(models.LoginFailure)
@@ -141,8 +150,18 @@ def count_attempt(session: Session, key: str, now: datetime, window: int) -> tup
             models.LoginFailure.key == key
         )
     ).one()
-    count, started = row.tuple()
+    count, started = row
     return int(count), started
+
+
+def prune_counters(session: Session, now: datetime) -> None:
+    """Forget counters whose window ended long ago: a key that never comes back
+    (an address that tried once) would otherwise stay forever."""
+    session.execute(
+        delete(models.LoginFailure).where(
+            models.LoginFailure.window_started_at < now - timedelta(seconds=MAX_WINDOW)
+        )
+    )
 
 
 def subject_of(user_id: str | None, login: str) -> str:
