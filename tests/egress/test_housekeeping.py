@@ -5,29 +5,59 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from authhooks.egress.broker import Broker, remove_stale_directories
 
 
-def test_directories_of_dead_servers_are_removed() -> None:
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)  # fmt: skip
-    dead_pid = int(finished.stdout)
-    base = Path(tempfile.gettempdir())
-    stale = base / f"authhooks-egress-{dead_pid}-test"
-    stale.mkdir()
-    (stale / "0-abcd.sock").write_text("")
-    alive = Path(tempfile.mkdtemp(prefix=f"authhooks-egress-{os.getpid()}-"))
-    try:
-        remove_stale_directories()
-        assert not stale.exists()
-        assert alive.exists()
-    finally:
-        alive.rmdir()
+def _old(path: Path) -> Path:
+    """As if made two minutes ago: a starting broker's directory is never touched."""
+    stamp = time.time() - 120
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+    return path
+
+
+def _abandoned(name: str) -> Path:
+    path = Path(tempfile.gettempdir()) / name
+    path.mkdir()
+    (path / ".lock").write_text("")
+    (path / "0-abcd.sock").write_text("")
+    return _old(path)
+
+
+def test_directories_of_dead_servers_are_removed_and_nothing_else() -> None:
+    async def scenario() -> None:
+        live = Broker()
+        _old(live._directory)
+        dead = _abandoned("authhooks-egress-dead-test")
+        fresh = Path(tempfile.mkdtemp(prefix="authhooks-egress-"))  # just made: left alone
+        (fresh / ".lock").write_text("")
+        foreign = _abandoned("authhooks-egress-foreign-test")
+        os.chown(foreign, 12345, 12345)  # another user's
+        target = Path(tempfile.mkdtemp(prefix="test-target-"))
+        (target / ".lock").write_text("")
+        link = Path(tempfile.gettempdir()) / "authhooks-egress-link-test"
+        link.symlink_to(target)
+        _old(link)
+        try:
+            remove_stale_directories()
+            assert not dead.exists()
+            assert live._directory.exists()  # its broker holds the lock
+            assert fresh.exists()
+            assert foreign.exists()
+            assert link.is_symlink()
+            assert (target / ".lock").exists()
+        finally:
+            await live.shutdown()
+            for path in (fresh, foreign, target):
+                shutil.rmtree(path, ignore_errors=True)
+            link.unlink()
+        assert not live._directory.exists()
+
+    asyncio.run(scenario())
 
 
 def test_idle_rate_buckets_are_forgotten() -> None:

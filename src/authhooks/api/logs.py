@@ -8,6 +8,7 @@ last ``seq``), and the stream goes forward from where it was left.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -98,6 +99,14 @@ async def stream_logs(
         resume = int(last_event_id)
     if found.bus.closed:
         raise ApiError(503, "the server is stopping", "unavailable", {"Retry-After": "2"})
+    if caller.expires_at is not None and caller.expires_at <= time.time():
+        # Accepted within the clock leeway, but a stream would end at once: ask for a new one.
+        raise ApiError(
+            401,
+            "Invalid token: it expires now; get a new one to open a stream",
+            "invalid_token",
+            {"WWW-Authenticate": 'Bearer realm="authhooks", error="invalid_token"'},
+        )
     if found.bus.subscribers >= stream.MAX_SUBSCRIBERS:
         raise ApiError(
             503,

@@ -202,7 +202,8 @@ def _follow(remote: Remote, params: dict[str, str], printer: Printer) -> None:
                     elif event.kind == "invocation":
                         printer.record(json.loads(event.data))
                     elif event.kind == "dropped":
-                        note("[yellow]the server let this stream go (too far behind)[/yellow]")
+                        reason = json.loads(event.data).get("reason", "")
+                        note(f"[yellow]the server ended the stream: {escape(str(reason))}[/yellow]")
                         break
         except httpx.TransportError:
             pass  # the connection broke or went silent: resume below

@@ -142,13 +142,15 @@ def resolve(name: str | None) -> Profile:
 # The token cache is a convenience: a cache that cannot be read or written is ignored.
 
 
-def cached_token(profile: Profile) -> str | None:
+def cached_token(profile: Profile) -> tuple[str, float] | None:
+    """A cached token with time left, and when it expires."""
     with contextlib.suppress(CliError):
         entry = _read("tokens.json").get(profile.cache_key)
-        if _expires_at(entry) - _EXPIRY_MARGIN > time.time():
+        expires_at = _expires_at(entry)
+        if expires_at - _EXPIRY_MARGIN > time.time():
             assert isinstance(entry, dict)
             token = entry.get("access_token")
-            return token if isinstance(token, str) else None
+            return (token, expires_at) if isinstance(token, str) else None
     return None
 
 

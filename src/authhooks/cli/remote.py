@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -28,6 +29,7 @@ class Remote:
             base_url=profile.url, timeout=timeout, headers={"User-Agent": USER_AGENT}
         )
         self._token: str | None = None
+        self._token_expires_at = 0.0
 
     def close(self) -> None:
         self._http.close()
@@ -43,9 +45,13 @@ class Remote:
     def token(self, *, renew: bool = False) -> str:
         """A management token: this run's, the cached one, or a new one."""
         if not renew:
-            self._token = self._token or profiles.cached_token(self.profile)
-            if self._token is not None:
+            # This run's own token while it has time left, else the cache's.
+            if self._token is not None and self._token_expires_at - 30 > time.time():
                 return self._token
+            cached = profiles.cached_token(self.profile)
+            if cached is not None:
+                self._token, self._token_expires_at = cached
+                return cached[0]
         response = self._send(
             "POST",
             "/oauth/token",
@@ -77,7 +83,7 @@ class Remote:
                 ExitCode.UNREACHABLE,
             ) from None
         profiles.cache_token(self.profile, token, expires_in)
-        self._token = token
+        self._token, self._token_expires_at = token, time.time() + expires_in
         return token
 
     # Requests

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
@@ -35,6 +36,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import struct
 import tempfile
 import time
@@ -126,6 +128,7 @@ class _Door:
 
 
 _DIRECTORY_PREFIX = "authhooks-egress-"
+_LOCK_FILE = ".lock"
 # How often idle rate-limit buckets are forgotten.
 _SWEEP_EVERY = 60.0
 
@@ -170,7 +173,10 @@ class Broker:
         # Test-only: names that lead to a fixed local address, past the address rules.
         self._overrides = dict(overrides or {})
         remove_stale_directories()
-        self._directory = Path(tempfile.mkdtemp(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-"))
+        self._directory = Path(tempfile.mkdtemp(prefix=_DIRECTORY_PREFIX))
+        # Held until the broker shuts down (or its process dies): the directory is in use.
+        self._lock = os.open(self._directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # Traversable by the workers' uids, listable by nobody else; each door is
         # checked against its worker's uid anyway (SO_PEERCRED).
         self._directory.chmod(0o711)
@@ -212,8 +218,9 @@ class Broker:
     async def shutdown(self) -> None:
         for slot in list(self._doors):
             self.close(slot)
+        shutil.rmtree(self._directory, ignore_errors=True)
         with contextlib.suppress(OSError):
-            self._directory.rmdir()
+            os.close(self._lock)
 
     def begin(
         self, slot: int, hook_id: str, allowed: Sequence[rules.Rule], deadline: float
@@ -571,18 +578,34 @@ def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
 
 
 def remove_stale_directories() -> None:
-    """Remove the doors' directories that servers which died without cleaning up left
-    behind (each is named after its process; only this user's are touched)."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*-*"):
-        pid_text = path.name.removeprefix(_DIRECTORY_PREFIX).split("-", 1)[0]
+    """Remove the doors' directories left by servers that died without cleaning up.
+
+    Each broker holds an exclusive lock on its directory's lock file for as long
+    as it lives, so a directory whose lock can be taken has no owner, whatever
+    its process id means in this PID namespace. Only real directories of this
+    user, older than a minute (a starting broker takes its lock at once), are
+    considered; nothing here may keep the server from starting.
+    """
+    for path in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*"):
         try:
-            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
+            status = path.lstat()  # a symlink is never followed, nor removed
+            if (
+                not stat.S_ISDIR(status.st_mode)
+                or status.st_uid != os.getuid()
+                or time.time() - status.st_mtime < 60
+            ):
                 continue
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
+            descriptor = os.open(path / _LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone, not ours, or not a broker's directory
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its broker is alive
+        else:
             shutil.rmtree(path, ignore_errors=True)
-        except (PermissionError, OSError):
-            continue  # alive (another user's process), or gone meanwhile
+        finally:
+            os.close(descriptor)
 
 
 def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:

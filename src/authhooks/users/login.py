@@ -13,7 +13,7 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from authhooks.users import store
 from authhooks.users.passwords import Passwords
-from authhooks.users.throttle import LoginThrottle, subject_of
+from authhooks.users.throttle import LoginThrottle, prune_counters, prune_due, subject_of
 
 
 class WrongCredentials(DomainError):
@@ -63,6 +63,9 @@ class PasswordLogin:
         return user
 
     def _reserve(self, login: str, ip: str | None) -> _Attempt:
+        if prune_due():
+            with self._db.session() as session:
+                prune_counters(session, utcnow())
         with self._db.session() as session:
             user = store.find_by_login(session, login)
             subject = subject_of(user.id if user else None, login)

@@ -11,6 +11,7 @@ database, so every server process sees the same counts.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import math
 from dataclasses import dataclass
@@ -104,10 +105,13 @@ class SignupThrottle:
         """Count a signup from ``ip`` (committed whatever becomes of the signup);
         TooManySignups past the cap."""
         if not ip:
-            return
+            return  # no address to count by (a test client, or a Unix socket)
         now = utcnow()
+        if prune_due():
+            with self._db.session() as session:
+                prune_counters(session, now)
         with self._db.session() as session:
-            count, started = count_attempt(session, "signup-ip:" + ip, now, self.window)
+            count, started = count_attempt(session, "signup-ip:" + signup_key(ip), now, self.window)
         if count > self.per_ip:
             left = (started + timedelta(seconds=self.window) - now).total_seconds()
             raise TooManySignups(max(1, math.ceil(left)))
@@ -116,8 +120,6 @@ class SignupThrottle:
 def count_attempt(session: Session, key: str, now: datetime, window: int) -> tuple[int, datetime]:
     """Add one to the counter ``key`` of the current ``window`` (seconds): its count
     and when its window started, in one statement, so parallel attempts all count."""
-    if next(_attempts) % _PRUNE_EVERY == 0:
-        prune_counters(session, now)
     window_start = now - timedelta(seconds=window)
     counted = session.execute(
         update(models.LoginFailure)
@@ -154,6 +156,12 @@ def count_attempt(session: Session, key: str, now: datetime, window: int) -> tup
     return int(count), started
 
 
+def prune_due() -> bool:
+    """Whether this counted attempt is the process's ``_PRUNE_EVERY``-th: time to
+    prune, in a transaction of its own (never inside an attempt's)."""
+    return next(_attempts) % _PRUNE_EVERY == 0
+
+
 def prune_counters(session: Session, now: datetime) -> None:
     """Forget counters whose window ended long ago: a key that never comes back
     (an address that tried once) would otherwise stay forever."""
@@ -162,6 +170,20 @@ def prune_counters(session: Session, now: datetime) -> None:
             models.LoginFailure.window_started_at < now - timedelta(seconds=MAX_WINDOW)
         )
     )
+
+
+def signup_key(ip: str) -> str:
+    """What signups are counted by: an IPv4 address (IPv4-mapped ones as IPv4), or
+    an IPv6 address's /64, which one subscriber typically holds whole."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def subject_of(user_id: str | None, login: str) -> str:
