@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     signup_enabled: bool = True
     # Public signups one client IP may make per hour (all server processes together).
     signup_max_per_ip: int = Field(default=50, ge=1)
+    # Dashboard sessions end after this long without a request, or this long after sign-in.
+    dashboard_session_idle: int = Field(default=1800, ge=60, le=86400)
+    dashboard_session_max: int = Field(default=43200, ge=60, le=30 * 86400)
     # argon2id cost: iterations, memory in KiB, lanes (RFC 9106's second recommendation).
     # Stored hashes made with other parameters are rehashed at the user's next login.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)

@@ -46,6 +46,7 @@ class Services:
     master_key: MasterKey
     hasher: SecretHasher
     directory: Directory
+    token_issuer: AccessTokenIssuer
     token_endpoint: TokenEndpoint
     runtime: Runtime
     invocations: InvocationLog
@@ -137,6 +138,7 @@ class Services:
             database=database,
             master_key=master_key,
             hasher=hasher,
+            token_issuer=issuer,
             directory=directory,
             token_endpoint=TokenEndpoint(directory, hasher, grants),
             runtime=runtime,

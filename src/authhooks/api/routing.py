@@ -21,12 +21,17 @@ class StrictJSONRoute(APIRoute):
     characters, and a body that is not JSON, too large or repeats a key —
     before FastAPI parses it."""
 
+    # Management routes want a bearer token; the dashboard's session routes do not.
+    bearer_token = True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         expects_body = self.body_field is not None
+        bearer_token = self.bearer_token
 
         async def strict_handler(request: Request) -> Response:
-            await authenticate(request)
+            if bearer_token:
+                await authenticate(request)
             check_no_nul(request)
             if expects_body:
                 body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
@@ -35,6 +40,12 @@ class StrictJSONRoute(APIRoute):
             return await handler(request)
 
         return strict_handler
+
+
+class UnauthenticatedJSONRoute(StrictJSONRoute):
+    """The same checks of what is sent, for routes that authenticate in their own way."""
+
+    bearer_token = False
 
 
 def check_no_nul(request: Request) -> None:

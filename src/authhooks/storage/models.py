@@ -273,10 +273,26 @@ class HookDelivery(Base):
 
 
 class LoginFailure(Base):
-    """Failed password logins counted per user or per IP, in a fixed window."""
+    """Throttle counters in a fixed window: failed password logins per (user, IP)
+    and per IP, and public signups per address (``users/throttle.py``)."""
 
     __tablename__ = "login_failures"
 
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
     window_started_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class DashboardSession(Base):
+    """A signed-in dashboard admin: the cookie holds the token, this row its hash."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)

@@ -1,0 +1,94 @@
+"""Dashboard sessions: who signed in, until when, and the CSRF token that proves a
+request comes from the dashboard's own pages.
+
+The cookie carries a random token; the database keeps only its SHA-256, so a
+copy of the database opens no session. A session ends after ``idle`` seconds
+without use, after ``lifetime`` seconds whatever happens, at sign-out, or when
+its client is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from authhooks.storage import models
+from authhooks.storage.models import utcnow
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    client_id: str
+    csrf_token: str
+    expires_at: datetime  # the sooner of the idle and the absolute limits
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle: int = 1800  # seconds without a request
+    lifetime: int = 43200  # seconds from sign-in
+
+
+def start(session: Session, client_id: str, limits: SessionLimits) -> tuple[str, SignedIn]:
+    """A new session for ``client_id``: the cookie's token, and the session."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = models.DashboardSession(
+        id=_digest(token),
+        client_id=client_id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=limits.lifetime),
+    )
+    session.add(row)
+    return token, _signed_in(row, limits)
+
+
+def resume(session: Session, token: str, limits: SessionLimits) -> SignedIn | None:
+    """The live session of a cookie's ``token`` (its idle clock restarted), or None."""
+    row = session.get(models.DashboardSession, _digest(token))
+    now = utcnow()
+    if row is None:
+        return None
+    if row.expires_at <= now or row.last_seen_at + timedelta(seconds=limits.idle) <= now:
+        session.delete(row)
+        return None
+    row.last_seen_at = now
+    return _signed_in(row, limits)
+
+
+def end(session: Session, token: str) -> None:
+    session.execute(
+        delete(models.DashboardSession).where(models.DashboardSession.id == _digest(token))
+    )
+
+
+def prune(session: Session, limits: SessionLimits) -> None:
+    """Forget sessions past either limit."""
+    now = utcnow()
+    session.execute(
+        delete(models.DashboardSession).where(
+            (models.DashboardSession.expires_at <= now)
+            | (models.DashboardSession.last_seen_at <= now - timedelta(seconds=limits.idle))
+        )
+    )
+
+
+def csrf_matches(signed_in: SignedIn, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(signed_in.csrf_token, sent)
+
+
+def _signed_in(row: models.DashboardSession, limits: SessionLimits) -> SignedIn:
+    idle_end = row.last_seen_at + timedelta(seconds=limits.idle)
+    return SignedIn(row.client_id, row.csrf_token, min(row.expires_at, idle_end))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
