@@ -13,6 +13,11 @@ python="${PYTHON:-python3}"
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # builds the dashboard
+if [ "$extras" = dev ]; then  # the dashboard's browser tests
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+fi
 for tool in "$@"; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
@@ -39,4 +44,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   [ -n "$extras" ] && spec=".[$extras]"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -e "$spec"
   touch "$stamp"
+fi
+
+# The dashboard's assets: built from its sources (npm, pinned by the lock file)
+# whenever they changed; node_modules is refreshed when the lock file did.
+frontend=src/authhooks/dashboard/frontend
+bundle=src/authhooks/dashboard/static/app.js
+if [ ! -f "$frontend/node_modules/.package-lock.json" ] \
+  || [ "$frontend/package-lock.json" -nt "$frontend/node_modules/.package-lock.json" ]; then
+  (cd "$frontend" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f "$bundle" ] || [ -n "$(find "$frontend/src" "$frontend/package.json" "$frontend/package-lock.json" -newer "$bundle" -print -quit)" ]; then
+  (cd "$frontend" && npm run --silent build >/dev/null)
 fi

@@ -15,6 +15,7 @@ from authhooks import __version__, health
 from authhooks.api import client_grants, errors, hooks, logs, resource_servers, users
 from authhooks.api import clients as clients_api
 from authhooks.config import Settings
+from authhooks.dashboard import pages as dashboard_pages
 from authhooks.dashboard import routes as dashboard
 from authhooks.identity import dbconnections
 from authhooks.identity import http as identity_http
@@ -80,4 +81,5 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
+    app.router.routes.extend(dashboard_pages.routes())
     return FastPath(app, identity_http.routes() + dbconnections.routes())
