@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.conftest import Server, unique
 from tests.dashboard.browser import chromium, wait
@@ -85,3 +86,55 @@ def test_sign_in_see_the_hooks_and_switch_one_on(server: Server, hook: dict[str,
         browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
         wait(browser, lambda b: b.find_element(By.NAME, "client_id"))
         assert browser.get_cookie("authhooks_dashboard") is None
+
+
+def test_the_editor_shows_errors_at_their_line_saves_and_runs(
+    server: Server, hook: dict[str, Any]
+) -> None:
+    with chromium() as browser:
+        browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
+        wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
+        browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
+        assert "def post_change_password" in content.text
+        signature = browser.find_element(By.CSS_SELECTOR, ".signature").text
+        assert "def post_change_password(user, context)" in signature
+
+        def replace_code(*lines: str) -> None:
+            content.click()
+            content.send_keys(Keys.CONTROL, "a")
+            content.send_keys(Keys.DELETE)
+            for number, line in enumerate(lines):
+                if number:
+                    content.send_keys(Keys.ENTER)  # the editor indents the next line itself
+                # As a keyboard's text input arrives (typed keys may come as no-break spaces).
+                browser.execute_cdp_cmd("Input.insertText", {"text": line})
+
+        # A colon missing on line 1: the server's error, at its line; nothing stored.
+        replace_code("def post_change_password(user, context)", "pass")
+        browser.find_element(By.XPATH, "//button[text()='Save']").click()
+        alert = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "[role=alert]"))
+        assert "line 1" in alert.text
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-lintRange-error"))
+        with server.api() as api:
+            assert api.get(f"/hooks/{hook['id']}").json()["version"] == 1
+
+        replace_code(
+            "def post_change_password(user, context):", "print('<script>alert(1)</script>')"
+        )
+        browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
+        console = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report .console"))
+        assert console.text.startswith("<script>alert(1)</script>")  # shown as text, never run
+        browser.find_element(By.XPATH, "//button[text()='Save']").click()
+        wait(
+            browser, lambda b: "version 2" in b.find_element(By.CSS_SELECTOR, "[role=status]").text
+        )
+        with server.api() as api:
+            stored = api.get(f"/hooks/{hook['id']}").json()
+        assert stored["version"] == 2
+        assert "alert(1)" in stored["script"]
+        assert browser.find_elements(By.CSS_SELECTOR, ".cm-lintRange-error") == []
+        # The editor's own style sheets carry the page's nonce: the policy blocked nothing.
+        blocked = [entry for entry in browser.get_log("browser") if entry["source"] == "security"]
+        assert blocked == []

@@ -9,6 +9,7 @@ past rendering could not run as code.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from starlette.requests import Request
@@ -23,6 +24,7 @@ _PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csp-nonce" content="{nonce}">
 <title>authhooks</title>
 <link rel="stylesheet" href="/dashboard/static/app.css">
 </head>
@@ -37,7 +39,8 @@ _POLICY = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self'",
+        # The editor adds its own style sheets, with this page's nonce.
+        "style-src 'self' 'nonce-{nonce}'",
         "img-src 'self' data:",
         "connect-src 'self'",
         "base-uri 'none'",
@@ -53,10 +56,11 @@ async def page(request: Request) -> Response:
             "the dashboard is not built: `make run` builds it (it needs Node.js and npm)",
             status_code=503,
         )
+    nonce = secrets.token_urlsafe(16)
     return HTMLResponse(
-        _PAGE,
+        _PAGE.replace("{nonce}", nonce),
         headers={
-            "Content-Security-Policy": _POLICY,
+            "Content-Security-Policy": _POLICY.replace("{nonce}", nonce),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
             "Cache-Control": "no-store",

@@ -81,7 +81,9 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
                   {flow.map((hook) => (
                     <tr data-hook={hook.name} key={hook.id}>
                       <td>{hook.order}</td>
-                      <td class="name">{hook.name}</td>
+                      <td class="name">
+                        <a href={`#/hooks/${encodeURIComponent(hook.id)}`}>{hook.name}</a>
+                      </td>
                       <td>{hook.version}</td>
                       <td>
                         <input

@@ -7,7 +7,18 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { ApiError, Session, SignedOut, currentSession, signIn, signOut } from "./api";
+import { EditorPage } from "./editor";
 import { HooksPage } from "./hooks";
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    window.addEventListener("hashchange", changed);
+    return () => window.removeEventListener("hashchange", changed);
+  }, []);
+  return hash;
+}
 
 function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   const [clientId, setClientId] = useState("");
@@ -42,6 +53,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [fatal, setFatal] = useState("");
+  const hash = useHash();
   useEffect(() => {
     currentSession().then(setSession, (failure) => setFatal(String(failure)));
     // A page whose session ended goes back to sign-in; its hash (the page) is kept.
@@ -68,7 +80,11 @@ function App() {
         <button onClick={() => signOut().then(() => setSession(null))}>Sign out</button>
       </header>
       <main>
-        <HooksPage onSignedOut={() => setSession(null)} />
+        {hash.startsWith("#/hooks/") ? (
+          <EditorPage hookId={decodeURIComponent(hash.slice("#/hooks/".length))} onSignedOut={() => setSession(null)} />
+        ) : (
+          <HooksPage onSignedOut={() => setSession(null)} />
+        )}
       </main>
     </div>
   );
