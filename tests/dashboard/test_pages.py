@@ -138,3 +138,39 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
         # The editor's own style sheets carry the page's nonce: the policy blocked nothing.
         blocked = [entry for entry in browser.get_log("browser") if entry["source"] == "security"]
         assert blocked == []
+
+
+def test_secrets_are_written_never_shown_and_completed_in_the_editor(
+    server: Server, hook: dict[str, Any]
+) -> None:
+    with chromium() as browser:
+        browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
+        wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
+        browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
+
+        wait(browser, lambda b: b.find_element(By.NAME, "secret_name")).send_keys("API_TOKEN")
+        browser.find_element(By.NAME, "secret_value").send_keys("s3cret-value-42")
+        browser.find_element(By.XPATH, "//button[text()='Set']").click()
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-secret="API_TOKEN"]'))
+        assert browser.find_element(By.NAME, "secret_value").get_attribute("value") == ""
+        assert "s3cret-value-42" not in browser.page_source
+        with server.api() as api:
+            assert list(api.get(f"/hooks/{hook['id']}/secrets").json()) == ["API_TOKEN"]
+
+        # context["secrets"][" completes the hook's secret names.
+        content.click()
+        content.send_keys(Keys.CONTROL, Keys.END)
+        content.send_keys(Keys.ENTER)
+        browser.execute_cdp_cmd("Input.insertText", {"text": 'print(context["secrets"]["AP'})
+        tooltip = wait(
+            browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-tooltip-autocomplete")
+        )
+        assert "API_TOKEN" in tooltip.text
+
+        browser.find_element(By.XPATH, "//button[text()='Delete']").click()
+        browser.switch_to.alert.accept()
+        wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-secret]") == [])
+        with server.api() as api:
+            assert api.get(f"/hooks/{hook['id']}/secrets").json() == {}

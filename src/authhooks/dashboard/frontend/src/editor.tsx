@@ -9,6 +9,7 @@ import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, SignedOut, api } from "./api";
+import { SecretsPanel } from "./secrets";
 
 type Point = { name: string; function: string; params: string[]; sample_event: unknown };
 type Hook = { id: string; name: string; triggerId: string; script: string; version: number; enabled: boolean };
@@ -22,12 +23,15 @@ type Report = {
 
 const CONTEXT_FIELDS = ["secrets", "request", "claims", "server", "connection", "event_id", "delivery"];
 
-function completions(point: Point, secrets: string[]) {
+function completions(point: Point, secrets: { current: string[] }) {
   return (context: CompletionContext): CompletionResult | null => {
     const secret = context.matchBefore(/context\[["']secrets["']\]\[["'][A-Za-z0-9_]*/);
     if (secret) {
       const start = secret.to - (secret.text.match(/[A-Za-z0-9_]*$/)?.[0].length ?? 0);
-      return { from: start, options: secrets.map((name) => ({ label: name, type: "constant", detail: "secret" })) };
+      return {
+        from: start,
+        options: secrets.current.map((name) => ({ label: name, type: "constant", detail: "secret" })),
+      };
     }
     const field = context.matchBefore(/context\[["'][a-z_]*/);
     if (field) {
@@ -73,6 +77,7 @@ function mark(view: EditorView, line: number | null, message: string) {
 export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOut: () => void }) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
+  const secretNames = useRef<string[]>([]);
   const [hook, setHook] = useState<Hook | null>(null);
   const [point, setPoint] = useState<Point | null>(null);
   const [status, setStatus] = useState("");
@@ -88,10 +93,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
   useEffect(() => {
     (async () => {
       const loaded: Hook = await api("GET", `/hooks/${hookId}`);
-      const [pointOf, secretNames] = await Promise.all([
-        api("GET", `/points/${loaded.triggerId}`),
-        api("GET", `/hooks/${hookId}/secrets`),
-      ]);
+      const pointOf: Point = await api("GET", `/points/${loaded.triggerId}`);
       setHook(loaded);
       setPoint(pointOf);
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
@@ -103,7 +105,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
           basicSetup,
           python(),
           lintGutter(),
-          autocompletion({ override: [completions(pointOf, Object.keys(secretNames))] }),
+          autocompletion({ override: [completions(pointOf, secretNames)] }),
         ],
       });
     })().catch(failed);
@@ -161,10 +163,15 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
           {hook?.version}
         </p>
       )}
-      <div class="editor" ref={host} />
-      <div class="actions">
-        <button onClick={save}>Save</button>
-        <span class="status" role="status">{status}</span>
+      <div class="workbench">
+        <div class="code">
+          <div class="editor" ref={host} />
+          <div class="actions">
+            <button onClick={save}>Save</button>
+            <span class="status" role="status">{status}</span>
+          </div>
+        </div>
+        <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} onSignedOut={onSignedOut} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       <h2>Runner</h2>
