@@ -9,6 +9,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Server, unique
 from tests.dashboard.browser import chromium, wait
@@ -174,3 +175,75 @@ def test_secrets_are_written_never_shown_and_completed_in_the_editor(
         wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-secret]") == [])
         with server.api() as api:
             assert api.get(f"/hooks/{hook['id']}/secrets").json() == {}
+
+
+def signed_in(browser: Any, server: Server, page: str) -> None:
+    browser.get(server.url + page)
+    wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
+    browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def hooks_named(server: Server, names: list[str]) -> dict[str, dict[str, Any]]:
+    with server.api() as api:
+        found = api.get("/hooks", params={"per_page": 100}).json()
+    return {hook["name"]: hook for hook in found if hook["name"] in names}
+
+
+def test_create_from_the_template_reorder_enable_only_one_and_delete(server: Server) -> None:
+    first, second = unique("made"), unique("made")
+    with chromium() as browser:
+        signed_in(browser, server, "/dashboard#/hooks")
+        form = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.create-hook"))
+        Select(form.find_element(By.NAME, "point")).select_by_visible_text("post-user-registration")
+        form.find_element(By.NAME, "hook_name").send_keys("bad name <b>")
+        form.find_element(By.XPATH, ".//button[text()='Create hook']").click()
+        alert = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.create-hook .error"))
+        assert "name" in alert.text  # the server's message, as text
+        assert browser.find_elements(By.CSS_SELECTOR, "form.create-hook b") == []
+
+        for name in (first, second):
+            browser.get(server.url + "/dashboard#/hooks")
+            form = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.create-hook"))
+            Select(form.find_element(By.NAME, "point")).select_by_visible_text(
+                "post-user-registration"
+            )
+            form.find_element(By.NAME, "hook_name").clear()
+            form.find_element(By.NAME, "hook_name").send_keys(name)
+            form.find_element(By.XPATH, ".//button[text()='Create hook']").click()
+            content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
+            assert "def post_user_registration(user, context):" in content.text
+        made = hooks_named(server, [first, second])
+        assert made[first]["script"] == made[second]["script"]
+        assert not made[first]["enabled"]
+
+        browser.get(server.url + "/dashboard#/hooks")
+        row = f'[data-point="post-user-registration"] [data-hook="{second}"]'
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, row))
+        browser.find_element(By.CSS_SELECTOR, f'{row} button[title="run earlier"]').click()
+        wait(
+            browser,
+            lambda _: (
+                (hooks := hooks_named(server, [first, second]))[second]["order"]
+                < hooks[first]["order"]
+            ),
+        )
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, row))
+        browser.find_element(By.CSS_SELECTOR, f'[data-hook="{first}"] input[type=checkbox]').click()
+        wait(browser, lambda _: hooks_named(server, [first])[first]["enabled"])
+        browser.find_element(
+            By.XPATH, f'//tr[@data-hook="{second}"]//button[text()="Enable only this"]'
+        ).click()
+        wait(
+            browser,
+            lambda _: (
+                [h["enabled"] for h in hooks_named(server, [first, second]).values()].count(True)
+                == 1
+                and hooks_named(server, [second])[second]["enabled"]
+            ),
+        )
+        for name in (first, second):
+            button = f'//tr[@data-hook="{name}"]//button[text()="Delete"]'
+            wait(browser, lambda b, button=button: b.find_element(By.XPATH, button)).click()
+            browser.switch_to.alert.accept()
+            wait(browser, lambda _, name=name: hooks_named(server, [name]) == {})

@@ -43,20 +43,40 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
   useEffect(() => {
     load();
   }, []);
-  const toggle = async (hook: Hook) => {
+  const act = async (action: () => Promise<unknown>) => {
     setError("");
     try {
-      await api("PATCH", `/hooks/${hook.id}`, { enabled: !hook.enabled });
+      await action();
       await load();
     } catch (failure) {
       if (failure instanceof SignedOut) onSignedOut();
       else setError(failure instanceof ApiError ? failure.message : String(failure));
     }
   };
+  const toggle = (hook: Hook) => act(() => api("PATCH", `/hooks/${hook.id}`, { enabled: !hook.enabled }));
+  const exclusive = (hook: Hook) =>
+    act(() => api("PATCH", `/hooks/${hook.id}`, { enabled: true, exclusive: true }));
+  const remove = (hook: Hook) => {
+    if (!confirm(`Delete the hook ${hook.name}, its versions, secrets and logs?`)) return;
+    act(() => api("DELETE", `/hooks/${hook.id}`));
+  };
+  // Moving a hook renumbers its point's flow 10, 20, 30... in the new order.
+  const move = (flow: Hook[], index: number, by: number) =>
+    act(async () => {
+      const order = [...flow];
+      const [moved] = order.splice(index, 1);
+      order.splice(index + by, 0, moved);
+      for (const [place, hook] of order.entries()) {
+        if (hook.order !== (place + 1) * 10) {
+          await api("PATCH", `/hooks/${hook.id}`, { order: (place + 1) * 10 });
+        }
+      }
+    });
   if (hooks === null) return error ? <p class="error">{error}</p> : <p>Loading…</p>;
   return (
     <section class="hooks">
       <h1>Hooks</h1>
+      <CreateHook onCreated={(hook) => (location.hash = `#/hooks/${encodeURIComponent(hook.id)}`)} onSignedOut={onSignedOut} />
       {error && <p class="error" role="alert">{error}</p>}
       {POINTS.map((point) => {
         const flow = hooks
@@ -75,10 +95,11 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
                     <th>Name</th>
                     <th>Version</th>
                     <th>Enabled</th>
+                    <th />
                   </tr>
                 </thead>
                 <tbody>
-                  {flow.map((hook) => (
+                  {flow.map((hook, index) => (
                     <tr data-hook={hook.name} key={hook.id}>
                       <td>{hook.order}</td>
                       <td class="name">
@@ -93,6 +114,20 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
                           onChange={() => toggle(hook)}
                         />
                       </td>
+                      <td class="row-actions">
+                        <button class="link" title="run earlier" disabled={index === 0} onClick={() => move(flow, index, -1)}>
+                          ↑
+                        </button>
+                        <button class="link" title="run later" disabled={index === flow.length - 1} onClick={() => move(flow, index, 1)}>
+                          ↓
+                        </button>
+                        <button class="link" onClick={() => exclusive(hook)}>
+                          Enable only this
+                        </button>
+                        <button class="link" onClick={() => remove(hook)}>
+                          Delete
+                        </button>
+                      </td>
                     </tr>
                   ))}
                 </tbody>
@@ -102,5 +137,41 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
         );
       })}
     </section>
+  );
+}
+
+/** A new hook for a point, starting from the point's template; disabled until enabled. */
+function CreateHook({ onCreated, onSignedOut }: { onCreated: (hook: Hook) => void; onSignedOut: () => void }) {
+  const [point, setPoint] = useState(POINTS[0]);
+  const [name, setName] = useState("");
+  const [error, setError] = useState("");
+  const create = async (event: Event) => {
+    event.preventDefault();
+    setError("");
+    try {
+      const template: { template: string } = await api("GET", `/points/${point}`);
+      onCreated(await api("POST", "/hooks", { name: name.trim(), triggerId: point, script: template.template }));
+    } catch (failure) {
+      if (failure instanceof SignedOut) onSignedOut();
+      else setError(failure instanceof ApiError ? failure.message : String(failure));
+    }
+  };
+  return (
+    <form class="create-hook" onSubmit={create}>
+      <select name="point" aria-label="point" value={point} onChange={(e) => setPoint(e.currentTarget.value)}>
+        {POINTS.map((each) => (
+          <option value={each} key={each}>
+            {each}
+          </option>
+        ))}
+      </select>
+      <input name="hook_name" placeholder="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      <button type="submit">Create hook</button>
+      {error && (
+        <span class="error" role="alert">
+          {error}
+        </span>
+      )}
+    </form>
   );
 }
