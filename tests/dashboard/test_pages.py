@@ -247,3 +247,25 @@ def test_create_from_the_template_reorder_enable_only_one_and_delete(server: Ser
             wait(browser, lambda b, button=button: b.find_element(By.XPATH, button)).click()
             browser.switch_to.alert.accept()
             wait(browser, lambda _, name=name: hooks_named(server, [name]) == {})
+
+
+def test_versions_show_their_diff_and_roll_back(server: Server, hook: dict[str, Any]) -> None:
+    with server.api() as api:
+        changed = NOTIFY.replace("    pass", "    print('second')")
+        assert api.patch(f"/hooks/{hook['id']}", json={"script": changed}).status_code == 200
+    with chromium() as browser:
+        signed_in(browser, server, f"/dashboard#/hooks/{hook['id']}")
+        row = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-version="1"]'))
+        assert "deployed" in browser.find_element(By.CSS_SELECTOR, '[data-version="2"]').text
+        row.find_element(By.XPATH, ".//button[text()='Diff']").click()
+        diff = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "pre.diff"))
+        assert "- " + "    print('second')" in diff.text
+        assert "+ " + "    pass" in diff.text
+        row.find_element(By.XPATH, ".//button[text()='Deploy']").click()
+        wait(
+            browser, lambda b: "version 1" in b.find_element(By.CSS_SELECTOR, "[role=status]").text
+        )
+        with server.api() as api:
+            assert api.get(f"/hooks/{hook['id']}").json()["version"] == 1
+        content = browser.find_element(By.CSS_SELECTOR, ".cm-content")
+        assert "print('second')" not in content.text  # the editor shows the deployed code

@@ -10,6 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, SignedOut, api } from "./api";
 import { SecretsPanel } from "./secrets";
+import { VersionsPanel } from "./versions";
 
 type Point = { name: string; function: string; params: string[]; sample_event: unknown };
 type Hook = { id: string; name: string; triggerId: string; script: string; version: number; enabled: boolean };
@@ -174,6 +175,21 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
         <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} onSignedOut={onSignedOut} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
+      {hook && (
+        <VersionsPanel
+          hookId={hook.id}
+          deployed={hook.version}
+          onSignedOut={onSignedOut}
+          onDeployed={async () => {
+            const reloaded: Hook = await api("GET", `/hooks/${hook.id}`);
+            setHook(reloaded);
+            view.current?.dispatch({
+              changes: { from: 0, to: view.current.state.doc.length, insert: reloaded.script },
+            });
+            setStatus(`Deployed version ${reloaded.version}`);
+          }}
+        />
+      )}
       <h2>Runner</h2>
       <textarea class="event" aria-label="event" rows={10} value={event} onInput={(e) => setEvent(e.currentTarget.value)} />
       <div class="actions">

@@ -1,0 +1,101 @@
+// A hook's versions: which is deployed, what each changed against the deployed one,
+// and a button to deploy any of them (roll back, or forward).
+
+import { diffLines } from "diff";
+import { useEffect, useState } from "preact/hooks";
+
+import { ApiError, SignedOut, api } from "./api";
+
+type Version = { number: number; created_at: string; author: string; deployed: boolean };
+
+export function VersionsPanel({
+  hookId,
+  deployed,
+  onDeployed,
+  onSignedOut,
+}: {
+  hookId: string;
+  deployed: number;
+  onDeployed: () => void;
+  onSignedOut: () => void;
+}) {
+  const [versions, setVersions] = useState<Version[]>([]);
+  const [shown, setShown] = useState<{ number: number; parts: { value: string; added?: boolean; removed?: boolean }[] } | null>(null);
+  const [error, setError] = useState("");
+  const failed = (failure: unknown) => {
+    if (failure instanceof SignedOut) onSignedOut();
+    else setError(failure instanceof ApiError ? failure.message : String(failure));
+  };
+  useEffect(() => {
+    api("GET", `/hooks/${hookId}/versions`).then(setVersions, failed);
+  }, [hookId, deployed]);
+
+  const compare = async (number: number) => {
+    setError("");
+    try {
+      const [theirs, current] = await Promise.all([
+        api("GET", `/hooks/${hookId}/versions/${number}`),
+        api("GET", `/hooks/${hookId}/versions/${deployed}`),
+      ]);
+      setShown({ number, parts: diffLines(current.script, theirs.script) });
+    } catch (failure) {
+      failed(failure);
+    }
+  };
+  const deploy = async (number: number) => {
+    setError("");
+    try {
+      await api("POST", `/hooks/${hookId}/versions/${number}/deploy`);
+      setShown(null);
+      onDeployed();
+    } catch (failure) {
+      failed(failure);
+    }
+  };
+
+  return (
+    <section class="versions">
+      <h2>Versions</h2>
+      <table>
+        <tbody>
+          {versions.map((version) => (
+            <tr key={version.number} data-version={version.number}>
+              <td>v{version.number}</td>
+              <td>{version.created_at}</td>
+              <td>{version.author}</td>
+              <td>
+                {version.deployed ? (
+                  <strong>deployed</strong>
+                ) : (
+                  <>
+                    <button class="link" onClick={() => compare(version.number)}>
+                      Diff
+                    </button>{" "}
+                    <button class="link" onClick={() => deploy(version.number)}>
+                      Deploy
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {error && <p class="error" role="alert">{error}</p>}
+      {shown && (
+        <pre class="diff" aria-label={`v${deployed} to v${shown.number}`}>
+          {shown.parts.flatMap((part, index) =>
+            part.value
+              .replace(/\n$/, "")
+              .split("\n")
+              .map((line, at) => (
+                <div key={`${index}-${at}`} class={part.added ? "added" : part.removed ? "removed" : ""}>
+                  {(part.added ? "+ " : part.removed ? "- " : "  ") + line}
+                </div>
+              )),
+          )}
+        </pre>
+      )}
+    </section>
+  );
+}
