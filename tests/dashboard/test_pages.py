@@ -3,6 +3,7 @@ the server, an ended session, sign out."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from tests.conftest import Server, unique
+from tests.conftest import Server, create_machine, unique
 from tests.dashboard.browser import chromium, wait
 
 NOTIFY = "def post_change_password(user, context):\n    pass\n"
@@ -269,3 +270,53 @@ def test_versions_show_their_diff_and_roll_back(server: Server, hook: dict[str, 
             assert api.get(f"/hooks/{hook['id']}").json()["version"] == 1
         content = browser.find_element(By.CSS_SELECTOR, ".cm-content")
         assert "print('second')" not in content.text  # the editor shows the deployed code
+
+
+PRINTER = """
+def credentials_exchange(client, scope, audience, context):
+    print("<img src=x onerror=alert(1)>", client["id"])
+"""
+
+
+def test_the_live_logs_panel_shows_a_production_invocation(server: Server) -> None:
+    with server.api() as api:
+        created = api.post(
+            "/hooks",
+            json={
+                "name": unique("live"),
+                "script": PRINTER,
+                "triggerId": "credentials-exchange",
+                "enabled": True,
+            },
+        )
+        assert created.status_code == 201, created.text
+    hook = created.json()
+    try:
+        machine = create_machine(server)
+        with chromium() as browser:
+            signed_in(browser, server, f"/dashboard#/hooks/{hook['id']}")
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .empty"))
+            time.sleep(1)  # the stream is open
+            issued = server.token(
+                machine.client_id, machine.client_secret, audience=machine.audience
+            )
+            assert issued.status_code == 200, issued.text
+            entry = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .invocation.ok"))
+            assert f"<img src=x onerror=alert(1)> {machine.client_id}" in entry.text
+            assert browser.find_elements(By.CSS_SELECTOR, ".logs img") == []  # text, not HTML
+            # Paused, new invocations wait in a buffer; resumed, they show.
+            browser.find_element(By.XPATH, "//button[text()='Pause']").click()
+            server.token(machine.client_id, machine.client_secret, audience=machine.audience)
+            wait(
+                browser,
+                lambda b: "1 waiting" in b.find_element(By.CSS_SELECTOR, ".logs button").text,
+            )
+            assert len(browser.find_elements(By.CSS_SELECTOR, ".logs .invocation")) == 1
+            browser.find_element(By.CSS_SELECTOR, ".logs button").click()
+            wait(
+                browser,
+                lambda b: len(b.find_elements(By.CSS_SELECTOR, ".logs .invocation.ok")) == 2,
+            )
+    finally:
+        with server.api() as api:  # other modules' tokens must not meet this hook
+            api.delete(f"/hooks/{hook['id']}")

@@ -67,7 +67,7 @@ export async function signOut(): Promise<void> {
   token = null;
 }
 
-async function bearer(): Promise<string> {
+export async function bearer(): Promise<string> {
   if (token && token.until - 30_000 > Date.now()) return token.value;
   if (!session) throw new SignedOut();
   const response = await fetch("/dashboard/session/token", {

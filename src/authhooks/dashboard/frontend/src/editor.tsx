@@ -9,6 +9,7 @@ import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, SignedOut, api } from "./api";
+import { LogsPanel } from "./logs";
 import { SecretsPanel } from "./secrets";
 import { VersionsPanel } from "./versions";
 
@@ -190,6 +191,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
           }}
         />
       )}
+      <LogsPanel hookId={hookId} onSignedOut={onSignedOut} />
       <h2>Runner</h2>
       <textarea class="event" aria-label="event" rows={10} value={event} onInput={(e) => setEvent(e.currentTarget.value)} />
       <div class="actions">

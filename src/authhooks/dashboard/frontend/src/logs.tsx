@@ -1,0 +1,156 @@
+// The live logs of a hook: its invocations as they happen (Server-Sent Events over
+// fetch, since EventSource cannot send a bearer token), each with its console
+// lines, coloured by outcome; pausing keeps what arrives in a buffer.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import { SignedOut, bearer } from "./api";
+
+type Line = { invocation_id: string; stream: string; text: string };
+type LogRecord = {
+  id: string;
+  seq: number;
+  version: number;
+  started_at: string;
+  duration_ms: number;
+  outcome: string;
+  error: string | null;
+  console: { stream: string; text: string }[];
+  test: boolean;
+};
+type Entry = { id: string; lines: string[]; record: LogRecord | null };
+type Event = { kind: string; data: any };
+
+const KEEP = 200;
+
+/** Read the stream until ``signal`` aborts; reconnect with Last-Event-ID when it ends. */
+async function follow(hookId: string, onEvent: (event: Event) => void, signal: AbortSignal) {
+  let position: string | null = null;
+  while (!signal.aborted) {
+    try {
+      const headers: Record<string, string> = { Authorization: `Bearer ${await bearer()}` };
+      if (position !== null) headers["Last-Event-ID"] = position;
+      const response = await fetch(`/api/v2/logs/stream?hook_id=${encodeURIComponent(hookId)}`, {
+        headers,
+        signal,
+      });
+      if (response.status === 401) throw new SignedOut();
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      let kind = "message";
+      let data: string[] = [];
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let newline: number;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, newline).replace(/\r$/, "");
+          buffer = buffer.slice(newline + 1);
+          if (line === "") {
+            if (data.length) onEvent({ kind, data: JSON.parse(data.join("\n")) });
+            kind = "message";
+            data = [];
+          } else if (line.startsWith("id:")) position = line.slice(3).trim();
+          else if (line.startsWith("event:")) kind = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+      }
+    } catch (failure) {
+      if (signal.aborted) return;
+      if (failure instanceof SignedOut) throw failure;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut: () => void }) {
+  const [entries, setEntries] = useState<Entry[]>([]);
+  const [paused, setPaused] = useState(false);
+  const [outcome, setOutcome] = useState("all");
+  const buffer = useRef<Event[]>([]);
+  const pausedRef = useRef(false);
+  const [waiting, setWaiting] = useState(0); // invocations in the buffer
+
+  const apply = (events: Event[]) =>
+    setEntries((current) => {
+      const next = [...current];
+      for (const event of events) {
+        const id = event.kind === "console" ? (event.data as Line).invocation_id : event.data.id;
+        let entry = next.find((each) => each.id === id);
+        if (!entry) {
+          entry = { id, lines: [], record: null };
+          next.unshift(entry);
+        }
+        if (event.kind === "console") entry.lines = [...entry.lines, (event.data as Line).text];
+        else {
+          entry.record = event.data as LogRecord;
+          entry.lines = entry.record.console.map((line) => line.text);
+        }
+      }
+      return next.slice(0, KEEP);
+    });
+
+  useEffect(() => {
+    const stop = new AbortController();
+    follow(
+      hookId,
+      (event) => {
+        if (event.kind !== "console" && event.kind !== "invocation") return;
+        if (pausedRef.current) {
+          buffer.current.push(event);
+          const ids = buffer.current.map((each) => (each.kind === "console" ? each.data.invocation_id : each.data.id));
+          setWaiting(new Set(ids).size);
+        } else apply([event]);
+      },
+      stop.signal,
+    ).catch((failure) => failure instanceof SignedOut && onSignedOut());
+    return () => stop.abort();
+  }, [hookId]);
+
+  const togglePause = () => {
+    pausedRef.current = !pausedRef.current;
+    setPaused(pausedRef.current);
+    if (!pausedRef.current) {
+      apply(buffer.current);
+      buffer.current = [];
+      setWaiting(0);
+    }
+  };
+  const shown = entries.filter((entry) => {
+    if (outcome === "all") return true;
+    if (!entry.record) return false;
+    return outcome === "ok" ? entry.record.outcome === "ok" : entry.record.outcome !== "ok";
+  });
+
+  return (
+    <section class="logs">
+      <h2>Live logs</h2>
+      <div class="actions">
+        <button onClick={togglePause}>{paused ? `Resume (${waiting} waiting)` : "Pause"}</button>
+        <select aria-label="outcome" value={outcome} onChange={(e) => setOutcome(e.currentTarget.value)}>
+          <option value="all">all outcomes</option>
+          <option value="ok">ok</option>
+          <option value="failed">failed</option>
+        </select>
+      </div>
+      {shown.length === 0 && <p class="empty">Waiting for invocations…</p>}
+      {shown.map((entry) => (
+        <div class={`invocation ${entry.record ? (entry.record.outcome === "ok" ? "ok" : "failed") : "running"}`} key={entry.id} data-invocation={entry.id}>
+          <div class="head">
+            <span class="outcome">{entry.record ? entry.record.outcome : "running"}</span>{" "}
+            {entry.record && (
+              <span>
+                v{entry.record.version} · {entry.record.duration_ms.toFixed(1)} ms · {entry.record.started_at}
+                {entry.record.test ? " · test" : ""}
+              </span>
+            )}
+          </div>
+          {entry.lines.length > 0 && <pre class="console">{entry.lines.join("\n")}</pre>}
+          {entry.record?.error && <pre class="error">{entry.record.error}</pre>}
+        </div>
+      ))}
+    </section>
+  );
+}
