@@ -137,6 +137,13 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
         assert stored["version"] == 2
         assert "alert(1)" in stored["script"]
         assert browser.find_elements(By.CSS_SELECTOR, ".cm-lintRange-error") == []
+        # An exception is marked at the hook's own line of the traceback.
+        replace_code("def post_change_password(user, context):", "raise ValueError('no')")
+        browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
+        report = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report pre.error"))
+        assert "ValueError: no" in report.text
+        marked = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-lintRange-error"))
+        assert "raise" in marked.text
         # The editor's own style sheets carry the page's nonce: the policy blocked nothing.
         blocked = [entry for entry in browser.get_log("browser") if entry["source"] == "security"]
         assert blocked == []

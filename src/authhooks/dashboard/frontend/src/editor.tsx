@@ -61,6 +61,16 @@ function problem(failure: unknown): string {
   return failure instanceof ApiError ? failure.message : String(failure);
 }
 
+/** The innermost line of the hook's own code in a traceback ('File "hook.py", line 4'). */
+function lastHookLine(traceback: string[]): number | null {
+  let found: number | null = null;
+  for (const line of traceback) {
+    const match = line.match(/"hook\.py", line (\d+)/);
+    if (match) found = Number(match[1]);
+  }
+  return found;
+}
+
 /** The line a server message names ("line 3: ..."), if any. */
 function lineOf(message: string): number | null {
   const found = message.match(/line (\d+)/);
@@ -146,7 +156,8 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
         event: parsed,
       });
       setReport(answer);
-      mark(view.current, answer.error?.line ?? null, answer.error?.message ?? "");
+      const failure = answer.error;
+      mark(view.current, failure ? (failure.line ?? lastHookLine(failure.traceback ?? [])) : null, failure?.message ?? "");
     } catch (failure) {
       failed(failure);
       if (failure instanceof ApiError) mark(view.current, lineOf(failure.message), failure.message);
