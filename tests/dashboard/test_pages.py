@@ -327,3 +327,53 @@ def test_the_live_logs_panel_shows_a_production_invocation(server: Server) -> No
     finally:
         with server.api() as api:  # other modules' tokens must not meet this hook
             api.delete(f"/hooks/{hook['id']}")
+
+
+def test_set_up_an_api_a_client_and_a_grant_then_find_a_user(server: Server) -> None:
+    audience = f"https://{unique('api')}.example.com/"
+    api_name, client_name = unique("api"), unique("client")
+    with chromium() as browser:
+        signed_in(browser, server, "/dashboard#/apis")
+        wait(browser, lambda b: b.find_element(By.NAME, "api_name")).send_keys(api_name)
+        browser.find_element(By.NAME, "identifier").send_keys(audience)
+        browser.find_element(By.NAME, "scopes").send_keys("read:orders write:orders")
+        browser.find_element(By.XPATH, "//button[text()='Create API']").click()
+        wait(browser, lambda b: audience in b.find_element(By.CSS_SELECTOR, "table.list").text)
+
+        browser.get(server.url + "/dashboard#/clients")
+        wait(browser, lambda b: b.find_element(By.NAME, "client_name")).send_keys(client_name)
+        browser.find_element(By.XPATH, "//button[text()='Create client']").click()
+        notice = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".notice"))
+        client_id = notice.find_element(By.TAG_NAME, "code").text
+        secret = notice.find_element(By.CSS_SELECTOR, "code.secret").text
+
+        browser.get(server.url + "/dashboard#/grants")
+        wait(browser, lambda b: b.find_element(By.NAME, "grant_client_id")).send_keys(client_id)
+        browser.find_element(By.NAME, "grant_audience").send_keys(audience)
+        browser.find_element(By.NAME, "grant_scopes").send_keys("read:orders")
+        browser.find_element(By.XPATH, "//button[text()='Grant']").click()
+        wait(browser, lambda b: client_id in b.find_element(By.CSS_SELECTOR, "table.list").text)
+        issued = server.token(client_id, secret, audience=audience)
+        assert issued.status_code == 200, issued.text
+        assert issued.json()["scope"] == "read:orders"
+
+        # A user whose metadata holds markup: found, and shown as text.
+        with server.api() as api:
+            email = f"{unique('ada')}@example.com"
+            made = api.post(
+                "/users",
+                json={
+                    "email": email,
+                    "password": "Correct-Horse-42-battery",
+                    "user_metadata": {"note": "<script>alert(1)</script>"},
+                },
+            )
+            assert made.status_code == 201, made.text
+        browser.get(server.url + "/dashboard#/users")
+        wait(browser, lambda b: b.find_element(By.NAME, "user_search")).send_keys(email[:12])
+        browser.find_element(By.XPATH, "//button[text()='Search']").click()
+        wait(browser, lambda b: email in b.find_element(By.CSS_SELECTOR, "table.list").text)
+        assert (
+            "<script>alert(1)</script>" in browser.find_element(By.CSS_SELECTOR, "table.list").text
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "table.list script") == []

@@ -9,6 +9,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, Session, SignedOut, currentSession, signIn, signOut } from "./api";
 import { EditorPage } from "./editor";
 import { HooksPage } from "./hooks";
+import { ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -50,6 +51,17 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   );
 }
 
+function Page({ hash, onSignedOut }: { hash: string; onSignedOut: () => void }) {
+  if (hash.startsWith("#/hooks/")) {
+    return <EditorPage hookId={decodeURIComponent(hash.slice("#/hooks/".length))} onSignedOut={onSignedOut} />;
+  }
+  if (hash === "#/clients") return <ClientsPage onSignedOut={onSignedOut} />;
+  if (hash === "#/apis") return <ApisPage onSignedOut={onSignedOut} />;
+  if (hash === "#/grants") return <GrantsPage onSignedOut={onSignedOut} />;
+  if (hash === "#/users") return <UsersPage onSignedOut={onSignedOut} />;
+  return <HooksPage onSignedOut={onSignedOut} />;
+}
+
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [fatal, setFatal] = useState("");
@@ -75,16 +87,16 @@ function App() {
         <strong>authhooks</strong>
         <nav>
           <a href="#/hooks">Hooks</a>
+          <a href="#/clients">Clients</a>
+          <a href="#/apis">APIs</a>
+          <a href="#/grants">Grants</a>
+          <a href="#/users">Users</a>
         </nav>
         <span class="who">{session.client_id}</span>
         <button onClick={() => signOut().then(() => setSession(null))}>Sign out</button>
       </header>
       <main>
-        {hash.startsWith("#/hooks/") ? (
-          <EditorPage hookId={decodeURIComponent(hash.slice("#/hooks/".length))} onSignedOut={() => setSession(null)} />
-        ) : (
-          <HooksPage onSignedOut={() => setSession(null)} />
-        )}
+        <Page hash={hash} onSignedOut={() => setSession(null)} />
       </main>
     </div>
   );
