@@ -377,3 +377,82 @@ def test_set_up_an_api_a_client_and_a_grant_then_find_a_user(server: Server) -> 
             "<script>alert(1)</script>" in browser.find_element(By.CSS_SELECTOR, "table.list").text
         )
         assert browser.find_elements(By.CSS_SELECTOR, "table.list script") == []
+
+
+def test_the_whole_story_of_a_hook(server: Server) -> None:
+    """Sign in, create a credentials-exchange hook from its template, add a secret,
+    run it, save, enable it, see a client's token request in the live logs, replay
+    that production event, and roll back."""
+    name = unique("story")
+    machine = create_machine(server)
+    try:
+        with chromium() as browser:
+            signed_in(browser, server, "/dashboard#/hooks")
+            form = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.create-hook"))
+            form.find_element(By.NAME, "hook_name").send_keys(name)
+            form.find_element(By.XPATH, ".//button[text()='Create hook']").click()
+            content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
+            assert "def credentials_exchange(client, scope, audience, context):" in content.text
+
+            wait(browser, lambda b: b.find_element(By.NAME, "secret_name")).send_keys("TIER")
+            browser.find_element(By.NAME, "secret_value").send_keys("platinum-tier")
+            browser.find_element(By.XPATH, "//button[text()='Set']").click()
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-secret="TIER"]'))
+
+            content.click()
+            content.send_keys(Keys.CONTROL, "a")
+            content.send_keys(Keys.DELETE)
+            for number, line in enumerate(
+                [
+                    "def credentials_exchange(client, scope, audience, context):",
+                    'print("tier", context["secrets"]["TIER"], client["id"])',
+                    'return {"https://example.com/tier": "gold"}',
+                ]
+            ):
+                if number:
+                    content.send_keys(Keys.ENTER)
+                browser.execute_cdp_cmd("Input.insertText", {"text": line})
+            browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
+            console = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report .console"))
+            assert console.text.startswith("tier *** ")  # the secret, redacted
+            browser.find_element(By.XPATH, "//button[text()='Save']").click()
+            wait(
+                browser,
+                lambda b: "version 2" in b.find_element(By.CSS_SELECTOR, "[role=status]").text,
+            )
+
+            hook = hooks_named(server, [name])[name]
+            with server.api() as api:  # capture production events, for the replay below
+                assert api.patch(f"/hooks/{hook['id']}", json={"capture_events": True}).is_success
+            browser.get(server.url + "/dashboard#/hooks")
+            row = f'[data-hook="{name}"] input[type=checkbox]'
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, row)).click()
+            wait(browser, lambda _: hooks_named(server, [name])[name]["enabled"])
+
+            browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .empty"))
+            time.sleep(1)  # the stream is open
+            issued = server.token(
+                machine.client_id, machine.client_secret, audience=machine.audience
+            )
+            assert issued.status_code == 200, issued.text
+            entry = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .invocation.ok"))
+            assert f"tier *** {machine.client_id}" in entry.text
+
+            browser.refresh()  # the runner lists the new production invocation
+            choice = wait(
+                browser, lambda b: b.find_element(By.CSS_SELECTOR, "select[aria-label=replay]")
+            )
+            wait(browser, lambda _: len(Select(choice).options) == 2)
+            Select(choice).select_by_index(1)
+            browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
+            console = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report .console"))
+            assert console.text.startswith(f"tier *** {machine.client_id}")  # that very event
+
+            rollback = '[data-version="1"] button:nth-of-type(2)'
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, rollback)).click()
+            wait(browser, lambda _: hooks_named(server, [name])[name]["version"] == 1)
+    finally:
+        with server.api() as api:  # other modules' tokens must not meet this hook
+            for found in hooks_named(server, [name]).values():
+                api.delete(f"/hooks/{found['id']}")

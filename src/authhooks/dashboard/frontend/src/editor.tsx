@@ -96,6 +96,9 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
   const [error, setError] = useState("");
   const [event, setEvent] = useState("");
   const [report, setReport] = useState<Report | null>(null);
+  // Recent production invocations: a runner call can replay one's captured event.
+  const [recent, setRecent] = useState<{ id: string; started_at: string; outcome: string }[]>([]);
+  const [replay, setReplay] = useState("");
 
   const failed = (failure: unknown) => {
     if (failure instanceof SignedOut) onSignedOut();
@@ -109,6 +112,8 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
       setHook(loaded);
       setPoint(pointOf);
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
+      const page = await api("GET", `/logs?hook_id=${encodeURIComponent(hookId)}&take=50`);
+      setRecent(page.logs.filter((record: { test: boolean }) => !record.test));
       view.current = new EditorView({
         doc: loaded.script,
         parent: host.current!,
@@ -143,18 +148,20 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
     if (!view.current || !hook) return;
     setError("");
     setReport(null);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(event);
-    } catch (failure) {
-      setError(`the event is not JSON: ${String(failure)}`);
-      return;
+    const body: { script: string; event?: unknown; replay?: string } = {
+      script: view.current.state.doc.toString(),
+    };
+    if (replay) body.replay = replay;
+    else {
+      try {
+        body.event = JSON.parse(event);
+      } catch (failure) {
+        setError(`the event is not JSON: ${String(failure)}`);
+        return;
+      }
     }
     try {
-      const answer: Report = await api("POST", `/hooks/${hook.id}/test`, {
-        script: view.current.state.doc.toString(),
-        event: parsed,
-      });
+      const answer: Report = await api("POST", `/hooks/${hook.id}/test`, body);
       setReport(answer);
       const failure = answer.error;
       mark(view.current, failure ? (failure.line ?? lastHookLine(failure.traceback ?? [])) : null, failure?.message ?? "");
@@ -204,7 +211,22 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
       )}
       <LogsPanel hookId={hookId} onSignedOut={onSignedOut} />
       <h2>Runner</h2>
-      <textarea class="event" aria-label="event" rows={10} value={event} onInput={(e) => setEvent(e.currentTarget.value)} />
+      <select aria-label="replay" value={replay} onChange={(e) => setReplay(e.currentTarget.value)}>
+        <option value="">this event:</option>
+        {recent.map((record) => (
+          <option key={record.id} value={record.id}>
+            {`replay ${record.id} (${record.outcome}, ${record.started_at})`}
+          </option>
+        ))}
+      </select>
+      <textarea
+        class="event"
+        aria-label="event"
+        rows={10}
+        disabled={replay !== ""}
+        value={event}
+        onInput={(e) => setEvent(e.currentTarget.value)}
+      />
       <div class="actions">
         <button onClick={run}>Run unsaved code</button>
       </div>
