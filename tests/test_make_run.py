@@ -66,6 +66,11 @@ def test_make_run_serves_and_an_oauth_client_gets_a_token(tmp_path: Path) -> Non
         )
         assert [client["client_id"] for client in listed.json()] == [client_id]
 
+        # It built the dashboard, which the server serves itself.
+        page = httpx.get(issuer + "dashboard")
+        assert page.status_code == 200
+        assert httpx.get(issuer + "dashboard/static/app.js").status_code == 200
+
         # It leaves a ready profile: the CLI works with no login.
         cli = subprocess.run(
             [str(ROOT / ".venv" / "bin" / "authhooks"), "ls", "--all", "--json"],
