@@ -138,3 +138,48 @@ def test_sessions_end_when_idle_or_old(tmp_path: Path) -> None:
         assert sessions.resume(session, token, short) is None
         sessions.prune(session, short)
     database.dispose()
+
+
+def test_only_clients_that_may_get_client_credentials_tokens_sign_in(server: Server) -> None:
+    with server.api() as api:
+        created = api.post("/clients", json={"name": unique("admin")}).json()
+        grant = api.post(
+            "/client-grants",
+            json={
+                "client_id": created["client_id"],
+                "audience": server.management_audience,
+                "scope": ["read:hooks"],
+            },
+        )
+        assert grant.status_code == 201, grant.text
+        signed = sign_in(server, created["client_id"], created["client_secret"])
+        assert signed.status_code == 200
+        csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
+        mint = server.url + "/dashboard/session/token"
+        minted = httpx.post(mint, cookies=signed.cookies, headers=csrf)
+        assert minted.headers["cache-control"] == "no-store"
+
+        # Without the client credentials grant type: no sign-in, no more tokens.
+        patched = api.patch(f"/clients/{created['client_id']}", json={"grant_types": []})
+        assert patched.status_code == 200, patched.text
+        time.sleep(CACHE_TTL * 2)
+        refused = sign_in(server, created["client_id"], created["client_secret"])
+        assert refused.status_code == 403
+        assert httpx.post(mint, cookies=signed.cookies, headers=csrf).status_code == 403
+
+        # A rotated secret signs out whoever signed in with the old one.
+        api.patch(f"/clients/{created['client_id']}", json={"grant_types": ["client_credentials"]})
+        time.sleep(CACHE_TTL * 2)
+        again = sign_in(server, created["client_id"], created["client_secret"])
+        assert again.status_code == 200
+        rotated = api.post(f"/clients/{created['client_id']}/rotate-secret")
+        assert rotated.status_code == 200
+        assert (
+            httpx.get(server.url + "/dashboard/session", cookies=again.cookies).status_code == 401
+        )
+
+
+def test_a_sign_in_from_the_servers_own_origin_in_another_spelling(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    spelled = f"HTTP://{host.upper()}:{port}"
+    assert sign_in(server, server.admin_id, server.admin_secret, Origin=spelled).status_code == 200

@@ -28,6 +28,7 @@ from authhooks.api.models import Body
 from authhooks.api.routing import UnauthenticatedJSONRoute
 from authhooks.dashboard import sessions
 from authhooks.dashboard.sessions import SessionLimits, SignedIn
+from authhooks.identity.directory import KnownClient
 from authhooks.identity.oauth2.client_auth import authenticate
 from authhooks.identity.oauth2.errors import InvalidClientError
 from authhooks.services import Services
@@ -63,7 +64,7 @@ async def sign_in(
     origin: Annotated[str | None, Header(max_length=300)] = None,
 ) -> dict[str, Any]:
     """Start a session for an admin client; its answer holds the CSRF token."""
-    if origin is not None and origin != _origin(found.settings.issuer):
+    if origin is not None and _origin(origin) != _origin(found.settings.issuer):
         raise ApiError(403, "sign in from the dashboard's own pages", "invalid_origin")
     try:
         client = await authenticate(
@@ -74,6 +75,7 @@ async def sign_in(
         )
     except InvalidClientError:
         raise ApiError(401, "wrong client id or secret", "invalid_credentials") from None
+    _may_use_the_api(client)
     audience = found.settings.management_audience
     entitlement = await found.directory.entitlement(client.client_id, audience)
     if entitlement is None or not entitlement.scopes:
@@ -86,6 +88,7 @@ async def sign_in(
             return sessions.start(session, client.client_id, limits)
 
     token, signed_in = await run_sync(start)
+    response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
         COOKIE,
         token,
@@ -100,11 +103,13 @@ async def sign_in(
 
 @router.get("/session")
 async def current(
+    response: Response,
     found: Annotated[Services, Depends(services)],
     token: Annotated[str | None, Cookie(alias=COOKIE, max_length=100)] = None,
 ) -> dict[str, Any]:
     """The signed-in admin (after a page reload, say), or 401."""
     signed_in = await _resume(found, token)
+    response.headers["Cache-Control"] = "no-store"
     entitlement = await found.directory.entitlement(
         signed_in.client_id, found.settings.management_audience
     )
@@ -113,6 +118,7 @@ async def current(
 
 @router.post("/session/token")
 async def management_token(
+    response: Response,
     found: Annotated[Services, Depends(services)],
     token: Annotated[str | None, Cookie(alias=COOKIE, max_length=100)] = None,
     csrf: Annotated[str | None, Header(alias="X-CSRF-Token", max_length=100)] = None,
@@ -121,6 +127,10 @@ async def management_token(
     signed_in = await _resume(found, token)
     if not sessions.csrf_matches(signed_in, csrf):
         raise ApiError(403, "missing or wrong X-CSRF-Token", "invalid_csrf_token")
+    client = await found.directory.client(signed_in.client_id)
+    if client is None:
+        raise ApiError(401, "the session ended: sign in again", "unauthorized")
+    _may_use_the_api(client)
     audience = found.settings.management_audience
     entitlement = await found.directory.entitlement(signed_in.client_id, audience)
     if entitlement is None or not entitlement.scopes:
@@ -134,6 +144,7 @@ async def management_token(
         grant_type_claim="client-credentials",
         lifetime=max(1, min(TOKEN_LIFETIME, left)),
     )
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     return issued.body()
 
 
@@ -182,6 +193,25 @@ def _view(signed_in: SignedIn, scopes: Any) -> dict[str, Any]:
     }
 
 
-def _origin(issuer: str) -> str:
-    parts = urlsplit(issuer)
-    return f"{parts.scheme}://{parts.netloc}"
+def _may_use_the_api(client: KnownClient) -> None:
+    """As at the token endpoint: only a confidential client allowed the client
+    credentials grant gets management tokens."""
+    if client.public or "client_credentials" not in client.grant_types:
+        raise ApiError(
+            403, "this client may not get tokens with the client credentials grant", "access_denied"
+        )
+
+
+def _origin(url: str) -> str:
+    """An origin in one spelling: lower-case, default ports dropped."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return url  # not a URL: compares equal to nothing real
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from authhooks.storage import models
@@ -53,15 +53,25 @@ def start(session: Session, client_id: str, limits: SessionLimits) -> tuple[str,
 
 def resume(session: Session, token: str, limits: SessionLimits) -> SignedIn | None:
     """The live session of a cookie's ``token`` (its idle clock restarted), or None."""
-    row = session.get(models.DashboardSession, _digest(token))
+    table = models.DashboardSession
+    digest = _digest(token)
     now = utcnow()
-    if row is None:
+    # One statement that only a live session passes: a sign-out or prune running
+    # at the same moment leaves nothing to update, and the answer is "signed out".
+    renewed = session.execute(
+        update(table)
+        .where(
+            table.id == digest,
+            table.expires_at > now,
+            table.last_seen_at > now - timedelta(seconds=limits.idle),
+        )
+        .values(last_seen_at=now)
+    )
+    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+        session.execute(delete(table).where(table.id == digest))
         return None
-    if row.expires_at <= now or row.last_seen_at + timedelta(seconds=limits.idle) <= now:
-        session.delete(row)
-        return None
-    row.last_seen_at = now
-    return _signed_in(row, limits)
+    row = session.get(table, digest, populate_existing=True)
+    return None if row is None else _signed_in(row, limits)
 
 
 def end(session: Session, token: str) -> None:

@@ -11,7 +11,7 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,10 @@ def rotate_client_secret(
     secret = new_client_secret()
     client.secret_hash = hasher.hash(secret)
     client.updated_at = utcnow()
+    # Whoever signed in to the dashboard with the old secret is signed out.
+    session.execute(
+        delete(models.DashboardSession).where(models.DashboardSession.client_id == client_id)
+    )
     bump_generation(session)
     return client, secret
 

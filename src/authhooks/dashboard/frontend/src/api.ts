@@ -67,8 +67,16 @@ export async function signOut(): Promise<void> {
   token = null;
 }
 
+let minting: Promise<string> | null = null;
+
+/** A management token: the current one, or one request for a new one shared by all callers. */
 export async function bearer(): Promise<string> {
   if (token && token.until - 30_000 > Date.now()) return token.value;
+  if (!minting) minting = mint().finally(() => (minting = null));
+  return minting;
+}
+
+async function mint(): Promise<string> {
   if (!session) throw new SignedOut();
   const response = await fetch("/dashboard/session/token", {
     method: "POST",

@@ -107,8 +107,8 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
 
   useEffect(() => {
     (async () => {
-      const loaded: Hook = await api("GET", `/hooks/${hookId}`);
-      const pointOf: Point = await api("GET", `/points/${loaded.triggerId}`);
+      const loaded: Hook = await api("GET", `/hooks/${encodeURIComponent(hookId)}`);
+      const pointOf: Point = await api("GET", `/points/${encodeURIComponent(loaded.triggerId)}`);
       setHook(loaded);
       setPoint(pointOf);
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
@@ -134,7 +134,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
     setError("");
     setStatus("");
     try {
-      const saved: Hook = await api("PATCH", `/hooks/${hook.id}`, { script: view.current.state.doc.toString() });
+      const saved: Hook = await api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { script: view.current.state.doc.toString() });
       setHook(saved);
       mark(view.current, null, "");
       setStatus(`Saved: version ${saved.version}`);
@@ -161,7 +161,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
       }
     }
     try {
-      const answer: Report = await api("POST", `/hooks/${hook.id}/test`, body);
+      const answer: Report = await api("POST", `/hooks/${encodeURIComponent(hook.id)}/test`, body);
       setReport(answer);
       const failure = answer.error;
       mark(view.current, failure ? (failure.line ?? lastHookLine(failure.traceback ?? [])) : null, failure?.message ?? "");
@@ -200,7 +200,7 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
           deployed={hook.version}
           onSignedOut={onSignedOut}
           onDeployed={async () => {
-            const reloaded: Hook = await api("GET", `/hooks/${hook.id}`);
+            const reloaded: Hook = await api("GET", `/hooks/${encodeURIComponent(hook.id)}`);
             setHook(reloaded);
             view.current?.dispatch({
               changes: { from: 0, to: view.current.state.doc.length, insert: reloaded.script },

@@ -53,12 +53,12 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
       else setError(failure instanceof ApiError ? failure.message : String(failure));
     }
   };
-  const toggle = (hook: Hook) => act(() => api("PATCH", `/hooks/${hook.id}`, { enabled: !hook.enabled }));
+  const toggle = (hook: Hook) => act(() => api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { enabled: !hook.enabled }));
   const exclusive = (hook: Hook) =>
-    act(() => api("PATCH", `/hooks/${hook.id}`, { enabled: true, exclusive: true }));
+    act(() => api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { enabled: true, exclusive: true }));
   const remove = (hook: Hook) => {
     if (!confirm(`Delete the hook ${hook.name}, its versions, secrets and logs?`)) return;
-    act(() => api("DELETE", `/hooks/${hook.id}`));
+    act(() => api("DELETE", `/hooks/${encodeURIComponent(hook.id)}`));
   };
   // Moving a hook renumbers its point's flow 10, 20, 30... in the new order.
   const move = (flow: Hook[], index: number, by: number) =>
@@ -68,7 +68,7 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
       order.splice(index + by, 0, moved);
       for (const [place, hook] of order.entries()) {
         if (hook.order !== (place + 1) * 10) {
-          await api("PATCH", `/hooks/${hook.id}`, { order: (place + 1) * 10 });
+          await api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { order: (place + 1) * 10 });
         }
       }
     });

@@ -23,7 +23,7 @@ export function SecretsPanel({
     else setError(failure instanceof ApiError ? failure.message : String(failure));
   };
   const load = async () => {
-    const found = Object.keys(await api("GET", `/hooks/${hookId}/secrets`)).sort();
+    const found = Object.keys(await api("GET", `/hooks/${encodeURIComponent(hookId)}/secrets`)).sort();
     setNames(found);
     onNames(found);
   };
@@ -37,7 +37,7 @@ export function SecretsPanel({
     try {
       // Replace an existing value, or add a new secret.
       const method = names.includes(name) ? "PATCH" : "POST";
-      await api(method, `/hooks/${hookId}/secrets`, { [name]: value });
+      await api(method, `/hooks/${encodeURIComponent(hookId)}/secrets`, { [name]: value });
       setName("");
       setValue(""); // never kept, never shown again
       await load();
@@ -49,7 +49,7 @@ export function SecretsPanel({
     if (!confirm(`Delete the secret ${secret}?`)) return;
     setError("");
     try {
-      await api("DELETE", `/hooks/${hookId}/secrets`, [secret]);
+      await api("DELETE", `/hooks/${encodeURIComponent(hookId)}/secrets`, [secret]);
       await load();
     } catch (failure) {
       failed(failure);

@@ -27,15 +27,15 @@ export function VersionsPanel({
     else setError(failure instanceof ApiError ? failure.message : String(failure));
   };
   useEffect(() => {
-    api("GET", `/hooks/${hookId}/versions`).then(setVersions, failed);
+    api("GET", `/hooks/${encodeURIComponent(hookId)}/versions`).then(setVersions, failed);
   }, [hookId, deployed]);
 
   const compare = async (number: number) => {
     setError("");
     try {
       const [theirs, current] = await Promise.all([
-        api("GET", `/hooks/${hookId}/versions/${number}`),
-        api("GET", `/hooks/${hookId}/versions/${deployed}`),
+        api("GET", `/hooks/${encodeURIComponent(hookId)}/versions/${number}`),
+        api("GET", `/hooks/${encodeURIComponent(hookId)}/versions/${deployed}`),
       ]);
       setShown({ number, parts: diffLines(current.script, theirs.script) });
     } catch (failure) {
@@ -45,7 +45,7 @@ export function VersionsPanel({
   const deploy = async (number: number) => {
     setError("");
     try {
-      await api("POST", `/hooks/${hookId}/versions/${number}/deploy`);
+      await api("POST", `/hooks/${encodeURIComponent(hookId)}/versions/${number}/deploy`);
       setShown(null);
       onDeployed();
     } catch (failure) {
