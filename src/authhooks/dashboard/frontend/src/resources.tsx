@@ -56,7 +56,10 @@ export function ClientsPage({ onSignedOut }: { onSignedOut: () => void }) {
   const [secret, setSecret] = useState<{ id: string; secret: string } | null>(null);
   const create = async (event: Event) => {
     event.preventDefault();
-    const made = await act(() => api("POST", "/clients", { name, app_type: appType }));
+    const made = (await act(() => api("POST", "/clients", { name, app_type: appType }))) as {
+      client_id: string;
+      client_secret: string;
+    } | null;
     if (made) {
       setSecret({ id: made.client_id, secret: made.client_secret });
       setName("");

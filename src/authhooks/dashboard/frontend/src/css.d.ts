@@ -1,0 +1,2 @@
+// Style sheets are imported for esbuild to bundle; they have no types.
+declare module "*.css";
