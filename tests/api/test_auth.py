@@ -55,6 +55,8 @@ ROUTES = [
     ("GET", "/hooks/{hook_id}/logs", "read:logs"),
     ("GET", "/hooks/{hook_id}/deliveries", "read:logs"),
     ("POST", "/hooks/{hook_id}/test", "update:hooks"),
+    ("GET", "/points", "read:hooks"),
+    ("GET", "/points/{name}", "read:hooks"),
     ("GET", "/logs", "read:logs"),
     ("GET", "/logs/stream", "read:logs"),
     ("GET", "/logs/{invocation_id}", "read:logs"),
@@ -82,6 +84,7 @@ def call(
         hook_id="nothing",
         user_id="nothing",
         invocation_id="nothing",
+        name="credentials-exchange",
         number=1,
     )
     url = f"{server.url}/api/v2{path}"
