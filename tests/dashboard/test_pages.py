@@ -59,6 +59,13 @@ def test_sign_in_see_the_hooks_and_switch_one_on(server: Server, hook: dict[str,
                 By.CSS_SELECTOR, f'[data-point="post-change-password"] [data-hook="{hook["name"]}"]'
             ),
         )
+        assert "never" in row.find_element(By.CSS_SELECTOR, ".last-run").text
+        with server.api() as api:  # a run: its outcome and time show in the row
+            assert api.post(f"/hooks/{hook['id']}/test", json={}).status_code == 200
+        browser.refresh()
+        last_run = f'[data-hook="{hook["name"]}"] .last-run'
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, last_run).text.startswith("ok · "))
+        row = browser.find_element(By.CSS_SELECTOR, f'[data-hook="{hook["name"]}"]')
         assert "HttpOnly" not in str(browser.execute_script("return document.cookie"))
         assert browser.execute_script("return document.cookie") == ""  # not readable by scripts
 

@@ -23,6 +23,21 @@ const POINTS = [
   "post-change-password",
 ];
 
+type Last = { outcome: string; started_at: string };
+
+/** Each hook's newest invocation (by hook id), asked for all hooks at once. */
+async function lastInvocations(hooks: Hook[]): Promise<Record<string, Last>> {
+  const pages = await Promise.all(
+    hooks.map((hook) => api("GET", `/logs?hook_id=${encodeURIComponent(hook.id)}&take=1`)),
+  );
+  const found: Record<string, Last> = {};
+  hooks.forEach((hook, index) => {
+    const newest = pages[index].logs[0];
+    if (newest) found[hook.id] = newest;
+  });
+  return found;
+}
+
 async function allHooks(): Promise<Hook[]> {
   const found: Hook[] = [];
   for (let page = 0; ; page++) {
@@ -34,12 +49,18 @@ async function allHooks(): Promise<Hook[]> {
 
 export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
   const [hooks, setHooks] = useState<Hook[] | null>(null);
+  const [last, setLast] = useState<Record<string, Last>>({});
   const [error, setError] = useState("");
   const load = () =>
-    allHooks().then(setHooks, (failure) => {
-      if (failure instanceof SignedOut) onSignedOut();
-      else setError(failure instanceof ApiError ? failure.message : String(failure));
-    });
+    allHooks()
+      .then(async (found) => {
+        setHooks(found);
+        setLast(await lastInvocations(found));
+      })
+      .catch((failure) => {
+        if (failure instanceof SignedOut) onSignedOut();
+        else setError(failure instanceof ApiError ? failure.message : String(failure));
+      });
   useEffect(() => {
     load();
   }, []);
@@ -95,6 +116,7 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
                     <th>Name</th>
                     <th>Version</th>
                     <th>Enabled</th>
+                    <th>Last run</th>
                     <th />
                   </tr>
                 </thead>
@@ -113,6 +135,15 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
                           checked={hook.enabled}
                           onChange={() => toggle(hook)}
                         />
+                      </td>
+                      <td class="last-run">
+                        {last[hook.id] ? (
+                          <span class={last[hook.id].outcome === "ok" ? "ok" : "failed"}>
+                            {last[hook.id].outcome} · {last[hook.id].started_at}
+                          </span>
+                        ) : (
+                          <span class="empty">never</span>
+                        )}
                       </td>
                       <td class="row-actions">
                         <button class="link" title="run earlier" disabled={index === 0} onClick={() => move(flow, index, -1)}>
