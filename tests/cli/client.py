@@ -1,12 +1,16 @@
-"""The real ``authhooks`` command, run as a user runs it, with its own config dir."""
+"""The real `authhooks` command with its own config dir: its console entry point run
+in this process, as Typer's test runner would, or a real process for `logs --follow`."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from authhooks.cli.main import run
 from tests.conftest import AUTHHOOKS, Server
 
 
@@ -24,18 +28,28 @@ class Cli:
         return environment
 
     def __call__(
-        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+        self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*AUTHHOOKS, *args],
-            env=self.environment(env),
-            cwd=self.cwd,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+        """The command's entry point run in this process, as the console script runs
+        it, with this CLI's environment and directory (a subprocess costs 0.4 s)."""
+        out, err = io.StringIO(), io.StringIO()
+        saved, here = dict(os.environ), Path.cwd()
+        os.environ.clear()
+        os.environ.update(self.environment(env))
+        os.chdir(self.cwd)
+        code: int | str | None = 0
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    run(list(args))
+                except SystemExit as exit:
+                    code = exit.code
+        finally:
+            os.chdir(here)
+            os.environ.clear()
+            os.environ.update(saved)
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+        result = subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())
         # Whatever happens, the user sees one line, never a traceback.
         assert "Traceback" not in result.stderr, result.stderr
         return result

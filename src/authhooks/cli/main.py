@@ -80,10 +80,10 @@ app.command("test")(testing.run_test)
 app.command()(logs.logs)
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     """The console script: a failure is one line and its exit code, never a traceback."""
     try:
-        app(prog_name="authhooks")
+        app(args=argv, prog_name="authhooks")
     except CliError as error:
         fail(error)
         sys.exit(error.code)
