@@ -35,6 +35,13 @@ def enabled(server: Server, hook_id: str) -> bool:
         return bool(api.get(f"/hooks/{hook_id}").json()["enabled"])
 
 
+def signed_in(browser: Any, server: Server, page: str) -> None:
+    browser.get(server.url + page)
+    wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
+    browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
 def test_sign_in_see_the_hooks_and_switch_one_on(server: Server, hook: dict[str, Any]) -> None:
     page = httpx.get(server.url + "/dashboard")
     assert page.status_code == 200
@@ -101,10 +108,7 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
     server: Server, hook: dict[str, Any]
 ) -> None:
     with chromium() as browser:
-        browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
-        wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
-        browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        signed_in(browser, server, f"/dashboard#/hooks/{hook['id']}")
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
         assert "def post_change_password" in content.text
         signature = browser.find_element(By.CSS_SELECTOR, ".signature").text
@@ -160,10 +164,7 @@ def test_secrets_are_written_never_shown_and_completed_in_the_editor(
     server: Server, hook: dict[str, Any]
 ) -> None:
     with chromium() as browser:
-        browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
-        wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
-        browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        signed_in(browser, server, f"/dashboard#/hooks/{hook['id']}")
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
 
         wait(browser, lambda b: b.find_element(By.NAME, "secret_name")).send_keys("API_TOKEN")
@@ -190,13 +191,6 @@ def test_secrets_are_written_never_shown_and_completed_in_the_editor(
         wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-secret]") == [])
         with server.api() as api:
             assert api.get(f"/hooks/{hook['id']}/secrets").json() == {}
-
-
-def signed_in(browser: Any, server: Server, page: str) -> None:
-    browser.get(server.url + page)
-    wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
-    browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
 def hooks_named(server: Server, names: list[str]) -> dict[str, dict[str, Any]]:

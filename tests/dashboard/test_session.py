@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,6 +22,22 @@ def sign_in(server: Server, client_id: str, secret: str, **headers: str) -> http
         json={"client_id": client_id, "client_secret": secret},
         headers=headers,
     )
+
+
+def reader_admin(server: Server, api: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new client granted read:hooks on the management API, and its grant."""
+    created: dict[str, Any] = api.post("/clients", json={"name": unique("admin")}).json()
+    grant = api.post(
+        "/client-grants",
+        json={
+            "client_id": created["client_id"],
+            "audience": server.management_audience,
+            "scope": ["read:hooks"],
+        },
+    )
+    assert grant.status_code == 201, grant.text
+    granted: dict[str, Any] = grant.json()
+    return created, granted
 
 
 def test_a_session_gives_the_clients_own_management_token(server: Server) -> None:
@@ -82,23 +99,14 @@ def test_refused_sign_ins(server: Server) -> None:
 
 def test_a_revoked_grant_or_a_deleted_client_stops_the_session(server: Server) -> None:
     with server.api() as api:
-        created = api.post("/clients", json={"name": unique("admin")}).json()
-        grant = api.post(
-            "/client-grants",
-            json={
-                "client_id": created["client_id"],
-                "audience": server.management_audience,
-                "scope": ["read:hooks"],
-            },
-        )
-        assert grant.status_code == 201, grant.text
+        created, grant = reader_admin(server, api)
     signed = sign_in(server, created["client_id"], created["client_secret"])
     assert signed.json()["scopes"] == ["read:hooks"]
     csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
     mint = server.url + "/dashboard/session/token"
     assert httpx.post(mint, cookies=signed.cookies, headers=csrf).status_code == 200
     with server.api() as api:
-        assert api.delete(f"/client-grants/{grant.json()['id']}").status_code == 204
+        assert api.delete(f"/client-grants/{grant['id']}").status_code == 204
     time.sleep(CACHE_TTL * 2)  # the grant cache's bound
     revoked = httpx.post(mint, cookies=signed.cookies, headers=csrf)
     assert revoked.status_code == 403
@@ -142,16 +150,7 @@ def test_sessions_end_when_idle_or_old(tmp_path: Path) -> None:
 
 def test_only_clients_that_may_get_client_credentials_tokens_sign_in(server: Server) -> None:
     with server.api() as api:
-        created = api.post("/clients", json={"name": unique("admin")}).json()
-        grant = api.post(
-            "/client-grants",
-            json={
-                "client_id": created["client_id"],
-                "audience": server.management_audience,
-                "scope": ["read:hooks"],
-            },
-        )
-        assert grant.status_code == 201, grant.text
+        created, _ = reader_admin(server, api)
         signed = sign_in(server, created["client_id"], created["client_secret"])
         assert signed.status_code == 200
         csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}

@@ -18,9 +18,8 @@ from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter,
 from authhooks.logs.records import RecordFilter, newest, view
 from authhooks.logs.stream import batch_of, events
 from authhooks.points.flow import Invocation
-from authhooks.storage import models
 from authhooks.storage.database import Database
-from authhooks.storage.models import utcnow
+from tests.logs.rows import hook_row, invocation
 
 
 def line(n: int, hook_id: str = "hk_1") -> dict[str, object]:
@@ -66,17 +65,9 @@ def test_lines_reach_matching_subscribers_only() -> None:
     assert asyncio.run(scenario()) == (1, 0)
 
 
-def _invocation(n: int, outcome: str = "ok") -> Invocation:
-    return Invocation(
-        id=f"inv_{n}",
-        hook_id="hk_1",
-        version=1,
-        point="credentials-exchange",
-        started_at=utcnow(),
-        duration_ms=1.0,
-        outcome=outcome,
-        error=None,
-    )
+def _numbered(n: int) -> Invocation:
+    """Record ``n`` of the hook hk_1; the odd ones failed."""
+    return invocation(f"inv_{n}", "hk_1", outcome="error" if n % 2 else "ok")
 
 
 def _records(chunks: list[bytes]) -> list[dict[str, Any]]:
@@ -100,18 +91,7 @@ def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
     database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
     database.migrate()
     with database.session() as session:
-        session.add(
-            models.Hook(
-                id="hk_1",
-                name="one",
-                trigger_id="credentials-exchange",
-                runtime="python3.11",
-                timeout_ms=1000,
-                on_error="fail",
-                version=1,
-                last_version=1,
-            )
-        )
+        session.add(hook_row("hk_1"))
     bus = LogBus()
     here, elsewhere = InvocationLog(database), InvocationLog(database)
     here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
@@ -124,14 +104,14 @@ def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
         for writer in [here, here, elsewhere, here, elsewhere, elsewhere, here]:
             for _ in range(3):
                 number += 1
-                writer.record(_invocation(number, "error" if number % 2 else "ok"))
+                writer.record(_numbered(number))
             await writer.flush()
             await asyncio.sleep(0.05)
         # More batches than a stream may keep waiting: it reads them back instead.
         bus_queue_full = MAX_QUEUED_BATCHES + 5
         for _ in range(bus_queue_full):
             number += 1
-            here.record(_invocation(number, "error" if number % 2 else "ok"))
+            here.record(_numbered(number))
             await here.flush()
         await asyncio.sleep(0.3)
         reading.cancel()

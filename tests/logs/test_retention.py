@@ -9,49 +9,21 @@ from pathlib import Path
 from sqlalchemy import select
 
 from authhooks.hooks.invocations import InvocationLog
-from authhooks.points.flow import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
-from authhooks.storage.models import utcnow
-
-
-def _hook(hook_id: str) -> models.Hook:
-    return models.Hook(
-        id=hook_id,
-        name=hook_id,
-        trigger_id="credentials-exchange",
-        runtime="python",
-        timeout_ms=1000,
-        on_error="fail",
-        version=1,
-        last_version=1,
-    )
-
-
-def _invocation(hook_id: str, n: int, age: timedelta, captured: bytes | None = None) -> Invocation:
-    return Invocation(
-        id=f"{hook_id}_{n}",
-        hook_id=hook_id,
-        version=1,
-        point="credentials-exchange",
-        started_at=utcnow() - age,
-        duration_ms=1.0,
-        outcome="ok",
-        error=None,
-        captured=captured,
-    )
+from tests.logs.rows import hook_row, invocation
 
 
 def test_records_are_kept_by_count_per_hook_and_by_age(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
     database.migrate()
     with database.session() as session:
-        session.add_all([_hook("hk_busy"), _hook("hk_quiet")])
+        session.add_all([hook_row("hk_busy"), hook_row("hk_quiet")])
     log = InvocationLog(database, keep_per_hook=3, max_age=timedelta(days=1))
     for n in range(10):
-        log.record(_invocation("hk_busy", n, timedelta(minutes=10 - n)))
-    log.record(_invocation("hk_quiet", 0, timedelta(days=2)))  # too old
-    log.record(_invocation("hk_quiet", 1, timedelta(hours=1)))
+        log.record(invocation(f"hk_busy_{n}", "hk_busy", age=timedelta(minutes=10 - n)))
+    log.record(invocation("hk_quiet_0", "hk_quiet", age=timedelta(days=2)))  # too old
+    log.record(invocation("hk_quiet_1", "hk_quiet", age=timedelta(hours=1)))
 
     async def scenario() -> None:
         await log.flush()
@@ -70,11 +42,11 @@ def test_captured_events_expire_but_their_records_stay(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
     database.migrate()
     with database.session() as session:
-        session.add(_hook("hk_1"))
+        session.add(hook_row("hk_1"))
     log = InvocationLog(database, capture_for=timedelta(seconds=-1))  # expired when stored
     fresh = InvocationLog(database)
-    log.record(_invocation("hk_1", 0, timedelta(0), captured=b"sealed-0"))
-    fresh.record(_invocation("hk_1", 1, timedelta(0), captured=b"sealed-1"))
+    log.record(invocation("hk_1_0", "hk_1", captured=b"sealed-0"))
+    fresh.record(invocation("hk_1_1", "hk_1", captured=b"sealed-1"))
 
     async def scenario() -> None:
         await log.flush()
