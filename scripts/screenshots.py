@@ -129,6 +129,8 @@ def _shoot(url: str, admin: dict[str, str], hook_id: str, machine: dict[str, str
     wait = WebDriverWait(browser, 15)
     try:
         browser.get(url + "/dashboard#/hooks")
+        switch = "//button[text()='Sign in with a client ID and secret']"
+        wait.until(lambda b: b.find_element(By.XPATH, switch)).click()
         wait.until(lambda b: b.find_element(By.NAME, "client_id")).send_keys(admin["client_id"])
         browser.find_element(By.NAME, "client_secret").send_keys(admin["client_secret"])
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()

@@ -66,6 +66,12 @@ class Server:
         return self.issuer_url or self.url + "/"
 
     @property
+    def database_url(self) -> str:
+        return (
+            self.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{self.data_dir / 'authhooks.db'}"
+        )
+
+    @property
     def management_audience(self) -> str:
         return self.issuer + "api/v2/"
 

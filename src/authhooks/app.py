@@ -12,7 +12,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authhooks import __version__, health
-from authhooks.api import client_grants, errors, hooks, logs, points, resource_servers, users
+from authhooks.api import (
+    admins,
+    client_grants,
+    errors,
+    hooks,
+    logs,
+    points,
+    resource_servers,
+    users,
+)
 from authhooks.api import clients as clients_api
 from authhooks.config import Settings
 from authhooks.dashboard import pages as dashboard_pages
@@ -76,7 +85,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.state.services = services
     errors.install(app)
     management = APIRouter(prefix="/api/v2")
-    for module in (clients_api, resource_servers, client_grants, hooks, points, logs, users):
+    for module in (
+        clients_api,
+        resource_servers,
+        client_grants,
+        hooks,
+        points,
+        logs,
+        users,
+        admins,
+    ):
         management.include_router(module.router)
     app.include_router(management)
     app.include_router(dashboard.router)

@@ -77,6 +77,7 @@ def _ensure_management_api(session: Session, settings: Settings) -> bool:
     if existing is not None:
         # Later versions add scopes (and the issuer may have moved): keep the system API current.
         if existing.scopes != MANAGEMENT_SCOPES or existing.identifier != audience:
+            _widen_full_grants(session, existing.identifier, existing.scopes)
             existing.scopes = MANAGEMENT_SCOPES
             existing.identifier = audience
             bump_generation(session)
@@ -90,6 +91,20 @@ def _ensure_management_api(session: Session, settings: Settings) -> bool:
         is_system=True,
     )
     return True
+
+
+def _widen_full_grants(session: Session, audience: str, known: list[dict[str, str]]) -> None:
+    """A grant that held every management scope (the bootstrap admin's, say) gets
+    the scopes a new version adds: otherwise nobody could ever hold them, since a
+    caller can only grant scopes it holds itself."""
+    held_before = {scope["value"] for scope in known}
+    everything = [scope["value"] for scope in MANAGEMENT_SCOPES]
+    grants = session.scalars(
+        select(models.ClientGrant).where(models.ClientGrant.audience == audience)
+    )
+    for grant in grants:
+        if held_before <= set(grant.scope):
+            grant.scope = sorted(set(grant.scope) | set(everything))
 
 
 def _create_admin(session: Session, settings: Settings, hasher: SecretHasher) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from authhooks.hooks.captures import sealer
 from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.hooks.runner import Runner, TokenPreview
+from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
 from authhooks.identity.oauth2.grants import Grant
@@ -60,6 +61,7 @@ class Services:
     login: PasswordLogin
     password_change: PasswordChange
     signup_throttle: SignupThrottle
+    admins: AdminAccounts
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -108,17 +110,14 @@ class Services:
             settings.password_character_classes,
             settings.password_refuse_common,
         )
-        login = PasswordLogin(
-            database,
-            passwords,
-            LoginThrottle(
-                ThrottleLimits(
-                    settings.login_max_failures_per_user,
-                    settings.login_max_failures_per_ip,
-                    settings.login_failure_window,
-                )
-            ),
+        throttle = LoginThrottle(
+            ThrottleLimits(
+                settings.login_max_failures_per_user,
+                settings.login_max_failures_per_ip,
+                settings.login_failure_window,
+            )
         )
+        login = PasswordLogin(database, passwords, throttle)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
         grants: list[Grant] = [
             ClientCredentialsGrant(
@@ -160,6 +159,7 @@ class Services:
             login=login,
             password_change=PasswordChange(database, passwords, policy, login, flows, deliverer),
             signup_throttle=SignupThrottle(database, settings.signup_max_per_ip),
+            admins=AdminAccounts(database, passwords, policy, throttle),
         )
 
     async def start(self) -> None:

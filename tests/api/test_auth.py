@@ -65,6 +65,11 @@ ROUTES = [
     ("GET", "/users/{user_id}", "read:users"),
     ("PATCH", "/users/{user_id}", "update:users"),
     ("DELETE", "/users/{user_id}", "delete:users"),
+    ("GET", "/admins", "read:admins"),
+    ("POST", "/admins", "create:admins"),
+    ("GET", "/admins/{admin_id}", "read:admins"),
+    ("PATCH", "/admins/{admin_id}", "update:admins"),
+    ("DELETE", "/admins/{admin_id}", "delete:admins"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 
@@ -83,6 +88,7 @@ def call(
         id="nothing",
         hook_id="nothing",
         user_id="nothing",
+        admin_id="nothing",
         invocation_id="nothing",
         name="credentials-exchange",
         number=1,

@@ -171,9 +171,7 @@ def test_secrets_rules(server: Server) -> None:
 
 def test_enabling_code_that_no_longer_loads_is_400(server: Server) -> None:
     hook = new_hook(server)
-    url = (
-        server.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{server.data_dir / 'authhooks.db'}"
-    )
+    url = server.database_url
     database = Database(url)
     try:
         with database.session() as session:  # as if the interpreter had changed under it

@@ -132,7 +132,7 @@ def test_sessions_end_when_idle_or_old(tmp_path: Path) -> None:
         )
     idle = SessionLimits(idle=1, lifetime=60)
     with database.session() as session:
-        token, _ = sessions.start(session, "admin-1", idle)
+        token, _ = sessions.start(session, idle, client_id="admin-1")
     with database.session() as session:
         assert sessions.resume(session, token, idle) is not None
     time.sleep(1.2)
@@ -140,7 +140,7 @@ def test_sessions_end_when_idle_or_old(tmp_path: Path) -> None:
         assert sessions.resume(session, token, idle) is None
     short = SessionLimits(idle=60, lifetime=1)
     with database.session() as session:
-        token, _ = sessions.start(session, "admin-1", short)
+        token, _ = sessions.start(session, short, client_id="admin-1")
     time.sleep(1.2)
     with database.session() as session:
         assert sessions.resume(session, token, short) is None

@@ -108,9 +108,7 @@ def machine_name(server: Server, machine: Machine) -> str:
 
 
 def assert_secret_encrypted(server: Server, hook_id: str, value: str) -> None:
-    url = (
-        server.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{server.data_dir / 'authhooks.db'}"
-    )
+    url = server.database_url
     database = Database(url)
     try:
         with database.session() as session:

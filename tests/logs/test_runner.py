@@ -190,9 +190,7 @@ def test_an_expired_capture_cannot_be_replayed(backend: str, tmp_path: Path) -> 
         time.sleep(0.3)
         with solo.api() as api:
             record = api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"][0]
-        url = (
-            solo.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{solo.data_dir / 'authhooks.db'}"
-        )
+        url = solo.database_url
         database = Database(url)
         with database.session() as session:
             raw = session.get(models.HookInvocation, record["id"])

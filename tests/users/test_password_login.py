@@ -48,9 +48,7 @@ def registered(server: Server, **app_fields: Any) -> tuple[dict[str, Any], str, 
 
 
 def database(server: Server) -> Database:
-    url = (
-        server.env.get("AUTHHOOKS_DATABASE_URL") or f"sqlite:///{server.data_dir / 'authhooks.db'}"
-    )
+    url = server.database_url
     return Database(url)
 
 

@@ -257,9 +257,7 @@ def test_sigkill_right_after_commit_still_delivers(backend: str, tmp_path: Path)
         assert first.process is not None
         first.process.send_signal(signal.SIGKILL)
         first.process.wait()
-        url = first.env.get("AUTHHOOKS_DATABASE_URL") or (
-            f"sqlite:///{first.data_dir / 'authhooks.db'}"
-        )
+        url = first.database_url
         database = Database(url)
         with database.session() as session:
             queued = session.scalars(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from authhooks.api.errors import ApiError
+from authhooks.identity.admins import ADMIN_SUBJECT_PREFIX, DASHBOARD_CLIENT_ID, admin_id_of
 from authhooks.identity.tokens import InvalidAccessToken, verify_access_token
 from authhooks.services import Services
 
@@ -17,6 +18,12 @@ class Caller:
     client_id: str
     scopes: frozenset[str]
     expires_at: float | None = None  # the token's ``exp``: long responses end there
+    admin_id: str | None = None  # an admin user signed in to the dashboard
+
+    @property
+    def author(self) -> str:
+        """Who made a change, as recorded with it: the admin user, or the client."""
+        return ADMIN_SUBJECT_PREFIX + self.admin_id if self.admin_id else self.client_id
 
 
 def services(request: Request) -> Services:
@@ -70,6 +77,17 @@ async def _verify(request: Request) -> Caller:
     except InvalidAccessToken as error:
         raise _unauthorized(f"Invalid token: {error}", "invalid_token") from None
     client_id = str(claims["client_id"])
+    expires = claims.get("exp")
+    expires_at = float(expires) if isinstance(expires, int | float) else None
+    scope = claims.get("scope", "")
+    carried = frozenset(scope.split() if isinstance(scope, str) else ())
+    if client_id == DASHBOARD_CLIENT_ID:
+        # An admin user's token: it holds what the admin is allowed now, no more.
+        admin_id = admin_id_of(str(claims["sub"]))
+        admin = None if admin_id is None else await found.admins.find(admin_id)
+        if admin is None:
+            raise _unauthorized("Invalid token: its admin no longer exists", "invalid_token")
+        return Caller(client_id, carried & admin.scopes, expires_at, admin.id)
     # Tokens are self-contained, but deleting a client or narrowing its grant
     # takes their power away within the cache bound, as it does for new tokens.
     if await found.directory.client(client_id) is None:
@@ -77,14 +95,7 @@ async def _verify(request: Request) -> Caller:
     entitlement = await found.directory.entitlement(client_id, found.settings.management_audience)
     if entitlement is None:
         raise _unauthorized("Invalid token: its client's grant was revoked", "invalid_token")
-    scope = claims.get("scope", "")
-    carried = frozenset(scope.split() if isinstance(scope, str) else ())
-    expires = claims.get("exp")
-    return Caller(
-        client_id,
-        carried & frozenset(entitlement.scopes),
-        float(expires) if isinstance(expires, int | float) else None,
-    )
+    return Caller(client_id, carried & frozenset(entitlement.scopes), expires_at)
 
 
 def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:

@@ -197,7 +197,7 @@ async def create_hook(
             return store.create_hook(
                 session,
                 hook_id=hook_id,
-                author=caller.client_id,
+                author=caller.author,
                 script=body.script,
                 name=body.name,
                 trigger_id=body.triggerId,
@@ -260,7 +260,7 @@ async def update_hook(
     if script is not None:
         await _validate(found, hook.trigger_id, script)
         # Store the version, warm it, then switch: no request pays a cold start.
-        number = await run_sync(_add_version, found, hook_id, script, caller.client_id)
+        number = await run_sync(_add_version, found, hook_id, script, caller.author)
         await _warm(found, hook, number, script)
         changes["version"] = number
     elif changes.get("enabled"):

@@ -9,6 +9,7 @@ _RESOURCES = {
     "client_grants": "client grants",
     "users": "users",
     "hooks": "hooks, their versions and secrets",
+    "admins": "dashboard admin users",
 }
 _ACTIONS = ("read", "create", "update", "delete")
 

@@ -4,7 +4,8 @@ request comes from the dashboard's own pages.
 The cookie carries a random token; the database keeps only its SHA-256, so a
 copy of the database opens no session. A session ends after ``idle`` seconds
 without use, after ``lifetime`` seconds whatever happens, at sign-out, or when
-its client is deleted.
+its client or admin is deleted (or the client's secret or the admin's password
+changes).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from authhooks.storage.models import utcnow
 
 @dataclass(frozen=True)
 class SignedIn:
-    client_id: str
+    # Who signed in: an admin client, or an admin user.
+    client_id: str | None
+    admin_id: str | None
     csrf_token: str
     expires_at: datetime  # the sooner of the idle and the absolute limits
 
@@ -35,13 +38,22 @@ class SessionLimits:
     lifetime: int = 43200  # seconds from sign-in
 
 
-def start(session: Session, client_id: str, limits: SessionLimits) -> tuple[str, SignedIn]:
-    """A new session for ``client_id``: the cookie's token, and the session."""
+def start(
+    session: Session,
+    limits: SessionLimits,
+    *,
+    client_id: str | None = None,
+    admin_id: str | None = None,
+) -> tuple[str, SignedIn]:
+    """A new session for an admin client or an admin user: the cookie's token, and
+    the session."""
+    assert (client_id is None) != (admin_id is None)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     row = models.DashboardSession(
         id=_digest(token),
         client_id=client_id,
+        admin_id=admin_id,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         last_seen_at=now,
@@ -97,7 +109,7 @@ def csrf_matches(signed_in: SignedIn, sent: str | None) -> bool:
 
 def _signed_in(row: models.DashboardSession, limits: SessionLimits) -> SignedIn:
     idle_end = row.last_seen_at + timedelta(seconds=limits.idle)
-    return SignedIn(row.client_id, row.csrf_token, min(row.expires_at, idle_end))
+    return SignedIn(row.client_id, row.admin_id, row.csrf_token, min(row.expires_at, idle_end))
 
 
 def _digest(token: str) -> str:

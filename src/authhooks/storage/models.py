@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -283,14 +284,39 @@ class LoginFailure(Base):
     window_started_at: Mapped[datetime] = mapped_column(nullable=False)
 
 
+class Admin(Base):
+    """A person who signs in to the dashboard with an email and a password, allowed
+    the management scopes listed here. The email is stored lower-cased."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    # argon2id, in its PHC string form (parameters and salt included).
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    scopes: Mapped[list[Any]] = mapped_column(nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+ONE_SIGNER = "(client_id IS NULL) <> (admin_id IS NULL)"
+
+
 class DashboardSession(Base):
-    """A signed-in dashboard admin: the cookie holds the token, this row its hash."""
+    """A signed-in dashboard admin (an admin client, or an admin user): the cookie
+    holds the token, this row its hash. Exactly one of client_id and admin_id is set."""
 
     __tablename__ = "dashboard_sessions"
+    __table_args__ = (CheckConstraint(ONE_SIGNER, name="ck_dashboard_sessions_one_signer"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
-    client_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False
+    client_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=True
+    )
+    admin_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("admins.id", ondelete="CASCADE"), nullable=True, index=True
     )
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)

@@ -1,8 +1,10 @@
 // The dashboard's only ways out: its session routes, and the management API with
-// short-lived tokens of the signed-in client (docs/dashboard.md).
+// short-lived tokens of the signed-in admin (docs/dashboard.md).
 
 export type Session = {
-  client_id: string;
+  // Exactly one of these: the admin client, or the admin user, that signed in.
+  client_id: string | null;
+  admin: { id: string; email: string } | null;
   csrf_token: string;
   expires_at: string;
   scopes: string[];
@@ -41,12 +43,14 @@ export async function currentSession(): Promise<Session | null> {
   return session;
 }
 
-export async function signIn(clientId: string, clientSecret: string): Promise<Session> {
+export type Credentials = { email: string; password: string } | { client_id: string; client_secret: string };
+
+export async function signIn(credentials: Credentials): Promise<Session> {
   const response = await fetch("/dashboard/session", {
     method: "POST",
     credentials: "same-origin",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
+    body: JSON.stringify(credentials),
   });
   const body = await json(response);
   if (!response.ok) throw failure(response.status, body);

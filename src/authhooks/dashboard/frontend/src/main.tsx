@@ -6,10 +6,10 @@ import "./app.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, Session, SignedOut, currentSession, signIn, signOut } from "./api";
+import { ApiError, Credentials, Session, SignedOut, currentSession, signIn, signOut } from "./api";
 import { EditorPage } from "./editor";
 import { HooksPage } from "./hooks";
-import { ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
+import { AdminsPage, ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -21,32 +21,62 @@ function useHash(): string {
   return hash;
 }
 
+// An admin user signs in with an email and a password; an admin client (the
+// bootstrap admin, say) with its id and secret. The browser remembers which.
+const SIGN_IN_WITH = "authhooks.signInWith";
+
 function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
-  const [clientId, setClientId] = useState("");
+  const [asClient, setAsClient] = useState(localStorage.getItem(SIGN_IN_WITH) === "client");
+  const [login, setLogin] = useState("");
   const [secret, setSecret] = useState("");
   const [error, setError] = useState("");
   const submit = async (event: Event) => {
     event.preventDefault();
     setError("");
+    const credentials: Credentials = asClient
+      ? { client_id: login.trim(), client_secret: secret }
+      : { email: login.trim(), password: secret };
     try {
-      onSignedIn(await signIn(clientId.trim(), secret));
+      onSignedIn(await signIn(credentials));
     } catch (failure) {
       setError(failure instanceof ApiError ? failure.message : String(failure));
     }
+  };
+  const switchTo = (client: boolean) => {
+    localStorage.setItem(SIGN_IN_WITH, client ? "client" : "email");
+    setAsClient(client);
+    setLogin("");
+    setSecret("");
+    setError("");
   };
   return (
     <form class="sign-in" onSubmit={submit}>
       <h1>authhooks</h1>
       <label>
-        Client ID
-        <input name="client_id" value={clientId} onInput={(e) => setClientId(e.currentTarget.value)} autoComplete="username" />
+        {asClient ? "Client ID" : "Email"}
+        <input
+          name={asClient ? "client_id" : "email"}
+          type="text"
+          value={login}
+          onInput={(e) => setLogin(e.currentTarget.value)}
+          autoComplete="username"
+        />
       </label>
       <label>
-        Client secret
-        <input name="client_secret" type="password" value={secret} onInput={(e) => setSecret(e.currentTarget.value)} autoComplete="current-password" />
+        {asClient ? "Client secret" : "Password"}
+        <input
+          name={asClient ? "client_secret" : "password"}
+          type="password"
+          value={secret}
+          onInput={(e) => setSecret(e.currentTarget.value)}
+          autoComplete="current-password"
+        />
       </label>
       {error && <p class="error" role="alert">{error}</p>}
       <button type="submit">Sign in</button>
+      <button type="button" class="link switch" onClick={() => switchTo(!asClient)}>
+        {asClient ? "Sign in with an email instead" : "Sign in with a client ID and secret"}
+      </button>
     </form>
   );
 }
@@ -59,6 +89,7 @@ function Page({ hash, onSignedOut }: { hash: string; onSignedOut: () => void }) 
   if (hash === "#/apis") return <ApisPage onSignedOut={onSignedOut} />;
   if (hash === "#/grants") return <GrantsPage onSignedOut={onSignedOut} />;
   if (hash === "#/users") return <UsersPage onSignedOut={onSignedOut} />;
+  if (hash === "#/admins") return <AdminsPage onSignedOut={onSignedOut} />;
   return <HooksPage onSignedOut={onSignedOut} />;
 }
 
@@ -91,8 +122,9 @@ function App() {
           <a href="#/apis">APIs</a>
           <a href="#/grants">Grants</a>
           <a href="#/users">Users</a>
+          {session.scopes.includes("read:admins") && <a href="#/admins">Admins</a>}
         </nav>
-        <span class="who">{session.client_id}</span>
+        <span class="who">{session.admin ? session.admin.email : session.client_id}</span>
         <button onClick={() => signOut().then(() => setSession(null))}>Sign out</button>
       </header>
       <main>

@@ -1,4 +1,4 @@
-// The setup pages: clients, APIs (resource servers), client grants and users —
+// The setup pages: clients, APIs (resource servers), client grants, users and admins —
 // enough to prepare a demo without the CLI. Each lists what the API answers and
 // creates through it; the server's errors are shown as they come.
 
@@ -189,6 +189,50 @@ export function UsersPage({ onSignedOut }: { onSignedOut: () => void }) {
             user.created_at,
             JSON.stringify(user.user_metadata),
             user.blocked ? "yes" : "",
+          ])}
+        />
+      )}
+    </section>
+  );
+}
+
+export function AdminsPage({ onSignedOut }: { onSignedOut: () => void }) {
+  const { items, error, act } = useList<any>("/admins", onSignedOut);
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [scopes, setScopes] = useState("");
+  const create = async (event: Event) => {
+    event.preventDefault();
+    const made = await act(() => api("POST", "/admins", { email: email.trim(), password, scopes: words(scopes) }));
+    if (made) {
+      setEmail("");
+      setPassword("");
+      setScopes("");
+    }
+  };
+  const remove = (admin: any) => {
+    if (confirm(`Delete the admin ${admin.email}?`)) act(() => api("DELETE", `/admins/${encodeURIComponent(admin.id)}`));
+  };
+  return (
+    <section>
+      <h1>Admins</h1>
+      <form class="inline" onSubmit={create}>
+        <input name="admin_email" type="email" placeholder="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        <input name="admin_password" type="password" placeholder="password (12+ characters)" autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        <input name="admin_scopes" placeholder="read:hooks update:hooks ..." value={scopes} onInput={(e) => setScopes(e.currentTarget.value)} />
+        <button type="submit">Add admin</button>
+      </form>
+      {error && <p class="error" role="alert">{error}</p>}
+      {items && (
+        <Table
+          head={["Email", "Scopes", "Last sign-in", ""]}
+          rows={items.map((admin) => [
+            admin.email,
+            admin.scopes.join(" "),
+            admin.last_login || "never",
+            <button class="link" onClick={() => remove(admin)}>
+              Delete
+            </button>,
           ])}
         />
       )}
