@@ -1,8 +1,9 @@
-"""`make run` as a user runs it: it serves, prints the issuer and the admin's
-credentials, and a real OAuth client gets a token that verifies against JWKS."""
+"""`make run` as a user runs it: it serves, prints the issuer and where the admin's
+credentials are, and a real OAuth client gets a token that verifies against JWKS."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -42,8 +43,12 @@ def test_make_run_serves_and_an_oauth_client_gets_a_token(tmp_path: Path) -> Non
     try:
         printed = _wait_for(log, "Issuer:", process)
         issuer = re.search(r"Issuer: (\S+)", printed).group(1)  # type: ignore[union-attr]
-        client_id = re.search(r"client_id:\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
-        secret = re.search(r"client_secret:\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
+        client_id = re.search(r"client_id (\S+);", printed).group(1)  # type: ignore[union-attr]
+        # Not a terminal (a log, perhaps): the secret is in the file, never printed.
+        saved = json.loads((tmp_path / "data" / "bootstrap-admin.json").read_text())
+        assert saved["client_id"] == client_id
+        secret = saved["client_secret"]
+        assert secret not in printed
         assert issuer == f"http://127.0.0.1:{port}/"
         _wait_ready(issuer)
 

@@ -28,6 +28,8 @@ from authhooks.dashboard import pages as dashboard_pages
 from authhooks.dashboard import routes as dashboard
 from authhooks.identity import dbconnections
 from authhooks.identity import http as identity_http
+from authhooks.observability import http as metrics_http
+from authhooks.observability.logs import RequestIds
 from authhooks.services import Services
 
 
@@ -100,4 +102,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
     app.router.routes.extend(dashboard_pages.routes())
-    return FastPath(app, identity_http.routes() + dbconnections.routes())
+    fast = FastPath(
+        app,
+        identity_http.routes() + dbconnections.routes() + metrics_http.routes(services.settings),
+    )
+    return RequestIds(fast)

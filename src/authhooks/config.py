@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     # a hook call then wakes a worker on the same CPU (see bench/README.md).
     pin_cpus: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # The server's own log lines: JSON objects (for a log pipeline) or plain text.
+    log_format: Literal["json", "text"] = "json"
+    # Prometheus metrics: GET /metrics on the server's port for scrapers sending
+    # this bearer token, and/or on a port of their own (plain HTTP, no token).
+    metrics_token: str = Field(default="", repr=False, max_length=512)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # --- users (the database connection) ---
     # Anyone may sign up through POST /dbconnections/signup (Auth0's connection

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import stat
 import subprocess
 from pathlib import Path
@@ -28,12 +30,43 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+def on_a_terminal(tmp_path: Path, *args: str) -> str:
+    """What ``authhooks *args`` shows a person at a terminal (its stderr is a pty)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTHHOOKS_")}
+    environment.update({"AUTHHOOKS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.run(
+            [*AUTHHOOKS, *args],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            timeout=60,
+            check=False,
+        )
+        assert process.returncode == 0
+        os.close(follower)
+        follower = -1
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything was read
+            while chunk := os.read(leader, 65536):
+                shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    return shown.decode(errors="replace")
+
+
 def test_init_creates_admin_once(tmp_path: Path) -> None:
     first = run(tmp_path, "init")
     assert first.returncode == 0, first.stderr
     saved = tmp_path / "data" / "bootstrap-admin.json"
     admin = json.loads(saved.read_text())
-    assert admin["client_secret"] in first.stderr
+    # Not a terminal (a log, perhaps): the id and where the secret is, never the secret.
+    assert admin["client_id"] in first.stderr
+    assert "bootstrap-admin.json" in first.stderr
+    assert admin["client_secret"] not in first.stderr
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "data" / "master.key").stat().st_mode) == 0o600
     second = run(tmp_path, "init")
@@ -88,7 +121,14 @@ def test_new_admin_recovers_access(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     new = json.loads((tmp_path / "data" / "bootstrap-admin.json").read_text())
     assert new["client_id"] != old["client_id"]
-    assert new["client_secret"] in again.stderr
+    assert new["client_id"] in again.stderr
+
+
+def test_a_person_at_a_terminal_is_shown_the_new_secret_once(tmp_path: Path) -> None:
+    shown = on_a_terminal(tmp_path, "init")
+    admin = json.loads((tmp_path / "data" / "bootstrap-admin.json").read_text())
+    assert admin["client_secret"] in shown
+    assert admin["client_secret"] not in on_a_terminal(tmp_path, "init")
 
 
 def test_concurrent_init_creates_one_of_everything(tmp_path: Path) -> None:

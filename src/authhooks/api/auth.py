@@ -10,6 +10,7 @@ from fastapi import Request
 from authhooks.api.errors import ApiError
 from authhooks.identity.admins import ADMIN_SUBJECT_PREFIX, DASHBOARD_CLIENT_ID, admin_id_of
 from authhooks.identity.tokens import InvalidAccessToken, verify_access_token
+from authhooks.observability.logs import note
 from authhooks.services import Services
 
 
@@ -54,6 +55,7 @@ async def authenticate(request: Request) -> Caller:
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is None:
         cached = request.state.caller = await _verify(request)
+        note(client_id=cached.client_id, admin_id=cached.admin_id)
     return cached
 
 

@@ -77,7 +77,7 @@ def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | N
         admin = initialise(settings, new_admin=new_admin)
     if profile is not None:
         _save_profile(settings, profile)
-    if admin is not None:
+    if admin is not None and console.is_terminal:
         console.print(
             "[bold]Admin client created[/bold] (shown once; also saved, mode 0600, in "
             f"{escape(str(admin.path))}):"
@@ -85,6 +85,12 @@ def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | N
         console.print(f"  client_id:     {admin.client_id}")
         console.print(f"  client_secret: {admin.client_secret}")
         console.print(f"  audience:      {admin.audience}")
+    elif admin is not None:
+        # Not a terminal: the output may well end up in a log, which must hold no secret.
+        console.print(
+            f"[bold]Admin client created[/bold]: client_id {admin.client_id}; its secret "
+            f"is in {escape(str(admin.path))} (mode 0600)"
+        )
     else:
         console.print(f"Bootstrap admin credentials: {settings.data_dir / ADMIN_FILE}")
 
@@ -136,8 +142,23 @@ def serve(
     """Initialise on first start, migrate, and serve."""
     import uvicorn
 
+    from authhooks.observability.processes import prepare_directory
+
     settings = load_settings(host=host, port=port, workers=workers)
+    # Before anything imports prometheus-client: every server process started
+    # from here writes its figures to this directory (observability/metrics.py).
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prepare_directory(settings.data_dir / "metrics")
     _initialise(settings, profile=profile)
+
+    from authhooks.observability.http import serve_separately
+    from authhooks.observability.logs import logging_config
+
+    try:
+        serve_separately(settings)
+    except OSError as error:
+        console.print(f"[red]metrics port {settings.metrics_port}:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
     console.print(
         f"Issuer: [bold]{settings.issuer}[/bold]  (listening on {settings.host}:{settings.port})"
     )
@@ -148,6 +169,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         server_header=False,
     )

@@ -46,6 +46,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from authhooks.egress import rules
+from authhooks.observability.metrics import EGRESS_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class _Call:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def record(self, record: EgressRecord) -> None:
+        EGRESS_REQUESTS.labels("allowed" if record.allowed else "refused").inc()
         if len(self.records) < self.record_cap:
             self.records.append(record)
         else:

@@ -23,15 +23,16 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from anyio.to_thread import run_sync
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from authhooks.hooks.store import FlowHook
+from authhooks.observability.metrics import DELIVERY_LAG, DELIVERY_QUEUE
 from authhooks.points.base import Point
 from authhooks.points.flow import FlowRunner, Invocation, Recorder
 from authhooks.storage import models
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 _CONCURRENCY = 8
 _PRUNE_EVERY = 600.0  # seconds
+# How often the pending deliveries are counted for the queue-depth metric.
+_COUNT_EVERY = 5.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class _Claimed:
     point: str
     payload: dict[str, Any]
     attempt: int
+    created_at: datetime
 
 
 class Deliverer:
@@ -132,6 +136,7 @@ class Deliverer:
         self._loop_task: asyncio.Task[None] | None = None
         self._database_down = False
         self._renewed_at = self._pruned_at = time.monotonic()
+        self._counted_at = 0.0
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._deliver_forever())
@@ -176,6 +181,11 @@ class Deliverer:
         if now - self._pruned_at >= _PRUNE_EVERY:
             self._pruned_at = now
             await self._guarded(self._prune)
+        if now - self._counted_at >= _COUNT_EVERY:
+            self._counted_at = now
+            pending = await self._guarded(self._count_pending)
+            if pending is not None:
+                DELIVERY_QUEUE.set(pending)
         free = _CONCURRENCY - len(self._running)
         if free <= 0:
             return []
@@ -258,6 +268,7 @@ class Deliverer:
                             row.point,
                             row.payload,
                             row.attempts + 1,
+                            row.created_at,
                         )
                     )
         return claimed
@@ -294,6 +305,7 @@ class Deliverer:
         result = await self._flows.run_hooks(point, [hook], event, self._annotated(delivery, last))
         if result.refusal is None:
             await self._guarded(self._finish, delivery, "delivered", None)
+            DELIVERY_LAG.observe((utcnow() - delivery.created_at).total_seconds())
         else:
             await self._guarded(self._after_failure, delivery, result.refusal.failure.describe())
 
@@ -365,6 +377,17 @@ class Deliverer:
                     .where(self._held(delivery))
                     .values(claim=None, lease_until=None, attempts=models.HookDelivery.attempts - 1)
                 )
+
+    def _count_pending(self) -> int:
+        with self._db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(models.HookDelivery)
+                    .where(models.HookDelivery.status == "pending")
+                )
+                or 0
+            )
 
     def _prune(self) -> None:
         """Finished deliveries leave after ``keep_finished``: they hold users' details."""

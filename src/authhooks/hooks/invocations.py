@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from authhooks.hooks.store import prune_invocations
+from authhooks.observability.metrics import HOOK_INVOCATIONS, HOOK_SECONDS
 from authhooks.points.flow import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
@@ -68,6 +69,22 @@ class InvocationLog:
         self.stored: list[Callable[[StoredBatch], None]] = []
 
     def record(self, invocation: Invocation) -> None:
+        if not invocation.test:  # runner calls are not traffic
+            HOOK_INVOCATIONS.labels(invocation.hook_id, invocation.point, invocation.outcome).inc()
+            HOOK_SECONDS.labels(invocation.point).observe(invocation.duration_ms / 1000)
+        if invocation.outcome != "ok" and log.isEnabledFor(logging.INFO):
+            log.info(
+                "hook %s failed at %s: %s",
+                invocation.hook_id,
+                invocation.point,
+                invocation.outcome,
+                extra={
+                    "hook_id": invocation.hook_id,
+                    "point": invocation.point,
+                    "outcome": invocation.outcome,
+                    "duration_ms": round(invocation.duration_ms, 2),
+                },
+            )
         if len(self._pending) >= self._max_pending:
             log.warning("invocation records are arriving faster than they are stored; dropped one")
             return

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from authhooks.observability.metrics import LOG_SUBSCRIBERS
+
 MAX_QUEUED_LINES = 2000
 # Batches a stream may leave waiting before it is sent to read the database instead.
 MAX_QUEUED_BATCHES = 100
@@ -92,6 +94,7 @@ class LogBus:
         key = next(self._ids)
         subscription = Subscription(line_filter, closed=self.closed)
         self._subscriptions[key] = subscription
+        LOG_SUBSCRIBERS.set(len(self._subscriptions))
         return key, subscription
 
     def close(self) -> None:
@@ -103,6 +106,7 @@ class LogBus:
 
     def unsubscribe(self, key: int) -> None:
         self._subscriptions.pop(key, None)
+        LOG_SUBSCRIBERS.set(len(self._subscriptions))
 
     def line(self, line: dict[str, Any], *, local: bool = True) -> None:
         """A console line written just now (already redacted) by a running hook."""

@@ -29,6 +29,7 @@ from typing import Any
 
 from authhooks.egress.broker import Broker, EgressRecord
 from authhooks.egress.rules import Rule
+from authhooks.observability.metrics import SANDBOX_WORKERS, SANDBOX_WORKERS_KILLED
 from authhooks.runtime.outcome import (
     BadResult,
     ConsoleLine,
@@ -108,6 +109,10 @@ def claim_cpu() -> int | None:
     return None
 
 
+_ALIVE = SANDBOX_WORKERS.labels("alive")
+_STARTING = SANDBOX_WORKERS.labels("starting")
+
+
 class _Unavailable(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.describe())
@@ -171,7 +176,7 @@ class Worker:
             self._loading = False
         if answer.get("op") == "ready":
             return
-        self.kill()
+        self.kill("load_failed")
         if answer.get("op") == "load_error":
             line = answer.get("line")
             raise LoadError(
@@ -210,14 +215,14 @@ class Worker:
         if op == "error" and kind == "raised" and isinstance(answer.get("error"), dict):
             return _raised(answer["error"], redact), None, console, dropped
         if op == "error" and kind == "out_of_memory":
-            self.kill()  # its heap is suspect: start the next call afresh
+            self.kill("out_of_memory")  # its heap is suspect: start the next call afresh
             return OutOfMemory(self._limits.memory_bytes), None, console, dropped
         if op == "error" and kind == "bad_result":
             reason = _text(redact(_raw(answer.get("message"))), "unreadable")
             return BadResult(reason), None, console, dropped
         if op == "timeout":
             return Timeout(timeout), None, console, dropped
-        self.kill()
+        self.kill("crashed")
         return self._death(answer), None, console, dropped
 
     def next_frame(self, encoded_args: bytes) -> bytes:
@@ -226,11 +231,13 @@ class Worker:
         body = b'{"op":"invoke","id":%d,"args":%s}' % (self._call_id, encoded_args)
         return HEADER.pack(len(body)) + body
 
-    def kill(self) -> None:
-        """SIGKILL the worker and everything under its bwrap process."""
+    def kill(self, reason: str) -> None:
+        """SIGKILL the worker and everything under its bwrap process; ``reason`` (a
+        fixed word) is what the metrics count it under."""
         if not self.alive:
             return
         self.alive = False
+        SANDBOX_WORKERS_KILLED.labels(reason).inc()
         child = self.child_pid()
         for pid in (self._spawned.process.pid, child):
             if pid is not None:
@@ -276,7 +283,7 @@ class Worker:
             self._pending = None
 
     def _time_out(self, pending: asyncio.Future[dict[str, Any]]) -> None:
-        self.kill()
+        self.kill("timeout")
         if not pending.done():
             pending.set_result({"op": "timeout"})
 
@@ -372,14 +379,14 @@ class Worker:
             self._broken("it flooded its raw output")
 
     def _broken(self, reason: str) -> None:
-        self.kill()
+        self.kill("protocol")
         self._answer({"op": "exit", "reason": reason})
 
     def _reap(self) -> None:
         self._loop.remove_reader(self._pidfd)
         process = self._spawned.process
         process.wait()
-        self.kill()  # the Python process too, should it outlive bwrap
+        self.kill("exited")  # the Python process too, should it outlive bwrap
         for fd in (self._spawned.from_worker, self._spawned.console):
             self._loop.remove_reader(fd)
         if self._writing:
@@ -476,7 +483,7 @@ class Runtime:
         for pool in list(self._pools.values()):
             self._retire_pool(pool)
         for worker in list(self._live):
-            worker.kill()
+            worker.kill("shutdown")
         await asyncio.gather(*(worker.exited for worker in list(self._live)))
         if self._broker is not None:
             await self._broker.shutdown()
@@ -511,7 +518,7 @@ class Runtime:
             return error.failure
         except _Unavailable as error:
             return LoadFailed("Unavailable", error.failure.describe())
-        worker.kill()
+        worker.kill("checked")
         return None
 
     def retire(self, key: str) -> None:
@@ -564,7 +571,7 @@ class Runtime:
                 worker.next_frame(encoded_args), seconds, on_console, redactor(secrets)
             )
         except BaseException:
-            worker.kill()  # cancelled mid-call: its answer would reach the next caller
+            worker.kill("cancelled")  # cancelled mid-call: its answer would reach the next caller
             raise
         finally:
             try:
@@ -618,7 +625,7 @@ class Runtime:
             or now - worker.started >= self.settings.max_lifetime
         )
         if not worker.alive or worn or pool.retired:
-            worker.kill()  # its pool is refilled once it has exited
+            worker.kill("retired" if pool.retired else "worn_out")  # refilled once it has exited
             return
         if not pool.hand_over(worker):
             pool.idle.append(worker)
@@ -626,6 +633,7 @@ class Runtime:
     async def _start(self, pool: _Pool) -> Worker:
         """A new loaded worker for ``pool``; counts against the caps from the first moment."""
         pool.starting += 1  # counted until it joins pool.workers
+        _STARTING.inc()
         starting = True
         try:
             self._make_room()
@@ -652,8 +660,10 @@ class Runtime:
                 self._free_slots.append(slot)
                 raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
             self._live.add(worker)
+            _ALIVE.inc()
             pool.workers.add(worker)
             pool.starting -= 1
+            _STARTING.dec()
             starting = False
             worker.exited.add_done_callback(lambda _: self._forget(pool, worker))
             try:
@@ -664,12 +674,13 @@ class Runtime:
                 pool.load_failure = error.failure
                 raise
             except BaseException:
-                worker.kill()
+                worker.kill("load_failed")
                 raise
             return worker
         finally:
             if starting:
                 pool.starting -= 1
+                _STARTING.dec()
 
     def _make_room(self) -> None:
         """Stay under the global cap: evict the least recently used idle worker, or refuse."""
@@ -683,12 +694,14 @@ class Runtime:
             raise _Unavailable(Overloaded("every sandbox worker is busy; try again shortly"))
         worker, pool = min(idle, key=lambda pair: pair[0].last_used)
         pool.idle.remove(worker)
-        worker.kill()
+        worker.kill("evicted")
 
     def _forget(self, pool: _Pool, worker: Worker) -> None:
         if self._broker is not None:
             self._broker.close(worker.slot)
-        self._live.discard(worker)
+        if worker in self._live:
+            self._live.discard(worker)
+            _ALIVE.dec()
         pool.workers.discard(worker)
         with contextlib.suppress(ValueError):
             pool.idle.remove(worker)
@@ -724,7 +737,7 @@ class Runtime:
     def _retire_pool(self, pool: _Pool) -> None:
         pool.retired = True
         for worker in list(pool.workers):
-            worker.kill()
+            worker.kill("retired")
         while pool.waiters:
             waiter = pool.waiters.popleft()
             if not waiter.done():
@@ -752,7 +765,8 @@ class Runtime:
                 worker.idle_cpu = used
                 if expired or busy_while_idle:
                     pool.idle.remove(worker)
-                    worker.kill()  # a prepared pool is refilled once it has exited
+                    # A prepared pool is refilled once it has exited.
+                    worker.kill("idle" if expired else "busy_while_idle")
 
     def _in_background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coroutine)
