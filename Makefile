@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check bench setup setup-dev clean
+.PHONY: run test check bench stress setup setup-dev clean
 
 run: setup
 	$(BIN)/authhooks serve --profile default
@@ -14,6 +14,10 @@ check: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# The load and fault suite at full length (a few minutes), then its table.
+stress: setup-dev
+	AUTHHOOKS_STRESS=full AUTHHOOKS_FUZZ_EXAMPLES=100 $(BIN)/pytest -p no:cacheprovider tests/stress tests/fuzz
 
 bench: setup-dev
 	@scripts/setup.sh dev wrk

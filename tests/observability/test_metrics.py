@@ -15,7 +15,7 @@ from tests.conftest import Server, create_machine, free_port, run_server, unique
 SCRAPE_TOKEN = "scrape-" + "x" * 24
 ADD_CLAIM = (
     "def credentials_exchange(client, scope, audience, context):\n"
-    "    return {'claims': {'https://example.com/tier': 'gold'}}\n"
+    "    return {'https://example.com/tier': 'gold'}\n"
 )
 LOOP = (
     "def credentials_exchange(client, scope, audience, context):\n    while True:\n        pass\n"

@@ -147,8 +147,7 @@ def serve(
     settings = load_settings(host=host, port=port, workers=workers)
     # Before anything imports prometheus-client: every server process started
     # from here writes its figures to this directory (observability/metrics.py).
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    prepare_directory(settings.data_dir / "metrics")
+    prepare_directory()
     _initialise(settings, profile=profile)
 
     from authhooks.observability.http import serve_separately
