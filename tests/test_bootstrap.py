@@ -10,7 +10,8 @@ from authhooks.api.scopes import MANAGEMENT_SCOPES
 from authhooks.bootstrap import initialise
 from authhooks.config import Settings
 from authhooks.identity import clients
-from authhooks.masterkey import MasterKey, SecretHasher
+from authhooks.masterkey import MasterKey
+from authhooks.sealing import secret_hasher
 from authhooks.storage import models
 from authhooks.storage.database import Database
 
@@ -34,7 +35,7 @@ def test_a_full_admin_grant_gains_the_scopes_a_new_version_adds(tmp_path: Path) 
                 grant.scope = [s for s in grant.scope if s not in NEW_IN_THIS_VERSION]
             reader, _ = clients.create_client(
                 session,
-                SecretHasher(MasterKey.load(settings.data_dir, settings.master_key)),
+                secret_hasher(session, MasterKey.load(settings.data_dir, settings.master_key)),
                 name="reader",
                 description="",
                 app_type="non_interactive",

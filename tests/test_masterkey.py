@@ -47,8 +47,8 @@ def test_malformed_environment_key_is_refused(tmp_path: Path, value: str) -> Non
 
 
 def test_secret_hasher_is_keyed(tmp_path: Path) -> None:
-    one = SecretHasher(MasterKey.load(tmp_path / "a"))
-    two = SecretHasher(MasterKey.load(tmp_path / "b"))
+    one = SecretHasher(MasterKey.load(tmp_path / "a").derive("client-secret-hash"))
+    two = SecretHasher(MasterKey.load(tmp_path / "b").derive("client-secret-hash"))
     digest = one.hash("s3cret")
     assert one.verify("s3cret", digest)
     assert not one.verify("s3cret!", digest)

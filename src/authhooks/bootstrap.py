@@ -17,6 +17,7 @@ from authhooks.identity import clients
 from authhooks.identity.tokens import ensure_signing_key
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.private_files import write_private
+from authhooks.sealing import ensure_hash_key, secret_hasher
 from authhooks.storage import models
 from authhooks.storage.database import Database, bump_generation
 
@@ -47,10 +48,14 @@ def initialise(settings: Settings, *, new_admin: bool = False) -> AdminCredentia
                 ensure_signing_key(
                     session, master_key, settings.signing_algorithm, settings.token_lifetime
                 )
+                ensure_hash_key(session, master_key)
+                # Opened on every start: a database restored with another master key
+                # stops here, with a clear error, not at the first client to call.
+                hasher = secret_hasher(session, master_key)
                 first_start = _ensure_management_api(session, settings)
                 created = None
                 if first_start or new_admin:
-                    created = _create_admin(session, settings, SecretHasher(master_key))
+                    created = _create_admin(session, settings, hasher)
     finally:
         database.dispose()
     if created is None:

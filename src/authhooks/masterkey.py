@@ -1,4 +1,4 @@
-"""The master key: encrypts secrets at rest and keys the client-secret hash.
+"""The master key: encrypts secrets at rest, and seals the client-secret hash key.
 
 It lives outside the database — in ``<data_dir>/master.key`` (mode 0600) or in
 ``AUTHHOOKS_MASTER_KEY`` — so a copy of the database alone reveals no private
@@ -81,10 +81,13 @@ class MasterKey:
 
 
 class SecretHasher:
-    """Keyed hash for high-entropy secrets (client secrets): fast, constant-time to check."""
+    """Keyed hash for high-entropy secrets (client secrets): fast, constant-time to check.
 
-    def __init__(self, master_key: MasterKey) -> None:
-        self._key = master_key.derive("client-secret-hash")
+    Its key is kept in the database sealed with the master key (``sealing.py``).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
 
     def hash(self, secret: str) -> bytes:
         return hmac.new(self._key, secret.encode(), hashlib.sha256).digest()

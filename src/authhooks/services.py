@@ -28,6 +28,7 @@ from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
+from authhooks.sealing import secret_hasher
 from authhooks.shutdown import on_stop_signal
 from authhooks.storage.database import Database
 from authhooks.users.login import PasswordLogin
@@ -68,7 +69,8 @@ class Services:
         """Wire the process's services; the schema and keys must already exist (see bootstrap)."""
         database = Database(settings.database_url)
         master_key = MasterKey.load(settings.data_dir, settings.master_key)
-        hasher = SecretHasher(master_key)
+        with database.session() as session:
+            hasher = secret_hasher(session, master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
         runtime = Runtime(
             RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,4 +52,68 @@ def rotate(
     console.print(
         f"new signing key {kid} ({settings.signing_algorithm}); running servers "
         f"switch to it within {settings.cache_ttl:g} s"
+    )
+
+
+master_key_app = typer.Typer(help="Manage the master key.", no_args_is_help=True)
+
+
+@master_key_app.command("rotate")
+def rotate_master_key(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Where to write the new key (mode 0600) when the current one comes from "
+            "AUTHHOOKS_MASTER_KEY.",
+        ),
+    ] = None,
+) -> None:
+    """Seal everything with a new master key. Stop every server process first."""
+    from authhooks.bootstrap import initialise
+    from authhooks.masterkey import KEY_FILE, MasterKey
+    from authhooks.private_files import write_private
+    from authhooks.sealing import reseal_everything
+    from authhooks.storage.database import Database
+
+    settings = load_settings()
+    key_file = settings.data_dir / KEY_FILE
+    from_env = bool(settings.master_key)
+    if not from_env and not key_file.exists():
+        console.print(f"[red]error:[/red] no master key at {key_file}: nothing to rotate")
+        raise typer.Exit(2)
+    if from_env and output is None:
+        console.print(
+            "[red]error:[/red] the master key comes from AUTHHOOKS_MASTER_KEY: "
+            "name a file for the new one with --output"
+        )
+        raise typer.Exit(2)
+    with clean_errors():
+        initialise(settings)  # the schema and the sealed keys up to date first
+        old = MasterKey.load(settings.data_dir, settings.master_key)
+    raw = secrets.token_bytes(32)
+    staged = output if output is not None else key_file.with_name(KEY_FILE + ".new")
+    try:
+        write_private(staged, base64.b64encode(raw).decode() + "\n", exclusive=True)
+    except FileExistsError:
+        console.print(f"[red]error:[/red] {staged} exists: move it away first")
+        raise typer.Exit(2) from None
+    database = Database(settings.database_url)
+    try:
+        with clean_errors(), database.exclusive("initialise"), database.session() as session:
+            resealed = reseal_everything(session, old, MasterKey(raw))
+    except BaseException:
+        staged.unlink(missing_ok=True)  # the database still needs the old key
+        raise
+    finally:
+        database.dispose()
+    if from_env:
+        where = f"set AUTHHOOKS_MASTER_KEY to the key in {staged}, then start the servers"
+    else:
+        os.replace(staged, key_file)
+        where = f"{key_file} holds the new key; start the servers"
+    console.print(
+        f"resealed {resealed.signing_keys} signing keys, {resealed.hook_secrets} hook secrets, "
+        f"{resealed.captured_events} captured events and {resealed.sealed_keys} other keys "
+        f"with a new master key: {where}. Back up the new key; the old one opens nothing now."
     )

@@ -71,6 +71,7 @@ def deploy(
 
 server.register(app)
 app.add_typer(keys.app, name="keys")
+app.add_typer(keys.master_key_app, name="master-key")
 login.register(app)
 hooks.register(app)
 app.command()(deploy)

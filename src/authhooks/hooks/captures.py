@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from authhooks.errors import InvalidInput
@@ -46,6 +47,25 @@ def captured_event(
         master_key.decrypt(record.captured_event, _context(invocation_id))
     )
     return record, event
+
+
+def reseal(session: Session, old: MasterKey, new: MasterKey) -> int:
+    """Seal every captured event with ``new`` instead of ``old`` (master key rotation)."""
+    count = 0
+    table = models.HookInvocation
+    kept = session.execute(
+        select(table.id, table.captured_event).where(table.captured_event.is_not(None))
+    ).all()
+    for invocation_id, sealed in kept:
+        assert sealed is not None  # selected so
+        context = _context(invocation_id)
+        session.execute(
+            update(table)
+            .where(table.id == invocation_id)
+            .values(captured_event=new.encrypt(old.decrypt(sealed, context), context))
+        )
+        count += 1
+    return count
 
 
 def _context(invocation_id: str) -> bytes:

@@ -23,6 +23,16 @@ def _context(hook_id: str, name: str) -> bytes:
     return f"hook-secret:{hook_id}:{name}".encode()
 
 
+def reseal(session: Session, old: MasterKey, new: MasterKey) -> int:
+    """Seal every hook secret with ``new`` instead of ``old`` (master key rotation)."""
+    count = 0
+    for row in session.scalars(select(models.HookSecret)):
+        context = _context(row.hook_id, row.name)
+        row.value = new.encrypt(old.decrypt(row.value, context), context)
+        count += 1
+    return count
+
+
 def names(session: Session, hook_id: str) -> list[str]:
     return list(
         session.scalars(

@@ -177,6 +177,16 @@ def _longest_api_lifetime(session: Session) -> int:
     return int(value or 0)
 
 
+def reseal_signing_keys(session: Session, old: MasterKey, new: MasterKey) -> int:
+    """Seal every private signing key with ``new`` instead of ``old`` (master key rotation)."""
+    count = 0
+    for row in session.scalars(select(models.SigningKey)):
+        context = _key_context(row.kid)
+        row.private_key = new.encrypt(old.decrypt(row.private_key, context), context)
+        count += 1
+    return count
+
+
 def _key_context(kid: str) -> bytes:
     return b"signing-key:" + kid.encode()
 

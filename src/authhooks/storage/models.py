@@ -284,6 +284,17 @@ class LoginFailure(Base):
     window_started_at: Mapped[datetime] = mapped_column(nullable=False)
 
 
+class SealedKey(Base):
+    """A key the server keeps in the database, sealed with the master key: so that
+    rotating the master key re-seals it instead of changing it (``sealing.py``)."""
+
+    __tablename__ = "sealed_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
 class Admin(Base):
     """A person who signs in to the dashboard with an email and a password, allowed
     the management scopes listed here. The email is stored lower-cased."""
