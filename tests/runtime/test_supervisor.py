@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from authhooks.observability.metrics import SANDBOX_WORKERS_KILLED
 from authhooks.runtime.outcome import (
     BadResult,
     Crashed,
@@ -345,6 +346,24 @@ def test_at_the_global_cap_calls_and_prepares_do_not_hang(make_harness: object) 
     third = capped.version("def hook():\n    return 3\n")
     assert capped.loop.run(capped.runtime.invoke(third, {}), timeout=10).result == 3
     capped.loop.run(capped.runtime.prepare(capped.version("def hook():\n    pass\n")), timeout=10)
+
+
+def test_more_prepared_versions_than_the_cap_settle(make_harness: object) -> None:
+    # Prepared (deployed) versions beyond the worker cap: each evicts the oldest,
+    # and an evicted one waits for a call instead of evicting another in turn.
+    capped = make_harness(max_workers=2)  # type: ignore[operator]
+    evicted = SANDBOX_WORKERS_KILLED.labels("evicted")
+    before = evicted._value.get()
+    prepared = [capped.version(f"def hook():\n    return {n}\n") for n in range(5)]
+    for version in prepared:
+        capped.loop.run(capped.runtime.prepare(version), timeout=10)
+    time.sleep(1)
+    live = [capped.runtime.worker_pids(version.key) for version in prepared]
+    assert sum(len(pids) for pids in live) == 2
+    assert evicted._value.get() - before == 3  # one for each prepare past the cap, no more
+    # An evicted version still answers, and is warm again from then on.
+    assert capped.invoke(prepared[0]).result == 0
+    assert capped.runtime.worker_pids(prepared[0].key)
 
 
 def test_streamed_console_is_redacted(harness: Harness) -> None:

@@ -432,6 +432,10 @@ class _Pool:
         self.starting = 0
         self.waiters: deque[asyncio.Future[Worker]] = deque()
         self.prepared = False
+        # Its last worker was evicted to make room for another hook's: kept warm
+        # again only once a call needs it, or prepared pools beyond the worker
+        # cap would evict each other for ever.
+        self.evicted = False
         self.retired = False
         self.refilling = False
         self.load_failure: LoadFailed | None = None
@@ -500,6 +504,7 @@ class Runtime:
         """Start a warm worker for ``version`` and keep one warm; LoadError if it cannot load."""
         pool = self._pool(version)
         pool.prepared = True
+        pool.evicted = False
         if pool.load_failure is not None:
             raise LoadError(pool.load_failure)
         if pool.size() == 0:
@@ -602,6 +607,7 @@ class Runtime:
             if worker.alive:
                 return worker
         if pool.size() < self.settings.max_workers_per_version:
+            pool.evicted = False  # in use again: worth keeping warm
             return await self._start(pool)
         if pool.waiting() >= self.settings.max_queue_per_version:
             raise _Unavailable(Overloaded("too many calls of this hook are already waiting"))
@@ -694,6 +700,7 @@ class Runtime:
             raise _Unavailable(Overloaded("every sandbox worker is busy; try again shortly"))
         worker, pool = min(idle, key=lambda pair: pair[0].last_used)
         pool.idle.remove(worker)
+        pool.evicted = True
         worker.kill("evicted")
 
     def _forget(self, pool: _Pool, worker: Worker) -> None:
@@ -715,7 +722,8 @@ class Runtime:
         """Start one replacement when calls wait for this pool or it must stay warm."""
         if pool.retired or pool.load_failure is not None or pool.refilling:
             return
-        needed = pool.waiting() > 0 or (pool.prepared and pool.size() == 0)
+        warm = pool.prepared and not pool.evicted
+        needed = pool.waiting() > 0 or (warm and pool.size() == 0)
         if needed and pool.size() < self.settings.max_workers_per_version:
             pool.refilling = True
             self._in_background(self._refill_once(pool))
