@@ -118,6 +118,8 @@ class Sandbox:
     seccomp_library: Path = field(init=False)
     separate_uids: bool = field(init=False)
     bwrap: str = field(init=False)
+    # util-linux's setpriv, which drops to a worker's uid before running bwrap.
+    setpriv: str | None = field(init=False)
     _claimed: tuple[int, int] | None = field(init=False, default=None)  # (range, lock fd)
 
     def __post_init__(self) -> None:
@@ -127,6 +129,7 @@ class Sandbox:
                 "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
             )
         self.bwrap = found
+        self.setpriv = shutil.which("setpriv")
         root = os.geteuid() == 0
         self.python = _choose_python(self.settings.python, root and self.settings.uid_base > 0)
         stdlib, platstdlib = _interpreter_paths(self.python)
@@ -217,18 +220,34 @@ class Sandbox:
         from_worker, from_worker_w = os.pipe()
         console, console_w = os.pipe()
         uid = self.host_uid(slot) if self.separate_uids else None
+        command = self.command(from_worker_w, egress)
+        popen_uid = None  # without setpriv, Popen changes the uid itself (and forks)
+        if uid is not None and self.setpriv is not None:
+            # setpriv changes the uid after exec, so Popen can vfork: forking the
+            # server's whole address space to change it first took ~20 ms, during
+            # which the event loop stood still (bench/README.md, "Hostile hooks").
+            command = [
+                self.setpriv,
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--",
+                *command,
+            ]
+        else:
+            popen_uid = uid
         try:
             process = subprocess.Popen(
-                self.command(from_worker_w, egress),
+                command,
                 stdin=to_worker_r,
                 stdout=console_w,
                 stderr=console_w,
                 pass_fds=(from_worker_w,),
                 env={},  # bwrap's own environment is readable from inside: keep it empty
                 start_new_session=True,
-                user=uid,
-                group=uid,
-                extra_groups=[] if uid is not None else None,
+                user=popen_uid,
+                group=popen_uid,
+                extra_groups=[] if popen_uid is not None else None,
             )
         except BaseException:
             for fd in (to_worker, from_worker, console):
