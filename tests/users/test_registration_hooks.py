@@ -304,3 +304,38 @@ def test_a_long_delivery_keeps_its_claim(backend: str, tmp_path: Path) -> None:
         records = logs(server, hook["id"])
         assert len(records) == 1
         assert "done 1" in console_text(records)
+
+
+def test_sigterm_hands_a_running_delivery_back_at_once(backend: str, tmp_path: Path) -> None:
+    # A long lease: only the hand-back on a graceful stop lets the next server
+    # take the delivery before a minute has passed.
+    slow = (
+        "import time\n"
+        "def post_user_registration(user, context):\n"
+        "    time.sleep(4)\n"
+        "    print('delivered', context['event_id'], context['delivery']['attempt'])\n"
+    )
+    with run_server(tmp_path, backend, delivery_lease=60) as first:
+        hook = create_hook(first, "post-user-registration", slow, timeout_ms=10000)
+        app = create_app(first)
+        assert signup(first, app["client_id"], new_email()).status_code == 200
+        wait_for(lambda: (found := deliveries(first, hook["id"])) and found[0]["attempts"] == 1)
+        assert first.process is not None
+        first.process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down, then re-raises the signal: the exit says SIGTERM.
+        assert first.process.wait(timeout=20) == -signal.SIGTERM
+
+        began = time.monotonic()
+        with serve_again(first, tmp_path) as second:
+            delivered = wait_for(
+                lambda: (
+                    (found := deliveries(second, hook["id"]))
+                    and found[0]["status"] == "delivered"
+                    and found[0]
+                ),
+                timeout=30,
+            )
+        # Well inside the 60 s lease; and the interrupted run is not counted as an
+        # attempt: the delivery that finished is attempt 1.
+        assert time.monotonic() - began < 45
+        assert delivered["attempts"] == 1, delivered
