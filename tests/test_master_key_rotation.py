@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from authhooks.masterkey import KEY_FILE, MasterKey, MasterKeyError
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from tests.conftest import AUTHHOOKS, Server, create_machine, run_server, serve_again, unique
+from tests.users.helpers import wait_for
 
 CLAIM = (
     "def credentials_exchange(client, scope, audience, context):\n"
@@ -69,9 +69,10 @@ def test_rotation_reseals_everything(backend: str, tmp_path: Path) -> None:
             assert api.patch(f"/hooks/{hook['id']}", json={"enabled": True}).status_code == 200
         claim, kid = tier(first, machine)
         assert claim == "gold"
-        time.sleep(0.5)  # the invocation record, with its captured event, is stored
-        with first.api() as api:
-            invocation = api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"][0]
+        with first.api() as api:  # the invocation record, with its captured event, is stored
+            invocation = wait_for(
+                lambda: api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"]
+            )[0]
         key_file = first.data_dir / KEY_FILE
         old_key = key_file.read_text()
         assert first.process is not None

@@ -28,6 +28,9 @@ def ensure_hash_key(session: Session, master_key: MasterKey) -> None:
     """Store the client-secret hash key, sealed, once. It starts as the key earlier
     versions derived from the master key, so that stored hashes keep verifying."""
     if session.get(models.SealedKey, CLIENT_SECRET_HASH) is None:
+        # Derived from the key given: make sure it is the database's own, or every
+        # stored client secret would stop verifying for good.
+        tokens.check_opens(session, master_key)
         key = master_key.derive(CLIENT_SECRET_HASH)
         session.add(
             models.SealedKey(

@@ -6,12 +6,16 @@ import base64
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from authhooks.cli.server import clean_errors, load_settings
+
+if TYPE_CHECKING:
+    from authhooks.masterkey import MasterKey
+    from authhooks.storage.database import Database
 
 app = typer.Typer(help="Manage token signing keys.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -82,6 +86,12 @@ def rotate_master_key(
     if not from_env and not key_file.exists():
         console.print(f"[red]error:[/red] no master key at {key_file}: nothing to rotate")
         raise typer.Exit(2)
+    if not from_env and output is not None:
+        console.print(
+            "[red]error:[/red] --output is for a key given in AUTHHOOKS_MASTER_KEY; "
+            f"the new key replaces {key_file}"
+        )
+        raise typer.Exit(2)
     if from_env and output is None:
         console.print(
             "[red]error:[/red] the master key comes from AUTHHOOKS_MASTER_KEY: "
@@ -98,12 +108,21 @@ def rotate_master_key(
     except FileExistsError:
         console.print(f"[red]error:[/red] {staged} exists: move it away first")
         raise typer.Exit(2) from None
+    _sync_directory(staged.parent)
     database = Database(settings.database_url)
     try:
         with clean_errors(), database.exclusive("initialise"), database.session() as session:
             resealed = reseal_everything(session, old, MasterKey(raw))
     except BaseException:
-        staged.unlink(missing_ok=True)  # the database still needs the old key
+        # Keep the new key if the commit landed after all (a connection lost
+        # during COMMIT, say): then it is the only key that opens the database.
+        if _opens(database, MasterKey(raw)) is False:
+            staged.unlink(missing_ok=True)
+        else:
+            console.print(
+                f"[red]the rotation may have been committed:[/red] keep {staged}; "
+                "`authhooks init` with the old key says whether it still opens the database"
+            )
         raise
     finally:
         database.dispose()
@@ -111,9 +130,36 @@ def rotate_master_key(
         where = f"set AUTHHOOKS_MASTER_KEY to the key in {staged}, then start the servers"
     else:
         os.replace(staged, key_file)
+        _sync_directory(key_file.parent)
         where = f"{key_file} holds the new key; start the servers"
     console.print(
         f"resealed {resealed.signing_keys} signing keys, {resealed.hook_secrets} hook secrets, "
         f"{resealed.captured_events} captured events and {resealed.sealed_keys} other keys "
-        f"with a new master key: {where}. Back up the new key; the old one opens nothing now."
+        f"with a new master key: {where}. Back up the new key: the old one no longer opens them."
     )
+
+
+def _opens(database: Database, key: MasterKey) -> bool | None:
+    """Whether ``key`` opens the database's sealed keys; None when that cannot be told."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from authhooks.masterkey import MasterKeyError
+    from authhooks.sealing import secret_hasher
+
+    try:
+        with database.session() as session:
+            secret_hasher(session, key)
+    except MasterKeyError:
+        return False
+    except (SQLAlchemyError, LookupError):
+        return None
+    return True
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a file just created or renamed in ``path`` survive a power cut."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -77,7 +80,8 @@ def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | N
         admin = initialise(settings, new_admin=new_admin)
     if profile is not None:
         _save_profile(settings, profile)
-    if admin is not None and console.is_terminal:
+    # os.isatty, not rich's is_terminal: FORCE_COLOR must not print a secret into a pipe.
+    if admin is not None and os.isatty(sys.stderr.fileno()):
         console.print(
             "[bold]Admin client created[/bold] (shown once; also saved, mode 0600, in "
             f"{escape(str(admin.path))}):"
@@ -140,14 +144,31 @@ def serve(
     profile: ProfileOption = None,
 ) -> None:
     """Initialise on first start, migrate, and serve."""
-    import uvicorn
-
     from authhooks.observability.processes import prepare_directory
 
     settings = load_settings(host=host, port=port, workers=workers)
     # Before anything imports prometheus-client: every server process started
     # from here writes its figures to this directory (observability/metrics.py).
-    prepare_directory()
+    metrics_dir = prepare_directory()
+
+    def remove_then_stop(signum: int, _: object) -> None:
+        # uvicorn, once shut down, raises the signal it caught again: this handler,
+        # restored by then, runs before the process ends (atexit would not).
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, remove_then_stop)
+    try:
+        _serve(settings, profile)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings, profile: str | None) -> None:
+    import uvicorn
+
     _initialise(settings, profile=profile)
 
     from authhooks.observability.http import serve_separately

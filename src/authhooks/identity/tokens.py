@@ -177,6 +177,15 @@ def _longest_api_lifetime(session: Session) -> int:
     return int(value or 0)
 
 
+def check_opens(session: Session, master_key: MasterKey) -> None:
+    """MasterKeyError unless ``master_key`` opens the newest signing key (if any)."""
+    row = session.scalars(
+        select(models.SigningKey).order_by(models.SigningKey.created_at.desc())
+    ).first()
+    if row is not None:
+        master_key.decrypt(row.private_key, _key_context(row.kid))
+
+
 def reseal_signing_keys(session: Session, old: MasterKey, new: MasterKey) -> int:
     """Seal every private signing key with ``new`` instead of ``old`` (master key rotation)."""
     count = 0

@@ -63,7 +63,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         sent = _header(scope, b"x-request-id")
-        request_id = sent if sent and _SANE_ID.match(sent) else secrets.token_hex(8)
+        request_id = sent if sent and _SANE_ID.fullmatch(sent) else secrets.token_hex(8)
         id_token = _request_id.set(request_id)
         notes: dict[str, Any] = {}
         notes_token = _notes.set(notes)
@@ -83,14 +83,16 @@ class RequestIds:
             await self.app(scope, receive, send_with_id)
         finally:
             if log.isEnabledFor(logging.INFO):
+                # As sent (percent-encoded): a decoded %0A would start a forged line.
+                path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
                 log.info(
                     "%s %s %d",
                     scope["method"],
-                    scope["path"],
+                    path,
                     status,
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": path,
                         "status": status,
                         "duration_ms": round((time.perf_counter() - began) * 1000, 2),
                         **notes,

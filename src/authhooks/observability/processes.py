@@ -11,19 +11,26 @@ system's temporary directory, never in the data dir, whose disk may fill up.
 
 from __future__ import annotations
 
-import atexit
 import os
+import re
 import shutil
 import tempfile
+from pathlib import Path
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PREFIX = "authhooks-metrics-"
 
 
-def prepare_directory() -> str:
+def prepare_directory() -> Path:
     """A new, empty metrics directory (mode 0700) for the server processes about to
-    start, this one included, told to them through the environment they inherit;
-    removed when this process exits."""
-    path = tempfile.mkdtemp(prefix="authhooks-metrics-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    os.environ[MULTIPROCESS_ENV] = path
+    start, this one included, told to them through the environment they inherit.
+    Directories that servers no longer running left behind are removed first."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{_PREFIX}*"):
+        match = re.match(rf"{_PREFIX}(\d+)-", stale.name)
+        mine = stale.stat().st_uid == os.getuid()
+        if match and mine and not Path(f"/proc/{match.group(1)}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+    os.environ[MULTIPROCESS_ENV] = str(path)
     return path

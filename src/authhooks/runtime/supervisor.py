@@ -600,6 +600,7 @@ class Runtime:
         return pool
 
     async def _acquire(self, pool: _Pool) -> Worker:
+        pool.evicted = False  # in use again: worth keeping warm
         if pool.load_failure is not None:
             raise LoadError(pool.load_failure)
         while pool.idle:
@@ -607,7 +608,6 @@ class Runtime:
             if worker.alive:
                 return worker
         if pool.size() < self.settings.max_workers_per_version:
-            pool.evicted = False  # in use again: worth keeping warm
             return await self._start(pool)
         if pool.waiting() >= self.settings.max_queue_per_version:
             raise _Unavailable(Overloaded("too many calls of this hook are already waiting"))
@@ -700,8 +700,8 @@ class Runtime:
             raise _Unavailable(Overloaded("every sandbox worker is busy; try again shortly"))
         worker, pool = min(idle, key=lambda pair: pair[0].last_used)
         pool.idle.remove(worker)
-        pool.evicted = True
         worker.kill("evicted")
+        pool.evicted = pool.size() == 0  # its last: not worth starting again unasked
 
     def _forget(self, pool: _Pool, worker: Worker) -> None:
         if self._broker is not None:
