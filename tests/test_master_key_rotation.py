@@ -5,6 +5,7 @@ captured event works as before, and the old key opens nothing."""
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,31 @@ def test_a_wrong_key_changes_nothing(tmp_path: Path) -> None:
         with serve_again(server, tmp_path, master_key=target.read_text().strip()) as again:
             assert httpx.get(again.url + "/readyz").status_code == 200
             assert again.management_token()
+
+
+def test_an_upgrade_with_another_key_stops_before_sealing_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHHOOKS_")}
+    env["AUTHHOOKS_DATA_DIR"] = str(tmp_path / "data")
+
+    def init(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*AUTHHOOKS, "init"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert init().returncode == 0
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'authhooks.db'}")
+    try:
+        with database.session() as session:  # as a database from before sealed keys
+            session.query(models.SealedKey).delete()
+    finally:
+        database.dispose()
+    other = base64.b64encode(b"k" * 32).decode()
+    refused = init(AUTHHOOKS_MASTER_KEY=other)
+    assert refused.returncode == 2
+    assert "does not open with this master key" in refused.stderr
+    assert init().returncode == 0  # the right key seals it, and the admin still works
