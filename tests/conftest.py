@@ -236,6 +236,15 @@ class Machine:
     audience: str
     grant_id: str
 
+    def token_form(self) -> dict[str, str]:
+        """The form of a client-credentials token request (client_secret_post)."""
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "audience": self.audience,
+        }
+
 
 def create_machine(
     server: Server,

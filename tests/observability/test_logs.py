@@ -39,12 +39,7 @@ def test_json_lines_carry_the_request_and_never_its_secrets(tmp_path: Path) -> N
         machine = create_machine(server)
         issued = httpx.post(
             server.url + "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": machine.client_id,
-                "client_secret": machine.client_secret,
-                "audience": machine.audience,
-            },
+            data=machine.token_form(),
             headers={"X-Request-Id": "trace-42"},
         )
         assert issued.status_code == 200

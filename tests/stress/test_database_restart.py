@@ -26,12 +26,7 @@ def test_postgres_restart_gives_503s_then_recovers(tmp_path: Path, report: Repor
     ):
         machine = create_machine(server)
         app = create_app(server, app_type="regular_web")
-        token_form = {
-            "grant_type": "client_credentials",
-            "client_id": machine.client_id,
-            "client_secret": machine.client_secret,
-            "audience": machine.audience,
-        }
+        token_form = machine.token_form()
         phase = "before"
         seen: dict[str, Counter[str]] = {"before": Counter(), "down": Counter(), "after": Counter()}
         stop = threading.Event()

@@ -55,12 +55,7 @@ def test_disk_full_gives_clean_errors_and_no_corruption(tmp_path: Path, report: 
     ):
         machine = create_machine(server)
         app = create_app(server, app_type="regular_web")
-        token_form = {
-            "grant_type": "client_credentials",
-            "client_id": machine.client_id,
-            "client_secret": machine.client_secret,
-            "audience": machine.audience,
-        }
+        token_form = machine.token_form()
 
         def signup(number: int) -> int:
             return httpx.post(

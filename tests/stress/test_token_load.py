@@ -64,12 +64,7 @@ def test_token_flow_holds_beside_hostile_hooks(tmp_path: Path, report: Report) -
     with run_server(tmp_path, "sqlite", metrics_token=SCRAPE) as server:
         machine = create_machine(server)
         add_hook(server, "credentials-exchange", ADD_CLAIM, enabled=True)
-        token_form = {
-            "grant_type": "client_credentials",
-            "client_id": machine.client_id,
-            "client_secret": machine.client_secret,
-            "audience": machine.audience,
-        }
+        token_form = machine.token_form()
         url = server.url + "/oauth/token"
         warm = httpx.post(url, data=token_form)
         assert warm.status_code == 200, warm.text
