@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, create_machine, free_port, run_server, unique
+from tests.observability.exposition import scrape as scrape_with
+from tests.observability.exposition import value
 
 SCRAPE_TOKEN = "scrape-" + "x" * 24
 ADD_CLAIM = (
@@ -23,26 +24,8 @@ LOOP = (
 )
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of an exposition: (name, labels) -> value."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return found
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
-
-
 def scrape(server: Server) -> str:
-    response = httpx.get(
-        server.url + "/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"}
-    )
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return response.text
+    return scrape_with(server, SCRAPE_TOKEN)
 
 
 @pytest.fixture(scope="module")

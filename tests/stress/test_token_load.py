@@ -11,6 +11,7 @@ import httpx
 import jwt
 
 from tests.conftest import Server, create_machine, run_server, unique
+from tests.observability.exposition import scrape, value
 from tests.stress.conftest import FULL, Report
 from tests.stress.load import Figures, hammer, run
 from tests.users.helpers import PASSWORD, create_api, create_app, new_email, signup
@@ -51,13 +52,12 @@ def describe(figures: Figures) -> str:
 
 
 def killed(server: Server) -> dict[str, float]:
-    text = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {SCRAPE}"}).text
-    found = {}
-    for line in text.splitlines():
-        if line.startswith("authhooks_sandbox_workers_killed_total{"):
-            reason = line.split('reason="')[1].split('"')[0]
-            found[reason] = float(line.rsplit(" ", 1)[1])
-    return found
+    text = scrape(server, SCRAPE)
+    reasons = ("timeout", "out_of_memory", "crashed", "exited")
+    return {
+        reason: value(text, "authhooks_sandbox_workers_killed_total", reason=reason)
+        for reason in reasons
+    }
 
 
 def test_token_flow_holds_beside_hostile_hooks(tmp_path: Path, report: Report) -> None:
@@ -106,10 +106,7 @@ def test_token_flow_holds_beside_hostile_hooks(tmp_path: Path, report: Report) -
 
         loaded, logins = run(both())
         after = killed(server)
-        ended = {
-            reason: after.get(reason, 0) - before.get(reason, 0)
-            for reason in ("timeout", "out_of_memory", "crashed", "exited")
-        }
+        ended = {reason: count - before[reason] for reason, count in after.items()}
         ratio = loaded.percentile(0.99) / quiet.percentile(0.99)
         report.add("token load, hostile hooks beside", describe(loaded))
         report.add(

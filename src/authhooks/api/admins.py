@@ -105,7 +105,9 @@ def delete_admin(
     found: Annotated[Services, Depends(services)],
 ) -> Response:
     with found.database.session() as session:
-        held = admins.get_admin(session, admin_id).scopes
-        ensure_holds(caller, held, "delete this admin")
-        admins.delete_admin(session, admin_id)
+        admins.delete_admin(
+            session,
+            admin_id,
+            may_delete=lambda target: ensure_holds(caller, target.scopes, "delete this admin"),
+        )
     return Response(status_code=204)

@@ -103,9 +103,14 @@ def list_admins(session: Session) -> list[models.Admin]:
     return list(session.scalars(select(models.Admin).order_by(models.Admin.email)))
 
 
-def delete_admin(session: Session, admin_id: str) -> None:
-    """Delete an admin; its dashboard sessions go with it (by cascade)."""
-    session.delete(get_admin(session, admin_id, lock=True))
+def delete_admin(
+    session: Session, admin_id: str, may_delete: Callable[[models.Admin], None]
+) -> None:
+    """Delete an admin, if ``may_delete`` (which raises otherwise) lets the caller;
+    its dashboard sessions go with it (by cascade)."""
+    admin = get_admin(session, admin_id, lock=True)
+    may_delete(admin)
+    session.delete(admin)
 
 
 def view(admin: models.Admin) -> AdminView:

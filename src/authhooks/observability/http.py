@@ -37,7 +37,6 @@ def routes(settings: Settings) -> list[Route]:
                 401,
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
-        metrics.forget_dead_processes()
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     return [Route("/metrics", scrape, methods=["GET"])]
@@ -48,7 +47,6 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] != "/metrics":
             self.send_error(404, "only /metrics is served here")
             return
-        metrics.forget_dead_processes()
         body = metrics.exposition()
         self.send_response(200)
         self.send_header("Content-Type", metrics.CONTENT_TYPE)

@@ -110,6 +110,7 @@ def exposition() -> bytes:
     path = os.environ.get(MULTIPROCESS_ENV)
     if not path:
         return generate_latest(REGISTRY)
+    forget_dead_processes()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
