@@ -9,8 +9,8 @@ against the CA — runs two ways, for each scheme:
 
 - direct: in this process, on the host, against ``127.0.0.1``;
 - through: inside a hook, in the real sandbox, run through the runner
-  (``POST /api/v2/hooks/{id}/test``): the in-sandbox forwarder, the broker's
-  checks (call, rate, request head, allowlist) and its relay.
+  (``POST /api/v2/hooks/{id}/test``): the broker's listener on the sandbox's
+  loopback, its checks (call, rate, request head, allowlist) and its relay.
 
 The hook times each request with ``time.perf_counter`` and returns the
 durations as a claim. The broker allows 16 connections per call and 20 new

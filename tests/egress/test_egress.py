@@ -3,6 +3,7 @@ and HTTPS, everything else refused with a reason, every connection logged."""
 
 from __future__ import annotations
 
+import errno
 import json
 import textwrap
 import time
@@ -250,6 +251,47 @@ def test_no_way_around_the_broker(world: World) -> None:
     assert found["outside"][0] == "connect"
     assert found["dns"] == ["socket", 1]  # no UDP at all
     assert found["via-broker"] == [403]
+
+
+def test_the_hook_never_holds_the_brokers_listener(world: World) -> None:
+    """The worker handed its loopback listener to the broker before loading the hook:
+    the hook has no descriptor of it, cannot take its port, and finds the door that
+    carried it shut."""
+    hook = hook_with(world, [f"{SLACK}:{world.http.port}"])
+    report = run(
+        world,
+        hook,
+        """
+        found = {"listening": []}
+        for fd in range(1024):
+            try:
+                s = socket.socket(fileno=fd)
+            except OSError:
+                continue
+            try:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    found["listening"].append(s.getsockname())
+            except OSError:
+                pass
+            finally:
+                s.detach()
+        taken = socket.socket()
+        try:
+            taken.bind(("127.0.0.1", 3128))
+            found["bind"] = "bound"
+        except OSError as error:
+            found["bind"] = error.errno
+        door = socket.socket(socket.AF_UNIX)
+        try:
+            door.connect("/run/egress.sock")
+            found["door"] = "connected"
+        except OSError as error:
+            found["door"] = error.errno
+        return {"https://t.example/found": found}
+        """,
+    )
+    found = report["result"]["claims"]["https://t.example/found"]
+    assert found == {"listening": [], "bind": errno.EADDRINUSE, "door": errno.ECONNREFUSED}
 
 
 def test_bad_clients_inside_the_sandbox_are_contained(world: World) -> None:

@@ -143,7 +143,7 @@ def test_another_hooks_secrets_are_out_of_reach(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("family", "kind", "address", "expected"),
     [
-        # TCP sockets exist, for the egress forwarder on the sandbox's own loopback;
+        # TCP sockets exist, for the egress broker's listener on the sandbox's own loopback;
         # nothing else is there, and nothing beyond it is reachable.
         ("AF_INET", "SOCK_STREAM", ("127.0.0.1", 5432), ["connect", errno.ECONNREFUSED]),
         ("AF_INET6", "SOCK_STREAM", ("::1", 5432), ["connect", errno.ECONNREFUSED]),

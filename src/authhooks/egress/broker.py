@@ -1,12 +1,16 @@
 """The egress broker: the only way from a sandbox to the network.
 
 Each sandboxed worker gets a door: a Unix socket of its own, bound into its
-sandbox. The broker knows the calling hook by the door a connection came in
-on, and knows what that hook may reach from the call the runtime is making
-(``begin``/``end``), never from anything the hook sends. Through the door the
-hook speaks HTTP proxy: ``CONNECT host:port`` (TLS then runs end to end
-between the hook and the remote host) or a plain-HTTP request with an
-absolute URL. For every connection the broker:
+sandbox, through which the worker, before it loads hook code, hands over a
+socket listening on the sandbox's loopback (``runtime/proxy_listener.py``).
+The broker accepts the hook's connections on that listener itself, so bytes
+cross one relay, the broker's, and nothing copies them inside the sandbox.
+It knows the calling hook by the listener a connection came in on, and knows
+what that hook may reach from the call the runtime is making
+(``begin``/``end``), never from anything the hook sends. The hook speaks HTTP
+proxy: ``CONNECT host:port`` (TLS then runs end to end between the hook and
+the remote host) or a plain-HTTP request with an absolute URL. For every
+connection the broker:
 
 1. refuses it outside a call, past the call's connection cap, or past the
    hook's rate;
@@ -20,12 +24,18 @@ absolute URL. For every connection the broker:
 5. relays bytes both ways under per-call caps, and closes everything when
    the call ends.
 
+The relay works on plain non-blocking sockets from the event loop's own
+readiness callbacks (``_Relay``): no task, future or stream buffer per chunk.
+Asyncio streams cost a few tens of microseconds per chunk and per hop, and a
+TLS request crosses the relay on every round trip of its handshake.
+
 Each connection becomes a record (host, port, address, bytes, duration,
 allowed or refused and why) that the runtime adds to the invocation's log.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import fcntl
@@ -46,6 +56,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from authhooks.egress import rules
+from authhooks.egress.relay import Cut, Relay
 from authhooks.observability.metrics import EGRESS_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -125,7 +136,13 @@ class _Call:
 class _Door:
     path: Path
     uid: int
-    server: asyncio.Server
+    # The Unix socket bound into the sandbox: the worker hands its listener over
+    # through it, once, and it is closed as soon as that has happened.
+    handoff: socket.socket | None
+    # A connection on ``handoff`` whose descriptor has not arrived yet.
+    handing: socket.socket | None = None
+    # Listening on the sandbox's loopback: the hook's connections arrive here.
+    listener: socket.socket | None = None
     call: _Call | None = None
 
 
@@ -133,6 +150,11 @@ _DIRECTORY_PREFIX = "authhooks-egress-"
 _LOCK_FILE = ".lock"
 # How often idle rate-limit buckets are forgotten.
 _SWEEP_EVERY = 60.0
+_FD_SIZE = array.array("i").itemsize
+_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)  # a descriptor no sandbox inherits
+# Connections taken per wake-up of a listener: the event loop has other work.
+_ACCEPTS_PER_WAKEUP = 16
+_HEAD_CHUNK = 16 * 1024
 
 
 class _Bucket:
@@ -161,10 +183,6 @@ class _Refusal(Exception):
         self.reason = reason
 
 
-class _Cut(Exception):
-    """An allowed connection was closed early (a per-call cap ran out)."""
-
-
 class Broker:
     def __init__(
         self,
@@ -183,6 +201,7 @@ class Broker:
         # checked against its worker's uid anyway (SO_PEERCRED).
         self._directory.chmod(0o711)
         self._doors: dict[int, _Door] = {}
+        self._loop: asyncio.AbstractEventLoop  # the server's, from the first door on
         self._buckets: dict[str, _Bucket] = {}
         self._swept_at = time.monotonic()
         self._open: dict[str, int] = {}  # connections held, by hook
@@ -193,19 +212,20 @@ class Broker:
     async def open(self, slot: int, uid: int) -> Path:
         """A new door for the worker in ``slot``, whose host uid is ``uid``."""
         self.close(slot)
+        self._loop = asyncio.get_running_loop()
         path = self._directory / f"{slot}-{secrets.token_hex(4)}.sock"
-        door: _Door | None = None
-
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            assert door is not None
-            await self._serve(door, reader, writer)
-
-        server = await asyncio.start_unix_server(
-            accept, path=str(path), limit=self.limits.head_bytes
-        )
-        path.chmod(0o666)
-        door = _Door(path, uid, server)
+        handoff = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            handoff.bind(str(path))
+            path.chmod(0o666)
+            handoff.listen(1)
+            handoff.setblocking(False)
+        except OSError:
+            handoff.close()
+            raise
+        door = _Door(path, uid, handoff)
         self._doors[slot] = door
+        self._loop.add_reader(handoff, self._on_handoff, door)
         return path
 
     def close(self, slot: int) -> None:
@@ -213,7 +233,12 @@ class Broker:
         if door is None:
             return
         self._cancel(door.call)
-        door.server.close()
+        # Unwatched before closed: a descriptor number is soon reused.
+        for sock in (door.handoff, door.handing, door.listener):
+            if sock is not None:
+                self._loop.remove_reader(sock)
+                sock.close()
+        door.handoff = door.handing = door.listener = None
         with contextlib.suppress(OSError):
             door.path.unlink()
 
@@ -256,30 +281,90 @@ class Broker:
             for task in list(call.tasks):
                 task.cancel()
 
+    # --- the listener's handover ----------------------------------------------------
+
+    def _on_handoff(self, door: _Door) -> None:
+        """A connection on the door: the worker, about to hand over its listener."""
+        assert door.handoff is not None
+        try:
+            sock, _ = door.handoff.accept()
+        except OSError:
+            return
+        if door.handing is not None or not _peer_is(sock, door.uid):
+            sock.close()
+            return
+        sock.setblocking(False)
+        door.handing = sock
+        self._loop.add_reader(sock, self._on_listener, door)
+
+    def _on_listener(self, door: _Door) -> None:
+        """The handover's message: one descriptor, which must be a listening TCP socket."""
+        sock, door.handing = door.handing, None
+        assert sock is not None
+        self._loop.remove_reader(sock)
+        try:
+            _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_FD_SIZE), _CLOEXEC)
+        except OSError:
+            ancillary = []
+        finally:
+            sock.close()
+        listener = _listener(ancillary)
+        if listener is None:
+            log.warning("egress: a worker's door carried no listening socket")
+            return
+        door.listener = listener
+        # Nothing more comes through the door: hook code must not get a word in.
+        assert door.handoff is not None
+        self._loop.remove_reader(door.handoff)
+        door.handoff.close()
+        door.handoff = None
+        self._loop.add_reader(listener, self._on_connection, door)
+
     # --- one connection -------------------------------------------------------------
 
-    async def _serve(
-        self, door: _Door, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _on_connection(self, door: _Door) -> None:
+        assert door.listener is not None
+        for _ in range(_ACCEPTS_PER_WAKEUP):
+            try:
+                sock, _ = door.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors: leave the rest queued a moment
+                listener = door.listener
+                self._loop.remove_reader(listener)
+                self._loop.call_later(0.1, self._resume, door, listener)
+                return
+            self._admit(door, sock)
+
+    def _resume(self, door: _Door, listener: socket.socket) -> None:
+        if door.listener is listener:  # the door is still open
+            self._loop.add_reader(listener, self._on_connection, door)
+
+    def _admit(self, door: _Door, sock: socket.socket) -> None:
         call = door.call
-        if call is None or not _peer_is(writer, door.uid):
-            writer.close()
+        if call is None:
+            sock.close()
             return
         call.connections += 1
-        hook = call.hook_id
         if call.connections > self.limits.connections_per_call + self.limits.records_per_call:
             # Far past the cap: answer without a task or a record, so a loop of
             # attempts costs the broker next to nothing.
             call.unrecorded += 1
-            writer.close()
+            sock.close()
             return
-        task = asyncio.current_task()
-        assert task is not None
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = self._loop.create_task(self._serve(call, sock))
         call.tasks.add(task)
+        task.add_done_callback(lambda _: _forget(call, task, sock))
+
+    async def _serve(self, call: _Call, sock: socket.socket) -> None:
+        hook = call.hook_id
         began = time.monotonic()
         method, host, port = "?", "?", 0
         address: str | None = None
-        counts = [0, 0]  # bytes out, bytes in
+        relay: Relay | None = None
+        remote: socket.socket | None = None
         held = False
         try:
             if call.connections > self.limits.connections_per_call:
@@ -295,7 +380,7 @@ class Broker:
             held = True
             if not self._bucket(hook).take():
                 raise _Refusal(429, "this hook opens connections faster than its rate limit")
-            head = await self._read_head(reader, call)
+            head, early = await self._read_head(sock, call)
             method, host, port, forward = _parse_head(head)
             if host not in self._overrides:
                 try:
@@ -309,54 +394,43 @@ class Broker:
                     if call.rules
                     else "this hook may not reach the network (its egress allowlist is empty)",
                 )
-            remote_reader, remote_writer, address = await self._connect(host, port, call)
+            remote, address = await self._connect(host, port, call)
+            caps = (self.limits.bytes_out_per_call, self.limits.bytes_in_per_call)
+            if method == "CONNECT":
+                await self._loop.sock_sendall(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")
+                relay = Relay(sock, remote, call, caps, early)
+            else:
+                # One request per connection: its body, then nothing more from the hook.
+                body = early[: forward.body_bytes]
+                left = forward.body_bytes - len(body)
+                relay = Relay(sock, remote, call, caps, forward.head + body, left)
+            note = None
             try:
-                if method == "CONNECT":
-                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    upstream = self._pump(reader, remote_writer, call, counts, 0)
-                else:
-                    remote_writer.write(forward.head)
-                    counts[0] += len(forward.head)
-                    call.bytes_out += len(forward.head)
-                    # One request per connection: its body, then nothing more from the hook.
-                    upstream = self._pump(
-                        reader, remote_writer, call, counts, 0, limit=forward.body_bytes
-                    )
-                note = None
-                try:
-                    await asyncio.gather(
-                        upstream,
-                        self._pump(remote_reader, writer, call, counts, 1),
-                    )
-                except _Cut as cut:
-                    note = str(cut)
-            finally:
-                remote_writer.close()
+                await relay.done
+            except Cut as cut:
+                note = str(cut)
             call.record(
-                EgressRecord(
-                    method, host, port, address, True, note, counts[0], counts[1], _ms(began)
-                )
+                EgressRecord(method, host, port, address, True, note, *_so_far(relay, began))
             )
         except _Refusal as refusal:
             call.record(
                 EgressRecord(
-                    method, host, port, address, False, refusal.reason, *_so_far(counts, began)
+                    method, host, port, address, False, refusal.reason, *_so_far(relay, began)
                 )
             )
-            with contextlib.suppress(OSError, RuntimeError):
-                writer.write(_refusal_answer(refusal))
-                await writer.drain()
+            with contextlib.suppress(OSError):
+                await self._loop.sock_sendall(sock, _refusal_answer(refusal))
         except asyncio.CancelledError:
             connected = address is not None
             note = "closed when the call ended" if connected else "the call ended first"
             call.record(
-                EgressRecord(method, host, port, address, connected, note, *_so_far(counts, began))
+                EgressRecord(method, host, port, address, connected, note, *_so_far(relay, began))
             )
         except Exception:  # never let one connection take the broker down
             log.exception("egress: connection failed unexpectedly")
             note = "refused: the broker could not handle the request"
             call.record(
-                EgressRecord(method, host, port, address, False, note, *_so_far(counts, began))
+                EgressRecord(method, host, port, address, False, note, *_so_far(relay, began))
             )
         finally:
             if held:
@@ -364,8 +438,11 @@ class Broker:
                 self._open_total -= 1
                 if not self._open[hook]:
                     del self._open[hook]
-            call.tasks.discard(task)
-            writer.close()
+            if relay is not None:
+                relay.stop()
+            if remote is not None:
+                remote.close()
+            sock.close()
 
     def _bucket(self, hook: str) -> _Bucket:
         now = time.monotonic()
@@ -381,22 +458,28 @@ class Broker:
             hook, _Bucket(self.limits.rate_per_second, self.limits.rate_burst)
         )
 
-    async def _read_head(self, reader: asyncio.StreamReader, call: _Call) -> bytes:
+    async def _read_head(self, sock: socket.socket, call: _Call) -> tuple[bytes, bytes]:
+        """The request head, through its blank line, and whatever came after it."""
+        cap = self.limits.head_bytes
         timeout = min(self.limits.head_timeout, max(call.deadline - time.monotonic(), 0))
+        received = bytearray()
+        end = -1
         try:
-            return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        except asyncio.LimitOverrunError:
-            raise _Refusal(
-                431, f"the request head exceeds {self.limits.head_bytes} bytes"
-            ) from None
-        except asyncio.IncompleteReadError:
-            raise _Refusal(400, "the connection closed before a full request head") from None
+            async with asyncio.timeout(timeout):
+                while end < 0 and len(received) < cap:
+                    data = await self._loop.sock_recv(sock, _HEAD_CHUNK)
+                    if not data:
+                        raise _Refusal(400, "the connection closed before a full request head")
+                    received += data
+                    # The blank line may straddle what came before and what just came.
+                    end = received.find(b"\r\n\r\n", max(len(received) - len(data) - 3, 0))
         except TimeoutError:
             raise _Refusal(408, "no full request head in time") from None
+        if end < 0 or end + 4 > cap:
+            raise _Refusal(431, f"the request head exceeds {cap} bytes")
+        return bytes(received[: end + 4]), bytes(received[end + 4 :])
 
-    async def _connect(
-        self, host: str, port: int, call: _Call
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    async def _connect(self, host: str, port: int, call: _Call) -> tuple[socket.socket, str]:
         override = self._overrides.get(host)
         if override is not None:
             candidates = [(override[0], override[1])]
@@ -412,50 +495,23 @@ class Broker:
         timeout = min(self.limits.connect_timeout, max(call.deadline - time.monotonic(), 0))
         last_error = "no address"
         for address, to_port in candidates:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            remote = socket.socket(family, socket.SOCK_STREAM)
             try:
+                remote.setblocking(False)
                 # The very address that was checked: no second lookup between check and use.
-                opened = await asyncio.wait_for(
-                    asyncio.open_connection(address, to_port, limit=64 * 1024), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._loop.sock_connect(remote, (address, to_port))
+                remote.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except (OSError, TimeoutError) as error:
+                remote.close()
                 last_error = str(error) or type(error).__name__
                 continue
-            return opened[0], opened[1], address
+            except BaseException:
+                remote.close()
+                raise
+            return remote, address
         raise _Refusal(502, f"could not connect to {host}:{port}: {last_error}")
-
-    async def _pump(
-        self,
-        source: asyncio.StreamReader,
-        sink: asyncio.StreamWriter,
-        call: _Call,
-        counts: list[int],
-        direction: int,
-        limit: int | None = None,
-    ) -> None:
-        """Copy ``source`` to ``sink`` (``limit`` bytes at most) under the call's caps."""
-        cap = self.limits.bytes_out_per_call if direction == 0 else self.limits.bytes_in_per_call
-        left = limit
-        try:
-            while (left is None or left > 0) and (
-                data := await source.read(64 * 1024 if left is None else min(left, 64 * 1024))
-            ):
-                if left is not None:
-                    left -= len(data)
-                used = (call.bytes_out if direction == 0 else call.bytes_in) + len(data)
-                if used > cap:
-                    which = "out" if direction == 0 else "in"
-                    raise _Cut(f"closed: the call's {cap} bytes {which} were used up")
-                if direction == 0:
-                    call.bytes_out = used
-                else:
-                    call.bytes_in = used
-                counts[direction] += len(data)
-                sink.write(data)
-                await sink.drain()
-            if sink.can_write_eof():
-                sink.write_eof()
-        except (ConnectionError, OSError):
-            pass
 
 
 _PHRASES = {
@@ -565,11 +621,8 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
+def _peer_is(sock: socket.socket, uid: int) -> bool:
     """Whether the process at the other end runs as ``uid`` (the worker's)."""
-    sock = writer.get_extra_info("socket")
-    if sock is None:
-        return False
     try:
         _, peer_uid, _ = struct.unpack(
             "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -577,6 +630,35 @@ def _peer_is(writer: asyncio.StreamWriter, uid: int) -> bool:
     except OSError:
         return False
     return bool(peer_uid == uid)
+
+
+def _listener(ancillary: list[tuple[int, int, bytes]]) -> socket.socket | None:
+    """The one descriptor a handover carried, if it is a listening TCP socket on IPv4
+    (the sandbox's loopback); every descriptor that came is closed otherwise."""
+    descriptors = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            descriptors.frombytes(data[: len(data) - len(data) % _FD_SIZE])
+    if len(descriptors) != 1:
+        for fd in descriptors:
+            os.close(fd)
+        return None
+    try:
+        sock = socket.socket(fileno=descriptors[0])
+    except OSError:  # not a socket
+        os.close(descriptors[0])
+        return None
+    try:
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        if sock.family != socket.AF_INET or sock.type != socket.SOCK_STREAM or not listening:
+            raise OSError("not a listening TCP socket")
+        sock.setblocking(False)
+        # No lingering close: closing a connection must never wait on the hook.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 0, 0))
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 def remove_stale_directories() -> None:
@@ -626,8 +708,17 @@ def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:
     return overrides
 
 
-def _so_far(counts: list[int], began: float) -> tuple[int, int, float]:
-    return counts[0], counts[1], _ms(began)
+def _forget(call: _Call, task: asyncio.Task[None], sock: socket.socket) -> None:
+    """A connection's task is over: also when it was cancelled before it ever ran,
+    so never got to close its socket."""
+    call.tasks.discard(task)
+    sock.close()
+
+
+def _so_far(relay: Relay | None, began: float) -> tuple[int, int, float]:
+    if relay is None:
+        return 0, 0, _ms(began)
+    return relay.bytes_out, relay.bytes_in, _ms(began)
 
 
 def _quoted(text: str, limit: int) -> str:

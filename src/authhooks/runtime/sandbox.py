@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import authhooks
-from authhooks.runtime.forwarder import BROKER_SOCKET
+from authhooks.runtime.proxy_listener import BROKER_SOCKET
 
 log = logging.getLogger(__name__)
 

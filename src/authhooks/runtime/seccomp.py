@@ -105,7 +105,7 @@ def install(library: str = LIBRARY) -> None:
         # A worker may not opt out of dying with its parent.
         rule("prctl", _errno(errno.EPERM), (0, _CMP_EQ, _PR_SET_PDEATHSIG, 0))
         # Sockets: Unix (the egress door is one), and TCP — which reaches nothing
-        # but the sandbox's own loopback, where the egress forwarder listens: the
+        # but the sandbox's own loopback, where the egress broker listens: the
         # network namespace has no other interface. No netlink, no other family.
         for family in range(_AF_MAX):
             if family not in _FAMILIES:

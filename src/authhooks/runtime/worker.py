@@ -223,14 +223,13 @@ def serve(
 
 
 def open_egress() -> None:
-    """Start the forwarder to the egress broker, and point the standard proxy
-    variables at it, so that HTTP clients use it without being told."""
-    from authhooks.runtime.forwarder import Forwarder
+    """Give the egress broker a listener on the sandbox's loopback, and point the
+    standard proxy variables at it, so that HTTP clients use it without being told."""
+    from authhooks.runtime.proxy_listener import hand_over
 
-    forwarder = Forwarder()
-    forwarder.start()
+    url = hand_over()
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ[name] = forwarder.url
+        os.environ[name] = url
 
 
 def main(out_fd: int) -> None:
