@@ -65,8 +65,7 @@ def _http(connection: socket.socket) -> None:
         else:
             body = bytes(range(256)) * (int(path.strip("/")) // 256)
         connection.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-            + body
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
         )
 
 

@@ -392,6 +392,47 @@ def test_ctypes_cannot_reach_the_kernel_interfaces(harness: Harness) -> None:
     }
 
 
+def test_a_hook_cannot_regain_the_cpu_priority_it_was_given(harness: Harness) -> None:
+    """Workers run at nice 10, in a session (a scheduler autogroup) at nice 10: a hook
+    burning CPU yields to the server. It cannot lower either, nor leave the session."""
+    outcome = harness.run(
+        """
+        import ctypes, fcntl, os, termios
+        libc = ctypes.CDLL(None, use_errno=True)
+        def errno_of(function, *args):
+            try:
+                function(*args)
+                return "allowed"
+            except OSError as error:
+                return error.errno
+        def hook():
+            found = {"nice": os.getpriority(os.PRIO_PROCESS, 0)}
+            found["lower"] = errno_of(os.setpriority, os.PRIO_PROCESS, 0, 0)
+            found["setsid"] = errno_of(os.setsid)
+            read, _ = os.pipe()
+            found["tiocsti"] = errno_of(fcntl.ioctl, read, termios.TIOCSTI, b"x")
+            # The kernel reads the request as 32 bits: high bits do not slip past.
+            wide = libc.ioctl(read, ctypes.c_ulong(termios.TIOCSTI | (1 << 32)), b"x")
+            found["tiocsti-wide"] = ctypes.get_errno() if wide == -1 else "allowed"
+            return found
+        """,
+    )
+    assert outcome.result == {
+        "nice": 10,
+        "lower": errno.EACCES,
+        "setsid": errno.EPERM,
+        "tiocsti": errno.EPERM,
+        "tiocsti-wide": errno.EPERM,
+    }
+    version = harness.version("def hook():\n    return 1\n")
+    harness.invoke(version)
+    (pid,) = harness.runtime.worker_pids(version.key)
+    autogroups = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if autogroups.exists() and autogroups.read_text().strip() == "1":
+        with open(f"/proc/{pid}/autogroup") as autogroup:  # "/autogroup-N nice 10"
+            assert autogroup.read().split()[-1] == "10"
+
+
 def test_no_privileges_and_no_setuid_programs(harness: Harness) -> None:
     outcome = harness.run(
         """

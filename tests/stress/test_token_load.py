@@ -27,7 +27,7 @@ HOSTILE = {
     "loops": "def password_exchange(user, client, scope, audience, context):\n"
     "    while True:\n        pass\n",
     "allocates": "def password_exchange(user, client, scope, audience, context):\n"
-    "    hoard = []\n    while True:\n        hoard.append(bytearray(8 << 20))\n",
+    "    hoard = []\n    while True:\n        hoard.append(bytearray(64 << 20))\n",
     "crashes": "import os\n\n"
     "def password_exchange(user, client, scope, audience, context):\n    os._exit(3)\n",
 }

@@ -7,6 +7,7 @@ The seccomp filter and resource limits are applied by the worker itself
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import json
@@ -72,6 +73,10 @@ class Limits:
     lines: int = 200  # console lines kept per call
     line_chars: int = 2000
     result_bytes: int = 1024 * 1024
+    # CPU priority below the server's (nice 0): a hook that burns CPU — a loop
+    # until its timeout, say — slows the server's own work, the token path among
+    # it, far less (bench/README.md, "Hostile hooks beside the token flow").
+    nice: int = 10
 
     def for_worker(self) -> dict[str, int]:
         return {
@@ -83,6 +88,7 @@ class Limits:
             "lines": self.lines,
             "line_chars": self.line_chars,
             "result_bytes": self.result_bytes,
+            "nice": self.nice,
         }
 
 
@@ -174,7 +180,9 @@ class Sandbox:
             # so nothing unfiltered shares its namespace (or its /proc).
             "--as-pid-1",
             "--die-with-parent",
-            "--new-session",
+            # No "--new-session": Popen's setsid already leaves the sandbox without a
+            # controlling terminal, and a second session would be a scheduler
+            # autogroup of its own, out of reach of the nice ``spawn`` gives it.
             "--clearenv",
             "--cap-drop",
             "ALL",
@@ -256,6 +264,7 @@ class Sandbox:
         finally:
             for fd in (to_worker_r, from_worker_w, console_w):
                 os.close(fd)
+        _lower_autogroup(process.pid, self.limits.nice)
         return Spawned(process, to_worker, from_worker, console)
 
     def close(self) -> None:
@@ -286,6 +295,21 @@ class Sandbox:
             else:
                 raise SandboxUnavailable("no free range of sandbox uids on this host")
         return self._claimed[0]
+
+
+def _lower_autogroup(pid: int, nice: int) -> None:
+    """Give the new session's scheduler autogroup ``nice``.
+
+    With autogroups (``kernel.sched_autogroup_enabled``, the default on desktop
+    and many server kernels), each session is a group that gets an equal share
+    of the CPU, whatever the nice of the processes inside: every worker, being
+    a session of its own, would weigh as much as the whole server. The worker
+    also lowers its own nice (``worker.limit_resources``), which is what counts
+    where autogroups are off or the server runs in a cgroup of its own.
+    """
+    # Without autogroups the file is missing: the worker's own nice does it all.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:
+        autogroup.write(str(nice))
 
 
 def _hook_libraries() -> list[Path]:

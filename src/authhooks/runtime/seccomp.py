@@ -29,6 +29,8 @@ _SOCK_PACKET = 10
 _DENIED_TYPES = (2, 3, 4, 5, 6, _SOCK_PACKET)
 _TCP_ULP = 31
 _SOCK_TYPE_MASK = 0xF  # the type, without SOCK_NONBLOCK and SOCK_CLOEXEC
+_TIOCSTI = 0x5412
+_TIOCLINUX = 0x541C
 
 # Denied outright: kernel interfaces hooks have no use for and escapes do.
 DENIED = (
@@ -49,6 +51,9 @@ DENIED = (
     "memfd_create", "memfd_secret",
     # No new processes and no new programs: a hook is one process for its whole life.
     "fork", "vfork", "execve", "execveat",
+    # No session of its own: it would be a scheduler autogroup of its own, out
+    # from under the low priority the server gave the worker's session.
+    "setsid",
 )  # fmt: skip
 
 
@@ -125,6 +130,10 @@ def install(library: str = LIBRARY) -> None:
             (2, _CMP_EQ, _TCP_ULP, 0),
         )
         rule("socketpair", _errno(errno.EPERM), (0, _CMP_NE, socket.AF_UNIX, 0))
+        # No typing into a terminal, should one ever be reachable (the sandbox has
+        # no controlling terminal). The kernel reads the request as 32 bits.
+        for request in (_TIOCSTI, _TIOCLINUX):
+            rule("ioctl", _errno(errno.EPERM), (1, _CMP_MASKED_EQ, 0xFFFFFFFF, request))
         result = lib.seccomp_load(context)
         if result < 0:
             raise OSError(-result, "seccomp_load failed")

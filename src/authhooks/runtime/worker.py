@@ -128,6 +128,8 @@ def limit_resources(limits: dict[str, int]) -> None:
         ("RLIMIT_MEMLOCK", 0),
     ):
         resource.setrlimit(getattr(resource, name), (value, value))
+    # Yield the CPU to the server; without CAP_SYS_NICE, hook code cannot undo it.
+    os.nice(limits["nice"])
 
 
 def close_other_descriptors(keep: set[int]) -> None:
