@@ -253,45 +253,52 @@ def test_no_way_around_the_broker(world: World) -> None:
     assert found["via-broker"] == [403]
 
 
-def test_the_hook_never_holds_the_brokers_listener(world: World) -> None:
-    """The worker handed its loopback listener to the broker before loading the hook:
-    the hook has no descriptor of it, cannot take its port, and finds the door that
-    carried it shut."""
+SOCKETS_AT_LOAD = """
+import json, os, socket
+
+def _sockets():
+    # Every socket this process holds, the moment hook code starts to run.
+    found = []
+    for fd in range(1024):
+        try:
+            s = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        try:
+            listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            found.append([s.family.name, bool(listening)])
+        except OSError:
+            pass
+        finally:
+            s.detach()
+    return found
+
+AT_LOAD = _sockets()
+
+def credentials_exchange(client, scope, audience, context):
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 3128))
+        bind = "bound"
+    except OSError as error:
+        bind = error.errno
+    found = {"at_load": AT_LOAD, "bind": bind, "door": os.path.exists("/run/egress.sock")}
+    return {"https://t.example/found": found}
+"""
+
+
+def test_the_hook_never_holds_the_brokers_listener_nor_its_door(world: World) -> None:
+    """The worker handed its loopback listener to the broker, and closed its door to
+    the broker, before loading the hook: from its first line, hook code holds no
+    socket at all, cannot take the listener's port, and has no way to send the
+    server a descriptor. Several fresh workers, since the handover races the load."""
     hook = hook_with(world, [f"{SLACK}:{world.http.port}"])
-    report = run(
-        world,
-        hook,
-        """
-        found = {"listening": []}
-        for fd in range(1024):
-            try:
-                s = socket.socket(fileno=fd)
-            except OSError:
-                continue
-            try:
-                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                    found["listening"].append(s.getsockname())
-            except OSError:
-                pass
-            finally:
-                s.detach()
-        taken = socket.socket()
-        try:
-            taken.bind(("127.0.0.1", 3128))
-            found["bind"] = "bound"
-        except OSError as error:
-            found["bind"] = error.errno
-        door = socket.socket(socket.AF_UNIX)
-        try:
-            door.connect("/run/egress.sock")
-            found["door"] = "connected"
-        except OSError as error:
-            found["door"] = error.errno
-        return {"https://t.example/found": found}
-        """,
-    )
-    found = report["result"]["claims"]["https://t.example/found"]
-    assert found == {"listening": [], "bind": errno.EADDRINUSE, "door": errno.ECONNREFUSED}
+    for _ in range(5):
+        with world.server.api() as api:  # unsaved code: a fresh worker each time
+            response = api.post(f"/hooks/{hook}/test", json={"script": SOCKETS_AT_LOAD})
+        assert response.status_code == 200, response.text
+        found = response.json()["result"]["claims"]["https://t.example/found"]
+        assert found == {"at_load": [], "bind": errno.EADDRINUSE, "door": False}
 
 
 def test_bad_clients_inside_the_sandbox_are_contained(world: World) -> None:

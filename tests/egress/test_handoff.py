@@ -1,5 +1,6 @@
-"""A worker hands the broker its loopback listener through its door, once: anything
-else that comes through the door is dropped, closed, and changes nothing."""
+"""A worker hands the broker its loopback listener through its door, once: the door
+shuts after the first message, and anything but one listening TCP socket is
+closed and changes nothing."""
 
 from __future__ import annotations
 
@@ -8,23 +9,23 @@ import asyncio
 import os
 import socket
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from authhooks.egress.broker import Broker
+from tests.egress.loops import LOOPS, run_on
 
 
-def _hand(path: Path, *descriptors: int) -> bytes:
-    """Send ``descriptors`` through the door as a worker does; what the broker
-    answers (nothing: it closes its end once it has read the handover)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as door:
+def _hand(door: socket.socket, *descriptors: int) -> None:
+    """Send ``descriptors`` through ``door`` as a worker does, then wait for the
+    broker to shut the door (TimeoutError if it does not)."""
+    with door:
         door.settimeout(5)
-        door.connect(str(path))
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", descriptors))]
-        try:
-            door.sendmsg([b"L"], rights if descriptors else [])
-            return door.recv(1)
-        except ConnectionError:  # closed unread, or before anything was sent
-            return b""
+        door.sendmsg([b"L"], rights if descriptors else [])
+        assert door.recv(1) == b""  # shut, with nothing said
 
 
 def _listening() -> socket.socket:
@@ -37,89 +38,93 @@ def _listening() -> socket.socket:
 def _ask(address: tuple[str, int]) -> str:
     """A proxy request to the listener at ``address``: the status line of the answer,
     or "" if nothing answers."""
-    with socket.create_connection(address, timeout=0.5) as client:
-        client.sendall(b"GET http://example.com/ HTTP/1.1\r\n\r\n")
-        try:
+    try:
+        with socket.create_connection(address, timeout=0.5) as client:
+            client.sendall(b"GET http://example.com/ HTTP/1.1\r\n\r\n")
             return client.recv(4096).decode().split("\r\n")[0]
-        except TimeoutError:
-            return ""
+    except (TimeoutError, ConnectionRefusedError):
+        return ""
 
 
 def _descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_only_a_listening_socket_is_taken_and_the_door_then_shuts() -> None:
+Sends = Callable[[], tuple[list[int], list[Any]]]
+
+
+def _nothing() -> tuple[list[int], list[Any]]:
+    return [], []
+
+
+def _pipe() -> tuple[list[int], list[Any]]:
+    reader, writer = os.pipe()
+    return [reader], [reader, writer]
+
+
+def _datagram() -> tuple[list[int], list[Any]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return [sock.fileno()], [sock]
+
+
+def _unlistening() -> tuple[list[int], list[Any]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    return [sock.fileno()], [sock]
+
+
+def _two_listeners() -> tuple[list[int], list[Any]]:
+    first, second = _listening(), _listening()
+    return [first.fileno(), second.fileno()], [first, second]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("sends", [_nothing, _pipe, _datagram, _unlistening, _two_listeners])
+def test_anything_but_one_listener_is_dropped_and_the_door_shuts(loop: str, sends: Sends) -> None:
     async def scenario() -> None:
         broker = Broker()
         try:
-            path = await broker.open(0, os.getuid())
+            door = broker.open(0)
             before = _descriptors()
-            reader, writer = os.pipe()
-            datagram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            first, second = _listening(), _listening()
-            unlistening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            for sent in [
-                (),
-                (reader,),
-                (datagram.fileno(),),
-                (unlistening.fileno(),),
-                (first.fileno(), second.fileno()),
-            ]:
-                assert await asyncio.to_thread(_hand, path, *sent) == b""
-            for closing in (reader, writer):
-                os.close(closing)
-            for sock in (datagram, second, unlistening):
-                sock.close()
-            # Every descriptor the broker was sent, and every connection, is closed.
-            assert _descriptors() == before + 1  # ``first``, still ours
+            descriptors, held = sends()
+            await asyncio.to_thread(_hand, door, *descriptors)
+            for thing in held:
+                os.close(thing) if isinstance(thing, int) else thing.close()
+            # Whatever the broker was sent is closed again, and so are both ends
+            # of the door: the worker's (by _hand) and the broker's.
+            assert _descriptors() == before - 2
+            assert broker._doors[0].handoff is None
+            assert broker._doors[0].listener is None
+        finally:
+            await broker.shutdown()
 
+    run_on(loop, scenario())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_listener_is_taken_and_served_and_nothing_more_gets_through(loop: str) -> None:
+    async def scenario() -> None:
+        broker = Broker()
+        try:
+            door = broker.open(0)
+            spare = door.dup()  # as if hook code had kept a way to the door
+            listener = _listening()
+            address = listener.getsockname()
+            await asyncio.to_thread(_hand, door, listener.fileno())
+            listener.close()
             broker.begin(0, "hk_test", [], time.monotonic() + 30)
-            address = first.getsockname()
-            assert await asyncio.to_thread(_hand, path, first.fileno()) == b""
-            first.close()
             answer = await asyncio.to_thread(_ask, address)
             assert answer.startswith("HTTP/1.1 403 Forbidden: ")
             assert "may not reach the network" in answer
-
-            def knock() -> None:
-                with socket.socket(socket.AF_UNIX) as late:
-                    late.connect(str(path))
-
-            try:
-                await asyncio.to_thread(knock)
-            except ConnectionRefusedError:
-                pass
-            else:
-                raise AssertionError("the door still takes connections after the handover")
+            # The door is shut: a second handover finds nobody.
+            with spare, pytest.raises(BrokenPipeError):
+                spare.sendmsg(
+                    [b"L"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0]))]
+                )
             records = await broker.end(0)
             assert [record.allowed for record in records] == [False]
         finally:
             await broker.shutdown()
+        # Closed with the broker: nobody accepts there any more.
+        assert await asyncio.to_thread(_ask, address) == ""
 
-    asyncio.run(scenario())
-
-
-def test_a_handover_from_another_uid_is_refused() -> None:
-    async def scenario() -> None:
-        broker = Broker()
-        try:
-            path = await broker.open(0, os.getuid() + 12345)  # the worker's uid: not ours
-            listener = _listening()
-            address = listener.getsockname()
-            before = _descriptors()
-            assert await asyncio.to_thread(_hand, path, listener.fileno()) == b""
-            assert _descriptors() == before
-            listener.close()
-            broker.begin(0, "hk_test", [], time.monotonic() + 30)
-            # Nobody accepts on it: the broker never took it.
-            try:
-                answer = await asyncio.to_thread(_ask, address)
-            except ConnectionRefusedError:
-                answer = ""
-            assert answer == ""
-            assert await broker.end(0) == []
-        finally:
-            await broker.shutdown()
-
-    asyncio.run(scenario())
+    run_on(loop, scenario())

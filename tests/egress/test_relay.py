@@ -14,8 +14,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
+
 from authhooks.egress import rules
 from authhooks.egress.broker import Broker, EgressLimits, EgressRecord
+from tests.egress.loops import LOOPS, run_on
 
 NAME = "relay.test.example"
 
@@ -84,10 +87,8 @@ async def _through(limits: EgressLimits, port: int) -> AsyncIterator[tuple[Broke
     ``port``; (the broker, the port of the listener it accepts on)."""
     broker = Broker(limits, overrides={NAME: ("127.0.0.1", port)})
     try:
-        path = await broker.open(0, os.getuid())
         listener = socket.create_server(("127.0.0.1", 0))
-        with socket.socket(socket.AF_UNIX) as door:
-            door.connect(str(path))
+        with broker.open(0) as door:
             rights = array.array("i", [listener.fileno()])
             door.sendmsg([b"L"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
         listening = listener.getsockname()[1]
@@ -115,7 +116,8 @@ def _download(listening: int, port: int, size: int, pause: float) -> bytes:
         return bytes(received)
 
 
-def test_large_bodies_cross_both_ways_intact() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_large_bodies_cross_both_ways_intact(loop: str) -> None:
     async def scenario() -> None:
         port, server = _serve(_http)
         size = 16 * 1024 * 1024
@@ -149,10 +151,11 @@ def test_large_bodies_cross_both_ways_intact() -> None:
         assert records[1].bytes_out > len(upload)
         assert records[1].bytes_in == len(answer)
 
-    asyncio.run(scenario())
+    run_on(loop, scenario())
 
 
-def test_a_tunnel_passes_the_end_of_each_stream_on() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_tunnel_passes_the_end_of_each_stream_on(loop: str) -> None:
     async def scenario() -> None:
         port, server = _serve(_echo)
         async with _through(EgressLimits(), port) as (broker, listening):
@@ -176,10 +179,11 @@ def test_a_tunnel_passes_the_end_of_each_stream_on() -> None:
         assert (record.method, record.allowed, record.reason) == ("CONNECT", True, None)
         assert (record.bytes_out, record.bytes_in) == (13, 13)
 
-    asyncio.run(scenario())
+    run_on(loop, scenario())
 
 
-def test_the_calls_byte_caps_cut_the_connection_with_the_reason() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_calls_byte_caps_cut_the_connection_with_the_reason(loop: str) -> None:
     async def scenario() -> list[EgressRecord]:
         port, server = _serve(_http)
         limits = EgressLimits(bytes_in_per_call=100_000, bytes_out_per_call=50_000)
@@ -205,7 +209,7 @@ def test_the_calls_byte_caps_cut_the_connection_with_the_reason() -> None:
         server.close()
         return records
 
-    records = asyncio.run(scenario())
+    records = run_on(loop, scenario())
     assert [r.reason for r in records] == [
         "closed: the call's 100000 bytes in were used up",
         "closed: the call's 50000 bytes out were used up",

@@ -1,12 +1,14 @@
 """The egress broker: the only way from a sandbox to the network.
 
-Each sandboxed worker gets a door: a Unix socket of its own, bound into its
-sandbox, through which the worker, before it loads hook code, hands over a
-socket listening on the sandbox's loopback (``runtime/proxy_listener.py``).
-The broker accepts the hook's connections on that listener itself, so bytes
-cross one relay, the broker's, and nothing copies them inside the sandbox.
-It knows the calling hook by the listener a connection came in on, and knows
-what that hook may reach from the call the runtime is making
+Each sandboxed worker gets a door: one end of a socket pair, inherited at
+start, through which the worker, before it loads hook code, hands over a
+socket listening on the sandbox's loopback (``runtime/proxy_listener.py``);
+then the worker closes its end, and the broker its own. The broker accepts
+the hook's connections on that listener itself, so bytes cross one relay,
+the broker's, and nothing copies them inside the sandbox. Hook code never
+holds a way to send the server anything but bytes on its own connections.
+The broker knows the calling hook by the listener a connection came in on,
+and knows what that hook may reach from the call the runtime is making
 (``begin``/``end``), never from anything the hook sends. The hook speaks HTTP
 proxy: ``CONNECT host:port`` (TLS then runs end to end between the hook and
 the remote host) or a plain-HTTP request with an absolute URL. For every
@@ -25,7 +27,7 @@ connection the broker:
    the call ends.
 
 The relay works on plain non-blocking sockets from the event loop's own
-readiness callbacks (``_Relay``): no task, future or stream buffer per chunk.
+readiness callbacks (``relay.Relay``): no task, future or stream buffer per chunk.
 Asyncio streams cost a few tens of microseconds per chunk and per hop, and a
 TLS request crosses the relay on every round trip of its handshake.
 
@@ -38,21 +40,15 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import fcntl
 import ipaddress
 import logging
 import os
 import re
-import secrets
-import shutil
 import socket
-import stat
 import struct
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from authhooks.egress import rules
@@ -134,23 +130,20 @@ class _Call:
 
 @dataclass
 class _Door:
-    path: Path
-    uid: int
-    # The Unix socket bound into the sandbox: the worker hands its listener over
-    # through it, once, and it is closed as soon as that has happened.
+    # The broker's end of the socket pair the worker inherits: the worker hands
+    # its listener over through it, once, and it is closed as soon as anything
+    # comes through.
     handoff: socket.socket | None
-    # A connection on ``handoff`` whose descriptor has not arrived yet.
-    handing: socket.socket | None = None
     # Listening on the sandbox's loopback: the hook's connections arrive here.
     listener: socket.socket | None = None
     call: _Call | None = None
 
 
-_DIRECTORY_PREFIX = "authhooks-egress-"
-_LOCK_FILE = ".lock"
 # How often idle rate-limit buckets are forgotten.
 _SWEEP_EVERY = 60.0
 _FD_SIZE = array.array("i").itemsize
+_NO_LINGER = struct.pack("ii", 0, 0)
+_ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 _CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)  # a descriptor no sandbox inherits
 # Connections taken per wake-up of a listener: the event loop has other work.
 _ACCEPTS_PER_WAKEUP = 16
@@ -192,14 +185,6 @@ class Broker:
         self.limits = limits or EgressLimits()
         # Test-only: names that lead to a fixed local address, past the address rules.
         self._overrides = dict(overrides or {})
-        remove_stale_directories()
-        self._directory = Path(tempfile.mkdtemp(prefix=_DIRECTORY_PREFIX))
-        # Held until the broker shuts down (or its process dies): the directory is in use.
-        self._lock = os.open(self._directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # Traversable by the workers' uids, listable by nobody else; each door is
-        # checked against its worker's uid anyway (SO_PEERCRED).
-        self._directory.chmod(0o711)
         self._doors: dict[int, _Door] = {}
         self._loop: asyncio.AbstractEventLoop  # the server's, from the first door on
         self._buckets: dict[str, _Bucket] = {}
@@ -209,24 +194,18 @@ class Broker:
         # The host's own addresses are as off-limits as loopback: the broker runs there.
         self._local = rules.local_addresses()
 
-    async def open(self, slot: int, uid: int) -> Path:
-        """A new door for the worker in ``slot``, whose host uid is ``uid``."""
+    def open(self, slot: int) -> socket.socket:
+        """A new door for the worker in ``slot``: the end of a socket pair that the
+        worker inherits, to hand its listener over through. The caller passes it
+        to the worker, then closes it."""
         self.close(slot)
         self._loop = asyncio.get_running_loop()
-        path = self._directory / f"{slot}-{secrets.token_hex(4)}.sock"
-        handoff = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            handoff.bind(str(path))
-            path.chmod(0o666)
-            handoff.listen(1)
-            handoff.setblocking(False)
-        except OSError:
-            handoff.close()
-            raise
-        door = _Door(path, uid, handoff)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.setblocking(False)
+        door = _Door(ours)
         self._doors[slot] = door
-        self._loop.add_reader(handoff, self._on_handoff, door)
-        return path
+        self._loop.add_reader(ours, self._on_handoff, door)
+        return theirs
 
     def close(self, slot: int) -> None:
         door = self._doors.pop(slot, None)
@@ -234,20 +213,15 @@ class Broker:
             return
         self._cancel(door.call)
         # Unwatched before closed: a descriptor number is soon reused.
-        for sock in (door.handoff, door.handing, door.listener):
+        for sock in (door.handoff, door.listener):
             if sock is not None:
                 self._loop.remove_reader(sock)
                 sock.close()
-        door.handoff = door.handing = door.listener = None
-        with contextlib.suppress(OSError):
-            door.path.unlink()
+        door.handoff = door.listener = None
 
     async def shutdown(self) -> None:
         for slot in list(self._doors):
             self.close(slot)
-        shutil.rmtree(self._directory, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            os.close(self._lock)
 
     def begin(
         self, slot: int, hook_id: str, allowed: Sequence[rules.Rule], deadline: float
@@ -284,40 +258,25 @@ class Broker:
     # --- the listener's handover ----------------------------------------------------
 
     def _on_handoff(self, door: _Door) -> None:
-        """A connection on the door: the worker, about to hand over its listener."""
-        assert door.handoff is not None
-        try:
-            sock, _ = door.handoff.accept()
-        except OSError:
-            return
-        if door.handing is not None or not _peer_is(sock, door.uid):
-            sock.close()
-            return
-        sock.setblocking(False)
-        door.handing = sock
-        self._loop.add_reader(sock, self._on_listener, door)
-
-    def _on_listener(self, door: _Door) -> None:
-        """The handover's message: one descriptor, which must be a listening TCP socket."""
-        sock, door.handing = door.handing, None
+        """The worker's handover: one descriptor, which must be a listening TCP socket.
+        The door shuts after the first message, whatever it carried."""
+        sock = door.handoff
         assert sock is not None
-        self._loop.remove_reader(sock)
         try:
-            _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_FD_SIZE), _CLOEXEC)
+            data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(_FD_SIZE), _CLOEXEC)
+        except (BlockingIOError, InterruptedError):
+            return
         except OSError:
-            ancillary = []
-        finally:
-            sock.close()
+            data, ancillary = b"", []
+        self._loop.remove_reader(sock)
+        sock.close()
+        door.handoff = None
         listener = _listener(ancillary)
         if listener is None:
-            log.warning("egress: a worker's door carried no listening socket")
+            if data:  # not merely a worker that died before it got this far
+                log.warning("egress: a worker handed over no listening socket; no egress for it")
             return
         door.listener = listener
-        # Nothing more comes through the door: hook code must not get a word in.
-        assert door.handoff is not None
-        self._loop.remove_reader(door.handoff)
-        door.handoff.close()
-        door.handoff = None
         self._loop.add_reader(listener, self._on_connection, door)
 
     # --- one connection -------------------------------------------------------------
@@ -354,6 +313,8 @@ class Broker:
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A listener's options pass to what it accepts; closing must never wait.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
         task = self._loop.create_task(self._serve(call, sock))
         call.tasks.add(task)
         task.add_done_callback(lambda _: _forget(call, task, sock))
@@ -397,14 +358,22 @@ class Broker:
             remote, address = await self._connect(host, port, call)
             caps = (self.limits.bytes_out_per_call, self.limits.bytes_in_per_call)
             if method == "CONNECT":
-                await self._loop.sock_sendall(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")
+                try:
+                    await self._loop.sock_sendall(sock, _ESTABLISHED)
+                except OSError:  # the hook is gone already
+                    gone = "the hook closed the connection before the tunnel opened"
+                    record = EgressRecord(
+                        method, host, port, address, True, gone, *_so_far(None, began)
+                    )
+                    call.record(record)
+                    return
                 relay = Relay(sock, remote, call, caps, early)
             else:
                 # One request per connection: its body, then nothing more from the hook.
                 body = early[: forward.body_bytes]
                 left = forward.body_bytes - len(body)
                 relay = Relay(sock, remote, call, caps, forward.head + body, left)
-            note = None
+            note: str | None = None
             try:
                 await relay.done
             except Cut as cut:
@@ -464,12 +433,18 @@ class Broker:
         timeout = min(self.limits.head_timeout, max(call.deadline - time.monotonic(), 0))
         received = bytearray()
         end = -1
+        closed = _Refusal(400, "the connection closed before a full request head")
+        if timeout <= 0:
+            raise _Refusal(408, "no full request head in time")
         try:
             async with asyncio.timeout(timeout):
                 while end < 0 and len(received) < cap:
-                    data = await self._loop.sock_recv(sock, _HEAD_CHUNK)
+                    try:
+                        data = await self._loop.sock_recv(sock, _HEAD_CHUNK)
+                    except OSError:  # reset by the hook: as good as closed
+                        data = b""
                     if not data:
-                        raise _Refusal(400, "the connection closed before a full request head")
+                        raise closed
                     received += data
                     # The blank line may straddle what came before and what just came.
                     end = received.find(b"\r\n\r\n", max(len(received) - len(data) - 3, 0))
@@ -621,17 +596,6 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _peer_is(sock: socket.socket, uid: int) -> bool:
-    """Whether the process at the other end runs as ``uid`` (the worker's)."""
-    try:
-        _, peer_uid, _ = struct.unpack(
-            "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        )
-    except OSError:
-        return False
-    return bool(peer_uid == uid)
-
-
 def _listener(ancillary: list[tuple[int, int, bytes]]) -> socket.socket | None:
     """The one descriptor a handover carried, if it is a listening TCP socket on IPv4
     (the sandbox's loopback); every descriptor that came is closed otherwise."""
@@ -654,42 +618,11 @@ def _listener(ancillary: list[tuple[int, int, bytes]]) -> socket.socket | None:
             raise OSError("not a listening TCP socket")
         sock.setblocking(False)
         # No lingering close: closing a connection must never wait on the hook.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 0, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
     except OSError:
         sock.close()
         return None
     return sock
-
-
-def remove_stale_directories() -> None:
-    """Remove the doors' directories left by servers that died without cleaning up.
-
-    Each broker holds an exclusive lock on its directory's lock file for as long
-    as it lives, so a directory whose lock can be taken has no owner, whatever
-    its process id means in this PID namespace. Only real directories of this
-    user, older than a minute (a starting broker takes its lock at once), are
-    considered; nothing here may keep the server from starting.
-    """
-    for path in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*"):
-        try:
-            status = path.lstat()  # a symlink is never followed, nor removed
-            if (
-                not stat.S_ISDIR(status.st_mode)
-                or status.st_uid != os.getuid()
-                or time.time() - status.st_mtime < 60
-            ):
-                continue
-            descriptor = os.open(path / _LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # gone, not ours, or not a broker's directory
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # its broker is alive
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-        finally:
-            os.close(descriptor)
 
 
 def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import authhooks
-from authhooks.runtime.proxy_listener import BROKER_SOCKET
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +160,7 @@ class Sandbox:
                 self.python,
             )
 
-    def command(self, out_fd: int, egress: Path | None = None) -> list[str]:
+    def command(self, out_fd: int) -> list[str]:
         args = [
             self.bwrap,
             "--unshare-user",
@@ -202,8 +201,6 @@ class Sandbox:
             args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
-        if egress is not None:  # the worker's door to the egress broker
-            args += ["--ro-bind", str(egress), BROKER_SOCKET]
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--"]
         bootstrap = (
@@ -218,17 +215,19 @@ class Sandbox:
             return self.settings.uid_base + self._uid_range() * SLOTS + slot
         return os.getuid()
 
-    def spawn(self, slot: int, egress: Path | None = None) -> Spawned:
+    def spawn(self, slot: int, egress: int | None = None) -> Spawned:
         """Start one sandboxed worker; it waits for its ``load`` frame.
 
         ``slot`` (0 to SLOTS - 1) must be unique among this process's live workers;
         with separate uids it picks the worker's host uid within this process's range.
+        ``egress`` is a descriptor the worker inherits, under the same number: its
+        door to the egress broker.
         """
         to_worker_r, to_worker = os.pipe()
         from_worker, from_worker_w = os.pipe()
         console, console_w = os.pipe()
         uid = self.host_uid(slot) if self.separate_uids else None
-        command = self.command(from_worker_w, egress)
+        command = self.command(from_worker_w)
         popen_uid = None  # without setpriv, Popen changes the uid itself (and forks)
         if uid is not None and self.setpriv is not None:
             # setpriv changes the uid after exec, so Popen can vfork: forking the
@@ -250,7 +249,7 @@ class Sandbox:
                 stdin=to_worker_r,
                 stdout=console_w,
                 stderr=console_w,
-                pass_fds=(from_worker_w,),
+                pass_fds=(from_worker_w,) if egress is None else (from_worker_w, egress),
                 env={},  # bwrap's own environment is readable from inside: keep it empty
                 start_new_session=True,
                 user=popen_uid,

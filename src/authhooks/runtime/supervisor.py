@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import tempfile
 import time
 from collections import deque
@@ -122,9 +123,11 @@ class _Unavailable(Exception):
 class Worker:
     """One sandboxed process serving one version; driven entirely from the event loop."""
 
-    def __init__(self, spawned: Spawned, slot: int, limits: Limits, egress: bool = False) -> None:
+    def __init__(
+        self, spawned: Spawned, slot: int, limits: Limits, egress: int | None = None
+    ) -> None:
         self.slot = slot
-        self.egress = egress  # whether it has a door to the egress broker
+        self.egress = egress  # the number of its door to the egress broker, if it has one
         self.calls = 0
         self.started = self.last_used = time.monotonic()
         self.alive = True
@@ -644,18 +647,23 @@ class Runtime:
         try:
             self._make_room()
             slot = self._free_slots.pop()
+            door: socket.socket | None = None
+            egress: int | None = None
             try:
-                door = None
                 if self._broker is not None:
-                    door = await self._broker.open(slot, self.sandbox.host_uid(slot))
-                spawned = self.sandbox.spawn(slot, door)
+                    door = self._broker.open(slot)
+                    egress = door.fileno()
+                spawned = self.sandbox.spawn(slot, egress)
             except OSError as error:
                 if self._broker is not None:
                     self._broker.close(slot)
                 self._free_slots.append(slot)
                 raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+            finally:
+                if door is not None:
+                    door.close()  # the worker has its own copy, under the same number
             try:
-                worker = Worker(spawned, slot, self.settings.limits, egress=door is not None)
+                worker = Worker(spawned, slot, self.settings.limits, egress=egress)
             except OSError as error:
                 spawned.process.kill()
                 spawned.process.wait()

@@ -224,12 +224,13 @@ def serve(
         channel.send(reply)
 
 
-def open_egress() -> None:
-    """Give the egress broker a listener on the sandbox's loopback, and point the
-    standard proxy variables at it, so that HTTP clients use it without being told."""
+def open_egress(door: int) -> None:
+    """Give the egress broker a listener on the sandbox's loopback through ``door``,
+    and point the standard proxy variables at it, so that HTTP clients use it
+    without being told."""
     from authhooks.runtime.proxy_listener import hand_over
 
-    url = hand_over()
+    url = hand_over(door)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ[name] = url
 
@@ -242,9 +243,10 @@ def main(out_fd: int) -> None:
     limits: dict[str, int] = message["limits"]
     limit_resources(limits)
     seccomp.install(message["seccomp_library"])
-    close_other_descriptors({0, 1, 2, out_fd})
-    if message.get("egress"):
-        open_egress()
+    door: int | None = message.get("egress")  # the egress broker's door, if any
+    close_other_descriptors({0, 1, 2, out_fd} | ({door} if door is not None else set()))
+    if door is not None:
+        open_egress(door)  # and the door is closed: hook code gets no word to the server
     consoles = [Console(channel, stream, limits) for stream in ("stdout", "stderr", "log")]
     sys.stdout, sys.stderr = consoles[0], consoles[1]
     # `logging` works as hook authors expect: INFO and up, one line per record.
