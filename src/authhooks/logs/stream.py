@@ -73,29 +73,21 @@ async def events(
                     # Lines first: an invocation's lines were all written before its record.
                     yield _lines(subscription, live_lines) + chunk
                     wrote = time.monotonic()
-            if subscription.batches:
-                batches = list(subscription.batches)
-                subscription.batches.clear()
-                # Records other processes stored in between: one read up to the last
-                # gap, not one per batch (each read is a query and a thread hop).
-                gap = _last_gap(batches, cursor)
-                if gap is not None:
-                    async for chunk in _read(database, record_filter, cursor, gap):
-                        if isinstance(chunk, int):
-                            cursor = chunk
-                            continue
-                        yield _lines(subscription, live_lines) + chunk
-                        wrote = time.monotonic()
+            while subscription.batches:
+                batch = subscription.batches.popleft()
+                if batch.last <= cursor:
+                    continue  # already read from the database
+                if batch.first > cursor + 1:  # stored meanwhile by another process
+                    async for chunk in _read(database, record_filter, cursor, batch.first - 1):
+                        if isinstance(chunk, bytes):
+                            yield _lines(subscription, live_lines) + chunk
                 out = bytearray(_lines(subscription, live_lines))
-                for batch in batches:
-                    if batch.last <= cursor:
-                        continue  # already read from the database
-                    for record in batch.records:
-                        if record_filter.matches(
-                            record.hook_id, record.point, record.outcome, record.started_at
-                        ):
-                            out += record.event
-                    cursor = batch.last
+                for record in batch.records:
+                    if record_filter.matches(
+                        record.hook_id, record.point, record.outcome, record.started_at
+                    ):
+                        out += record.event
+                cursor = batch.last
                 if out:
                     yield bytes(out)
                     wrote = time.monotonic()
@@ -161,21 +153,6 @@ async def _read(
         if await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG:
             yield _event("dropped", {"reason": "the subscriber is too far behind"})
             raise _TooFarBehind
-
-
-def _last_gap(batches: list[RecordBatch], cursor: int) -> int | None:
-    """The last record number after ``cursor`` that none of ``batches`` (this
-    process's, in order) carries and that comes before one of them: what must be
-    read from the database before they can be sent. None if they follow on."""
-    gap = None
-    expected = cursor
-    for batch in batches:
-        if batch.last <= expected:
-            continue
-        if batch.first > expected + 1:
-            gap = batch.first - 1
-        expected = batch.last
-    return gap
 
 
 def batch_of(stored: StoredBatch) -> RecordBatch:
