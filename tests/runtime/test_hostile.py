@@ -397,7 +397,7 @@ def test_a_hook_cannot_regain_the_cpu_priority_it_was_given(harness: Harness) ->
     burning CPU yields to the server. It cannot lower either, nor leave the session."""
     outcome = harness.run(
         """
-        import ctypes, fcntl, os, termios
+        import ctypes, fcntl, os, platform, resource, termios
         libc = ctypes.CDLL(None, use_errno=True)
         def errno_of(function, *args):
             try:
@@ -414,6 +414,27 @@ def test_a_hook_cannot_regain_the_cpu_priority_it_was_given(harness: Harness) ->
             # The kernel reads the request as 32 bits: high bits do not slip past.
             wide = libc.ioctl(read, ctypes.c_ulong(termios.TIOCSTI | (1 << 32)), b"x")
             found["tiocsti-wide"] = ctypes.get_errno() if wide == -1 else "allowed"
+            try:
+                with open("/proc/self/autogroup", "w") as autogroup:
+                    autogroup.write("0")
+                found["autogroup"] = "written"
+            except OSError as error:
+                found["autogroup"] = error.errno
+            found["limits"] = [
+                resource.getrlimit(limit)
+                for limit in (resource.RLIMIT_NICE, resource.RLIMIT_RTPRIO)
+            ]
+            found["realtime"] = errno_of(
+                os.sched_setscheduler, 0, os.SCHED_FIFO, os.sched_param(1)
+            )
+            # Its own process group: kill(0, ...) reaches nothing outside the sandbox.
+            found["group"] = os.getpgid(0) == os.getpid()
+            number = {"x86_64": 251, "aarch64": 30}.get(platform.machine())
+            if number is not None:  # ioprio_set(IOPRIO_WHO_PROCESS, 0, best effort 0)
+                raised = libc.syscall(number, 1, 0, (2 << 13) | 0)
+                found["ioprio"] = ctypes.get_errno() if raised == -1 else "allowed"
+            else:
+                found["ioprio"] = errno.EPERM
             return found
         """,
     )
@@ -423,6 +444,11 @@ def test_a_hook_cannot_regain_the_cpu_priority_it_was_given(harness: Harness) ->
         "setsid": errno.EPERM,
         "tiocsti": errno.EPERM,
         "tiocsti-wide": errno.EPERM,
+        "autogroup": errno.EROFS,
+        "limits": [[0, 0], [0, 0]],
+        "realtime": errno.EPERM,
+        "group": True,
+        "ioprio": errno.EPERM,
     }
     version = harness.version("def hook():\n    return 1\n")
     harness.invoke(version)

@@ -7,7 +7,6 @@ The seccomp filter and resource limits are applied by the worker itself
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import importlib.util
 import json
@@ -181,7 +180,7 @@ class Sandbox:
             "--die-with-parent",
             # No "--new-session": Popen's setsid already leaves the sandbox without a
             # controlling terminal, and a second session would be a scheduler
-            # autogroup of its own, out of reach of the nice ``spawn`` gives it.
+            # autogroup of its own, out of reach of ``lower_autogroup``.
             "--clearenv",
             "--cap-drop",
             "ALL",
@@ -202,7 +201,10 @@ class Sandbox:
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
-        args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--"]
+        # /proc too: its files take writes (/proc/self/autogroup would let hook
+        # code undo the priority the server set, see _lower_autogroup).
+        args += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
+        args += ["--chdir", "/tmp", "--"]
         bootstrap = (
             f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]; "
             f"from authhooks.runtime.worker import main; main({out_fd})"
@@ -263,7 +265,6 @@ class Sandbox:
         finally:
             for fd in (to_worker_r, from_worker_w, console_w):
                 os.close(fd)
-        _lower_autogroup(process.pid, self.limits.nice)
         return Spawned(process, to_worker, from_worker, console)
 
     def close(self) -> None:
@@ -296,19 +297,39 @@ class Sandbox:
         return self._claimed[0]
 
 
-def _lower_autogroup(pid: int, nice: int) -> None:
-    """Give the new session's scheduler autogroup ``nice``.
+def lower_autogroup(pid: int, nice: int) -> bool:
+    """Give the session of process ``pid`` (a worker's) scheduler autogroup ``nice``;
+    False if the kernel said to try again later.
 
     With autogroups (``kernel.sched_autogroup_enabled``, the default on desktop
     and many server kernels), each session is a group that gets an equal share
     of the CPU, whatever the nice of the processes inside: every worker, being
     a session of its own, would weigh as much as the whole server. The worker
     also lowers its own nice (``worker.limit_resources``), which is what counts
-    where autogroups are off or the server runs in a cgroup of its own.
+    where autogroups are off or the server runs in a cgroup of its own. The
+    kernel takes at most ten such writes a second from a server that does not
+    run as root (EAGAIN).
     """
-    # Without autogroups the file is missing: the worker's own nice does it all.
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:
-        autogroup.write(str(nice))
+    global _autogroup_warned
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as autogroup:
+            autogroup.write(str(nice))
+    except FileNotFoundError:  # no autogroups here: the worker's own nice does it all
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as error:
+        if not _autogroup_warned:
+            _autogroup_warned = True
+            log.warning(
+                "cannot lower sandboxed workers' autogroup priority (%s): hooks that "
+                "burn CPU weigh as much as the server where autogroups are on",
+                error.strerror,
+            )
+    return True
+
+
+_autogroup_warned = False
 
 
 def _hook_libraries() -> list[Path]:

@@ -54,6 +54,8 @@ DENIED = (
     # No session of its own: it would be a scheduler autogroup of its own, out
     # from under the low priority the server gave the worker's session.
     "setsid",
+    # Nor an I/O priority above the server's.
+    "ioprio_set",
 )  # fmt: skip
 
 

@@ -52,7 +52,14 @@ from authhooks.runtime.protocol import (
     decode,
     encode,
 )
-from authhooks.runtime.sandbox import SLOTS, Limits, Sandbox, SandboxSettings, Spawned
+from authhooks.runtime.sandbox import (
+    SLOTS,
+    Limits,
+    Sandbox,
+    SandboxSettings,
+    Spawned,
+    lower_autogroup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -654,11 +661,13 @@ class Runtime:
                     door = self._broker.open(slot)
                     egress = door.fileno()
                 spawned = self.sandbox.spawn(slot, egress)
-            except OSError as error:
+            except BaseException as error:
                 if self._broker is not None:
                     self._broker.close(slot)
                 self._free_slots.append(slot)
-                raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+                if isinstance(error, OSError):
+                    raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+                raise
             finally:
                 if door is not None:
                     door.close()  # the worker has its own copy, under the same number
@@ -673,6 +682,7 @@ class Runtime:
                     self._broker.close(slot)
                 self._free_slots.append(slot)
                 raise _Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
+            self._lower_priority(worker)
             self._live.add(worker)
             _ALIVE.inc()
             pool.workers.add(worker)
@@ -695,6 +705,14 @@ class Runtime:
             if starting:
                 pool.starting -= 1
                 _STARTING.dec()
+
+    def _lower_priority(self, worker: Worker, attempts: int = 20) -> None:
+        """Lower the worker's autogroup priority, trying again shortly while the
+        kernel rate-limits it (a server not running as root)."""
+        if not worker.alive or lower_autogroup(worker.pid, self.settings.limits.nice):
+            return
+        if attempts > 1:
+            asyncio.get_running_loop().call_later(0.11, self._lower_priority, worker, attempts - 1)
 
     def _make_room(self) -> None:
         """Stay under the global cap: evict the least recently used idle worker, or refuse."""

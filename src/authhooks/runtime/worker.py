@@ -126,6 +126,11 @@ def limit_resources(limits: dict[str, int]) -> None:
         ("RLIMIT_NPROC", limits["processes"]),
         ("RLIMIT_CORE", 0),
         ("RLIMIT_MEMLOCK", 0),
+        # No way back to a higher priority, nor to a real-time policy, whatever
+        # limits the server was started with.
+        ("RLIMIT_NICE", 0),
+        ("RLIMIT_RTPRIO", 0),
+        ("RLIMIT_RTTIME", 0),
     ):
         resource.setrlimit(getattr(resource, name), (value, value))
     # Yield the CPU to the server; without CAP_SYS_NICE, hook code cannot undo it.
@@ -241,6 +246,9 @@ def main(out_fd: int) -> None:
     if message is None or message.get("op") != "load":
         raise SystemExit("expected a load frame")
     limits: dict[str, int] = message["limits"]
+    # A process group of its own: kill(0, ...) from hook code reaches nothing
+    # outside the sandbox (bwrap, which started it, is in the one it came with).
+    os.setpgid(0, 0)
     limit_resources(limits)
     seccomp.install(message["seccomp_library"])
     door: int | None = message.get("egress")  # the egress broker's door, if any
