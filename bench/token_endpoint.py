@@ -15,6 +15,7 @@ subscriber reading ``/api/v2/logs/stream`` (no filter) for the whole run, in
 
     python bench/token_endpoint.py [--duration 10] [--connections 16] [--algs RS256,ES256]
                                    [--hooks 0,1,3] [--subscriber] [--subscriber-rounds 2]
+                                   [--subscriber-client python|curl]
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ def with_subscriber(
                 )
                 runs.append((Result(name, alg, rps, p50, p99, errors), None))
                 continue
-            with LogSubscriber(url, token) as subscriber:
+            reader = CurlSubscriber if args.subscriber_client == "curl" else LogSubscriber
+            with reader(url, token) as subscriber:
                 output = wrk_output(token_url, body, args.duration, args.connections, script)
                 subscriber.drain(newest_seq(url, token))
             rps, p50, p99, errors = parse_wrk(output)
@@ -239,32 +241,77 @@ def newest_seq(url: str, token: str) -> int:
     return int(logs[0]["seq"]) if logs else 0
 
 
-class LogSubscriber:
-    """One reader of ``/api/v2/logs/stream`` in a thread: counts events and discards them.
+class EventCounter:
+    """Counts a log stream's events from its raw bytes: only the ``event:`` and
+    ``id:`` lines are read (the ``seq`` of each record, to find any missing),
+    never the JSON, so that reading costs little."""
 
-    It parses no JSON, only the ``event:`` and ``id:`` lines (the ``seq`` of each
-    record, to find any missing), so that it costs little of the CPU the server
-    shares with it.
-    """
-
-    def __init__(self, url: str, token: str) -> None:
-        self._url = url + "/api/v2/logs/stream"
-        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    def __init__(self) -> None:
         self.events: Counter[str] = Counter()
         self.first_seq: int | None = None
         self.last_seq: int | None = None
         self.seq_gaps = 0
         self.out_of_order: list[tuple[int, int]] = []
-        self.cpu_s = 0.0
         self.error: str | None = None
+        self._pending = b""
+        self._kind = b""
+        self._event_id = b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if not line:  # the end of an event (or of a comment)
+                if self._kind == b"invocation":
+                    self._seq(int(self._event_id))
+                self._kind = self._event_id = b""
+            elif line.startswith(b"event: "):
+                self._kind = line[7:]
+                self.events[self._kind.decode()] += 1
+            elif line.startswith(b"id: "):
+                self._event_id = line[4:]
+            elif self._kind == b"dropped" and line.startswith(b"data: "):
+                self.error = f"dropped: {line[6:].decode()}"
+
+    def _seq(self, seq: int) -> None:
+        if self.first_seq is None or self.last_seq is None:
+            self.first_seq = self.last_seq = seq
+        elif seq <= self.last_seq:
+            self.out_of_order.append((self.last_seq, seq))
+        else:
+            self.seq_gaps += seq - self.last_seq - 1
+            self.last_seq = seq
+
+    def result(self, requests: int, cpu_s: float) -> Streamed:
+        return Streamed(
+            requests,
+            self.events,
+            self.first_seq,
+            self.last_seq,
+            self.seq_gaps,
+            self.out_of_order,
+            cpu_s,
+            self.error,
+        )
+
+
+class LogSubscriber:
+    """One reader of ``/api/v2/logs/stream`` in a thread of this process, counting
+    events as they arrive (``EventCounter``)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url = url + "/api/v2/logs/stream"
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        self.counter = EventCounter()
+        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._open = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
 
     def __enter__(self) -> LogSubscriber:
         self._thread.start()
-        if not self._open.wait(30) or self.error:
-            raise RuntimeError(f"log stream did not open: {self.error}")
+        if not self._open.wait(30) or self.counter.error:
+            raise RuntimeError(f"log stream did not open: {self.counter.error}")
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -275,67 +322,95 @@ class LogSubscriber:
         """Wait until the record ``seq`` has been received (or the stream ended)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._thread.is_alive():
-            if self.last_seq is not None and self.last_seq >= seq:
+            if self.counter.last_seq is not None and self.counter.last_seq >= seq:
                 return
             time.sleep(0.05)
 
     def result(self, requests: int) -> Streamed:
-        return Streamed(
-            requests,
-            self.events,
-            self.first_seq,
-            self.last_seq,
-            self.seq_gaps,
-            self.out_of_order,
-            self.cpu_s,
-            self.error,
-        )
+        return self.counter.result(requests, self.cpu_s)
 
     def _read(self) -> None:
         started = time.thread_time()
         timeout = httpx.Timeout(30, read=60)
+        counter = self.counter
         try:
             with (
                 httpx.Client(timeout=timeout) as client,
                 client.stream("GET", self._url, headers=self._headers) as response,
             ):
                 if response.status_code != 200:
-                    self.error = f"status {response.status_code}"
+                    counter.error = f"status {response.status_code}"
                     return
                 self._open.set()
-                pending, kind, event_id = b"", b"", b""
                 for chunk in response.iter_raw():
-                    lines = (pending + chunk).split(b"\n")
-                    pending = lines.pop()
-                    for line in lines:
-                        if not line:  # the end of an event (or of a comment)
-                            if kind == b"invocation":
-                                self._seq(int(event_id))
-                            kind = event_id = b""
-                        elif line.startswith(b"event: "):
-                            kind = line[7:]
-                            self.events[kind.decode()] += 1
-                        elif line.startswith(b"id: "):
-                            event_id = line[4:]
-                        elif kind == b"dropped" and line.startswith(b"data: "):
-                            self.error = f"dropped: {line[6:].decode()}"
+                    counter.feed(chunk)
                     if self._stop.is_set():
                         return
-                self.error = self.error or "the server ended the stream"
+                counter.error = counter.error or "the server ended the stream"
         except (httpx.HTTPError, ValueError) as error:
-            self.error = f"{type(error).__name__}: {error}"
+            counter.error = f"{type(error).__name__}: {error}"
         finally:
             self.cpu_s = time.thread_time() - started
             self._open.set()
 
-    def _seq(self, seq: int) -> None:
-        if self.first_seq is None or self.last_seq is None:
-            self.first_seq = self.last_seq = seq
-        elif seq <= self.last_seq:
-            self.out_of_order.append((self.last_seq, seq))
-        else:
-            self.seq_gaps += seq - self.last_seq - 1
-            self.last_seq = seq
+
+class CurlSubscriber:
+    """The same reader as a ``curl`` process that only writes the stream to a file,
+    parsed once the run is over: a subscriber that costs the machine close to
+    nothing while the server is measured (``--subscriber-client curl``)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url = url + "/api/v2/logs/stream"
+        self._token = token
+        self.counter = EventCounter()
+        self.cpu_s = 0.0
+        self._scratch = tempfile.TemporaryDirectory()
+        self._output = Path(self._scratch.name) / "stream"
+        self._read_upto = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> CurlSubscriber:
+        headers = Path(self._scratch.name) / "headers"  # the token, kept out of argv
+        headers.touch(mode=0o600)
+        headers.write_text(f"Authorization: Bearer {self._token}\nAccept: text/event-stream\n")
+        self._process = subprocess.Popen(
+            ["curl", "-sSN", "--fail", "-H", f"@{headers}", "-o", str(self._output), self._url]
+        )
+        deadline = time.monotonic() + 30
+        while not (self._output.exists() and self._output.stat().st_size):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("log stream did not open (curl)")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._process is not None
+        self._process.terminate()
+        _, _, usage = os.wait4(self._process.pid, 0)
+        self._process.returncode = -signal.SIGTERM
+        self.cpu_s = usage.ru_utime + usage.ru_stime
+        self._parse()
+        self._scratch.cleanup()
+
+    def drain(self, seq: int, timeout: float = 30) -> None:
+        """Wait until the record ``seq`` has been received (or curl ended)."""
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._process.poll() is None:
+            self._parse()
+            if self.counter.last_seq is not None and self.counter.last_seq >= seq:
+                return
+            time.sleep(0.05)
+
+    def result(self, requests: int) -> Streamed:
+        return self.counter.result(requests, self.cpu_s)
+
+    def _parse(self) -> None:
+        with self._output.open("rb") as stream:
+            stream.seek(self._read_upto)
+            chunk = stream.read()
+        self._read_upto += len(chunk)
+        self.counter.feed(chunk)
 
 
 def admin_token(url: str, data_dir: Path) -> str:
@@ -444,6 +519,13 @@ def main() -> None:
         "--subscriber",
         action="store_true",
         help="hooks print a line per call; runs with hooks also measured with one log subscriber",
+    )
+    parser.add_argument(
+        "--subscriber-client",
+        choices=("python", "curl"),
+        default="python",
+        help="the subscriber: a thread of this process that counts events as they come, "
+        "or curl writing the stream to a file that is counted after each run",
     )
     parser.add_argument(
         "--subscriber-rounds",
