@@ -295,15 +295,40 @@ class EventCounter:
         )
 
 
-class LogSubscriber:
+class Reader:
+    """What both subscribers share: their counter, and waiting for a record."""
+
+    def __init__(self) -> None:
+        self.counter = EventCounter()
+        self.cpu_s = 0.0
+
+    def drain(self, seq: int, timeout: float = 30) -> None:
+        """Wait until the record ``seq`` has been received (or the stream ended)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._reading():
+            self._catch_up()
+            if self.counter.last_seq is not None and self.counter.last_seq >= seq:
+                return
+            time.sleep(0.05)
+
+    def result(self, requests: int) -> Streamed:
+        return self.counter.result(requests, self.cpu_s)
+
+    def _reading(self) -> bool:
+        raise NotImplementedError
+
+    def _catch_up(self) -> None:
+        """Count what has arrived but is not counted yet."""
+
+
+class LogSubscriber(Reader):
     """One reader of ``/api/v2/logs/stream`` in a thread of this process, counting
     events as they arrive (``EventCounter``)."""
 
     def __init__(self, url: str, token: str) -> None:
+        super().__init__()
         self._url = url + "/api/v2/logs/stream"
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        self.counter = EventCounter()
-        self.cpu_s = 0.0
         self._stop = threading.Event()
         self._open = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -318,16 +343,8 @@ class LogSubscriber:
         self._stop.set()
         self._thread.join(30)
 
-    def drain(self, seq: int, timeout: float = 30) -> None:
-        """Wait until the record ``seq`` has been received (or the stream ended)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._thread.is_alive():
-            if self.counter.last_seq is not None and self.counter.last_seq >= seq:
-                return
-            time.sleep(0.05)
-
-    def result(self, requests: int) -> Streamed:
-        return self.counter.result(requests, self.cpu_s)
+    def _reading(self) -> bool:
+        return self._thread.is_alive()
 
     def _read(self) -> None:
         started = time.thread_time()
@@ -354,16 +371,15 @@ class LogSubscriber:
             self._open.set()
 
 
-class CurlSubscriber:
+class CurlSubscriber(Reader):
     """The same reader as a ``curl`` process that only writes the stream to a file,
     parsed once the run is over: a subscriber that costs the machine close to
     nothing while the server is measured (``--subscriber-client curl``)."""
 
     def __init__(self, url: str, token: str) -> None:
+        super().__init__()
         self._url = url + "/api/v2/logs/stream"
         self._token = token
-        self.counter = EventCounter()
-        self.cpu_s = 0.0
         self._scratch = tempfile.TemporaryDirectory()
         self._output = Path(self._scratch.name) / "stream"
         self._read_upto = 0
@@ -386,26 +402,16 @@ class CurlSubscriber:
     def __exit__(self, *_: object) -> None:
         assert self._process is not None
         self._process.terminate()
-        _, _, usage = os.wait4(self._process.pid, 0)
+        usage = os.wait4(self._process.pid, 0)[2]
         self._process.returncode = -signal.SIGTERM
         self.cpu_s = usage.ru_utime + usage.ru_stime
-        self._parse()
+        self._catch_up()
         self._scratch.cleanup()
 
-    def drain(self, seq: int, timeout: float = 30) -> None:
-        """Wait until the record ``seq`` has been received (or curl ended)."""
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._process.poll() is None:
-            self._parse()
-            if self.counter.last_seq is not None and self.counter.last_seq >= seq:
-                return
-            time.sleep(0.05)
+    def _reading(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
-    def result(self, requests: int) -> Streamed:
-        return self.counter.result(requests, self.cpu_s)
-
-    def _parse(self) -> None:
+    def _catch_up(self) -> None:
         with self._output.open("rb") as stream:
             stream.seek(self._read_upto)
             chunk = stream.read()

@@ -411,7 +411,7 @@ class Broker:
                 relay.stop()
             if remote is not None:
                 remote.close()
-            sock.close()
+            # ``sock`` is closed by ``_forget``, once this task is done.
 
     def _bucket(self, hook: str) -> _Bucket:
         now = time.monotonic()
@@ -433,7 +433,6 @@ class Broker:
         timeout = min(self.limits.head_timeout, max(call.deadline - time.monotonic(), 0))
         received = bytearray()
         end = -1
-        closed = _Refusal(400, "the connection closed before a full request head")
         if timeout <= 0:
             raise _Refusal(408, "no full request head in time")
         try:
@@ -444,7 +443,7 @@ class Broker:
                     except OSError:  # reset by the hook: as good as closed
                         data = b""
                     if not data:
-                        raise closed
+                        raise _Refusal(400, "the connection closed before a full request head")
                     received += data
                     # The blank line may straddle what came before and what just came.
                     end = received.find(b"\r\n\r\n", max(len(received) - len(data) - 3, 0))
@@ -617,8 +616,6 @@ def _listener(ancillary: list[tuple[int, int, bytes]]) -> socket.socket | None:
         if sock.family != socket.AF_INET or sock.type != socket.SOCK_STREAM or not listening:
             raise OSError("not a listening TCP socket")
         sock.setblocking(False)
-        # No lingering close: closing a connection must never wait on the hook.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
     except OSError:
         sock.close()
         return None
@@ -642,8 +639,8 @@ def egress_overrides(setting: str) -> dict[str, tuple[str, int]]:
 
 
 def _forget(call: _Call, task: asyncio.Task[None], sock: socket.socket) -> None:
-    """A connection's task is over: also when it was cancelled before it ever ran,
-    so never got to close its socket."""
+    """A connection's task is over: close its socket here, so that it is closed
+    also when the task was cancelled before it ever ran."""
     call.tasks.discard(task)
     sock.close()
 

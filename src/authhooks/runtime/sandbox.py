@@ -202,7 +202,7 @@ class Sandbox:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
         # /proc too: its files take writes (/proc/self/autogroup would let hook
-        # code undo the priority the server set, see _lower_autogroup).
+        # code undo the priority the server set, see lower_autogroup).
         args += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
         args += ["--chdir", "/tmp", "--"]
         bootstrap = (
