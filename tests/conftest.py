@@ -82,7 +82,8 @@ class Server:
             "client_secret": client_secret,
             **params,
         }
-        return httpx.post(self.url + "/oauth/token", data=data)
+        # A hook may run for up to 20 s; the client must not give up before it on a busy machine.
+        return httpx.post(self.url + "/oauth/token", data=data, timeout=30)
 
     def management_token(self, scope: str | None = None) -> str:
         key = scope or "*"
