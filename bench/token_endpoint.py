@@ -72,6 +72,9 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    # CPU the server's processes (not its hook workers) used per request: steadier
+    # than throughput on a shared machine, and what a ratio of throughputs reflects.
+    server_us: float = 0.0
 
 
 @dataclass
@@ -108,11 +111,13 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+def running(
+    command: list[str], env: dict[str, str], probe: str
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(probe, process)
-        yield
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -127,6 +132,34 @@ def wrk(
 ) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, non-2xx count) from one wrk run."""
     return parse_wrk(wrk_output(url, body, duration, connections, script))
+
+
+def measured_run(
+    name: str, alg: str, server: int, url: str, body: str, args: argparse.Namespace, script: Path
+) -> tuple[Result, str]:
+    """One wrk run, with the CPU the server's processes used per request; and wrk's output."""
+    before = process_cpu_seconds(server)
+    output = wrk_output(url, body, args.duration, args.connections, script)
+    used = process_cpu_seconds(server) - before
+    rps, p50, p99, errors = parse_wrk(output)
+    return Result(name, alg, rps, p50, p99, errors, 1e6 * used / _requests(output)), output
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of ``pid`` and its children (server processes: uvicorn's
+    or node's workers), but not their own children (hook workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def wrk_output(url: str, body: str, duration: int, connections: int, script: Path) -> str:
@@ -177,21 +210,24 @@ def bench_authhooks(
         if printing:
             # Heartbeats on an idle stream let the reader notice it should stop.
             env["AUTHHOOKS_LOG_STREAM_HEARTBEAT"] = "1"
-        with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz"):
+        with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz") as server:
             hook = HOOK_PRINTING if printing else HOOK
             body = urlencode(setup_machine(url, Path(data_dir), hooks, hook))
             token_url = url + "/oauth/token"
             check(token_url, body)
             wrk(token_url, body, args.warmup, args.connections, script)
             if printing:
-                return with_subscriber(url, Path(data_dir), alg, hooks, body, args, script)
-            rps, p50, p99, errors = wrk(token_url, body, args.duration, args.connections, script)
-    name = f"authhooks+{hooks}h" if hooks else "authhooks"
-    return [(Result(name, alg, rps, p50, p99, errors), None)]
+                return with_subscriber(
+                    url, server.pid, Path(data_dir), alg, hooks, body, args, script
+                )
+            name = f"authhooks+{hooks}h" if hooks else "authhooks"
+            result, _ = measured_run(name, alg, server.pid, token_url, body, args, script)
+    return [(result, None)]
 
 
 def with_subscriber(
     url: str,
+    server: int,
     data_dir: Path,
     alg: str,
     hooks: int,
@@ -208,18 +244,16 @@ def with_subscriber(
         order = (False, True) if round_number % 2 == 0 else (True, False)
         for subscribed in order:
             if not subscribed:
-                rps, p50, p99, errors = wrk(
-                    token_url, body, args.duration, args.connections, script
-                )
-                runs.append((Result(name, alg, rps, p50, p99, errors), None))
+                result, _ = measured_run(name, alg, server, token_url, body, args, script)
+                runs.append((result, None))
                 continue
             reader = CurlSubscriber if args.subscriber_client == "curl" else LogSubscriber
             with reader(url, token) as subscriber:
-                output = wrk_output(token_url, body, args.duration, args.connections, script)
+                result, output = measured_run(
+                    name + "+sub", alg, server, token_url, body, args, script
+                )
                 subscriber.drain(newest_seq(url, token))
-            rps, p50, p99, errors = parse_wrk(output)
-            streamed = subscriber.result(_requests(output))
-            runs.append((Result(name + "+sub", alg, rps, p50, p99, errors), streamed))
+            runs.append((result, subscriber.result(_requests(output))))
     return runs
 
 
@@ -573,11 +607,15 @@ def main() -> None:
             f"{args.subscriber_rounds} runs each, alternating which goes first"
         )
     width = max(14, *(len(result.server) for result in results))
-    print(f"{'server':<{width}} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'server':<{width}} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'server CPU us/req':>18}"
+    )
     for result in results:
+        cpu = f"{result.server_us:.0f}" if result.server_us else "-"
         print(
             f"{result.server:<{width}} {result.alg:<6} {result.requests_per_s:>9.0f} "
-            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7}"
+            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7} {cpu:>18}"
         )
     for alg in args.algs.split(","):
         by_name = {r.server: r for r in results if r.alg == alg}
@@ -611,6 +649,7 @@ def mean_of_rounds(runs: list[Result]) -> list[Result]:
                 sum(result.p50_ms for result in same) / len(same),
                 sum(result.p99_ms for result in same) / len(same),
                 sum(result.errors for result in same),
+                sum(result.server_us for result in same) / len(same),
             )
         )
     return means
@@ -633,6 +672,15 @@ def print_subscriber(runs: list[tuple[Result, Streamed | None]], rounds: int) ->
         print(
             f"{alg}: {name}+sub/{name} throughput {ratio:.2f}, p99 added {added:+.2f} ms "
             f"(each round: {pairs})"
+        )
+        cpu_plain = sum(r.server_us for r in plain) / len(plain)
+        cpu_with = sum(r.server_us for r in with_sub) / len(with_sub)
+        each = ", ".join(
+            f"{b.server_us / a.server_us - 1:+.1%}" for a, b in zip(plain, with_sub, strict=True)
+        )
+        print(
+            f"{alg}: server CPU per request {cpu_plain:.0f} us without, {cpu_with:.0f} us with "
+            f"the subscriber ({cpu_with / cpu_plain - 1:+.1%}; each round: {each})"
         )
         for result, got in subscribed:
             assert got is not None

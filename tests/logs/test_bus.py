@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -16,9 +17,10 @@ import pytest
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
 from authhooks.logs.records import RecordFilter, newest, view
-from authhooks.logs.stream import batch_of, events
+from authhooks.logs.stream import _BATCH, batch_of, events
 from authhooks.points.flow import Invocation
 from authhooks.storage.database import Database
+from authhooks.storage.models import utcnow
 from tests.logs.rows import hook_row, invocation
 
 
@@ -152,3 +154,70 @@ def test_a_stream_ends_when_its_token_expires(tmp_path: Path) -> None:
     assert 0.4 < time.monotonic() - began < 5
     assert chunks[-1].startswith(b"event: dropped\n")
     assert b"token expired" in chunks[-1]
+
+
+ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \x00 end'
+# Workers cannot send one (runtime.protocol refuses it), but a stream must not
+# choke on one in a console line, whatever its source: stored, it is an escape.
+LONE_SURROGATE = "half a pair: \ud800"
+
+
+def _odd(n: int) -> Invocation:
+    """A record whose text needs every kind of escaping; every tenth starts on a
+    whole second."""
+    started = utcnow().replace(microsecond=0 if n % 10 == 0 else 123456)
+    return Invocation(
+        id=f"inv_{n}",
+        hook_id="hk_1",
+        version=2,
+        point="credentials-exchange",
+        started_at=started,
+        duration_ms=0.1 + n,
+        outcome="error",
+        error=ODD_TEXT,
+        console=[
+            {"at": 1.5, "stream": "stdout", "text": ODD_TEXT},
+            {"at": 1.75, "stream": "stderr", "text": LONE_SURROGATE},
+        ],
+        truncated=n % 2 == 0,
+    )
+
+
+def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
+    tmp_path: Path,
+) -> None:
+    """Odd text, whole-second times, and more records stored elsewhere than one
+    read fetches: the stream's events, from either source, are exactly the records."""
+    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
+    database.migrate()
+    with database.session() as session:
+        session.add(hook_row("hk_1"))
+    bus = LogBus()
+    here, elsewhere = InvocationLog(database), InvocationLog(database)
+    here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
+    many = 2 * _BATCH + 7
+
+    async def scenario() -> list[bytes]:
+        stream = events(database, bus, RecordFilter(), None, heartbeat=60)
+        chunks = [await anext(stream)]
+        reading = asyncio.ensure_future(_collect(stream, chunks))
+        for n in range(1, many + 1):
+            elsewhere.record(_odd(n))
+        await elsewhere.flush()
+        for n in range(many + 1, many + 11):
+            here.record(_odd(n))
+        await here.flush()
+        await asyncio.sleep(0.5)
+        reading.cancel()
+        return chunks
+
+    chunks = asyncio.run(scenario())
+    with database.session() as session:
+        stored = [view(row) for row in newest(session, RecordFilter(), before=None, limit=5000)]
+    database.dispose()
+    sent = _records(chunks)
+    assert [data["seq"] for data in sent] == list(range(1, many + 11))
+    assert sent == stored[::-1]
+    assert sent[-1]["error"] == ODD_TEXT
+    assert [line["text"] for line in sent[-1]["console"]] == [ODD_TEXT, LONE_SURROGATE]
+    assert re.fullmatch(r"[-\d]+T[:\d]+Z", sent[9]["started_at"])  # a whole second: no fraction

@@ -333,6 +333,28 @@ def test_forged_answer_for_another_call_is_refused(harness: Harness) -> None:
     assert isinstance(outcome.failure, Crashed)
 
 
+def test_a_forged_answer_with_a_lone_surrogate_is_refused(harness: Harness) -> None:
+    """Escaped as JSON, half a surrogate pair decodes to a string no database
+    takes: stored, it would have cost every record of its batch."""
+    outcome = harness.run(
+        r"""
+        import os, struct
+        def hook():
+            body = b'{"op":"error","id":1,"kind":"raised","error":{"type":"E","message":"\\ud800"}}'
+            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+                if fd > 2:
+                    try:
+                        os.write(fd, struct.pack(">I", len(body)) + body)
+                    except OSError:
+                        pass
+            return "real"
+        """,
+    )
+    assert isinstance(outcome.failure, Crashed), outcome
+    assert "surrogate" in outcome.failure.reason
+    harness.healthy()
+
+
 def test_huge_and_non_json_results(harness: Harness) -> None:
     assert isinstance(harness.run("def hook():\n    return {1, 2}\n").failure, BadResult)
     deep = harness.run(

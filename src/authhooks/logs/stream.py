@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from anyio.to_thread import run_sync
 
 from authhooks.hooks.invocations import StoredBatch
@@ -25,7 +26,10 @@ from authhooks.logs import records
 from authhooks.logs.bus import LineFilter, LogBus, RecordBatch, StoredRecord, Subscription
 from authhooks.storage.database import Database
 
-_BATCH = 200
+# Records read from the database per query. A stream on one of several processes
+# reads back every record the others stored: a page covers a few batches'
+# worth of them, so one query usually does, without counting the backlog.
+_BATCH = 1000
 # Streams one server process serves at most.
 MAX_SUBSCRIBERS = 100
 # The shortest time between two writes to one stream.
@@ -166,7 +170,7 @@ def batch_of(stored: StoredBatch) -> RecordBatch:
                 item.point,
                 item.outcome,
                 item.started_at,
-                _invocation_event(item, seq, json.dumps(item.console, separators=(",", ":"))),
+                _invocation_event(item, seq, _json(item.console)),
             )
             for seq, item in enumerate(stored.invocations, stored.first_seq)
         ),
@@ -183,20 +187,29 @@ def _lines(subscription: Subscription, live_lines: bool) -> bytes:
     return bytes(out)
 
 
-def _invocation_event(record: records.RecordHead, seq: int, console_json: str) -> bytes:
+def _invocation_event(record: records.RecordHead, seq: int, console_json: str | bytes) -> bytes:
     """A record's event, its console lines spliced in as the JSON text they are stored as."""
-    if "\n" in console_json or "\r" in console_json:  # not ours: it would split the event
-        console_json = json.dumps(json.loads(console_json), separators=(",", ":"))
-    head = json.dumps(records.head(record, seq), separators=(",", ":"), ensure_ascii=True)
-    return (
-        f'id: {seq}\nevent: invocation\ndata: {head[:-1]},"console":{console_json}}}\n\n'.encode()
-    )
+    console = console_json.encode() if isinstance(console_json, str) else console_json
+    if b"\n" in console or b"\r" in console:  # not ours: it would split the event
+        console = _json(json.loads(console))
+    head = _json(records.head(record, seq))
+    return b'id: %d\nevent: invocation\ndata: %s,"console":%s}\n\n' % (seq, head[:-1], console)
 
 
 def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
-    return f"{head}event: {kind}\ndata: {body}\n\n".encode()
+    return f"{head}event: {kind}\ndata: ".encode() + _json(data) + b"\n\n"
+
+
+def _json(value: Any) -> bytes:
+    """Compact JSON, as UTF-8 (an event's data may be; control characters are
+    escaped, so it never splits an event). orjson, for it is several times faster
+    than the standard library on what every stream sends; the standard library
+    for what orjson refuses: a lone surrogate a worker sent as an escape."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _position(database: Database) -> int:
