@@ -7,8 +7,12 @@ BIN := $(VENV)/bin
 run: setup
 	$(BIN)/authhooks serve --profile default
 
+# Two runs: everything but the load and fault suite spread over every core (tests
+# wait on servers and sandboxes more than they compute), then that suite alone,
+# so that its figures are not another test's noise.
 test: setup-dev check
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=auto --ignore=tests/stress
+	$(BIN)/pytest tests/stress
 
 check: setup-dev
 	$(BIN)/ruff check src tests bench

@@ -142,12 +142,14 @@ def measured_run(
     output = wrk_output(url, body, args.duration, args.connections, script)
     used = process_cpu_seconds(server) - before
     rps, p50, p99, errors = parse_wrk(output)
-    return Result(name, alg, rps, p50, p99, errors, 1e6 * used / _requests(output)), output
+    per_request = 1e6 * used / max(1, _requests(output))
+    return Result(name, alg, rps, p50, p99, errors, per_request), output
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU of ``pid`` and its children (server processes: uvicorn's
-    or node's workers), but not their own children (hook workers)."""
+    """User and system CPU of ``pid`` and its children (uvicorn's worker processes),
+    but not their own children (hook workers). With one worker, uvicorn serves in
+    ``pid`` itself, and the children counted are the hook workers' launchers."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -673,10 +675,11 @@ def print_subscriber(runs: list[tuple[Result, Streamed | None]], rounds: int) ->
             f"{alg}: {name}+sub/{name} throughput {ratio:.2f}, p99 added {added:+.2f} ms "
             f"(each round: {pairs})"
         )
-        cpu_plain = sum(r.server_us for r in plain) / len(plain)
+        cpu_plain = sum(r.server_us for r in plain) / len(plain) or 1.0
         cpu_with = sum(r.server_us for r in with_sub) / len(with_sub)
         each = ", ".join(
-            f"{b.server_us / a.server_us - 1:+.1%}" for a, b in zip(plain, with_sub, strict=True)
+            f"{b.server_us / (a.server_us or 1.0) - 1:+.1%}"
+            for a, b in zip(plain, with_sub, strict=True)
         )
         print(
             f"{alg}: server CPU per request {cpu_plain:.0f} us without, {cpu_with:.0f} us with "

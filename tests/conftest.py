@@ -26,6 +26,10 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 AUTHHOOKS = [sys.executable, "-m", "authhooks"]
 # Short, so tests of cross-process invalidation wait little.
 CACHE_TTL = 0.2
+# pytest-xdist's workers run with COLUMNS=80 and LINES set: a rich console made
+# when the CLI is imported would keep that width for good, and cut its tables.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ subscriber that falls behind is dropped with a final event."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
@@ -17,7 +18,7 @@ import pytest
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
 from authhooks.logs.records import RecordFilter, newest, view
-from authhooks.logs.stream import _BATCH, batch_of, events
+from authhooks.logs.stream import _BATCH, _PAGE_BYTES, batch_of, events
 from authhooks.points.flow import Invocation
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
@@ -156,7 +157,7 @@ def test_a_stream_ends_when_its_token_expires(tmp_path: Path) -> None:
     assert b"token expired" in chunks[-1]
 
 
-ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \x00 end'
+ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \u2029 \x85 \x00 end'
 # Workers cannot send one (runtime.protocol refuses it), but a stream must not
 # choke on one in a console line, whatever its source: stored, it is an escape.
 LONE_SURROGATE = "half a pair: \ud800"
@@ -221,3 +222,40 @@ def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
     assert sent[-1]["error"] == ODD_TEXT
     assert [line["text"] for line in sent[-1]["console"]] == [ODD_TEXT, LONE_SURROGATE]
     assert re.fullmatch(r"[-\d]+T[:\d]+Z", sent[9]["started_at"])  # a whole second: no fraction
+    # One line per field for any reader, even one that splits at NEL, LS and PS
+    # as str.splitlines() does (httpx's iter_lines, and so the CLI).
+    text = b"".join(chunks).decode()
+    assert text.splitlines() == text.replace("\r\n", "\n").split("\n")[:-1]
+
+
+def test_a_page_read_back_stops_at_its_byte_budget(tmp_path: Path) -> None:
+    """Records with megabytes of console lines each: read back a few at a time,
+    in several pages, none lost."""
+    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
+    database.migrate()
+    with database.session() as session:
+        session.add(hook_row("hk_1"))
+    bus = LogBus()
+    elsewhere = InvocationLog(database)
+    lines = [{"at": 1.0, "stream": "stdout", "text": "\x01" * 2000}] * 200  # 2.4 MB stored
+    count = 2 + _PAGE_BYTES // (2000 * 6 * 200)  # one past a full page
+
+    async def scenario() -> list[bytes]:
+        stream = events(database, bus, RecordFilter(), None, heartbeat=60)
+        chunks = [await anext(stream)]
+        for n in range(1, count + 1):
+            record = invocation(f"inv_{n}", "hk_1")
+            elsewhere.record(dataclasses.replace(record, console=lines))
+        await elsewhere.flush()
+        bus.records_stored()  # as a relay or heartbeat would tell it
+        reading = asyncio.ensure_future(_collect(stream, chunks))
+        await asyncio.sleep(3)
+        reading.cancel()
+        return chunks
+
+    chunks = asyncio.run(scenario())
+    database.dispose()
+    assert [data["id"] for data in _records(chunks)] == [f"inv_{n}" for n in range(1, count + 1)]
+    pages = [chunk for chunk in chunks if b"event: invocation" in chunk]
+    assert len(pages) >= 2
+    assert all(len(page) < _PAGE_BYTES + 2000 * 6 * 200 + 1024 for page in pages)

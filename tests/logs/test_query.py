@@ -24,6 +24,12 @@ def solo(backend: str, tmp_path: Path) -> Any:
         yield running
 
 
+NUL_RAISER = """
+def credentials_exchange(client, scope, audience, context):
+    raise ValueError("nul\\x00byte")
+"""
+
+
 def logs(server: Server, **params: Any) -> Any:
     with server.api("read:logs") as api:
         return api.get("/logs", params=params)
@@ -84,3 +90,19 @@ def test_a_million_lines_are_capped_and_marked(solo: Server) -> None:
     assert record["truncated"] is True
     assert len(record["console"]) <= 1100
     assert any("dropped past the cap" in line["text"] for line in record["console"])
+
+
+def test_an_error_holding_a_nul_is_stored(solo: Server) -> None:
+    """PostgreSQL's text refuses NUL: the record is stored with a replacement
+    character, and the records stored with it are not lost."""
+    machine = create_machine(solo)
+    failing = create_hook(solo, NUL_RAISER, on_error="continue")
+    quiet = create_hook(
+        solo, "def credentials_exchange(client, scope, audience, context):\n    pass\n", order=1
+    )
+    time.sleep(0.3)
+    assert token(solo, machine).status_code == 200
+    time.sleep(0.5)
+    record = logs(solo, hook_id=failing["id"]).json()["logs"][0]
+    assert "nul\ufffdbyte" in record["error"]
+    assert logs(solo, hook_id=quiet["id"]).json()["logs"]

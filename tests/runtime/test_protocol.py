@@ -14,6 +14,9 @@ from authhooks.runtime.protocol import ProtocolError, decode
         rb'{"line":"a\uDFFF"}',
         rb'{"\udc00":1}',
         rb'{"deep":[[{"x":"\ud83d"}]]}',
+        rb'{"line":"\ud800\u0041"}',
+        rb'{"line":"\ude00\ud83d"}',
+        rb'{"line":"\udABC"}',
     ],
 )
 def test_a_lone_surrogate_breaks_the_protocol(body: bytes) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, Text, cast, func, select
+from sqlalchemy import Result, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from authhooks.errors import NotFound
@@ -100,18 +100,23 @@ def newest(
 
 def after(
     session: Session, record_filter: RecordFilter, seq: int, upto: int, limit: int
-) -> Sequence[Any]:
+) -> Result[Any]:
     """Records numbered after ``seq`` up to ``upto``, oldest first: what a stream sends
     next. Plain rows, with the console lines as their JSON text (``console_json``):
-    a stream passes them on as they are, without building objects for them."""
+    a stream passes them on as they are, without building objects for them.
+    Fetched a few at a time (a server-side cursor on PostgreSQL), so that a
+    reader that stops early never holds them all."""
     table = models.HookInvocation
     columns = [column for column in table.__table__.columns if column.name not in _NOT_STREAMED]
     query = select(*columns, cast(table.console, Text).label("console_json"))
     query = record_filter.apply(query).where(table.seq > seq, table.seq <= upto)
-    return session.execute(query.order_by(table.seq).limit(limit)).all()
+    return session.execute(
+        query.order_by(table.seq).limit(limit).execution_options(yield_per=_FETCH)
+    )
 
 
 _NOT_STREAMED = {"console", "captured_event", "capture_expires_at"}
+_FETCH = 50
 
 
 def position(session: Session) -> int:

@@ -30,6 +30,9 @@ from authhooks.storage.database import Database
 # reads back every record the others stored: a page covers a few batches'
 # worth of them, so one query usually does, without counting the backlog.
 _BATCH = 1000
+# ...and at most about this many bytes of events: a record's console lines can
+# run to megabytes, so rows are fetched a few at a time and the page cut short.
+_PAGE_BYTES = 8 * 1024 * 1024
 # Streams one server process serves at most.
 MAX_SUBSCRIBERS = 100
 # The shortest time between two writes to one stream.
@@ -187,13 +190,18 @@ def _lines(subscription: Subscription, live_lines: bool) -> bytes:
     return bytes(out)
 
 
-def _invocation_event(record: records.RecordHead, seq: int, console_json: str | bytes) -> bytes:
-    """A record's event, its console lines spliced in as the JSON text they are stored as."""
-    console = console_json.encode() if isinstance(console_json, str) else console_json
-    if b"\n" in console or b"\r" in console:  # not ours: it would split the event
-        console = _json(json.loads(console))
+def _invocation_event(record: records.RecordHead, seq: int, console: bytes) -> bytes:
+    """A record's event, its console lines spliced in as JSON text already encoded."""
     head = _json(records.head(record, seq))
     return b'id: %d\nevent: invocation\ndata: %s,"console":%s}\n\n' % (seq, head[:-1], console)
+
+
+def _stored_console(console_json: str) -> bytes:
+    """Console lines as stored, made safe for an event's data line."""
+    console = console_json.encode()
+    if any(breaking in console for breaking in _LINE_BREAKING):  # not ours: re-encode
+        return _json(json.loads(console))
+    return console
 
 
 def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> bytes:
@@ -201,15 +209,28 @@ def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> b
     return f"{head}event: {kind}\ndata: ".encode() + _json(data) + b"\n\n"
 
 
+# Characters that end a line for some reader: CR and LF for SSE itself, and
+# NEL, LS and PS for readers that split with str.splitlines() (httpx's
+# iter_lines, and so the CLI). JSON escapes the first two; orjson writes the
+# others as they are.
+_LINE_BREAKING = (b"\n", b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_ESCAPES = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
 def _json(value: Any) -> bytes:
-    """Compact JSON, as UTF-8 (an event's data may be; control characters are
-    escaped, so it never splits an event). orjson, for it is several times faster
-    than the standard library on what every stream sends; the standard library
-    for what orjson refuses: a lone surrogate a worker sent as an escape."""
+    """Compact JSON as UTF-8, on one line for any reader. orjson, for it is
+    several times faster than the standard library on what every stream sends;
+    the standard library for what orjson refuses (a lone surrogate, an integer
+    over 64 bits, a key that is not a string), which no record of ours holds
+    but a stream must not fail on."""
     try:
-        return orjson.dumps(value)
+        encoded = orjson.dumps(value)
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":")).encode()
+    if b"\xc2\x85" in encoded or b"\xe2\x80" in encoded:
+        for raw, escaped in _ESCAPES:
+            encoded = encoded.replace(raw, escaped)
+    return encoded
 
 
 def _position(database: Database) -> int:
@@ -221,14 +242,22 @@ def _page(
     database: Database, record_filter: records.RecordFilter, cursor: int, upto: int | None
 ) -> tuple[bytes, int, bool]:
     """One page of events after ``cursor``; the cursor after it; whether more may follow."""
+    events: list[bytes] = []
+    size = 0
     with database.session() as session:
         if upto is None:
             upto = records.position(session)
         rows = records.after(session, record_filter, cursor, upto, _BATCH)
-        page = b"".join(_invocation_event(row, row.seq, row.console_json) for row in rows)
-    if len(rows) == _BATCH:
-        return page, rows[-1].seq, True
-    return page, max(cursor, upto), False
+        try:
+            for row in rows:
+                event = _invocation_event(row, row.seq, _stored_console(row.console_json))
+                events.append(event)
+                size += len(event)
+                if size >= _PAGE_BYTES or len(events) == _BATCH:
+                    return b"".join(events), row.seq, True
+        finally:
+            rows.close()
+    return b"".join(events), max(cursor, upto), False
 
 
 def _backlog(database: Database, record_filter: records.RecordFilter, seq: int) -> int:

@@ -134,13 +134,26 @@ async def run_hook(
         started_at=started,
         duration_ms=outcome.duration_ms,
         outcome="ok" if failure is None else failure.kind,
-        error=failure.describe() if failure is not None else None,
+        error=_storable(failure.describe()) if failure is not None else None,
         console=console,
         truncated=outcome.dropped_lines > 0,
         test=test,
         captured=captured,
     )
     return HookRun(invocation, state, outcome.result, failure, skipped)
+
+
+def _storable(text: str) -> str:
+    """Text every database stores: PostgreSQL's text refuses NUL, and no UTF-8
+    column takes half a surrogate pair. One record it refused would cost every
+    record written with it."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = text.encode(errors="replace").decode()
+    return text
 
 
 def _live(

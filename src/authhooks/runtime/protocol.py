@@ -52,20 +52,13 @@ def decode(body: bytes) -> dict[str, Any]:
 
 
 def is_text(value: Any) -> bool:
-    """Whether every string in a JSON value (keys too) can be written as UTF-8."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return False
+    """Whether every string in a JSON value (keys too) can be written as UTF-8.
+    Encoding it again is a walk in C: far quicker than one in Python over a
+    frame a hostile worker filled with escapes."""
+    try:
+        json.dumps(value, ensure_ascii=False, check_circular=False).encode()
+    except UnicodeEncodeError:
+        return False
     return True
 
 
