@@ -110,7 +110,8 @@ def after(
     columns = [column for column in table.__table__.columns if column.name not in _NOT_STREAMED]
     query = select(*columns, cast(table.console, Text).label("console_json"))
     query = record_filter.apply(query).where(table.seq > seq, table.seq <= upto)
-    return session.execute(
+    # On the connection: rows of plain columns need nothing of the ORM's loading.
+    return session.connection().execute(
         query.order_by(table.seq).limit(limit).execution_options(yield_per=_FETCH)
     )
 
