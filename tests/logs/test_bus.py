@@ -29,9 +29,22 @@ def line(n: int, hook_id: str = "hk_1") -> dict[str, object]:
     return {"invocation_id": "inv_1", "hook_id": hook_id, "point": "credentials-exchange", "n": n}
 
 
-def test_a_subscriber_that_falls_behind_is_dropped(tmp_path: Path) -> None:
+def _database(tmp_path: Path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
     database.migrate()
+    return database
+
+
+def _database_with_hook(tmp_path: Path) -> Database:
+    """A database holding the hook hk_1, whose records the tests store."""
+    database = _database(tmp_path)
+    with database.session() as session:
+        session.add(hook_row("hk_1"))
+    return database
+
+
+def test_a_subscriber_that_falls_behind_is_dropped(tmp_path: Path) -> None:
+    database = _database(tmp_path)
     bus = LogBus()
 
     async def scenario() -> list[bytes]:
@@ -91,10 +104,7 @@ def test_a_stream_interleaves_its_own_batches_with_other_processes_records(
 ) -> None:
     """Batches this process stored come from memory; those another process stored
     in between (or that piled up) are read from the database; none is lost or doubled."""
-    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
-    database.migrate()
-    with database.session() as session:
-        session.add(hook_row("hk_1"))
+    database = _database_with_hook(tmp_path)
     bus = LogBus()
     here, elsewhere = InvocationLog(database), InvocationLog(database)
     here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
@@ -140,8 +150,7 @@ async def _collect(stream: AsyncIterator[bytes], into: list[bytes]) -> None:
 
 
 def test_a_stream_ends_when_its_token_expires(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
-    database.migrate()
+    database = _database(tmp_path)
     bus = LogBus()
 
     async def scenario() -> list[bytes]:
@@ -189,10 +198,7 @@ def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
 ) -> None:
     """Odd text, whole-second times, and more records stored elsewhere than one
     read fetches: the stream's events, from either source, are exactly the records."""
-    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
-    database.migrate()
-    with database.session() as session:
-        session.add(hook_row("hk_1"))
+    database = _database_with_hook(tmp_path)
     bus = LogBus()
     here, elsewhere = InvocationLog(database), InvocationLog(database)
     here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
@@ -231,10 +237,7 @@ def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
 def test_a_page_read_back_stops_at_its_byte_budget(tmp_path: Path) -> None:
     """Records with megabytes of console lines each: read back a few at a time,
     in several pages, none lost."""
-    database = Database(f"sqlite:///{tmp_path / 'logs.db'}")
-    database.migrate()
-    with database.session() as session:
-        session.add(hook_row("hk_1"))
+    database = _database_with_hook(tmp_path)
     bus = LogBus()
     elsewhere = InvocationLog(database)
     lines = [{"at": 1.0, "stream": "stdout", "text": "\x01" * 2000}] * 200  # 2.4 MB stored

@@ -314,42 +314,35 @@ def test_forged_frames_kill_the_worker(harness: Harness) -> None:
     assert "protocol" in outcome.failure.reason
 
 
+def forging(frame_body: bytes) -> str:
+    """A hook that writes ``frame_body`` as a frame to every descriptor it holds
+    past 2 (its answer pipe among them), then answers for real."""
+    return f"""
+import os, struct
+def hook():
+    body = {frame_body!r}
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+        if fd > 2:
+            try:
+                os.write(fd, struct.pack(">I", len(body)) + body)
+            except OSError:
+                pass
+    return "real"
+"""
+
+
 def test_forged_answer_for_another_call_is_refused(harness: Harness) -> None:
-    outcome = harness.run(
-        """
-        import json, os, struct
-        def hook():
-            body = json.dumps({"op": "result", "id": 999, "value": "forged"}).encode()
-            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
-                if fd > 2:
-                    try:
-                        os.write(fd, struct.pack(">I", len(body)) + body)
-                    except OSError:
-                        pass
-            return "real"
-        """,
-    )
+    outcome = harness.run(forging(b'{"op":"result","id":999,"value":"forged"}'))
     assert outcome.result != "forged"
     assert isinstance(outcome.failure, Crashed)
 
 
 def test_a_forged_answer_with_a_lone_surrogate_is_refused(harness: Harness) -> None:
-    """Escaped as JSON, half a surrogate pair decodes to a string no database
-    takes: stored, it would have cost every record of its batch."""
-    outcome = harness.run(
-        r"""
-        import os, struct
-        def hook():
-            body = b'{"op":"error","id":1,"kind":"raised","error":{"type":"E","message":"\\ud800"}}'
-            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
-                if fd > 2:
-                    try:
-                        os.write(fd, struct.pack(">I", len(body)) + body)
-                    except OSError:
-                        pass
-            return "real"
-        """,
-    )
+    """Escaped as JSON, half a surrogate pair decodes to a string no text column
+    takes: stored, it would have cost every record of its batch. The answer is
+    for the worker's first call, so only its text can give it away."""
+    error = rb'{"type":"E","message":"\ud800"}'
+    outcome = harness.run(forging(b'{"op":"error","id":1,"kind":"raised","error":' + error + b"}"))
     assert isinstance(outcome.failure, Crashed), outcome
     assert "surrogate" in outcome.failure.reason
     harness.healthy()
