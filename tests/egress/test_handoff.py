@@ -128,3 +128,47 @@ def test_a_listener_is_taken_and_served_and_nothing_more_gets_through(loop: str)
         assert await asyncio.to_thread(_ask, address) == ""
 
     run_on(loop, scenario())
+
+
+def _status(client: socket.socket) -> str:
+    client.settimeout(5)
+    with client:
+        return client.recv(4096).decode().split(" ")[1]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_connection_cap_counts_connections_in_the_order_they_came(loop: str) -> None:
+    """Connections that wait to be accepted together, as they do while the server
+    is busy, are numbered as they are accepted: those within the cap are served,
+    only those past it refused."""
+
+    async def scenario() -> list[str]:
+        broker = Broker()
+        try:
+            door = broker.open(0)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            address = listener.getsockname()
+            await asyncio.to_thread(_hand, door, listener.fileno())
+            listener.close()
+            broker.begin(0, "hk_test", [], time.monotonic() + 30)
+            first = [socket.create_connection(address) for _ in range(4)]
+            await asyncio.sleep(0.2)  # accepted, each waiting for its request
+            # Connected while the event loop is held: accepted in one wake-up.
+            rest = [
+                socket.create_connection(address)
+                for _ in range(broker.limits.connections_per_call + 2 - len(first))
+            ]
+            for client in rest:
+                client.sendall(b"GET http://example.com/ HTTP/1.1\r\n\r\n")
+            statuses = await asyncio.to_thread(lambda: sorted(_status(c) for c in rest))
+            for client in first:
+                client.close()
+            await broker.end(0)
+            return statuses
+        finally:
+            await broker.shutdown()
+
+    statuses = run_on(loop, scenario())
+    assert statuses == ["403"] * 12 + ["429"] * 2  # no host is allowed; two past the cap

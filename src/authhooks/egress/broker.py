@@ -315,11 +315,13 @@ class Broker:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # A listener's options pass to what it accepts; closing must never wait.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
-        task = self._loop.create_task(self._serve(call, sock))
+        # Its number now: accepted in one wake-up, several are counted before any is served.
+        task = self._loop.create_task(self._serve(call, sock, call.connections))
         call.tasks.add(task)
         task.add_done_callback(lambda _: _forget(call, task, sock))
 
-    async def _serve(self, call: _Call, sock: socket.socket) -> None:
+    async def _serve(self, call: _Call, sock: socket.socket, number: int) -> None:
+        """Serve the call's ``number``-th connection."""
         hook = call.hook_id
         began = time.monotonic()
         method, host, port = "?", "?", 0
@@ -328,7 +330,7 @@ class Broker:
         remote: socket.socket | None = None
         held = False
         try:
-            if call.connections > self.limits.connections_per_call:
+            if number > self.limits.connections_per_call:
                 raise _Refusal(
                     429, f"more than {self.limits.connections_per_call} connections in one call"
                 )
