@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Result, Select, Text, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Result,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from authhooks.errors import NotFound
@@ -98,33 +108,62 @@ def newest(
     return session.scalars(query.order_by(models.HookInvocation.seq.desc()).limit(limit)).all()
 
 
-def after(
-    session: Session, record_filter: RecordFilter, seq: int, upto: int, limit: int
-) -> Result[Any]:
-    """Records numbered after ``seq`` up to ``upto``, oldest first: what a stream sends
-    next. Plain rows, with the console lines as their JSON text (``console_json``):
-    a stream passes them on as they are, without building objects for them.
-    Fetched a few at a time (a server-side cursor on PostgreSQL), so that a
-    reader that stops early never holds them all."""
-    table = models.HookInvocation
-    columns = [column for column in table.__table__.columns if column.name not in _NOT_STREAMED]
-    query = select(*columns, cast(table.console, Text).label("console_json"))
-    query = record_filter.apply(query).where(table.seq > seq, table.seq <= upto)
-    # On the connection: rows of plain columns need nothing of the ORM's loading.
-    return session.connection().execute(
-        query.order_by(table.seq).limit(limit).execution_options(yield_per=_FETCH)
-    )
-
-
-_NOT_STREAMED = {"console", "captured_event", "capture_expires_at"}
+_TABLE = models.HookInvocation.__table__.c
+# A streamed row: the arguments of ``head_of``, then the console lines as their JSON text.
+STREAMED_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    _TABLE.id,
+    _TABLE.seq,
+    _TABLE.hook_id,
+    _TABLE.version,
+    _TABLE.point,
+    _TABLE.started_at,
+    _TABLE.duration_ms,
+    _TABLE.outcome,
+    _TABLE.error,
+    _TABLE.truncated,
+    _TABLE.test,
+    cast(_TABLE.console, Text).label("console_json"),
+)
 _FETCH = 50
+_POSITION = select(models.LogSequence.value).where(models.LogSequence.id == 1)
 
 
-def position(session: Session) -> int:
+class StreamReads:
+    """The reads a log stream repeats, for its one filter, built once: building a
+    statement costs more than running it on the few records a stream reads at a
+    time. They run on a plain connection and give plain rows: a stream passes
+    them on as they are, without objects for them."""
+
+    def __init__(self, record_filter: RecordFilter) -> None:
+        table = models.HookInvocation
+        self._after = (
+            record_filter.apply(select(*STREAMED_COLUMNS))
+            .where(table.seq > bindparam("after"), table.seq <= bindparam("upto"))
+            .order_by(table.seq)
+            .limit(bindparam("limit"))
+            # A few rows at a time (a server-side cursor on PostgreSQL), so that a
+            # reader that stops early never holds them all.
+            .execution_options(yield_per=_FETCH)
+        )
+        self._count = record_filter.apply(select(func.count()).select_from(table)).where(
+            table.seq > bindparam("after")
+        )
+
+    def after(
+        self, connection: Connection, seq: int, upto: int, limit: int
+    ) -> Result[*tuple[Any, ...]]:
+        """Records numbered after ``seq`` up to ``upto``, oldest first, as rows of
+        ``STREAMED_COLUMNS``; the caller closes the result."""
+        return connection.execute(self._after, {"after": seq, "upto": upto, "limit": limit})
+
+    def count_after(self, connection: Connection, seq: int) -> int:
+        return int(connection.execute(self._count, {"after": seq}).scalar() or 0)
+
+
+def position(connection: Connection | Session) -> int:
     """The last number handed out and committed. Batches commit in number order
     (see ``hooks.invocations``), so every record up to it is already readable."""
-    value = session.scalar(select(models.LogSequence.value).where(models.LogSequence.id == 1))
-    return int(value or 0)
+    return int(connection.execute(_POSITION).scalar() or 0)
 
 
 def get(session: Session, invocation_id: str) -> models.HookInvocation:
@@ -145,21 +184,45 @@ def view_of(record: RecordLike, seq: int) -> dict[str, Any]:
 
 def head(record: RecordHead, seq: int) -> dict[str, Any]:
     """A record's view but its console lines."""
+    return head_of(
+        record.id,
+        seq,
+        record.hook_id,
+        record.version,
+        record.point,
+        record.started_at,
+        record.duration_ms,
+        record.outcome,
+        record.error,
+        record.truncated,
+        record.test,
+    )
+
+
+def head_of(
+    record_id: str,
+    seq: int,
+    hook_id: str,
+    version: int,
+    point: str,
+    started_at: datetime,
+    duration_ms: float,
+    outcome: str,
+    error: str | None,
+    truncated: bool,
+    test: bool,
+) -> dict[str, Any]:
+    """``head`` from its values, in the order of ``STREAMED_COLUMNS``."""
     return {
-        "id": record.id,
+        "id": record_id,
         "seq": seq,
-        "hook_id": record.hook_id,
-        "version": record.version,
-        "point": record.point,
-        "started_at": record.started_at.isoformat().replace("+00:00", "Z"),
-        "duration_ms": record.duration_ms,
-        "outcome": record.outcome,
-        "error": record.error,
-        "truncated": record.truncated,
-        "test": record.test,
+        "hook_id": hook_id,
+        "version": version,
+        "point": point,
+        "started_at": started_at.isoformat().replace("+00:00", "Z"),
+        "duration_ms": duration_ms,
+        "outcome": outcome,
+        "error": error,
+        "truncated": truncated,
+        "test": test,
     }
-
-
-def count_after(session: Session, record_filter: RecordFilter, seq: int) -> int:
-    query = record_filter.apply(select(func.count()).select_from(models.HookInvocation))
-    return int(session.scalar(query.where(models.HookInvocation.seq > seq)) or 0)

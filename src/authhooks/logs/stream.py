@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,6 +59,7 @@ async def events(
     right after it; otherwise the records in between are read first.
     """
     key, subscription = bus.subscribe(LineFilter(record_filter.hook_id, record_filter.point))
+    reads = records.StreamReads(record_filter)
     live_lines = record_filter.outcome is None  # lines have no outcome yet
     try:
         if last_event_id is None:
@@ -73,7 +75,7 @@ async def events(
             if subscription.records_stored.is_set():
                 subscription.records_stored.clear()
                 subscription.batches.clear()  # what they carry is read now
-                async for chunk in _read(database, record_filter, cursor, None):
+                async for chunk in _read(database, reads, cursor, None):
                     if isinstance(chunk, int):
                         cursor = chunk
                         continue
@@ -85,7 +87,7 @@ async def events(
                 if batch.last <= cursor:
                     continue  # already read from the database
                 if batch.first > cursor + 1:  # stored meanwhile by another process
-                    async for chunk in _read(database, record_filter, cursor, batch.first - 1):
+                    async for chunk in _read(database, reads, cursor, batch.first - 1):
                         if isinstance(chunk, bytes):
                             yield _lines(subscription, live_lines) + chunk
                 out = bytearray(_lines(subscription, live_lines))
@@ -146,18 +148,18 @@ class _TooFarBehind(Exception):
 
 
 async def _read(
-    database: Database, record_filter: records.RecordFilter, cursor: int, upto: int | None
+    database: Database, reads: records.StreamReads, cursor: int, upto: int | None
 ) -> AsyncIterator[bytes | int]:
     """Stored records after ``cursor`` (up to ``upto``, or all committed), as event
     bytes per page, each followed by the new cursor; ends the stream with a
     final event for a subscriber too far behind to catch up."""
     while True:
-        page, cursor, more = await run_sync(_page, database, record_filter, cursor, upto)
+        page, cursor, more = await run_sync(_page, database, reads, cursor, upto)
         yield page
         yield cursor
         if not more:
             return
-        if await run_sync(_backlog, database, record_filter, cursor) > MAX_BACKLOG:
+        if await run_sync(_backlog, database, reads, cursor) > MAX_BACKLOG:
             yield _event("dropped", {"reason": "the subscriber is too far behind"})
             raise _TooFarBehind
 
@@ -173,7 +175,7 @@ def batch_of(stored: StoredBatch) -> RecordBatch:
                 item.point,
                 item.outcome,
                 item.started_at,
-                _invocation_event(item, seq, _json(item.console)),
+                _invocation_event(records.head(item, seq), _json(item.console)),
             )
             for seq, item in enumerate(stored.invocations, stored.first_seq)
         ),
@@ -190,16 +192,26 @@ def _lines(subscription: Subscription, live_lines: bool) -> bytes:
     return bytes(out)
 
 
-def _invocation_event(record: records.RecordHead, seq: int, console: bytes) -> bytes:
+def _invocation_event(head: dict[str, Any], console: bytes) -> bytes:
     """A record's event, its console lines spliced in as JSON text already encoded."""
-    head = _json(records.head(record, seq))
-    return b'id: %d\nevent: invocation\ndata: %s,"console":%s}\n\n' % (seq, head[:-1], console)
+    encoded = _json(head)
+    return b'id: %d\nevent: invocation\ndata: %s,"console":%s}\n\n' % (
+        head["seq"],
+        encoded[:-1],
+        console,
+    )
 
 
 def _stored_console(console_json: str) -> bytes:
     """Console lines as stored, made safe for an event's data line."""
     console = console_json.encode()
-    if any(breaking in console for breaking in _LINE_BREAKING):  # not ours: re-encode
+    # ASCII text can break lines only with CR or LF: two quick scans, not the pattern.
+    breaks = (
+        b"\n" in console or b"\r" in console
+        if console.isascii()
+        else _LINE_BREAKING.search(console) is not None
+    )
+    if breaks:  # not ours: re-encode
         return _json(json.loads(console))
     return console
 
@@ -213,7 +225,7 @@ def _event(kind: str, data: dict[str, Any], *, event_id: str | None = None) -> b
 # NEL, LS and PS for readers that split with str.splitlines() (httpx's
 # iter_lines, and so the CLI). JSON escapes the first two; orjson writes the
 # others as they are.
-_LINE_BREAKING = (b"\n", b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_LINE_BREAKING = re.compile(b"[\n\r]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 _ESCAPES = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 
 
@@ -234,23 +246,24 @@ def _json(value: Any) -> bytes:
 
 
 def _position(database: Database) -> int:
-    with database.session() as session:
-        return records.position(session)
+    with database.engine.connect() as connection:
+        return records.position(connection)
 
 
 def _page(
-    database: Database, record_filter: records.RecordFilter, cursor: int, upto: int | None
+    database: Database, reads: records.StreamReads, cursor: int, upto: int | None
 ) -> tuple[bytes, int, bool]:
     """One page of events after ``cursor``; the cursor after it; whether more may follow."""
     events: list[bytes] = []
     size = 0
-    with database.session() as session:
+    # One read transaction: the position and the rows up to it are of one snapshot.
+    with database.engine.connect() as connection:
         if upto is None:
-            upto = records.position(session)
-        rows = records.after(session, record_filter, cursor, upto, _BATCH)
+            upto = records.position(connection)
+        rows = reads.after(connection, cursor, upto, _BATCH)
         try:
             for row in rows:
-                event = _invocation_event(row, row.seq, _stored_console(row.console_json))
+                event = _invocation_event(records.head_of(*row[:-1]), _stored_console(row[-1]))
                 events.append(event)
                 size += len(event)
                 if size >= _PAGE_BYTES or len(events) == _BATCH:
@@ -260,6 +273,6 @@ def _page(
     return b"".join(events), max(cursor, upto), False
 
 
-def _backlog(database: Database, record_filter: records.RecordFilter, seq: int) -> int:
-    with database.session() as session:
-        return records.count_after(session, record_filter, seq)
+def _backlog(database: Database, reads: records.StreamReads, seq: int) -> int:
+    with database.engine.connect() as connection:
+        return reads.count_after(connection, seq)
