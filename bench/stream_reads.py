@@ -41,9 +41,11 @@ def fresh_database(url: str | None) -> Iterator[Database]:
     if url is None:
         with tempfile.TemporaryDirectory() as directory:
             database = Database(f"sqlite:///{Path(directory) / 'reads.db'}")
-            database.migrate()
-            yield database
-            database.dispose()
+            try:
+                database.migrate()
+                yield database
+            finally:
+                database.dispose()
         return
     schema = f"bench_{secrets.token_hex(4)}"
     admin = Database(url)

@@ -8,7 +8,8 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ import pytest
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
 from authhooks.logs.records import RecordFilter, newest, view
-from authhooks.logs.stream import _BATCH, _PAGE_BYTES, batch_of, events
+from authhooks.logs.stream import _BATCH, _PAGE_BYTES, _stored_console, batch_of, events
 from authhooks.points.flow import Invocation
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
+from tests.conftest import postgres_schema
 from tests.logs.rows import hook_row, invocation
 
 
@@ -170,6 +172,8 @@ ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \u2029 \x85 \x00 end'
 # Workers cannot send one (runtime.protocol refuses it), but a stream must not
 # choke on one in a console line, whatever its source: stored, it is an escape.
 LONE_SURROGATE = "half a pair: \ud800"
+# An error as the flow stores it (points.flow): PostgreSQL's text refuses NUL.
+STORED_ERROR = ODD_TEXT.replace("\x00", "\ufffd")
 
 
 def _odd(n: int) -> Invocation:
@@ -184,7 +188,7 @@ def _odd(n: int) -> Invocation:
         started_at=started,
         duration_ms=0.1 + n,
         outcome="error",
-        error=ODD_TEXT,
+        error=STORED_ERROR,
         console=[
             {"at": 1.5, "stream": "stdout", "text": ODD_TEXT},
             {"at": 1.75, "stream": "stderr", "text": LONE_SURROGATE},
@@ -193,12 +197,31 @@ def _odd(n: int) -> Invocation:
     )
 
 
+@contextmanager
+def _database_on(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A database holding the hook hk_1: SQLite, or a fresh PostgreSQL schema."""
+    sqlite = nullcontext(f"sqlite:///{tmp_path / 'logs.db'}")
+    with postgres_schema() if backend == "postgresql" else sqlite as url:
+        database = Database(url)
+        database.migrate()
+        with database.session() as session:
+            session.add(hook_row("hk_1"))
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
 def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     """Odd text, whole-second times, and more records stored elsewhere than one
     read fetches: the stream's events, from either source, are exactly the records."""
-    database = _database_with_hook(tmp_path)
+    with _database_on(backend, tmp_path) as database:
+        _check_events_are_the_records(database)
+
+
+def _check_events_are_the_records(database: Database) -> None:
     bus = LogBus()
     here, elsewhere = InvocationLog(database), InvocationLog(database)
     here.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
@@ -221,11 +244,10 @@ def test_events_sent_from_memory_and_read_back_are_the_records_the_api_shows(
     chunks = asyncio.run(scenario())
     with database.session() as session:
         stored = [view(row) for row in newest(session, RecordFilter(), before=None, limit=5000)]
-    database.dispose()
     sent = _records(chunks)
     assert [data["seq"] for data in sent] == list(range(1, many + 11))
     assert sent == stored[::-1]
-    assert sent[-1]["error"] == ODD_TEXT
+    assert sent[-1]["error"] == STORED_ERROR
     assert [line["text"] for line in sent[-1]["console"]] == [ODD_TEXT, LONE_SURROGATE]
     assert re.fullmatch(r"[-\d]+T[:\d]+Z", sent[9]["started_at"])  # a whole second: no fraction
     # One line per field for any reader, even one that splits at NEL, LS and PS
@@ -262,3 +284,24 @@ def test_a_page_read_back_stops_at_its_byte_budget(tmp_path: Path) -> None:
     pages = [chunk for chunk in chunks if b"event: invocation" in chunk]
     assert len(pages) >= 2
     assert all(len(page) < _PAGE_BYTES + 2000 * 6 * 200 + 1024 for page in pages)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '[{"at": 1.0, "stream": "stdout", "text": "plain"}]',
+        '[{"at": 1.0, "stream": "stdout", "text": "caf\u00e9 \u2713"}]',
+        # As another writer could have left it: pretty-printed, or with raw separators
+        # (PostgreSQL's jsonb, say, writes U+2028 as it is).
+        '[\n  {"at": 1.0,\r\n "text": "a"}\n]',
+        '[{"at": 1.0, "text": "line\u2028separator \u2029 next\u0085line"}]',
+    ],
+)
+def test_stored_console_lines_go_out_on_one_line(stored: str) -> None:
+    """A record's console lines, as its row holds them, are spliced into one data
+    line that no reader splits, and mean what was stored."""
+    sent = _stored_console(stored)
+    assert json.loads(sent) == json.loads(stored)
+    assert len(sent.decode().splitlines()) == 1
+    if not any(mark in stored for mark in "\n\r\u2028\u2029\u0085"):
+        assert sent == stored.encode()  # ours: passed on as it is

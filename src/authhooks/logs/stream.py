@@ -205,7 +205,7 @@ def _invocation_event(head: dict[str, Any], console: bytes) -> bytes:
 def _stored_console(console_json: str) -> bytes:
     """Console lines as stored, made safe for an event's data line."""
     console = console_json.encode()
-    # ASCII text can break lines only with CR or LF: two quick scans, not the pattern.
+    # ASCII text can break lines only with CR or LF: byte scans, not the pattern.
     breaks = (
         b"\n" in console or b"\r" in console
         if console.isascii()
@@ -256,7 +256,8 @@ def _page(
     """One page of events after ``cursor``; the cursor after it; whether more may follow."""
     events: list[bytes] = []
     size = 0
-    # One read transaction: the position and the rows up to it are of one snapshot.
+    # No shared snapshot is needed: batches commit in number order (hooks.invocations),
+    # so every record up to the position read first is there for the read after it.
     with database.engine.connect() as connection:
         if upto is None:
             upto = records.position(connection)
