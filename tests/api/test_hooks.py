@@ -254,3 +254,25 @@ def test_odd_input_is_4xx_not_500(server: Server) -> None:
     assert deploy.status_code == 400
     assert_api_error(surrogate, 400, "unpaired surrogate")
     assert_api_error(bad_patch, 400, "1BAD")
+
+
+def test_a_page_read_while_its_hooks_are_deleted_leaves_them_out(server: Server) -> None:
+    """Listing never fails because a hook on the page went away meanwhile."""
+    point = {"triggerId": "post-change-password"}
+    script = "def post_change_password(user, context):\n    return None\n"
+    doomed = [new_hook(server, script=script, **point)["id"] for _ in range(20)]
+
+    def delete_them() -> None:
+        with server.api() as api:
+            for hook_id in doomed:
+                assert api.delete(f"/hooks/{hook_id}").status_code == 204
+
+    answers: list[int] = []
+    with ThreadPoolExecutor(1) as pool, server.api() as api:
+        deleting = pool.submit(delete_them)
+        while not deleting.done():
+            response = api.get("/hooks", params={**point, "per_page": 100})
+            answers.append(response.status_code)
+        deleting.result()
+    assert answers
+    assert set(answers) == {200}, answers

@@ -206,7 +206,9 @@ def test_secrets_are_written_never_shown_and_completed_in_the_editor(
 
 def hooks_named(server: Server, names: list[str]) -> dict[str, dict[str, Any]]:
     with server.api() as api:
-        found = api.get("/hooks", params={"per_page": 100}).json()
+        response = api.get("/hooks", params={"per_page": 100})
+    assert response.status_code == 200, response.text
+    found = response.json()
     return {hook["name"]: hook for hook in found if hook["name"] in names}
 
 

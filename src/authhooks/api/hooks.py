@@ -231,7 +231,7 @@ def list_hooks(
         rows, total = store.list_hooks(
             session, offset=page.offset, limit=page.per_page, trigger_id=trigger_id, enabled=enabled
         )
-        items = [_out(hook, store.current_script(session, hook)) for hook in rows]
+        items = [_out(hook, script) for hook, script in rows]
     return page.shape("hooks", items, total)
 
 

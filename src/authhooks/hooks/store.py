@@ -118,14 +118,22 @@ def list_hooks(
     limit: int,
     trigger_id: str | None = None,
     enabled: bool | None = None,
-) -> tuple[list[models.Hook], int]:
-    query = select(models.Hook)
+) -> tuple[list[tuple[models.Hook, str]], int]:
+    """A page of hooks, each with its current script, and how many match. One
+    statement reads both: a hook deleted meanwhile is left out of the page
+    rather than failing it, as reading each script after the hooks would."""
+    current = (models.HookVersion.hook_id == models.Hook.id) & (
+        models.HookVersion.number == models.Hook.version
+    )
+    query = select(models.Hook, models.HookVersion.script).join(models.HookVersion, current)
     if trigger_id is not None:
         query = query.where(models.Hook.trigger_id == trigger_id)
     if enabled is not None:
         query = query.where(models.Hook.enabled.is_(enabled))
     ordered = query.order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at)
-    return page(session, ordered, offset, limit)
+    total = session.scalar(select(func.count()).select_from(ordered.order_by(None).subquery()))
+    rows = session.execute(ordered.offset(offset).limit(limit)).tuples()
+    return [(hook, script) for hook, script in rows], int(total or 0)
 
 
 def current_script(session: Session, hook: models.Hook) -> str:
