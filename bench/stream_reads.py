@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-
-from sqlalchemy import text
 
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs import records, stream
@@ -31,6 +28,7 @@ from authhooks.points.flow import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
+from log_stream import postgres_schema
 
 PAGE_SIZES = (1, 10, 55, 500)
 
@@ -38,29 +36,15 @@ PAGE_SIZES = (1, 10, 55, 500)
 @contextmanager
 def fresh_database(url: str | None) -> Iterator[Database]:
     """A migrated database: SQLite in a temporary directory, or a new schema of ``url``."""
-    if url is None:
-        with tempfile.TemporaryDirectory() as directory:
-            database = Database(f"sqlite:///{Path(directory) / 'reads.db'}")
+    with tempfile.TemporaryDirectory() as directory:
+        sqlite = nullcontext(f"sqlite:///{Path(directory) / 'reads.db'}")
+        with postgres_schema(url) if url else sqlite as database_url:
+            database = Database(database_url)
             try:
                 database.migrate()
                 yield database
             finally:
                 database.dispose()
-        return
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = Database(url)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in url else "?"
-    database = Database(f"{url}{separator}options=-csearch_path%3D{schema}")
-    try:
-        database.migrate()
-        yield database
-    finally:
-        database.dispose()
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def store(database: Database, count: int) -> None:

@@ -24,7 +24,7 @@ from authhooks.hooks import limits
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
-from authhooks.storage.database import bump_generation, page
+from authhooks.storage.database import bump_generation, count, page
 from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,8 @@ def list_hooks(
     if enabled is not None:
         query = query.where(models.Hook.enabled.is_(enabled))
     ordered = query.order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at)
-    total = session.scalar(select(func.count()).select_from(ordered.order_by(None).subquery()))
     rows = session.execute(ordered.offset(offset).limit(limit)).tuples()
-    return [(hook, script) for hook, script in rows], int(total or 0)
+    return [(hook, script) for hook, script in rows], count(session, ordered)
 
 
 def current_script(session: Session, hook: models.Hook) -> str:

@@ -160,7 +160,7 @@ class StreamReads:
         return int(connection.execute(self._count, {"after": seq}).scalar() or 0)
 
 
-def position(connection: Connection | Session) -> int:
+def position(connection: Connection) -> int:
     """The last number handed out and committed. Batches commit in number order
     (see ``hooks.invocations``), so every record up to it is already readable."""
     return int(connection.execute(_POSITION).scalar() or 0)

@@ -96,9 +96,14 @@ class Database:
 
 def page(session: Session, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
     """One page of ``query``'s rows and the total number of rows it matches."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = list(session.scalars(query.offset(offset).limit(limit)))
-    return rows, int(total or 0)
+    return rows, count(session, query)
+
+
+def count(session: Session, query: Any) -> int:
+    """How many rows ``query`` matches, whatever it selects and however it is ordered."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)
 
 
 def bump_generation(session: Session) -> None:
