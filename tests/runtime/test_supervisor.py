@@ -205,7 +205,7 @@ def test_concurrent_calls_use_several_workers(harness: Harness) -> None:
     # Each call says which worker ran it, and when (the sandbox shares the host's clock).
     version = harness.version(
         "import secrets, time\nWORKER = secrets.token_hex()\n"
-        "def hook():\n    began = time.time()\n    time.sleep(0.5)\n"
+        "def hook():\n    began = time.time()\n    time.sleep(3)\n"
         "    return [WORKER, began, time.time()]\n"
     )
     harness.invoke(version)  # one warm worker; the others start on demand
@@ -214,7 +214,8 @@ def test_concurrent_calls_use_several_workers(harness: Harness) -> None:
     calls = [outcome.result for outcome in outcomes]
     assert len({worker for worker, _, _ in calls}) == 4
     # In parallel, not one after another: each call ran while another one did. (Not
-    # timed against a bound: starting three workers takes long on a busy machine.)
+    # timed against a bound: starting three workers takes long on a busy machine;
+    # each call lasts 3 s so that the warm worker's call is still running by then.)
     for worker, began, ended in calls:
         assert any(
             other != worker and other_began < ended and began < other_ended
