@@ -46,14 +46,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The dashboard's assets: built from its sources (npm, pinned by the lock file)
-# whenever they changed; node_modules is refreshed when the lock file did.
+# The dashboard's assets and the API reference's (Swagger UI): built from their
+# sources (npm, pinned by the lock file) whenever they changed or one is missing;
+# node_modules is refreshed when the lock file changed.
 frontend=src/authhooks/dashboard/frontend
 bundle=src/authhooks/dashboard/static/app.js
+docs_bundle=src/authhooks/dashboard/static/docs.js
 if [ ! -f "$frontend/node_modules/.package-lock.json" ] \
   || [ "$frontend/package-lock.json" -nt "$frontend/node_modules/.package-lock.json" ]; then
   (cd "$frontend" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-if [ ! -f "$bundle" ] || [ -n "$(find "$frontend/src" "$frontend/package.json" "$frontend/package-lock.json" -newer "$bundle" -print -quit)" ]; then
+if [ ! -f "$bundle" ] || [ ! -f "$docs_bundle" ] \
+  || [ -n "$(find "$frontend/src" "$frontend/package.json" "$frontend/package-lock.json" -newer "$bundle" -print -quit)" ]; then
   (cd "$frontend" && npm run --silent build >/dev/null)
 fi

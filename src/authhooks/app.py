@@ -32,6 +32,9 @@ from authhooks.observability import http as metrics_http
 from authhooks.observability.logs import RequestIds
 from authhooks.services import Services
 
+OPENAPI_URL = "/api/v2/openapi.json"
+DOCS_URL = "/api/v2/docs"
+
 
 class FastPath:
     """Serves the identity routes directly and everything else through FastAPI.
@@ -79,8 +82,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app = FastAPI(
         title="authhooks Management API",
         version=__version__,
-        openapi_url="/api/v2/openapi.json",
-        docs_url="/api/v2/docs",
+        openapi_url=OPENAPI_URL,
+        # FastAPI's own docs page loads Swagger UI from a CDN: the dashboard serves
+        # one built with its assets instead (dashboard/pages.py).
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -101,7 +106,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
-    app.router.routes.extend(dashboard_pages.routes())
+    app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))
     fast = FastPath(
         app,
         identity_http.routes() + dbconnections.routes() + metrics_http.routes(services.settings),

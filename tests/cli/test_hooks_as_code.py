@@ -8,8 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
+from authhooks.storage import models
+from authhooks.storage.database import Database
 from tests.cli.client import logged_in
-from tests.conftest import Server, run_server
+from tests.conftest import Server, run_server, unique
 
 TIER = """
 def credentials_exchange(client, scope, audience, context):
@@ -200,3 +204,49 @@ def test_a_refused_change_stops_the_deploy_and_a_fixed_directory_goes_on(
     assert not (folder / "partial-c.py").exists()
     for name in ("partial-a", "partial-b"):
         cli.ok("rm", name, "--yes")
+
+
+def test_export_refuses_a_hook_name_that_is_not_a_file_name(server: Server, tmp_path: Path) -> None:
+    cli = logged_in(server, tmp_path / "cli")
+    (cli.cwd / "tier.py").write_text(TIER)
+    name = unique("escape")
+    cli.ok("create", "-t", "credentials-exchange", "--name", name, "tier.py")
+    with server.api() as api:
+        (hook,) = [
+            h for h in api.get("/hooks", params={"per_page": 100}).json() if h["name"] == name
+        ]
+    # The API refuses such a name; a server of another version, or a compromised
+    # one, may still send it.
+    database = Database(server.database_url)
+    try:
+        with database.session() as session:
+            session.execute(
+                update(models.Hook).where(models.Hook.id == hook["id"]).values(name="../../escaped")
+            )
+        out = tmp_path / "out"
+        refused = cli("export", str(out))
+        assert refused.returncode == 1, refused
+        assert "a hook named '../../escaped', which is not a hook name" in refused.stderr
+        assert not (tmp_path / "escaped.py").exists()
+        assert not (tmp_path / "escaped.json").exists()
+        assert list((out / "hooks").iterdir()) == []  # nothing at all was written
+    finally:
+        with server.api() as api:
+            api.delete(f"/hooks/{hook['id']}")
+        database.dispose()
+
+
+def test_deploy_refuses_a_file_whose_name_is_not_a_hook_name(
+    server: Server, tmp_path: Path
+) -> None:
+    cli = logged_in(server, tmp_path)
+    before = state(server)
+    folder = tmp_path / "repo" / "hooks"
+    folder.mkdir(parents=True)
+    # A name that ends in a newline passes a ^...$ pattern with re.match.
+    (folder / "odd\n.py").write_text(TIER)
+    write_json(folder / "odd\n.json", {"triggerId": "credentials-exchange"})
+    refused = cli("deploy", str(tmp_path / "repo"))
+    assert refused.returncode == 2, refused
+    assert "'odd\\n' is not a hook name" in refused.stderr
+    assert state(server) == before

@@ -101,6 +101,13 @@ class Change:
     remote: dict[str, Any] | None = None
 
 
+def is_hook_name(name: object) -> bool:
+    """Whether ``name`` is a hook name, and so a file name that stays in its folder:
+    no separators, no dot first, no control characters (``fullmatch``: with
+    ``match``, ``$`` also matches before a final newline)."""
+    return isinstance(name, str) and limits.HOOK_NAME.fullmatch(name) is not None
+
+
 def read_directory(directory: Path) -> list[LocalHook]:
     """Every hook the directory declares, each checked; the first problem stops it all."""
     folder = directory / "hooks"
@@ -109,7 +116,7 @@ def read_directory(directory: Path) -> list[LocalHook]:
     found: list[LocalHook] = []
     for path in sorted(folder.glob("*.json")):
         name = path.stem
-        if not limits.HOOK_NAME.match(name):
+        if not is_hook_name(name):
             raise CliError(f"{path}: {name!r} is not a hook name (letters, digits, - and _)")
         try:
             document = json.loads(read_text(path))
@@ -291,6 +298,14 @@ def export(
         hooks = remote.hooks()
         files: dict[str, str] = {}
         for hook in hooks:
+            # Names become file names: whatever the server sends, nothing is written
+            # outside DIR/hooks, and nothing at all if one name would be.
+            if not is_hook_name(hook["name"]):
+                raise CliError(
+                    f"the server has a hook named {hook['name']!r}, which is not a hook name "
+                    "(letters, digits, - and _); nothing was exported",
+                    ExitCode.FAILED,
+                )
             names = sorted(remote.call("GET", f"/hooks/{hook['id']}/secrets"))
             document = {setting: hook[setting] for setting in SETTINGS}
             document["secrets"] = {name: f"${name}" for name in names}

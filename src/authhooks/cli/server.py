@@ -78,6 +78,7 @@ def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | N
 
     with clean_errors():
         admin = initialise(settings, new_admin=new_admin)
+    _warn_of_loose_modes(settings)
     if profile is not None:
         _save_profile(settings, profile)
     # os.isatty, not rich's is_terminal: FORCE_COLOR must not print a secret into a pipe.
@@ -97,6 +98,34 @@ def _initialise(settings: Settings, *, new_admin: bool = False, profile: str | N
         )
     else:
         console.print(f"Bootstrap admin credentials: {settings.data_dir / ADMIN_FILE}")
+
+
+def _warn_of_loose_modes(settings: Settings) -> None:
+    """Say which of the data dir and the SQLite database other users may open: the
+    database holds users' personal data and password hashes. A new database is
+    created 0600 and a new data dir 0700, but one made before, or elsewhere, keeps
+    its mode; changing it is the operator's call."""
+    import stat
+    from pathlib import Path
+
+    from authhooks.storage.database import sqlite_path
+
+    paths = [settings.data_dir]
+    database = sqlite_path(settings.database_url)
+    if database is not None:
+        paths += [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:  # no -wal or -shm just now
+            continue
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            private = "700" if stat.S_ISDIR(status.st_mode) else "600"
+            console.print(
+                f"[yellow]warning:[/yellow] {escape(str(path))} is open to other users "
+                f"(mode {mode:04o}); it holds users' data: chmod {private} {escape(str(path))}"
+            )
 
 
 def _save_profile(settings: Settings, name: str) -> None:

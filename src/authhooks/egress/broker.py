@@ -17,7 +17,9 @@ connection the broker:
 1. refuses it outside a call, past the call's connection cap, or past the
    hook's rate;
 2. reads the request head under a size cap and a deadline (a slowloris
-   inside the sandbox holds only its own connection, until its call ends);
+   inside the sandbox holds only its own connection, until its call ends),
+   and refuses a head that a server could read otherwise than the broker
+   does (``_parse_head``);
 3. checks the host against the hook's allowlist (``rules.matches``), after
    refusing IP addresses in any notation and local names (``rules``);
 4. resolves the name itself and connects only to an address it checked
@@ -523,18 +525,46 @@ class _Forward:
 
 
 _METHOD = re.compile(r"[A-Z]{1,16}")
+# RFC 9110 §5.6.2: a field name is a token, with nothing between it and its colon.
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Control characters, tab aside: a bare CR or LF, or a NUL, ends a line for some
+# servers and not for others.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _parse_head(head: bytes) -> tuple[str, str, int, _Forward]:
-    """(method, host, port, what to send on for plain HTTP) of a proxy request."""
+    """(method, host, port, what to send on for plain HTTP) of a proxy request.
+
+    A plain-HTTP head is forwarded only if every server reads it the way the broker
+    does: lines end in CRLF and nothing else, no line is folded, Host and
+    Content-Length come once at most, and there is no Transfer-Encoding. Otherwise
+    a hook could slip a second Host, a second request or a kept-alive connection
+    past the rewrite below.
+    """
     try:
         text = head.decode("ascii")
     except UnicodeDecodeError:
         raise _Refusal(400, "the request head is not ASCII") from None
-    request_line, _, rest = text.partition("\r\n")
+    request_line, *field_lines = text.removesuffix("\r\n\r\n").split("\r\n")
     parts = request_line.split(" ")
-    if len(parts) != 3 or not _METHOD.fullmatch(parts[0]) or parts[2] not in _VERSIONS:
+    if (
+        len(parts) != 3
+        or not _METHOD.fullmatch(parts[0])
+        or parts[2] not in _VERSIONS
+        or _CONTROL.search(request_line)
+        or "\t" in request_line
+    ):
         raise _Refusal(400, f"malformed request line {request_line[:100]!r}")
+    fields: list[tuple[str, str, str]] = []  # (lower-case name, value, the line)
+    for line in field_lines:
+        name, colon, value = line.partition(":")
+        if not colon or not _FIELD_NAME.fullmatch(name) or _CONTROL.search(value):
+            raise _Refusal(
+                400,
+                f"malformed header line {line[:100]!r}: each ends in CRLF, "
+                "its name followed directly by ':'",
+            )
+        fields.append((name.lower(), value.strip(" \t"), line))
     method, target, version = parts
     if method == "CONNECT":
         host, port = _authority(target, None)
@@ -550,24 +580,29 @@ def _parse_head(head: bytes) -> tuple[str, str, int, _Forward]:
     if url.query:
         path += "?" + url.query
     headers: list[str] = []
-    body_bytes = 0
-    for line in filter(None, rest.split("\r\n")):
-        name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        if not colon or name in _HOP_BY_HOP or name == "host":
-            continue
+    body_bytes: int | None = None
+    seen_host = False
+    for name, value, line in fields:
         if name == "transfer-encoding":
-            raise _Refusal(400, "send a request body with Content-Length, not chunked")
+            raise _Refusal(400, "send a request body with Content-Length, not Transfer-Encoding")
+        if name == "host":
+            if seen_host:
+                raise _Refusal(400, "more than one Host header")
+            seen_host = True
+            continue
         if name == "content-length":
-            if not value.strip().isdigit() or len(value.strip()) > 12:
+            if body_bytes is not None:
+                raise _Refusal(400, "more than one Content-Length header")
+            if not value.isdigit() or len(value) > 12:
                 raise _Refusal(400, "bad Content-Length")
-            body_bytes = int(value.strip())
-        headers.append(line)
+            body_bytes = int(value)
+        if name not in _HOP_BY_HOP:
+            headers.append(line)
     # The Host is the target's, whatever the hook wrote: one allowed name must not
     # become a way to other sites behind the same front end.
     host_header = f"Host: {url.netloc}"
     lines = [f"{method} {path} {version}", host_header, *headers, "Connection: close", "", ""]
-    return method, host, port, _Forward("\r\n".join(lines).encode("ascii"), body_bytes)
+    return method, host, port, _Forward("\r\n".join(lines).encode("ascii"), body_bytes or 0)
 
 
 _VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from authhooks.storage.models import Generation
@@ -30,16 +33,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for other databases and in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 if it does not exist, whatever the umask: it
+    holds users' personal data and password hashes. SQLite gives the -wal and
+    -shm files it creates beside it the database file's own mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        # An empty file is an empty database to SQLite.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     """One engine and session factory per server process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = sqlite_path(url) if self.is_sqlite else None
+        if self.path is not None:
+            _create_private(self.path)
         self.engine: Engine = create_engine(url, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -55,11 +78,11 @@ class Database:
     def exclusive(self, name: str) -> Iterator[None]:
         """Hold a lock named ``name`` that every process using this database respects."""
         if self.is_sqlite:
-            path = self.url.removeprefix("sqlite:///")
-            if not path or path == ":memory:":
+            if self.path is None:
                 yield
                 return
-            with open(f"{path}.{name}.lock", "a") as lock:
+            descriptor = os.open(f"{self.path}.{name}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+            with open(descriptor, "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 yield
             return
