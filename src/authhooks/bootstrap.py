@@ -24,6 +24,20 @@ from authhooks.storage.database import Database, bump_generation
 ADMIN_FILE = "bootstrap-admin.json"
 
 
+class ManagementAudienceTaken(LookupError):
+    """Another API holds the management API's audience (registered while the issuer
+    was elsewhere). A LookupError, so that the CLI reports it in one line and exits
+    non-zero, as it does the other start-up failures an operator must fix."""
+
+    def __init__(self, audience: str, holder: models.ResourceServer) -> None:
+        super().__init__(
+            f"the management API's audience {audience!r} (from the issuer) is the "
+            f"identifier of the API {holder.name!r} (id {holder.id}): start with the "
+            f"previous issuer and delete that API (DELETE /api/v2/resource-servers/"
+            f"{holder.id}), or choose another issuer"
+        )
+
+
 @dataclass(frozen=True)
 class AdminCredentials:
     client_id: str
@@ -79,6 +93,14 @@ def _ensure_management_api(session: Session, settings: Settings) -> bool:
     existing = session.scalar(
         select(models.ResourceServer).where(models.ResourceServer.is_system.is_(True))
     )
+    holder = session.scalar(
+        select(models.ResourceServer).where(
+            models.ResourceServer.identifier == audience,
+            models.ResourceServer.is_system.is_(False),
+        )
+    )
+    if holder is not None:
+        raise ManagementAudienceTaken(audience, holder)
     if existing is not None:
         # Later versions add scopes (and the issuer may have moved): keep the system API current.
         if existing.scopes != MANAGEMENT_SCOPES or existing.identifier != audience:

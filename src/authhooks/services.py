@@ -84,7 +84,7 @@ class Services:
         )
         bus = LogBus()
         invocations.stored.append(lambda stored: bus.batch_stored(partial(batch_of, stored)))
-        relay = None if database.is_sqlite else PgRelay(settings.database_url, bus)
+        relay = None if database.is_sqlite else PgRelay(settings.database_url, bus, master_key)
         if relay is not None:
             invocations.stored.append(lambda _: relay.records_stored())
         flows = FlowRunner(
@@ -117,7 +117,8 @@ class Services:
                 settings.login_max_failures_per_user,
                 settings.login_max_failures_per_ip,
                 settings.login_failure_window,
-            )
+            ),
+            master_key,
         )
         login = PasswordLogin(database, passwords, throttle)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)

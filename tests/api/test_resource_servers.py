@@ -120,13 +120,54 @@ def test_duplicate_identifier_is_409_and_stores_nothing(server: Server) -> None:
         assert api_total(api) == before
 
 
-def test_identifier_of_the_management_api_is_409(server: Server) -> None:
+def test_identifier_of_the_management_api_is_reserved(server: Server) -> None:
     with server.api() as api:
         response = api.post(
             "/resource-servers",
             json={"name": unique("api"), "identifier": server.management_audience},
         )
-    assert_api_error(response, 409, error_code="conflict")
+    assert_api_error(response, 400, "reserved", "invalid_body")
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        # What the management audience would become if the issuer moved on this host.
+        "https://127.0.0.1/api/v2/",
+        "http://127.0.0.1:1/auth/api/v2/",
+        "HTTP://127.0.0.1/x/api/v2/",
+        "https://user@127.0.0.1:8443/api/v2/",
+    ],
+)
+def test_management_audiences_of_this_host_are_reserved(server: Server, identifier: str) -> None:
+    with server.api() as api:
+        before = api_total(api)
+        response = api.post(
+            "/resource-servers", json={"name": unique("api"), "identifier": identifier}
+        )
+        assert_api_error(response, 400, "reserved for this server's management API")
+        assert api_total(api) == before
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "http://127.0.0.1/api/v2",  # no issuer ends without "/", so no audience does
+        "http://127.0.0.1/api/v2/things/",
+        "https://{host}.example.com/api/v2/",  # another host: its own business
+        "urn:{host}:api/v2/",
+    ],
+)
+def test_other_identifiers_like_the_management_api_are_allowed(
+    server: Server, identifier: str
+) -> None:
+    with server.api() as api:
+        response = api.post(
+            "/resource-servers",
+            json={"name": unique("api"), "identifier": identifier.format(host=unique("h"))},
+        )
+        assert response.status_code == 201, response.text
+        api.delete(f"/resource-servers/{response.json()['id']}")
 
 
 def test_concurrent_creates_with_one_identifier_give_one_201_and_409s(server: Server) -> None:

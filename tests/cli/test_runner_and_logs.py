@@ -231,3 +231,41 @@ def follow_across_a_restart(server: Server, tmp_path: Path) -> None:
         finally:
             errors = follower.stop()
     assert "reconnecting" in errors
+
+
+def test_follow_stops_when_its_access_is_taken_away(server: Server, tmp_path: Path) -> None:
+    """Its grant revoked, the follower says so and exits, rather than reconnect forever."""
+    with server.api() as api:
+        client = api.post("/clients", json={"name": unique("follower")}).json()
+        grant = api.post(
+            "/client-grants",
+            json={
+                "client_id": client["client_id"],
+                "audience": server.management_audience,
+                "scope": ["read:hooks", "read:logs"],
+            },
+        )
+        assert grant.status_code == 201, grant.text
+    cli = Cli(tmp_path / "config", tmp_path)
+    cli.ok(
+        "login",
+        "--url",
+        server.url,
+        "--client-id",
+        client["client_id"],
+        "--audience",
+        server.management_audience,
+        env={"AUTHHOOKS_CLIENT_SECRET": client["client_secret"]},
+    )
+    follower = Follower(cli)
+    try:
+        with server.api() as api:
+            assert api.delete(f"/client-grants/{grant.json()['id']}").status_code == 204
+        _, errors = follower.process.communicate(timeout=15)
+    finally:
+        if follower.process.poll() is None:
+            follower.process.kill()
+            follower.process.communicate()
+    assert follower.process.returncode == 4
+    assert "grant was revoked" in errors
+    assert "reconnecting" not in errors

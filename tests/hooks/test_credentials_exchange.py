@@ -272,3 +272,19 @@ def test_notes_about_a_hooks_output_are_redacted(solo: Server) -> None:
         logs = api.get(f"/hooks/{hook['id']}/logs").text
     assert "supersecretvalue" not in logs
     assert "***" in logs
+
+
+def test_hooks_cannot_add_scopes_to_an_api_that_defines_none(solo: Server) -> None:
+    machine = create_machine(solo, scopes=[])
+    hook = create_hook(
+        solo,
+        "def credentials_exchange(client, scope, audience, context):\n"
+        "    return {'scope': scope + ['create:clients']}\n",
+        enabled=True,
+    )
+    time.sleep(0.3)
+    assert "scope" not in fetch_claims(solo, machine)  # an API without scopes allows none
+    time.sleep(1.0)
+    with solo.api() as api:
+        console = api.get(f"/hooks/{hook['id']}/logs").json()[0]["console"]
+    assert any("create:clients was dropped" in line["text"] for line in console)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import re
 import time
@@ -166,6 +167,48 @@ def test_a_stream_ends_when_its_token_expires(tmp_path: Path) -> None:
     assert 0.4 < time.monotonic() - began < 5
     assert chunks[-1].startswith(b"event: dropped\n")
     assert b"token expired" in chunks[-1]
+
+
+def test_a_stream_checks_its_access_on_a_timer_not_per_line(tmp_path: Path) -> None:
+    """Under a flood of lines, as on a quiet stream, the check runs every
+    ``access_every`` seconds, and a refusal ends the stream with why."""
+    database = _database(tmp_path)
+    bus = LogBus()
+    checks: list[float] = []
+
+    async def access() -> tuple[str, str] | None:
+        checks.append(time.monotonic())
+        return ("grant_revoked", "its client's grant was revoked") if len(checks) == 6 else None
+
+    async def flood() -> None:
+        for n in itertools.count():
+            bus.line(line(n))
+            if n % 50 == 0:
+                await asyncio.sleep(0.001)
+
+    async def scenario() -> list[bytes]:
+        stream = events(
+            database, bus, RecordFilter(), None, heartbeat=60, access=access, access_every=0.1
+        )
+        chunks = [await anext(stream)]
+        flooding = asyncio.ensure_future(flood())
+        chunks += [chunk async for chunk in stream]
+        flooding.cancel()
+        return chunks
+
+    began = time.monotonic()
+    chunks = asyncio.run(scenario())
+    database.dispose()
+    assert 0.55 < time.monotonic() - began < 5
+    assert len(checks) == 6
+    assert all(later - earlier >= 0.099 for earlier, later in itertools.pairwise(checks))
+    sent = b"".join(chunks[:-1])
+    assert sent.count(b"event: console\n") > 10 * len(checks)
+    assert chunks[-1].endswith(
+        b'event: end\ndata: {"reason":"grant_revoked",'
+        b'"message":"its client\'s grant was revoked"}\n\n'
+    )
+    assert bus.subscribers == 0
 
 
 ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \u2029 \x85 \x00 end'

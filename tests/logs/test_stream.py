@@ -1,5 +1,5 @@
 """GET /api/v2/logs/stream: live console lines, lossless resume, several processes,
-redaction, and bounded subscribers."""
+redaction, bounded subscribers, and an end when the subscriber's access is taken away."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Machine, Server, create_machine, run_server, serve_again, unique
+from tests.conftest import (
+    CACHE_TTL,
+    Machine,
+    Server,
+    create_machine,
+    run_server,
+    serve_again,
+    unique,
+)
+from tests.dashboard.test_admins import admin_token, new_admin, sign_in
 from tests.logs.sse import Subscriber
 
 SLOW_PRINTER = """
@@ -199,3 +208,76 @@ def test_open_streams_do_not_hold_up_a_stopping_server(backend: str, tmp_path: P
         server.process.wait(timeout=10)
         assert time.monotonic() - began < 5
         assert stream.ended.wait(5)
+
+
+def management_client(server: Server, scopes: list[str]) -> tuple[str, str, str]:
+    """A client granted ``scopes`` of the management API: its id, its grant's id, a token."""
+    with server.api() as api:
+        client = api.post("/clients", json={"name": unique("reader")}).json()
+        grant = api.post(
+            "/client-grants",
+            json={
+                "client_id": client["client_id"],
+                "audience": server.management_audience,
+                "scope": scopes,
+            },
+        )
+        assert grant.status_code == 201, grant.text
+    issued = server.token(
+        client["client_id"], client["client_secret"], audience=server.management_audience
+    )
+    assert issued.status_code == 200, issued.text
+    return client["client_id"], grant.json()["id"], issued.json()["access_token"]
+
+
+def admin_reader(server: Server) -> tuple[str, str]:
+    """An admin user allowed ``read:logs``, signed in to the dashboard: its id, a token."""
+    admin = new_admin(server, ["read:logs"])
+    signed = sign_in(server, admin["email"])
+    assert signed.status_code == 200, signed.text
+    return admin["id"], admin_token(server, signed)
+
+
+@pytest.mark.parametrize(
+    ("taken_away", "reason"),
+    [
+        ("client", "client_deleted"),
+        ("grant", "grant_revoked"),
+        ("scope", "insufficient_scope"),
+        ("admin", "admin_deleted"),
+    ],
+)
+def test_a_stream_ends_when_its_access_is_taken_away(
+    server: Server, taken_away: str, reason: str
+) -> None:
+    """Within the cache bound, as a request with the same token would be refused."""
+    machine = create_machine(server)
+    create_hook(server, QUICK)
+    if taken_away == "admin":
+        admin_id, reader_token = admin_reader(server)
+        revoke: tuple[str, str, dict[str, Any] | None] = ("DELETE", f"/admins/{admin_id}", None)
+    else:
+        client_id, grant_id, reader_token = management_client(server, ["read:logs", "read:hooks"])
+        revoke = {
+            "client": ("DELETE", f"/clients/{client_id}", None),
+            "grant": ("DELETE", f"/client-grants/{grant_id}", None),
+            "scope": ("PATCH", f"/client-grants/{grant_id}", {"scope": ["read:hooks"]}),
+        }[taken_away]
+    time.sleep(CACHE_TTL * 2)
+    with Subscriber(server.url + "/api/v2/logs/stream", reader_token) as stream:
+        assert stream.status == 200
+        assert token(server, machine).status_code == 200
+        stream.next("console")  # it streams while access lasts
+        method, path, body = revoke
+        with server.api() as api:
+            assert api.request(method, path, json=body).is_success
+        taken_at = time.monotonic()
+        end = stream.next("end", timeout=10)
+        assert end.data["reason"] == reason
+        assert end.data["message"]
+        assert end.received_at - taken_at < 5 * CACHE_TTL
+        assert stream.ended.wait(5)
+    refused = httpx.get(
+        server.url + "/api/v2/logs/stream", headers={"Authorization": f"Bearer {reader_token}"}
+    )
+    assert refused.status_code == (403 if taken_away == "scope" else 401)

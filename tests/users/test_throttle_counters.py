@@ -10,7 +10,7 @@ from sqlalchemy import select
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
-from authhooks.users.throttle import MAX_WINDOW, count_attempt, prune_counters, signup_key
+from authhooks.users.throttle import MAX_WINDOW, address_key, count_attempt, prune_counters
 
 
 def test_ended_counters_are_pruned_and_live_ones_kept(tmp_path: Path) -> None:
@@ -31,9 +31,9 @@ def test_ended_counters_are_pruned_and_live_ones_kept(tmp_path: Path) -> None:
     assert keys == {"ip:203.0.113.2"}
 
 
-def test_signups_count_by_ipv4_address_or_ipv6_network() -> None:
-    assert signup_key("203.0.113.7") == "203.0.113.7"
-    assert signup_key("::ffff:203.0.113.7") == "203.0.113.7"
-    assert signup_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
-    assert signup_key("2001:db8:1:2:ffff::1") == signup_key("2001:db8:1:2::9")
-    assert signup_key("not-an-address") == "not-an-address"
+def test_addresses_count_as_ipv4_or_an_ipv6_network() -> None:
+    assert address_key("203.0.113.7") == "203.0.113.7"
+    assert address_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert address_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:2:ffff::1") == address_key("2001:db8:1:2::9")
+    assert address_key("not-an-address") == "not-an-address"

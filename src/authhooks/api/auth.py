@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import Request
 
@@ -83,21 +83,46 @@ async def _verify(request: Request) -> Caller:
     expires_at = float(expires) if isinstance(expires, int | float) else None
     scope = claims.get("scope", "")
     carried = frozenset(scope.split() if isinstance(scope, str) else ())
+    admin_id = None
     if client_id == DASHBOARD_CLIENT_ID:
-        # An admin user's token: it holds what the admin is allowed now, no more.
         admin_id = admin_id_of(str(claims["sub"]))
-        admin = None if admin_id is None else await found.admins.find(admin_id)
+        if admin_id is None:
+            raise AccessLost("admin_deleted", "its admin no longer exists")
+    return await current(found, Caller(client_id, carried, expires_at, admin_id))
+
+
+class AccessLost(ApiError):
+    """A valid token whose client, grant or admin is gone: refused, or its stream ended."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(
+            401,
+            f"Invalid token: {message}",
+            "invalid_token",
+            {"WWW-Authenticate": 'Bearer realm="authhooks", error="invalid_token"'},
+        )
+        self.reason = reason
+
+
+async def current(found: Services, caller: Caller) -> Caller:
+    """``caller`` with only the scopes its admin, or its client's grant, still allows;
+    AccessLost when they are gone. Checked per request, and every ``cache_ttl`` by streams."""
+    if caller.admin_id is not None:
+        # An admin user's token: it holds what the admin is allowed now, no more.
+        admin = await found.admins.find(caller.admin_id)
         if admin is None:
-            raise _unauthorized("Invalid token: its admin no longer exists", "invalid_token")
-        return Caller(client_id, carried & admin.scopes, expires_at, admin.id)
+            raise AccessLost("admin_deleted", "its admin no longer exists")
+        return replace(caller, scopes=caller.scopes & admin.scopes)
     # Tokens are self-contained, but deleting a client or narrowing its grant
     # takes their power away within the cache bound, as it does for new tokens.
-    if await found.directory.client(client_id) is None:
-        raise _unauthorized("Invalid token: its client no longer exists", "invalid_token")
-    entitlement = await found.directory.entitlement(client_id, found.settings.management_audience)
+    if await found.directory.client(caller.client_id) is None:
+        raise AccessLost("client_deleted", "its client no longer exists")
+    entitlement = await found.directory.entitlement(
+        caller.client_id, found.settings.management_audience
+    )
     if entitlement is None:
-        raise _unauthorized("Invalid token: its client's grant was revoked", "invalid_token")
-    return Caller(client_id, carried & frozenset(entitlement.scopes), expires_at)
+        raise AccessLost("grant_revoked", "its client's grant was revoked")
+    return replace(caller, scopes=caller.scopes & frozenset(entitlement.scopes))
 
 
 def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:

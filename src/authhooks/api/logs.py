@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from authhooks.api.auth import Caller, require, services
+from authhooks.api.auth import AccessLost, Caller, current, require, services
 from authhooks.api.errors import ApiError
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.logs import records, stream
@@ -91,7 +91,7 @@ async def stream_logs(
     last_event_id: Annotated[str | None, Header(max_length=24)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``invocation`` (a stored record; its ``id`` is its ``seq``),
-    ``console`` (a line as a hook writes it) and, last, ``dropped``."""
+    ``console`` (a line as a hook writes it) and, last, ``dropped`` or ``end``."""
     resume = None
     if last_event_id:
         if not _SEQ.fullmatch(last_event_id):
@@ -114,6 +114,17 @@ async def stream_logs(
             "unavailable",
             {"Retry-After": "5"},
         )
+
+    async def still_allowed() -> tuple[str, str] | None:
+        # The REST API's own check, so a stream loses access when a request would.
+        try:
+            now = await current(found, caller)
+        except AccessLost as lost:
+            return lost.reason, lost.message
+        if "read:logs" not in now.scopes:
+            return "insufficient_scope", "Insufficient scope, expected: read:logs"
+        return None
+
     return StreamingResponse(
         stream.events(
             found.database,
@@ -122,6 +133,8 @@ async def stream_logs(
             resume,
             found.settings.log_stream_heartbeat,
             expires_at=caller.expires_at,
+            access=still_allowed,
+            access_every=found.settings.cache_ttl,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

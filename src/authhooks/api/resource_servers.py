@@ -88,6 +88,7 @@ def create_resource_server(
     _: Annotated[Caller, Depends(require("create:resource_servers"))],
     found: Annotated[Services, Depends(services)],
 ) -> ResourceServerOut:
+    clients.check_not_reserved(body.identifier, found.settings.issuer)
     with found.database.session() as session:
         server = clients.create_resource_server(
             session,

@@ -1,5 +1,6 @@
 """``authhooks logs``: recent invocations, or the live stream (``--follow``), each
-with its console lines under it; a dropped connection is resumed where it stopped."""
+with its console lines under it; a dropped connection is resumed where it stopped,
+a stream whose access was taken away is not."""
 
 from __future__ import annotations
 
@@ -205,6 +206,14 @@ def _follow(remote: Remote, params: dict[str, str], printer: Printer) -> None:
                         reason = json.loads(event.data).get("reason", "")
                         note(f"[yellow]the server ended the stream: {escape(str(reason))}[/yellow]")
                         break
+                    elif event.kind == "end":
+                        # Access was taken away: reconnecting would only be refused.
+                        ended = json.loads(event.data)
+                        raise CliError(
+                            f"the server ended the stream: {ended.get('message', '')} "
+                            f"({ended.get('reason', '')})",
+                            ExitCode.AUTH,
+                        )
         except httpx.TransportError:
             pass  # the connection broke or went silent: resume below
         except CliError as error:

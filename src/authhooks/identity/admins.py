@@ -30,7 +30,7 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
-from authhooks.users.store import MAX_EMAIL_LENGTH, normalize_email
+from authhooks.users.store import login_key, normalize_email
 from authhooks.users.throttle import LoginThrottle, prune_counters, prune_due
 
 ADMIN_SUBJECT_PREFIX = "admin|"
@@ -88,15 +88,6 @@ def get_admin_or_none(
     session: Session, admin_id: str, *, lock: bool = False
 ) -> models.Admin | None:
     return session.get(models.Admin, admin_id, with_for_update=lock)
-
-
-def login_key(email: str) -> str:
-    """An email as stored (normalized, lower-cased), so that whatever spelling is
-    typed finds the admin and counts against one throttle counter."""
-    try:
-        return normalize_email(email.strip())
-    except InvalidInput:
-        return email.strip().lower()[:MAX_EMAIL_LENGTH]
 
 
 def list_admins(session: Session) -> list[models.Admin]:
@@ -202,8 +193,11 @@ class AdminAccounts:
         """Check an admin's password, then run ``then`` (start its session, say) in the
         transaction that confirms the password is still the one checked; its answer,
         or WrongAdminCredentials, or TooManyAttempts."""
+        # As stored (normalized as users' emails are): whatever spelling is typed finds
+        # the admin and counts against one throttle counter.
         login = login_key(email)
-        subject = "admin-login:" + login
+        # Counted by a keyed hash, never by what was typed (known admin or not).
+        subject = self._throttle.subject("admin-login", login)
 
         def reserve() -> models.Admin | None:
             if prune_due():

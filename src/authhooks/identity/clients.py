@@ -10,6 +10,7 @@ import secrets
 import string
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -155,6 +156,28 @@ def create_resource_server(
     )
     _insert(session, server, f"a resource server with identifier {identifier!r} already exists")
     return server
+
+
+def check_not_reserved(identifier: str, issuer: str) -> None:
+    """InvalidInput if ``identifier`` could become this server's management audience
+    (``<issuer>api/v2/``) after its issuer moved on the same host — to another
+    scheme, port or path: an API holding it would stop the server from starting.
+    Every audience ends in "/api/v2/", since every issuer ends in "/"."""
+    try:
+        parts = urlsplit(identifier)
+        host = parts.hostname
+    except ValueError:  # not a URL (an unbalanced "[", say): no audience is like it
+        return
+    if (
+        parts.scheme.lower() in ("http", "https")
+        and host is not None
+        and host == urlsplit(issuer).hostname
+        and parts.path.endswith("/api/v2/")
+    ):
+        raise InvalidInput(
+            f"identifier {identifier!r} is reserved for this server's management API: "
+            f"on this server's host ({host}), an identifier's path may not end in /api/v2/"
+        )
 
 
 def get_resource_server(session: Session, id_or_identifier: str) -> models.ResourceServer:

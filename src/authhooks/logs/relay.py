@@ -1,34 +1,52 @@
 """Carries the log bus between server processes through PostgreSQL LISTEN/NOTIFY.
 
 Each process LISTENs on its deployment's channel (named after the database and
-schema, so that deployments sharing a database never hear each other; any
-role that can connect could still NOTIFY it, and what arrives is checked for
-shape only — the database is trusted). Console lines written by local hooks are
-batched (every 50 ms at most, each NOTIFY under PostgreSQL's 8,000-byte payload
-limit) and sent; a process ignores its own notifications. After records are
-stored, a short "records" notification wakes the other processes' streams,
-which then read the records from the database. On SQLite there is no relay:
-one process sees its own lines, and streams also poll for records.
+schema, so that deployments sharing a database never hear each other). Console
+lines written by local hooks are batched (every 50 ms at most, each NOTIFY under
+PostgreSQL's 8,000-byte payload limit) and sent; a process ignores its own
+notifications. After records are stored, a short "records" notification wakes
+the other processes' streams, which then read the records from the database. On
+SQLite there is no relay: one process sees its own lines, and streams also poll
+for records.
+
+Any role that can connect to the database may LISTEN and NOTIFY on any channel,
+so every payload is sealed with AES-GCM under a key derived from the master key,
+bound to the channel: another role reads nothing of the hooks' output, and what
+it sends, or sends again, is dropped. Each sender numbers its payloads, and a
+payload numbered no higher than the last one heard from its sender is a replay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import make_url
 
 from authhooks.logs.bus import LogBus
+from authhooks.masterkey import MasterKey
 
 log = logging.getLogger(__name__)
 
 _MAX_PAYLOAD = 7900
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+# What fits in a payload once sealed and in base64 (NOTIFY carries text).
+_MAX_PLAINTEXT = _MAX_PAYLOAD // 4 * 3 - _NONCE_BYTES - _TAG_BYTES
+# The senders whose last payload number is kept: one per server process started.
+_MAX_SENDERS = 1000
 _FLUSH_EVERY = 0.05
 _MAX_BUFFERED = 5000
 _RECONNECT_AFTER = 1.0
@@ -38,7 +56,7 @@ _LINE_FIELDS = {"invocation_id": str, "hook_id": str, "point": str, "stream": st
 
 
 class PgRelay:
-    def __init__(self, database_url: str, bus: LogBus) -> None:
+    def __init__(self, database_url: str, bus: LogBus, master_key: MasterKey) -> None:
         self._conninfo = (
             make_url(database_url)
             .set(drivername="postgresql")
@@ -46,6 +64,10 @@ class PgRelay:
         )
         self._bus = bus
         self._origin = secrets.token_hex(6)
+        self._aead = AESGCM(master_key.derive("log-relay"))
+        self._numbers = itertools.count(1)
+        self._heard: dict[str, int] = {}  # sender: the number of its last payload
+        self._refused = 0  # payloads that did not open, and replays
         self._channel: str | None = None
         self._lines: list[dict[str, Any]] = []
         self._records = False
@@ -81,8 +103,8 @@ class PgRelay:
             # the search path, and deployments sharing a database must not hear each other.
             cursor = await connection.execute("SELECT current_database(), current_schema()")
             where = await cursor.fetchone()
-            digest = hashlib.sha256(f"{where}".encode()).hexdigest()[:24]
-            self._channel = f"authhooks_logs_{digest}"
+            assert where is not None
+            self._channel = channel(*where)
         return connection
 
     async def _listen_forever(self) -> None:
@@ -111,12 +133,42 @@ class PgRelay:
                 failing = True
                 await asyncio.sleep(_RECONNECT_AFTER)
 
-    def _received(self, payload: str) -> None:
+    def _seal(self, plaintext: str) -> str:
+        assert self._channel is not None  # named on connecting, before anything is sent
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), self._channel.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    def _open(self, payload: str) -> dict[str, Any] | None:
+        """The message a payload carries; None for one not sealed by a server process
+        of this deployment, or heard before."""
+        assert self._channel is not None
         try:
-            message = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(message, dict) or message.get("o") == self._origin:
+            sealed = base64.b64decode(payload, validate=True)
+            plaintext = self._aead.decrypt(
+                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._channel.encode()
+            )
+        except (binascii.Error, ValueError, InvalidTag):
+            self._refuse("does not open")
+            return None
+        message: dict[str, Any] = json.loads(plaintext)
+        origin, number = message["o"], message["n"]
+        last = self._heard.pop(origin, 0)
+        self._heard[origin] = max(last, number)  # now the sender heard from last
+        if len(self._heard) > _MAX_SENDERS:
+            del self._heard[next(iter(self._heard))]  # heard from longest ago: stopped, likely
+        if number <= last:
+            self._refuse("is a replay")
+            return None
+        return message
+
+    def _refuse(self, why: str) -> None:
+        self._refused += 1
+        log.debug("log relay: dropped a notification that %s (%d so far)", why, self._refused)
+
+    def _received(self, payload: str) -> None:
+        message = self._open(payload)
+        if message is None or message["o"] == self._origin:
             return
         lines = message.get("l")
         for line in lines if isinstance(lines, list) else ():
@@ -140,7 +192,8 @@ class PgRelay:
             try:
                 if connection is None or connection.closed:
                     connection = await self._connect()
-                for payload in _payloads(self._origin, lines, records):
+                for plaintext in _payloads(self._origin, self._numbers, lines, records):
+                    payload = self._seal(plaintext)
                     await connection.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
                 failing = False
             except asyncio.CancelledError:
@@ -159,26 +212,36 @@ class PgRelay:
                 await asyncio.sleep(_RECONNECT_AFTER)
 
 
-def _payloads(origin: str, lines: list[dict[str, Any]], records: bool) -> list[str]:
-    """NOTIFY payloads for ``lines`` (and the records flag), each under the size limit."""
+def channel(database: str, schema: str) -> str:
+    """The NOTIFY channel of the deployment in ``database`` and ``schema``."""
+    digest = hashlib.sha256(f"{(database, schema)}".encode()).hexdigest()[:24]
+    return f"authhooks_logs_{digest}"
+
+
+def _payloads(
+    origin: str, numbers: Iterator[int], lines: list[dict[str, Any]], records: bool
+) -> list[str]:
+    """The messages for ``lines`` (and the records flag), each under the size limit once
+    sealed, and each numbered."""
     payloads: list[str] = []
     batch: list[str] = []
     size = 0
     for line in lines:
         encoded = json.dumps(line, separators=(",", ":"), ensure_ascii=False)
         length = len(encoded.encode())
-        if length > _MAX_PAYLOAD - 100:
+        if length > _MAX_PLAINTEXT - 100:
             continue  # a line this long reaches other processes in its record only
-        if size + length > _MAX_PAYLOAD - 100 and batch:
-            payloads.append(_payload(origin, batch, False))
+        if size + length > _MAX_PLAINTEXT - 100 and batch:
+            payloads.append(_payload(origin, next(numbers), batch, False))
             batch, size = [], 0
         batch.append(encoded)
         size += length + 1
     if batch or records:
-        payloads.append(_payload(origin, batch, records))
+        payloads.append(_payload(origin, next(numbers), batch, records))
     return payloads
 
 
-def _payload(origin: str, encoded_lines: list[str], records: bool) -> str:
+def _payload(origin: str, number: int, encoded_lines: list[str], records: bool) -> str:
     flag = "true" if records else "false"
-    return f'{{"o":{json.dumps(origin)},"r":{flag},"l":[{",".join(encoded_lines)}]}}'
+    lines = ",".join(encoded_lines)
+    return f'{{"o":{json.dumps(origin)},"n":{number},"r":{flag},"l":[{lines}]}}'

@@ -1,5 +1,6 @@
 """Server-Sent Events of hook logs: stored records in order, live console lines
-in between, heartbeats, and an end event for a subscriber that fell behind.
+in between, heartbeats, and a last event for a subscriber that fell behind, whose
+token expired (``dropped``: reconnect) or whose access was taken away (``end``).
 
 Each ``invocation`` event carries its record's ``seq`` as the SSE ``id``, so a
 client that reconnects with ``Last-Event-ID`` (browsers' EventSource does so by
@@ -16,7 +17,7 @@ import json
 import math
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -41,6 +42,9 @@ GATHER = 0.005
 # A subscriber further behind than this many records is dropped: it would never catch up.
 MAX_BACKLOG = 10_000
 
+# Whether a subscriber may still read: None, or why not as (reason, message).
+AccessCheck = Callable[[], Awaitable[tuple[str, str] | None]]
+
 
 async def events(
     database: Database,
@@ -50,8 +54,11 @@ async def events(
     heartbeat: float,
     *,
     expires_at: float | None = None,
+    access: AccessCheck | None = None,
+    access_every: float = 1.0,
 ) -> AsyncIterator[bytes]:
-    """The stream's bytes; ends only when the subscriber is dropped or disconnects.
+    """The stream's bytes; ends only when the subscriber is dropped, loses its
+    access (``access`` is asked every ``access_every`` seconds), or disconnects.
 
     ``cursor`` is a position in the records' numbering: every record up to it
     that matches the filter has been sent. It is the resume point the events
@@ -71,6 +78,7 @@ async def events(
         # resumes from here rather than from whatever is newest then.
         yield f"retry: 2000\nid: {cursor}\n\n".encode()
         wrote = time.monotonic()
+        check_at = wrote + access_every
         while True:
             if subscription.records_stored.is_set():
                 subscription.records_stored.clear()
@@ -117,6 +125,18 @@ async def events(
                     "dropped", {"reason": "the access token expired: reconnect with a new one"}
                 )
                 return
+            # Nor than its access (a deleted client or admin, a revoked grant), looked
+            # at again every ``access_every`` seconds: a timer, not a look per event.
+            check_left = math.inf
+            if access is not None:
+                check_left = check_at - time.monotonic()
+                if check_left <= 0:
+                    refused = await access()
+                    if refused is not None:
+                        yield _event("end", {"reason": refused[0], "message": refused[1]})
+                        return
+                    check_at = time.monotonic() + access_every
+                    check_left = access_every
             if subscription.records_stored.is_set() or subscription.batches:
                 continue
             quiet_for = time.monotonic() - wrote
@@ -129,7 +149,7 @@ async def events(
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    subscription.wake.wait(), min(heartbeat - quiet_for, token_left)
+                    subscription.wake.wait(), min(heartbeat - quiet_for, token_left, check_left)
                 )
             # Under a flood of lines, gather for a moment and write them as one chunk
             # rather than one write each; a line after a quiet spell goes out at once.

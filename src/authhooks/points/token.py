@@ -29,13 +29,17 @@ class TokenState:
     scopes: tuple[str, ...]
     claims: dict[str, Any] = field(default_factory=dict)
     # The scopes the API defines: a hook may add those (as in Auth0), no others.
+    # None only for a runner's test event that does not say (``api_scopes`` left out).
     defined: frozenset[str] | None = None
 
 
 def initial(event: Any) -> TokenState:
-    """The scopes granted so far; the API's defined scopes bound what hooks may add."""
+    """The scopes granted so far; the API's defined scopes bound what hooks may add.
+    An API that defines no scopes (an empty list) allows none."""
     defined = event.get("api_scopes")
-    return TokenState(tuple(event["scope"]), defined=frozenset(defined) if defined else None)
+    return TokenState(
+        tuple(event["scope"]), defined=frozenset(defined) if defined is not None else None
+    )
 
 
 def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:

@@ -13,7 +13,7 @@ from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from authhooks.users import store
 from authhooks.users.passwords import Passwords
-from authhooks.users.throttle import LoginThrottle, prune_counters, prune_due, subject_of
+from authhooks.users.throttle import LoginThrottle, prune_counters, prune_due
 
 
 class WrongCredentials(DomainError):
@@ -68,7 +68,13 @@ class PasswordLogin:
                 prune_counters(session, utcnow())
         with self._db.session() as session:
             user = store.find_by_login(session, login)
-            subject = subject_of(user.id if user else None, login)
+            # The user when it exists, else the login as looked up (keyed hash): every
+            # spelling of one unknown login counts against one counter.
+            subject = (
+                f"user:{user.id}"
+                if user is not None
+                else self._throttle.subject("login", store.login_key(login))
+            )
             self._throttle.reserve(session, subject, ip)
             return _Attempt(subject, user)
 

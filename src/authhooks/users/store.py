@@ -1,13 +1,16 @@
 """Users in the database: identity rules (email, username), storage, and their shapes.
 
 Emails and usernames are stored lower-cased and are unique, so that
-``Ada@Example.com`` and ``ada@example.com`` are one user, as in Auth0.
+``Ada@Example.com`` and ``ada@example.com`` are one user, as in Auth0. An
+email is also stored in one normal form (``normalize_email``), so that
+spellings that look alike are one user too, not a second account.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -37,14 +40,39 @@ def new_user_id() -> str:
 
 
 def normalize_email(email: str) -> str:
-    """The lower-cased address, or InvalidInput saying what is wrong with it."""
+    """The address in its one stored form, or InvalidInput saying what is wrong with it.
+
+    NFKC first, so that compatibility forms that look alike (fullwidth letters,
+    ligatures, a one-dot leader for ".") are the address they look like; then
+    the local part lower-cased and the domain IDNA-encoded, so that a domain's
+    Unicode and punycode spellings are one (and every mail system takes it).
+    """
     if len(email) > MAX_EMAIL_LENGTH:
         raise InvalidInput(f"email must be at most {MAX_EMAIL_LENGTH} characters")
     try:
-        checked = validate_email(email, check_deliverability=False)
+        checked = validate_email(unicodedata.normalize("NFKC", email), check_deliverability=False)
     except EmailNotValidError as error:
         raise InvalidInput(f"email is not a valid address: {error}") from None
-    return checked.normalized.lower()
+    # NFKC again: lower-casing can (rarely) leave a string that is not in NFKC.
+    local = unicodedata.normalize("NFKC", checked.local_part.lower())
+    normal = f"{local}@{checked.ascii_domain}"
+    if len(normal) > MAX_EMAIL_LENGTH:  # a punycode domain is longer than its Unicode one
+        raise InvalidInput(f"email must be at most {MAX_EMAIL_LENGTH} characters")
+    return normal
+
+
+def login_key(login: str) -> str:
+    """What a typed login is looked up and counted by: an email's normal form, or
+    (a username, or text that is no address) the text trimmed and lower-cased."""
+    text = login.strip()
+    if "@" in unicodedata.normalize("NFKC", text):
+        try:
+            return normalize_email(text)
+        except InvalidInput:
+            # Looked up as typed: it finds only an address stored before these
+            # rules that they refuse (migration 0009 leaves those as they were).
+            pass
+    return text.lower()
 
 
 def normalize_username(username: str) -> str:
@@ -119,10 +147,10 @@ def get_user(session: Session, user_id: str) -> models.User:
 
 
 def find_by_login(session: Session, login: str) -> models.User | None:
-    """The user whose email or username is ``login`` (case-insensitive)."""
-    lowered = login.strip().lower()
-    column = models.User.email if "@" in lowered else models.User.username
-    return session.scalar(select(models.User).where(column == lowered))
+    """The user whose email (however spelt) or username (any case) is ``login``."""
+    key = login_key(login)
+    column = models.User.email if "@" in key else models.User.username
+    return session.scalar(select(models.User).where(column == key))
 
 
 def list_users(
@@ -130,7 +158,7 @@ def list_users(
 ) -> tuple[list[models.User], int]:
     query = select(models.User).order_by(models.User.created_at, models.User.id)
     if email is not None:
-        query = query.where(models.User.email == email.strip().lower())
+        query = query.where(models.User.email == login_key(email))
     if search:
         pattern = "%" + _escape_like(search.strip().lower()) + "%"
         query = query.where(

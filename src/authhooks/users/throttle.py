@@ -7,6 +7,11 @@ password gives its attempt back. As Auth0's brute-force protection does, the
 per-user counter is kept per (user, IP): an attacker can lock a user out from
 the attacker's own address only, never from everywhere. Counters live in the
 database, so every server process sees the same counts.
+
+An IPv6 client counts by its /64 in every counter: one subscriber typically
+holds a whole /64, and counting single addresses would give it 2^64 fresh
+counters. A login that names no known user counts under a keyed hash of it,
+never as typed: people type passwords into the login field.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authhooks.errors import DomainError
+from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
@@ -31,6 +37,8 @@ MAX_WINDOW = 86400
 # Every this many counted attempts (per process), ended counters are deleted.
 _PRUNE_EVERY = 100
 _attempts = itertools.count(1)
+# What the key of the logins' keyed hash is derived for, from the master key.
+LOGIN_HASH_PURPOSE = "login-throttle"
 
 
 class TooManyAttempts(DomainError):
@@ -47,8 +55,16 @@ class ThrottleLimits:
 
 
 class LoginThrottle:
-    def __init__(self, limits: ThrottleLimits) -> None:
+    def __init__(self, limits: ThrottleLimits, master_key: MasterKey) -> None:
         self.limits = limits
+        # A master key rotation changes this key: counters start again, no more.
+        self._hasher = SecretHasher(master_key.derive(LOGIN_HASH_PURPOSE))
+
+    def subject(self, kind: str, login: str) -> str:
+        """The counter name of attempts on ``login`` (as looked up: ``login_key``):
+        ``kind`` and a keyed hash of it, so that the table never holds what was
+        typed, and nobody who reads it can test guesses without the master key."""
+        return f"{kind}:{self._hasher.hash(login).hex()}"
 
     def reserve(self, session: Session, subject: str, ip: str | None) -> None:
         """Count an attempt on ``subject`` (a user, or an unknown login) from ``ip``;
@@ -66,13 +82,12 @@ class LoginThrottle:
 
     def succeeded(self, session: Session, subject: str, ip: str | None) -> None:
         """A correct password: clear the user's counter, give the IP its attempt back."""
-        caps = self._caps(subject, ip)
-        user_key = next(iter(caps))
+        user_key, *ip_key = self._caps(subject, ip)
         session.execute(delete(models.LoginFailure).where(models.LoginFailure.key == user_key))
-        if ip:
+        if ip_key:
             session.execute(
                 update(models.LoginFailure)
-                .where(models.LoginFailure.key == _ip(ip), models.LoginFailure.count > 0)
+                .where(models.LoginFailure.key == ip_key[0], models.LoginFailure.count > 0)
                 .values(count=models.LoginFailure.count - 1)
             )
 
@@ -81,9 +96,10 @@ class LoginThrottle:
 
     def _caps(self, subject: str, ip: str | None) -> dict[str, int]:
         """The counters of an attempt and their caps; the (user, IP) one first."""
-        caps = {f"{subject[:300]}|{ip or ''}": self.limits.per_user}
-        if ip:
-            caps[_ip(ip)] = self.limits.per_ip
+        address = address_key(ip) if ip else ""
+        caps = {f"{subject[:300]}|{address}": self.limits.per_user}
+        if address:
+            caps["ip:" + address] = self.limits.per_ip
         return caps
 
 
@@ -111,7 +127,9 @@ class SignupThrottle:
             with self._db.session() as session:
                 prune_counters(session, now)
         with self._db.session() as session:
-            count, started = count_attempt(session, "signup-ip:" + signup_key(ip), now, self.window)
+            count, started = count_attempt(
+                session, "signup-ip:" + address_key(ip), now, self.window
+            )
         if count > self.per_ip:
             left = (started + timedelta(seconds=self.window) - now).total_seconds()
             raise TooManySignups(max(1, math.ceil(left)))
@@ -172,9 +190,9 @@ def prune_counters(session: Session, now: datetime) -> None:
     )
 
 
-def signup_key(ip: str) -> str:
-    """What signups are counted by: an IPv4 address (IPv4-mapped ones as IPv4), or
-    an IPv6 address's /64, which one subscriber typically holds whole."""
+def address_key(ip: str) -> str:
+    """What a client address counts as: an IPv4 address (IPv4-mapped ones as IPv4),
+    or an IPv6 address's /64, which one subscriber typically holds whole."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -184,12 +202,3 @@ def signup_key(ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
     return str(address)
-
-
-def subject_of(user_id: str | None, login: str) -> str:
-    """What the per-user counter counts: the user when it exists, else the login as typed."""
-    return f"user:{user_id}" if user_id is not None else "login:" + login.strip().lower()
-
-
-def _ip(ip: str) -> str:
-    return "ip:" + ip

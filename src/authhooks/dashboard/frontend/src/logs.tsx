@@ -1,6 +1,7 @@
 // The live logs of a hook: its invocations as they happen (Server-Sent Events over
 // fetch, since EventSource cannot send a bearer token), each with its console
-// lines, coloured by outcome; pausing keeps what arrives in a buffer.
+// lines, coloured by outcome; pausing keeps what arrives in a buffer. A stream
+// whose access was taken away ends with an ``end`` event and is not reopened.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
@@ -23,8 +24,13 @@ type Event = { kind: string; data: any };
 
 const KEEP = 200;
 
-/** Read the stream until ``signal`` aborts; reconnect with Last-Event-ID when it ends. */
-async function follow(hookId: string, onEvent: (event: Event) => void, signal: AbortSignal) {
+/** Read the stream until ``signal`` aborts or the server ends it for good (the answer:
+ * why); reconnect with Last-Event-ID whenever else it ends. */
+async function follow(
+  hookId: string,
+  onEvent: (event: Event) => void,
+  signal: AbortSignal,
+): Promise<string | null> {
   let position: string | null = null;
   while (!signal.aborted) {
     try {
@@ -49,7 +55,12 @@ async function follow(hookId: string, onEvent: (event: Event) => void, signal: A
           const line = buffer.slice(0, newline).replace(/\r$/, "");
           buffer = buffer.slice(newline + 1);
           if (line === "") {
-            if (data.length) onEvent({ kind, data: JSON.parse(data.join("\n")) });
+            const event = data.length ? { kind, data: JSON.parse(data.join("\n")) } : null;
+            if (event?.kind === "end") {
+              await reader.cancel();
+              return String(event.data.message ?? event.data.reason);
+            }
+            if (event) onEvent(event);
             kind = "message";
             data = [];
           } else if (line.startsWith("id:")) position = line.slice(3).trim();
@@ -58,11 +69,12 @@ async function follow(hookId: string, onEvent: (event: Event) => void, signal: A
         }
       }
     } catch (failure) {
-      if (signal.aborted) return;
+      if (signal.aborted) return null;
       if (failure instanceof SignedOut) throw failure;
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
+  return null;
 }
 
 export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut: () => void }) {
@@ -72,6 +84,7 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
   const buffer = useRef<Event[]>([]);
   const pausedRef = useRef(false);
   const [waiting, setWaiting] = useState(0); // invocations in the buffer
+  const [ended, setEnded] = useState<string | null>(null); // why the server ended the stream
 
   const apply = (events: Event[]) =>
     setEntries((current) => {
@@ -94,6 +107,7 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
 
   useEffect(() => {
     const stop = new AbortController();
+    setEnded(null);
     follow(
       hookId,
       (event) => {
@@ -105,7 +119,9 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
         } else apply([event]);
       },
       stop.signal,
-    ).catch((failure) => failure instanceof SignedOut && onSignedOut());
+    )
+      .then(setEnded)
+      .catch((failure) => failure instanceof SignedOut && onSignedOut());
     return () => stop.abort();
   }, [hookId]);
 
@@ -135,7 +151,12 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
           <option value="failed">failed</option>
         </select>
       </div>
-      {shown.length === 0 && <p class="empty">Waiting for invocations…</p>}
+      {ended !== null && (
+        <p class="error ended" role="alert">
+          The live logs stopped: {ended}
+        </p>
+      )}
+      {shown.length === 0 && ended === null && <p class="empty">Waiting for invocations…</p>}
       {shown.map((entry) => (
         <div class={`invocation ${entry.record ? (entry.record.outcome === "ok" ? "ok" : "failed") : "running"}`} key={entry.id} data-invocation={entry.id}>
           <div class="head">
