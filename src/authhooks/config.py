@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     log_stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
 
     # --- egress ---
+    # The CA certificates (a PEM file) hooks' HTTPS clients trust, bound into every
+    # sandbox; empty: the system's bundle, or certifi's where the system has none.
+    hook_ca_bundle: str = ""
     # FOR TESTS ONLY: "name=127.0.0.1:port,..." sends hooks' connections to these
     # names to a local address, past the rules that refuse local addresses.
     egress_test_overrides: str = ""

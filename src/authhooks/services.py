@@ -27,6 +27,7 @@ from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.flow import FlowRunner, code_version
 from authhooks.points.registry import POINTS
 from authhooks.runtime.outcome import LoadError
+from authhooks.runtime.sandbox import SandboxSettings
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.sealing import secret_hasher
 from authhooks.shutdown import on_stop_signal
@@ -73,7 +74,10 @@ class Services:
             hasher = secret_hasher(session, master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
         runtime = Runtime(
-            RuntimeSettings(cpu=claim_cpu() if settings.pin_cpus else None),
+            RuntimeSettings(
+                sandbox=SandboxSettings(ca_bundle=settings.hook_ca_bundle),
+                cpu=claim_cpu() if settings.pin_cpus else None,
+            ),
             Broker(overrides=egress_overrides(settings.egress_test_overrides)),
         )
         invocations = InvocationLog(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from authhooks.runtime.outcome import BadResult, Crashed, HookRaised, OutOfMemory, Timeout
+from authhooks.runtime.sandbox import CA_MOUNT
 from tests.runtime.conftest import Harness
 
 CANARY = "canary-value-from-the-server-environment"
@@ -103,9 +104,17 @@ def test_environment_and_process_table_hold_nothing_of_the_server(
     )
     seen = outcome.result
     assert CANARY not in str(seen)
-    assert seen["env"] == {"PWD": "/tmp"}  # set by bwrap's --chdir; nothing of the server
+    # PWD is set by bwrap's --chdir, the rest by the sandbox: nothing of the server.
+    ca = {
+        "SSL_CERT_FILE": CA_MOUNT,
+        "SSL_CERT_DIR": str(Path(CA_MOUNT).parent),
+        "REQUESTS_CA_BUNDLE": CA_MOUNT,
+    }
+    assert seen["env"] == {"PWD": "/tmp", **ca}
     assert seen["pids"] == ["1"]  # the worker itself is pid 1: nothing else is visible
-    assert seen["/proc/1/environ"] == "PWD=/tmp\x00"
+    assert sorted(seen["/proc/1/environ"].split("\x00")) == sorted(
+        ["", "PWD=/tmp", *(f"{name}={value}" for name, value in ca.items())]
+    )
     assert seen[f"/proc/{os.getpid()}/environ"] == "FileNotFoundError"
 
 
@@ -346,6 +355,48 @@ def test_a_forged_answer_with_a_lone_surrogate_is_refused(harness: Harness) -> N
     assert isinstance(outcome.failure, Crashed), outcome
     assert "surrogate" in outcome.failure.reason
     harness.healthy()
+
+
+def test_a_frame_larger_than_an_answer_is_refused_from_its_header(harness: Harness) -> None:
+    """No frame a worker may send is larger than a result: a header announcing
+    more is refused at once, before its body is read or waited for."""
+    outcome = harness.run(
+        """
+        import os, struct
+        def hook():
+            for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+                if fd > 2:
+                    try:
+                        os.write(fd, struct.pack(">I", 1024 * 1024 + 1))
+                    except OSError:
+                        pass
+            return "real"
+        """,
+    )
+    assert isinstance(outcome.failure, Crashed), outcome
+    assert "exceeds" in outcome.failure.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"op":"log","id":1,"stream":"stdout","line":"x","pad":[[],[]]}', "malformed"),
+        (b'{"op":"log","id":1,"stream":"stdout","line":"' + b"x" * 40_000 + b'"}', "length"),
+        (b'{"op":"log","id":1,"stream":"stdout","line":["x"]}', "malformed"),
+    ],
+)
+def test_a_console_line_is_that_and_no_more(harness: Harness, body: bytes, says: str) -> None:
+    """A console line's frame is taken apart as one, never parsed as any JSON:
+    anything more in it, or a line longer than the worker would send, kills it."""
+    outcome = harness.run(forging(body))
+    assert isinstance(outcome.failure, Crashed), outcome
+    assert says in outcome.failure.reason
+
+
+def test_a_huge_error_message_is_cut_not_refused(harness: Harness) -> None:
+    outcome = harness.run("def hook():\n    raise ValueError('x' * 5_000_000)\n")
+    assert isinstance(outcome.failure, HookRaised), outcome
+    assert outcome.failure.message == "x" * 4000
 
 
 def test_huge_and_non_json_results(harness: Harness) -> None:

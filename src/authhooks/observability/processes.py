@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from authhooks.runtime.sandbox import why_not_private
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PREFIX = "authhooks-metrics-"
 
@@ -28,9 +30,17 @@ def prepare_directory() -> Path:
     root = Path(tempfile.gettempdir())
     for stale in root.glob(f"{_PREFIX}*"):
         match = re.match(rf"{_PREFIX}(\d+)-", stale.name)
-        mine = stale.stat().st_uid == os.getuid()
-        if match and mine and not Path(f"/proc/{match.group(1)}").exists():
+        # Only a directory mkdtemp made for this user: anyone can name something so.
+        if match and not Path(f"/proc/{match.group(1)}").exists() and _is_private(stale):
             shutil.rmtree(stale, ignore_errors=True)
+    # mkdtemp makes a new directory (0700) under a random name, never an existing one.
     path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
     os.environ[MULTIPROCESS_ENV] = str(path)
     return path
+
+
+def _is_private(path: Path) -> bool:
+    try:
+        return why_not_private(path) is None
+    except OSError:  # gone meanwhile
+        return False

@@ -4,19 +4,33 @@ no code objects. Example, supervisor to worker::
 
     b"\\x00\\x00\\x00\\x2a" b'{"op":"invoke","id":7,"args":{"n":1},"s":{}}'
 
-Runs on both sides of the sandbox; standard library only.
+Runs on both sides of the sandbox; standard library only. ``decode`` is for
+the worker, which reads only what the supervisor wrote; the supervisor reads
+what hook code may have forged, and decodes it with ``supervisor.decode_answer``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import Any
 
 HEADER = struct.Struct(">I")
-# Large enough for any sane event or result, small enough to refuse floods.
+# Large enough for any sane event, small enough to refuse floods. What a worker
+# may send is capped far lower, by the limits it was given (supervisor.Worker).
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+# What a worker sends past a cut, so that the server, which redacts secrets
+# and then cuts, still finds a secret that straddles the cut whole.
+REDACTION_ROOM = 4096
+# Error messages (and each of their traceback lines) are kept at most this long.
+MAX_TEXT = 4000
+MAX_TRACEBACK_LINES = 50
+# A console line's frame beyond its line: {"op":"log","id":<up to 18 digits>,...}.
+LOG_ENVELOPE_BYTES = 128
+# JSON writes a character in at most 6 bytes (a control character as \u001f).
+MAX_BYTES_PER_CHAR = 6
 
 
 class ProtocolError(Exception):
@@ -30,6 +44,20 @@ def encode(message: dict[str, Any]) -> bytes:
     if len(body) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
     return HEADER.pack(len(body)) + body
+
+
+def log_message(call_id: int, stream: str, line: str) -> dict[str, Any]:
+    """A console line, as the worker sends it. The order of its keys is part of
+    the protocol: the supervisor takes the frame apart by LOG_HEAD."""
+    return {"op": "log", "id": call_id, "stream": stream, "line": line}
+
+
+# How the body of ``encode(log_message(...))`` begins; then come the line, a
+# JSON string, and "}". A frame that claims to be a console line costs the
+# supervisor a match of this and a parse of one string, whatever else it holds.
+LOG_HEAD = re.compile(
+    rb'\{"op":"log","id":(0|[1-9][0-9]{0,17}),"stream":"(stdout|stderr|log)","line":'
+)
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -87,15 +115,18 @@ class FrameReader:
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         bodies: list[bytes] = []
-        while len(self._buffer) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buffer)
+        start = 0
+        while len(self._buffer) - start >= HEADER.size:
+            (length,) = HEADER.unpack_from(self._buffer, start)
             if length > self._max:
                 raise ProtocolError(f"frame of {length} bytes exceeds {self._max}")
-            end = HEADER.size + length
+            end = start + HEADER.size + length
             if len(self._buffer) < end:
                 break
-            bodies.append(bytes(self._buffer[HEADER.size : end]))
-            del self._buffer[:end]
+            bodies.append(bytes(self._buffer[start + HEADER.size : end]))
+            start = end
+        # Once per read, not once per frame: a read can hold thousands of tiny frames.
+        del self._buffer[:start]
         return bodies
 
 

@@ -7,6 +7,7 @@ The seccomp filter and resource limits are applied by the worker itself
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import json
@@ -14,10 +15,12 @@ import logging
 import os
 import re
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,10 @@ log = logging.getLogger(__name__)
 
 PACKAGE_MOUNT = "/opt/authhooks"
 LIBRARY_MOUNT = "/opt/authhooks-lib"
+# Where the CA bundle appears in every sandbox; SSL_CERT_FILE (which OpenSSL, and
+# so ssl, urllib.request, http.client and httpx, reads) and REQUESTS_CA_BUNDLE
+# point at it, so that every client verifies servers against it as it comes.
+CA_MOUNT = "/opt/authhooks-ca/ca-certificates.crt"
 # Pure-Python HTTP clients hooks may import besides the standard library, bound
 # read-only from the server's own environment when it has them (httpx and what
 # it needs; requests and its needs if installed). They reach the network only
@@ -99,6 +106,9 @@ class SandboxSettings:
     # 0 keeps them on the server's own uid.
     uid_base: int = 2_000_000_000
     bwrap: str = "bwrap"
+    # The CA certificates hooks' TLS clients trust; empty: the system's bundle, or
+    # certifi's where the system has none.
+    ca_bundle: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,7 @@ class Sandbox:
     bwrap: str = field(init=False)
     # util-linux's setpriv, which drops to a worker's uid before running bwrap.
     setpriv: str | None = field(init=False)
+    ca_bundle: Path | None = field(init=False)
     _claimed: tuple[int, int] | None = field(init=False, default=None)  # (range, lock fd)
 
     def __post_init__(self) -> None:
@@ -158,6 +169,18 @@ class Sandbox:
                 "read the interpreter %s or authhooks' package (see docs/sandbox.md)",
                 self.python,
             )
+        self.ca_bundle = _ca_bundle(self.settings.ca_bundle)
+        if self.ca_bundle is None:
+            log.warning("no CA bundle found: HTTPS from hooks cannot verify any server")
+        elif not self.ca_bundle.is_file():
+            raise SandboxUnavailable(f"the CA bundle {self.ca_bundle} is not a file")
+        elif self.separate_uids and not _others_can_read(self.ca_bundle):
+            raise SandboxUnavailable(
+                f"workers, on uids of their own, cannot read the CA bundle {self.ca_bundle}: "
+                "make it readable by all (it holds public certificates only)"
+            )
+        if self.separate_uids:
+            self._uid_range()  # now: a lock directory that is refused stops the start
 
     def command(self, out_fd: int) -> list[str]:
         args = [
@@ -182,6 +205,7 @@ class Sandbox:
             # controlling terminal, and a second session would be a scheduler
             # autogroup of its own, out of reach of ``lower_autogroup``.
             "--clearenv",
+            *self._ca_environment(),
             "--cap-drop",
             "ALL",
             "--proc",
@@ -198,6 +222,8 @@ class Sandbox:
         args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
         for library in self.libraries:
             args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
+        if self.ca_bundle is not None:
+            args += ["--ro-bind", str(self.ca_bundle), CA_MOUNT]
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
@@ -210,6 +236,16 @@ class Sandbox:
             f"from authhooks.runtime.worker import main; main({out_fd})"
         )
         return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
+
+    def _ca_environment(self) -> list[str]:
+        if self.ca_bundle is None:
+            return []
+        variables = {
+            "SSL_CERT_FILE": CA_MOUNT,
+            "SSL_CERT_DIR": str(Path(CA_MOUNT).parent),
+            "REQUESTS_CA_BUNDLE": CA_MOUNT,
+        }
+        return [arg for name, value in variables.items() for arg in ("--setenv", name, value)]
 
     def host_uid(self, slot: int) -> int:
         """The host uid the worker in ``slot`` runs as."""
@@ -281,20 +317,64 @@ class Sandbox:
         which would let them share a process limit.
         """
         if self._claimed is None:
-            directory = Path(tempfile.gettempdir()) / "authhooks-sandbox-uids"
-            directory.mkdir(mode=0o700, exist_ok=True)
-            for candidate in range(_RANGES):
-                fd = os.open(directory / f"{candidate}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                self._claimed = (candidate, fd)
-                break
-            else:
+            try:
+                # Host-wide, not per data dir: two servers must never share a uid.
+                self._claimed = claim_lock("authhooks-sandbox-uids", range(_RANGES))
+            except OSError as error:
+                raise SandboxUnavailable(f"cannot claim a range of sandbox uids: {error}") from None
+            if self._claimed is None:
                 raise SandboxUnavailable("no free range of sandbox uids on this host")
         return self._claimed[0]
+
+
+def private_directory(path: Path) -> Path:
+    """``path``, a directory of this process's user that no other user can use:
+    made (0700) if missing, refused (PermissionError) if it is anything else.
+
+    For what the server keeps in the system's temporary directory, where any
+    local user could have made it first: one owned by another user, open to
+    others or a symbolic link could hold links that turn the lock files root
+    opens into files anywhere (``0.lock -> /etc/nologin``), or stop every start.
+    """
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    problem = why_not_private(path)
+    if problem is not None:
+        raise PermissionError(f"refusing {path}: {problem}; remove it, or set TMPDIR elsewhere")
+    return path
+
+
+def why_not_private(path: Path) -> str | None:
+    """Why ``path`` is not a directory of this process's user closed to other users
+    (a symbolic link is not followed), or None if it is one."""
+    found = os.lstat(path)
+    euid = os.geteuid()
+    if stat.S_ISLNK(found.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(found.st_mode):
+        return "it is not a directory"
+    if found.st_uid != euid:
+        return f"it belongs to uid {found.st_uid}, not to this server's ({euid})"
+    if found.st_mode & 0o077:
+        return f"other users have access to it (mode {stat.S_IMODE(found.st_mode):o})"
+    return None
+
+
+def claim_lock(name: str, candidates: Iterable[int]) -> tuple[int, int] | None:
+    """The first of ``candidates`` no other process on this host holds, and the
+    descriptor that holds it (until it is closed, or the process exits): a lock
+    file in the private directory ``name`` of the system's temporary directory."""
+    directory = private_directory(Path(tempfile.gettempdir()) / name)
+    for candidate in candidates:
+        # Only this user can have left a link there; a lock still never follows one.
+        fd = os.open(directory / f"{candidate}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return candidate, fd
+    return None
 
 
 def lower_autogroup(pid: int, nice: int) -> bool:
@@ -341,6 +421,22 @@ def _hook_libraries() -> list[Path]:
         if locations:
             found.append(Path(next(iter(locations))).resolve())
     return found
+
+
+def _ca_bundle(setting: str) -> Path | None:
+    """The CA bundle file to bind into sandboxes: the setting, else the system's
+    (where this Python's OpenSSL looks first, then Debian's), else certifi's."""
+    if setting:
+        return Path(setting).resolve()
+    candidates = [ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"]
+    with contextlib.suppress(ImportError):
+        import certifi
+
+        candidates.append(certifi.where())
+    for candidate in candidates:
+        if candidate and _others_can_read(Path(candidate)):
+            return Path(candidate).resolve()
+    return None
 
 
 def _choose_python(setting: str, want_unprivileged: bool) -> Path:

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
+import re
 import signal
 import socket
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from authhooks.egress.broker import Broker, EgressRecord
 from authhooks.egress.rules import Rule
@@ -46,10 +47,16 @@ from authhooks.runtime.outcome import (
 )
 from authhooks.runtime.protocol import (
     HEADER,
+    LOG_ENVELOPE_BYTES,
+    LOG_HEAD,
+    MAX_BYTES_PER_CHAR,
+    MAX_DEPTH,
     MAX_FRAME_BYTES,
+    MAX_TEXT,
+    MAX_TRACEBACK_LINES,
+    REDACTION_ROOM,
     FrameReader,
     ProtocolError,
-    decode,
     encode,
 )
 from authhooks.runtime.sandbox import (
@@ -58,6 +65,7 @@ from authhooks.runtime.sandbox import (
     Sandbox,
     SandboxSettings,
     Spawned,
+    claim_lock,
     lower_autogroup,
 )
 
@@ -65,9 +73,7 @@ log = logging.getLogger(__name__)
 
 ConsoleCallback = Callable[[ConsoleLine], None]
 Redact = Callable[[str], str]
-_STREAMS = frozenset({"stdout", "stderr", "log"})
 _RAW_TAIL = 4096
-_MAX_TEXT = 4000
 # CPU an idle worker may use between two reaper passes before it is deemed to be
 # running code after its call ended (a background thread, say).
 _IDLE_CPU_SECONDS = 0.05
@@ -103,18 +109,11 @@ class RuntimeSettings:
 
 
 def claim_cpu() -> int | None:
-    """A CPU no other server process on this host has claimed (held for this process's life)."""
-    directory = Path(tempfile.gettempdir()) / "authhooks-cpus"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    for cpu in sorted(os.sched_getaffinity(0)):
-        fd = os.open(directory / f"{cpu}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return cpu  # the descriptor stays open, and the lock held, until the process exits
-    return None
+    """A CPU no other server process of this user on this host has claimed (held for
+    this process's life); PermissionError if the lock directory is not private."""
+    # Per user: another user's servers would have their directory refused.
+    claimed = claim_lock(f"authhooks-cpus-{os.geteuid()}", sorted(os.sched_getaffinity(0)))
+    return claimed[0] if claimed is not None else None  # its descriptor is never closed
 
 
 _ALIVE = SANDBOX_WORKERS.labels("alive")
@@ -142,7 +141,13 @@ class Worker:
         self._spawned = spawned
         self._limits = limits
         self._loop = asyncio.get_running_loop()
-        self._frames = FrameReader()
+        # No frame a worker may send is larger than an answer; a console line's
+        # is far smaller. Both are refused from their header on when larger.
+        self._frames = FrameReader(limits.result_bytes)
+        self._log_bytes = LOG_ENVELOPE_BYTES + MAX_BYTES_PER_CHAR * (
+            limits.line_chars + REDACTION_ROOM
+        )
+        self._max_log_frames = 4 * limits.lines + 100
         self._outbox = bytearray()
         self._writing = False
         self._loading = False
@@ -337,37 +342,65 @@ class Worker:
             self._broken("it spoke while nobody asked")
             return
         try:
-            messages = [decode(body) for body in self._frames.feed(data)]
+            for body in self._frames.feed(data):
+                self._take(body)
+                if not self.alive:
+                    return
         except ProtocolError as error:
             self._broken(f"it broke the protocol ({error})")
-            return
-        for message in messages:
-            op = message.get("op")
-            if self._loading and op in ("ready", "load_error"):
-                self._answer(message)
-            elif not self._loading and message.get("id") != self._call_id:
-                self._broken("it sent a frame for another call")
-            elif op == "log":
-                self._log(message)
-            elif op in ("result", "error") and not self._loading:
-                self._answer(message)
-            else:
-                self._broken("it sent a frame nobody asked for")
-            if not self.alive:
-                return
 
-    def _log(self, message: dict[str, Any]) -> None:
+    def _take(self, body: bytes) -> None:
+        """One frame, held to the caps the worker was given before any JSON parser
+        sees it: a console line's is parsed as one string, and only the one answer
+        to the question asked is parsed as a whole."""
+        if self._pending is None or self._pending.done():
+            self._broken("it spoke after its answer")
+            return
+        head = LOG_HEAD.match(body)
+        if head is not None:
+            self._console_frame(body, head)
+            return
+        message = decode_answer(body)
+        op = message.get("op")
+        if self._loading and op in ("ready", "load_error"):
+            self._answer(message)
+        elif not self._loading and message.get("id") != self._call_id:
+            self._broken("it sent a frame for another call")
+        elif op in ("result", "error") and not self._loading:
+            self._answer(message)
+        else:
+            self._broken("it sent a frame nobody asked for")
+
+    def _console_frame(self, body: bytes, head: re.Match[bytes]) -> None:
+        """A frame that begins as a console line's (``head``): the rest must be the
+        line, one JSON string, no longer than the worker sends."""
+        if self._loading:
+            self._broken("it sent a frame nobody asked for")
+            return
+        if int(head[1]) != self._call_id:
+            self._broken("it sent a frame for another call")
+            return
         self._log_frames += 1
-        if self._log_frames > 4 * self._limits.lines + 100:
+        if self._log_frames > self._max_log_frames:
             self._broken("it flooded the console channel")
             return
-        stream, text = message.get("stream"), message.get("line")
-        if stream not in _STREAMS or not isinstance(text, str):
+        if len(body) > self._log_bytes:
+            self._broken("it sent a console line over its length limit")
+            return
+        line = body[head.end() : -1]
+        try:
+            text = orjson.loads(line) if line[:1] == b'"' and body[-1:] == b"}" else None
+        except orjson.JSONDecodeError:
+            text = None
+        if not isinstance(text, str):
             self._broken("it sent a malformed console line")
             return
+        self._log(head[2].decode(), text)
+
+    def _log(self, stream: str, text: str) -> None:
         if len(self._console) < self._limits.lines:
             text = self._redact(text)[: self._limits.line_chars]
-            line = ConsoleLine(time.time(), str(stream), text)
+            line = ConsoleLine(time.time(), stream, text)
             self._console.append(line)
             if self._on_console is not None:
                 self._on_console(line)
@@ -431,7 +464,7 @@ class Worker:
             else:
                 reason = f"the worker exited with status {code}"
         output = self._redact(self._raw.decode("utf-8", "replace"))
-        return Crashed(reason, output[-_MAX_TEXT:])
+        return Crashed(reason, output[-MAX_TEXT:])
 
 
 class _Pool:
@@ -808,6 +841,31 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
 
 
+# orjson refuses JSON nested deeper than 1,024 levels. Parsed inside this many
+# arrays, a frame nested deeper than MAX_DEPTH is refused by that same check,
+# in C: walking a frame of tiny lists in Python took a second per 4 MiB.
+_PADDING = 1024 - MAX_DEPTH
+
+
+def decode_answer(body: bytes) -> dict[str, Any]:
+    """The message in a frame from a worker (hook code may have written it): a JSON
+    object of at most MAX_DEPTH levels, holding text only. orjson refuses lone
+    surrogates, NaN and infinities itself."""
+    try:
+        value = orjson.loads(b"[" * _PADDING + body + b"]" * _PADDING)
+    except orjson.JSONDecodeError as error:
+        raise ProtocolError(f"frame is not JSON nested at most {MAX_DEPTH} deep: {error}") from None
+    for _ in range(_PADDING):
+        # Each level holds one item unless the body closed the padding early, as
+        # in `{}],[{}`, which is not one JSON value.
+        if len(value) != 1:
+            raise ProtocolError("frame is not one JSON value")
+        value = value[0]
+    if not isinstance(value, dict):
+        raise ProtocolError("frame is not a JSON object")
+    return value
+
+
 def _raised(error: dict[str, Any], redact: Redact) -> HookRaised:
     lines = error.get("traceback")
     if not isinstance(lines, list):
@@ -818,7 +876,9 @@ def _raised(error: dict[str, Any], redact: Redact) -> HookRaised:
         message=_text(redact(_raw(error.get("message"))), ""),
         user_message=_text(redact(_raw(user_message)), "") if user_message is not None else None,
         is_hook_error=error.get("hook_error") is True,
-        traceback=tuple(_text(redact(_raw(line)), "")[:500] for line in lines[:50]),
+        traceback=tuple(
+            _text(redact(_raw(line)), "")[:500] for line in lines[:MAX_TRACEBACK_LINES]
+        ),
     )
 
 
@@ -827,7 +887,7 @@ def _raw(value: Any) -> str:
 
 
 def _text(value: Any, default: str) -> str:
-    return value[:_MAX_TEXT] if isinstance(value, str) else default
+    return value[:MAX_TEXT] if isinstance(value, str) else default
 
 
 def _unchanged(text: str) -> str:

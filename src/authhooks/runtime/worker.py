@@ -27,7 +27,16 @@ from typing import Any
 
 from authhooks.hook import HookError
 from authhooks.runtime import seccomp
-from authhooks.runtime.protocol import HEADER, ProtocolError, decode, encode
+from authhooks.runtime.protocol import (
+    HEADER,
+    MAX_TEXT,
+    MAX_TRACEBACK_LINES,
+    REDACTION_ROOM,
+    ProtocolError,
+    decode,
+    encode,
+    log_message,
+)
 
 FILENAME = "hook.py"
 
@@ -105,15 +114,8 @@ class Console:
             self.dropped += 1  # counted, not sent: printing gigabytes costs no syscalls
             return
         self.lines += 1
-        self._channel.send(
-            {
-                "op": "log",
-                "id": self.call_id,
-                "stream": self._stream,
-                # Room for a whole secret past the cut: the server redacts, then cuts.
-                "line": line[: self._limits["line_chars"] + 4096],
-            }
-        )
+        line = line[: self._limits["line_chars"] + REDACTION_ROOM]
+        self._channel.send(log_message(self.call_id, self._stream, line))
 
 
 def limit_resources(limits: dict[str, int]) -> None:
@@ -171,14 +173,21 @@ def hook_traceback(error: BaseException) -> list[str]:
 
 
 def describe(error: BaseException) -> dict[str, Any]:
+    """The error as the server records it; cut where the server cuts (after
+    redacting), so that the answer stays within the result's size limit."""
     is_hook_error = isinstance(error, HookError)
+    user_message = error.user_message if is_hook_error else None  # type: ignore[attr-defined]
     return {
-        "type": type(error).__name__,
-        "message": str(error.message if is_hook_error else error),  # type: ignore[attr-defined]
-        "user_message": error.user_message if is_hook_error else None,  # type: ignore[attr-defined]
+        "type": _cut(type(error).__name__),
+        "message": _cut(str(error.message if is_hook_error else error)),  # type: ignore[attr-defined]
+        "user_message": _cut(user_message) if isinstance(user_message, str) else user_message,
         "hook_error": is_hook_error,
-        "traceback": hook_traceback(error),
+        "traceback": [_cut(line) for line in hook_traceback(error)[:MAX_TRACEBACK_LINES]],
     }
+
+
+def _cut(text: str) -> str:
+    return text[: MAX_TEXT + REDACTION_ROOM]
 
 
 def serve(
@@ -213,9 +222,11 @@ def serve(
         reply["dropped_lines"] = sum(console.dropped for console in consoles)
         try:
             frame = encode(reply)
-            if reply["op"] == "result" and len(frame) > limits["result_bytes"]:
+            # The server refuses any larger answer, and the worker with it.
+            limit = limits["result_bytes"]
+            if len(frame) > limit:
                 raise ProtocolError(
-                    f"the result is {len(frame)} bytes; the limit is {limits['result_bytes']}"
+                    f"the {reply['op']} is {len(frame)} bytes; the limit is {limit}"
                 )
         except (TypeError, ValueError, ProtocolError, RecursionError) as error:
             reply = {
@@ -285,9 +296,9 @@ def main(out_fd: int) -> None:
         channel.send(
             {
                 "op": "load_error",
-                "type": type(error).__name__,
+                "type": _cut(type(error).__name__),
                 "line": line,
-                "message": str(error) or type(error).__name__,
+                "message": _cut(str(error) or type(error).__name__),
             }
         )
         return
