@@ -13,6 +13,7 @@ from sqlalchemy import select
 from authhooks.api.scopes import MANAGEMENT_SCOPES
 from authhooks.bootstrap import ManagementAudienceTaken, initialise
 from authhooks.config import Settings
+from authhooks.errors import StartupError
 from authhooks.identity import clients
 from authhooks.masterkey import MasterKey
 from authhooks.sealing import secret_hasher
@@ -128,7 +129,11 @@ def test_a_first_start_onto_a_taken_audience_names_the_api(tmp_path: Path) -> No
                 scopes=[],
                 token_lifetime=None,
             )
-        with pytest.raises(ManagementAudienceTaken, match="'early'"):
+        with pytest.raises(ManagementAudienceTaken, match="'early'") as refused:
             initialise(settings)
+        # An error of its own kind, which the CLI reports in one line: no LookupError
+        # (a missing key, say) that code meant for lookups might catch instead.
+        assert isinstance(refused.value, StartupError)
+        assert not isinstance(refused.value, LookupError)
     finally:
         database.dispose()

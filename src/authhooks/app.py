@@ -31,6 +31,7 @@ from authhooks.identity import http as identity_http
 from authhooks.observability import http as metrics_http
 from authhooks.observability.logs import RequestIds
 from authhooks.services import Services
+from authhooks.serving import follow_parent
 
 OPENAPI_URL = "/api/v2/openapi.json"
 DOCS_URL = "/api/v2/docs"
@@ -69,6 +70,7 @@ class FastPath:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The app for one server process; the schema and keys must exist (``authhooks init``)."""
+    follow_parent()
     services = Services.create(settings or Settings())
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.api.scopes import MANAGEMENT_API_NAME, MANAGEMENT_SCOPES
 from authhooks.config import Settings
+from authhooks.errors import StartupError
 from authhooks.identity import clients
 from authhooks.identity.tokens import ensure_signing_key
 from authhooks.masterkey import MasterKey, SecretHasher
@@ -24,10 +25,9 @@ from authhooks.storage.database import Database, bump_generation
 ADMIN_FILE = "bootstrap-admin.json"
 
 
-class ManagementAudienceTaken(LookupError):
+class ManagementAudienceTaken(StartupError):
     """Another API holds the management API's audience (registered while the issuer
-    was elsewhere). A LookupError, so that the CLI reports it in one line and exits
-    non-zero, as it does the other start-up failures an operator must fix."""
+    was elsewhere)."""
 
     def __init__(self, audience: str, holder: models.ResourceServer) -> None:
         super().__init__(

@@ -1,4 +1,5 @@
-"""Domain errors shared by every layer; the HTTP adapters map each to a status once."""
+"""Domain errors shared by every layer; the HTTP adapters map each to a status once.
+And the one error of starting up that an operator must settle (``StartupError``)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,8 @@ class InvalidInput(DomainError):
 
 class NotSupported(DomainError):
     """The operation is refused for this object (a system API cannot be changed, say)."""
+
+
+class StartupError(Exception):
+    """The server cannot start until an operator changes something; ``str(error)``
+    says what, in one line, which the CLI prints before it exits with status 2."""

@@ -1,4 +1,6 @@
-"""The master key: encrypts secrets at rest, and seals the client-secret hash key.
+"""The master key: encrypts secrets at rest, seals the client-secret hash key, and
+derives the keys of other purposes (the login throttle's keyed hash, the log
+relay's sealed payloads).
 
 It lives outside the database — in ``<data_dir>/master.key`` (mode 0600) or in
 ``AUTHHOOKS_MASTER_KEY`` — so a copy of the database alone reveals no private
@@ -24,6 +26,9 @@ from authhooks.private_files import write_private
 KEY_FILE = "master.key"
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
+# How much longer than its plaintext a ciphertext of ``MasterKey.encrypt`` is:
+# the version byte, the nonce and the GCM tag.
+SEALED_OVERHEAD = len(_VERSION) + _NONCE_BYTES + 16
 
 
 class MasterKeyError(Exception):
@@ -81,9 +86,13 @@ class MasterKey:
 
 
 class SecretHasher:
-    """Keyed hash for high-entropy secrets (client secrets): fast, constant-time to check.
+    """Keyed hash (HMAC-SHA256): fast, constant-time to check, so only for what a
+    guesser cannot enumerate without the key.
 
-    Its key is kept in the database sealed with the master key (``sealing.py``).
+    Client secrets are hashed with a key kept in the database sealed with the
+    master key (``sealing.py``); the login throttle names the counters of typed
+    logins by their hash under a key derived from the master key
+    (``users/throttle.py``), so that the table never holds what was typed.
     """
 
     def __init__(self, key: bytes) -> None:

@@ -9,6 +9,7 @@ from functools import partial
 
 from authhooks.config import Settings
 from authhooks.egress.broker import Broker, egress_overrides
+from authhooks.flows.live import LiveFlows
 from authhooks.hooks.captures import sealer
 from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
 from authhooks.hooks.invocations import InvocationLog
@@ -24,9 +25,8 @@ from authhooks.logs.bus import LogBus
 from authhooks.logs.relay import PgRelay
 from authhooks.logs.stream import batch_of
 from authhooks.masterkey import MasterKey, SecretHasher
-from authhooks.points.flow import FlowRunner, code_version
+from authhooks.points.flow import FlowRunner
 from authhooks.points.registry import POINTS
-from authhooks.runtime.outcome import LoadError
 from authhooks.runtime.sandbox import SandboxSettings
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.sealing import secret_hasher
@@ -53,6 +53,7 @@ class Services:
     token_endpoint: TokenEndpoint
     runtime: Runtime
     invocations: InvocationLog
+    live: LiveFlows
     flows: FlowRunner
     bus: LogBus
     relay: PgRelay | None
@@ -91,8 +92,9 @@ class Services:
         relay = None if database.is_sqlite else PgRelay(settings.database_url, bus, master_key)
         if relay is not None:
             invocations.stored.append(lambda _: relay.records_stored())
+        live = LiveFlows(database, master_key, runtime, POINTS, settings.cache_ttl)
         flows = FlowRunner(
-            runtime, directory.flow, invocations.record, publish=bus.line, seal=sealer(master_key)
+            runtime, live.flow, invocations.record, publish=bus.line, seal=sealer(master_key)
         )
         deliverer = Deliverer(
             database,
@@ -149,6 +151,7 @@ class Services:
             token_endpoint=TokenEndpoint(directory, hasher, grants),
             runtime=runtime,
             invocations=invocations,
+            live=live,
             flows=flows,
             bus=bus,
             relay=relay,
@@ -176,16 +179,12 @@ class Services:
         self.invocations.start()
         if self.relay is not None:
             self.relay.start()
-        for point in POINTS.values():
-            for hook in await self.directory.flow(point.name):
-                try:
-                    await self.runtime.prepare(code_version(hook, point))
-                except LoadError as error:
-                    log.warning("hook %s does not load: %s", hook.name, error)
+        await self.live.start()
         self.deliverer.start()
 
     async def close(self) -> None:
         await self.deliverer.close()
+        await self.live.close()
         await self.invocations.close()
         if self.relay is not None:
             await self.relay.close()

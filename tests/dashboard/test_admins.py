@@ -249,3 +249,20 @@ def test_an_admin_cannot_hand_out_or_take_over_more_than_it_holds(server: Server
         assert peer.json()["created_by"] == "admin|" + manager["id"]
         assert api.delete(f"/admins/{peer.json()['id']}").status_code == 204
     assert sign_in(server, strong["email"]).status_code == 200  # its password is unchanged
+
+
+def test_an_admin_signs_in_with_any_spelling_of_its_email(server: Server) -> None:
+    """Look-alike compatibility forms, the Unicode or punycode domain: one admin."""
+    local = unique("admin").replace("-", "")
+    admin = new_admin(server, ["read:hooks"], email=f"{local}@bücher.example")
+    assert admin["email"] == f"{local}@xn--bcher-kva.example"
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in local)  # NFKC makes it ASCII again
+    for spelling in (
+        f"{local}@bücher.example",
+        f"{local.upper()}@BÜCHER.example",
+        f"{local}@XN--BCHER-KVA.example",
+        f"{fullwidth}@bücher.example",
+    ):
+        signed = sign_in(server, spelling)
+        assert signed.status_code == 200, (spelling, signed.text)
+        assert signed.json()["admin"]["id"] == admin["id"]

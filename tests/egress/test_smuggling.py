@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -28,7 +29,8 @@ class Upstream:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.heads: list[bytes] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
         while True:
@@ -48,7 +50,13 @@ class Upstream:
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     def close(self) -> None:
+        # Closing alone does not wake a thread blocked in accept() on Linux; shutting
+        # the listener down does (accept fails), so the thread ends here.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
         self.listener.close()
+        assert not self._thread.is_alive()
 
 
 def _exchange(listening: int, request: bytes) -> bytes:
@@ -124,6 +132,17 @@ SMUGGLED = {
         "GET /admin HTTP/1.1\r\nHost: a.b\r\n\r\n"
     ),
     "two Hosts": "GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\nHost: admin.internal\r\n\r\n",
+    "Host and HOST": (
+        "GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\nHOST: admin.internal\r\n\r\n"
+    ),
+    "Content-Length and content-length": (
+        "POST http://{target}/ HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 38\r\n\r\n"
+        "GET /admin HTTP/1.1\r\nHost: a.b\r\n\r\n"
+    ),
+    # A Cyrillic "т": a server that folds it to ASCII would read a second Host.
+    "a non-ASCII byte in a header name": (
+        "GET http://{target}/ HTTP/1.1\r\nHos\u0442: admin.internal\r\n\r\n"
+    ),
     "Transfer-Encoding: chunked": (
         "POST http://{target}/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
     ),

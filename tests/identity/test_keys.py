@@ -206,3 +206,41 @@ def test_verify_rejects_a_token_of_another_type(database: Database, tmp_path: Pa
     )
     with pytest.raises(InvalidAccessToken, match="typ must be at\\+jwt"):
         verify_access_token(id_token, keys, "https://i/", "a")
+
+
+def test_a_rotated_key_is_published_before_it_signs(database: Database, tmp_path: Path) -> None:
+    """Every process lists the new key in its JWKS before any token carries it."""
+    master_key = MasterKey.load(tmp_path)
+    with database.session() as session:
+        first = ensure_signing_key(session, master_key, "ES256", 3600)
+    with database.session() as session:
+        second = rotate_signing_key(session, master_key, "ES256", 3600, ahead=timedelta(seconds=30))
+    with database.session() as session:
+        keys = load_key_set(session, master_key)
+    assert keys.signing.kid == first.kid  # the old key signs until the switch
+    assert set(keys.public) == {first.kid, second.kid}
+    assert keys.valid_until is not None
+    assert 20 < keys.valid_until - time.time() <= 30  # reloaded at the switch
+    with database.session() as session:
+        session.execute(
+            update(models.SigningKey)
+            .where(models.SigningKey.kid == first.kid)
+            .values(rotated_at=utcnow() - timedelta(seconds=1))
+        )
+    with database.session() as session:
+        assert load_key_set(session, master_key).signing.kid == second.kid
+
+
+def test_revoking_switches_at_once_whatever_was_ahead(database: Database, tmp_path: Path) -> None:
+    master_key = MasterKey.load(tmp_path)
+    with database.session() as session:
+        first = ensure_signing_key(session, master_key, "ES256", 3600)
+    with database.session() as session:
+        rotate_signing_key(session, master_key, "ES256", 3600, ahead=timedelta(seconds=30))
+    with database.session() as session:
+        third = rotate_signing_key(session, master_key, "ES256", 3600, revoke_previous=True)
+    with database.session() as session:
+        keys = load_key_set(session, master_key)
+    assert keys.signing.kid == third.kid
+    assert set(keys.public) == {third.kid}
+    assert first.kid not in keys.public

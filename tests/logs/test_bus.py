@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
@@ -208,6 +210,51 @@ def test_a_stream_checks_its_access_on_a_timer_not_per_line(tmp_path: Path) -> N
         b'event: end\ndata: {"reason":"grant_revoked",'
         b'"message":"its client\'s grant was revoked"}\n\n'
     )
+    assert bus.subscribers == 0
+
+
+def test_a_database_error_in_the_access_check_does_not_end_the_stream(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database is away the stream goes on (requests are served from the
+    cache meanwhile), says so in the log once, and is checked again at the next tick."""
+    database = _database(tmp_path)
+    bus = LogBus()
+    failed: list[float] = []
+    published: list[float] = []
+
+    async def access() -> tuple[str, str] | None:
+        if len(failed) < 3:
+            failed.append(time.monotonic())
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is away"))
+        if len(published) < 6:
+            return None
+        return "admin_deleted", "its admin no longer exists"
+
+    async def scenario() -> list[bytes]:
+        stream = events(
+            database, bus, RecordFilter(), None, heartbeat=60, access=access, access_every=0.05
+        )
+        chunks = [await anext(stream)]
+        reading = asyncio.ensure_future(_collect(stream, chunks))
+        for n in range(6):
+            await asyncio.sleep(0.05)
+            bus.line(line(n))
+            published.append(time.monotonic())
+        await asyncio.wait_for(reading, 5)  # it ends at the first check that refuses
+        return chunks
+
+    with caplog.at_level(logging.WARNING, logger="authhooks.logs.stream"):
+        chunks = asyncio.run(scenario())
+    database.dispose()
+    assert len(failed) == 3
+    assert published[-1] > failed[-1]  # lines went on after the failures
+    assert b"".join(chunks).count(b"event: console\n") == 6
+    assert chunks[-1].startswith(b"event: end\n")
+    assert b"admin_deleted" in chunks[-1]
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1, warned  # once while it lasts, not at every check
+    assert "ConnectionRefusedError" in warned[0]
     assert bus.subscribers == 0
 
 

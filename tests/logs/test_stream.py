@@ -3,6 +3,7 @@ redaction, bounded subscribers, and an end when the subscriber's access is taken
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -245,32 +246,48 @@ def admin_reader(server: Server) -> tuple[str, str]:
         ("grant", "grant_revoked"),
         ("scope", "insufficient_scope"),
         ("admin", "admin_deleted"),
+        ("key", "key_revoked"),
     ],
 )
 def test_a_stream_ends_when_its_access_is_taken_away(
-    server: Server, taken_away: str, reason: str
+    server: Server, taken_away: str, reason: str, tmp_path: Path
 ) -> None:
     """Within the cache bound, as a request with the same token would be refused."""
+    with contextlib.ExitStack() as own:
+        if taken_away == "key":
+            # Revoking the signing key refuses every token signed with it: not on the
+            # server the other tests share.
+            server = own.enter_context(run_server(tmp_path, server.backend))
+        _stream_ends_when_access_is_taken_away(server, taken_away, reason)
+
+
+def _stream_ends_when_access_is_taken_away(server: Server, taken_away: str, reason: str) -> None:
     machine = create_machine(server)
     create_hook(server, QUICK)
+    revoke: tuple[str, str, dict[str, Any] | None] | None = None
     if taken_away == "admin":
         admin_id, reader_token = admin_reader(server)
-        revoke: tuple[str, str, dict[str, Any] | None] = ("DELETE", f"/admins/{admin_id}", None)
+        revoke = ("DELETE", f"/admins/{admin_id}", None)
     else:
         client_id, grant_id, reader_token = management_client(server, ["read:logs", "read:hooks"])
-        revoke = {
-            "client": ("DELETE", f"/clients/{client_id}", None),
-            "grant": ("DELETE", f"/client-grants/{grant_id}", None),
-            "scope": ("PATCH", f"/client-grants/{grant_id}", {"scope": ["read:hooks"]}),
-        }[taken_away]
+        if taken_away != "key":
+            revoke = {
+                "client": ("DELETE", f"/clients/{client_id}", None),
+                "grant": ("DELETE", f"/client-grants/{grant_id}", None),
+                "scope": ("PATCH", f"/client-grants/{grant_id}", {"scope": ["read:hooks"]}),
+            }[taken_away]
     time.sleep(CACHE_TTL * 2)
     with Subscriber(server.url + "/api/v2/logs/stream", reader_token) as stream:
         assert stream.status == 200
         assert token(server, machine).status_code == 200
         stream.next("console")  # it streams while access lasts
-        method, path, body = revoke
-        with server.api() as api:
-            assert api.request(method, path, json=body).is_success
+        if revoke is None:
+            rotated = server.cli("keys", "rotate", "--revoke-previous")
+            assert rotated.returncode == 0, rotated.stderr
+        else:
+            method, path, body = revoke
+            with server.api() as api:
+                assert api.request(method, path, json=body).is_success
         taken_at = time.monotonic()
         end = stream.next("end", timeout=10)
         assert end.data["reason"] == reason

@@ -135,3 +135,22 @@ def test_admin_sign_in_guesses_from_one_64_are_throttled(throttled: Server) -> N
         assert sign_in(f"{guesser}{host:x}", "wrong").status_code == 401
     assert sign_in(f"{guesser}7:7:7", ADMIN_PASSWORD).status_code == 429
     assert sign_in(f"{network()}1", ADMIN_PASSWORD).status_code == 200
+
+
+def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(throttled: Server) -> None:
+    """A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d: one client,
+    one counter, however its address is written."""
+    app = create_app(throttled)
+    email = new_email()
+    assert signup(throttled, app["client_id"], email).status_code == 200
+    audience = create_api(throttled)
+    octet = int(unique("n")[-2:], 16)
+    ipv4 = f"198.51.100.{octet}"
+    mapped = f"::ffff:{ipv4}"
+    for ip in (mapped, ipv4, mapped):  # PER_USER of them, from both spellings
+        wrong = password_grant(throttled, ip, app["client_id"], email, OTHER_PASSWORD, audience)
+        assert wrong.status_code == 400, wrong.text
+    locked = password_grant(throttled, ipv4, app["client_id"], email, PASSWORD, audience)
+    assert locked.status_code == 429, locked.text
+    also = password_grant(throttled, mapped, app["client_id"], email, PASSWORD, audience)
+    assert also.status_code == 429, also.text

@@ -56,6 +56,59 @@ def test_unicode_and_punycode_domains_are_one_account_and_both_log_in(server: Se
         assert login.status_code == 200, (spelling, login.text)
 
 
+def test_the_users_search_takes_any_spelling_of_an_email(server: Server) -> None:
+    """``q`` finds part of an email however it is typed: Unicode or punycode domain,
+    any case, compatibility forms."""
+    app = create_app(server)
+    tag = unique("b").replace("-", "")
+    domain = f"bücher{tag}.example"
+    made = signup(server, app["client_id"], f"ada.{tag}@{domain}")
+    assert made.status_code == 200, made.text
+    stored = made.json()["email"]
+    assert stored.startswith(f"ada.{tag}@xn--")
+    with server.api() as api:
+        for q in (
+            f"bücher{tag}",
+            f"BÜCHER{tag}",
+            f"@{domain}",
+            f"ada.{tag}@{domain.upper()}",
+            f"{fullwidth(f'ada.{tag}')}@bücher{tag}",
+            stored.split("@")[1],
+        ):
+            found = api.get("/users", params={"q": q})
+            assert found.status_code == 200, found.text
+            assert [user["email"] for user in found.json()] == [stored], q
+
+
+def test_change_password_takes_any_spelling_of_the_email(server: Server) -> None:
+    app = create_app(server)
+    audience = create_api(server)
+    local = unique("ada").replace("-", "")
+    assert signup(server, app["client_id"], f"{local}@xn--bcher-kva.example").status_code == 200
+    current = PASSWORD
+    for n, spelling in enumerate(
+        (
+            f"{local}@bücher.example",
+            f"{fullwidth(local)}@BÜCHER.example",
+            f"{local.upper()}@xn--bcher-kva.example",
+        )
+    ):
+        new = f"{OTHER_PASSWORD}-{n}"
+        changed = httpx.post(
+            server.url + "/dbconnections/change_password",
+            json={
+                "client_id": app["client_id"],
+                "email": spelling,
+                "password": current,
+                "new_password": new,
+            },
+        )
+        assert changed.status_code == 200, (spelling, changed.text)
+        current = new
+    login = password_token(server, app["client_id"], f"{local}@bücher.example", current, audience)
+    assert login.status_code == 200, login.text
+
+
 def test_an_admin_email_is_normalised_the_same_way(server: Server) -> None:
     local = unique("admin")
     with server.api() as api:

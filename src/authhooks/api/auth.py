@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
+import jwt
 from fastapi import Request
 
 from authhooks.api.errors import ApiError
@@ -20,11 +21,43 @@ class Caller:
     scopes: frozenset[str]
     expires_at: float | None = None  # the token's ``exp``: long responses end there
     admin_id: str | None = None  # an admin user signed in to the dashboard
+    key_id: str | None = None  # the ``kid`` of the key that signed the token
 
     @property
     def author(self) -> str:
         """Who made a change, as recorded with it: the admin user, or the client."""
         return ADMIN_SUBJECT_PREFIX + self.admin_id if self.admin_id else self.client_id
+
+
+def _challenge(error: str | None) -> dict[str, str]:
+    realm = 'Bearer realm="authhooks"'
+    return {"WWW-Authenticate": f'{realm}, error="{error}"' if error else realm}
+
+
+def unauthorized(message: str, error: str | None) -> ApiError:
+    """A 401 with its RFC 6750 challenge (``error`` None: no token was sent)."""
+    return ApiError(401, message, error or "unauthorized", _challenge(error))
+
+
+def insufficient_scope(scope: str) -> ApiError:
+    """The 403 of a caller whose token lacks ``scope``."""
+    return ApiError(
+        403,
+        f"Insufficient scope, expected: {scope}",
+        "insufficient_scope",
+        {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+class AccessLost(ApiError):
+    """A valid token whose key, client, grant or admin is gone: a request is refused
+    (401), and a stream it opened ends with ``reason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(
+            401, f"Invalid token: {message}", "invalid_token", _challenge("invalid_token")
+        )
+        self.reason = reason
 
 
 def services(request: Request) -> Services:
@@ -38,12 +71,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     async def dependency(request: Request) -> Caller:
         caller = await authenticate(request)
         if scope not in caller.scopes:
-            raise ApiError(
-                403,
-                f"Insufficient scope, expected: {scope}",
-                "insufficient_scope",
-                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-            )
+            raise insufficient_scope(scope)
         return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
@@ -62,12 +90,12 @@ async def authenticate(request: Request) -> Caller:
 async def _verify(request: Request) -> Caller:
     authorization = request.headers.get("authorization")
     if not authorization:
-        raise _unauthorized("Missing authentication: send Authorization: Bearer <token>", None)
+        raise unauthorized("Missing authentication: send Authorization: Bearer <token>", None)
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         # RFC 6750 §3.1: a request without a bearer token gets no error code.
-        raise _unauthorized("Bad authentication: use the Bearer scheme", None)
+        raise unauthorized("Bad authentication: use the Bearer scheme", None)
     found = services(request)
     try:
         claims = verify_access_token(
@@ -77,7 +105,7 @@ async def _verify(request: Request) -> Caller:
             found.settings.management_audience,
         )
     except InvalidAccessToken as error:
-        raise _unauthorized(f"Invalid token: {error}", "invalid_token") from None
+        raise unauthorized(f"Invalid token: {error}", "invalid_token") from None
     client_id = str(claims["client_id"])
     expires = claims.get("exp")
     expires_at = float(expires) if isinstance(expires, int | float) else None
@@ -87,26 +115,21 @@ async def _verify(request: Request) -> Caller:
     if client_id == DASHBOARD_CLIENT_ID:
         admin_id = admin_id_of(str(claims["sub"]))
         if admin_id is None:
-            raise AccessLost("admin_deleted", "its admin no longer exists")
-    return await current(found, Caller(client_id, carried, expires_at, admin_id))
-
-
-class AccessLost(ApiError):
-    """A valid token whose client, grant or admin is gone: refused, or its stream ended."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(
-            401,
-            f"Invalid token: {message}",
-            "invalid_token",
-            {"WWW-Authenticate": 'Bearer realm="authhooks", error="invalid_token"'},
-        )
-        self.reason = reason
+            # Signed by this server, yet no admin's: not a token the dashboard issues.
+            raise unauthorized("Invalid token: it names no admin", "invalid_token")
+    # Verified above, so the header holds the kid of one of the keys.
+    key_id = str(jwt.get_unverified_header(token)["kid"])
+    return await current(found, Caller(client_id, carried, expires_at, admin_id, key_id))
 
 
 async def current(found: Services, caller: Caller) -> Caller:
     """``caller`` with only the scopes its admin, or its client's grant, still allows;
-    AccessLost when they are gone. Checked per request, and every ``cache_ttl`` by streams."""
+    AccessLost when they, or the key that signed its token, are gone. Checked per
+    request, and every ``cache_ttl`` by streams."""
+    if caller.key_id is not None and caller.key_id not in (await found.directory.keys()).public:
+        # Revoked (keys rotate --revoke-previous), or its retirement window ended:
+        # the token no longer verifies, so what it opened ends too.
+        raise AccessLost("key_revoked", "the key that signed it is no longer published")
     if caller.admin_id is not None:
         # An admin user's token: it holds what the admin is allowed now, no more.
         admin = await found.admins.find(caller.admin_id)
@@ -134,10 +157,3 @@ def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:
             f"cannot {action}: it carries management scopes your token lacks ({' '.join(missing)})",
             "insufficient_scope",
         )
-
-
-def _unauthorized(message: str, error: str | None) -> ApiError:
-    challenge = (
-        f'Bearer realm="authhooks", error="{error}"' if error else 'Bearer realm="authhooks"'
-    )
-    return ApiError(401, message, error or "unauthorized", {"WWW-Authenticate": challenge})

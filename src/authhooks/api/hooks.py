@@ -166,8 +166,11 @@ async def _prepare(found: Services, version: CodeVersion) -> None:
         raise _load_error(error.failure) from None
 
 
-async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> None:
-    await _prepare(found, CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry))
+async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> str:
+    """Warm a version of ``hook`` before it goes live; its runtime key."""
+    version = CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry)
+    await _prepare(found, version)
+    return version.key
 
 
 @router.post("", status_code=201, response_model=HookOut)
@@ -215,7 +218,7 @@ async def create_hook(
     except BaseException:
         found.runtime.retire(version.key)
         raise
-    found.directory.invalidate()
+    found.live.invalidate()
     return _out(hook, body.script)
 
 
@@ -257,11 +260,12 @@ async def update_hook(
     script = changes.pop("script", None)
     exclusive = changes.pop("exclusive", False)
     hook, deployed_script = await run_sync(_read_hook, found, hook_id, changes.get("name"))
+    warmed: str | None = None
     if script is not None:
         await _validate(found, hook.trigger_id, script)
         # Store the version, warm it, then switch: no request pays a cold start.
         number = await run_sync(_add_version, found, hook_id, script, caller.author)
-        await _warm(found, hook, number, script)
+        warmed = await _warm(found, hook, number, script)
         changes["version"] = number
     elif changes.get("enabled"):
         # The code may no longer load (a newer interpreter, say): refuse to enable it.
@@ -274,10 +278,14 @@ async def update_hook(
                 store.disable_others(session, updated)
             return updated, store.current_script(session, updated)
 
-    updated, current_script = await run_sync(write)
-    found.directory.invalidate()
-    if updated.version != hook.version or not updated.enabled:
-        found.runtime.retire(f"{hook.id}:{hook.version}")  # no longer serving: free its worker
+    try:
+        updated, current_script = await run_sync(write)
+    except BaseException:
+        if warmed is not None:
+            found.runtime.retire(warmed)  # never live: nothing else will retire it
+        raise
+    # The live flows switch, and retire what no longer serves, in every process.
+    found.live.invalidate()
     return _out(updated, current_script)
 
 
@@ -288,11 +296,8 @@ def delete_hook(
     found: Annotated[Services, Depends(services)],
 ) -> Response:
     with found.database.session() as session:
-        last = store.get_hook(session, hook_id).last_version
         store.delete_hook(session, hook_id)
-    found.directory.invalidate()
-    for number in range(1, last + 1):
-        found.runtime.retire(f"{hook_id}:{number}")
+    found.live.invalidate()  # its versions drain, here and in every process
     return Response(status_code=204)
 
 
@@ -355,9 +360,7 @@ async def deploy_version(
             return store.deploy(session, hook_id, number)
 
     deployed = await run_sync(write)
-    found.directory.invalidate()
-    if hook.version != number:
-        found.runtime.retire(f"{hook.id}:{hook.version}")
+    found.live.invalidate()
     return _out(deployed, script)
 
 
@@ -537,5 +540,5 @@ def _change_secrets(found: Services, hook_id: str, change: Any) -> dict[str, str
         store.get_hook(session, hook_id)
         change(session)
         names = hook_secrets.names(session, hook_id)
-    found.directory.invalidate()
+    found.live.invalidate()
     return dict.fromkeys(names, hook_secrets.HIDDEN)

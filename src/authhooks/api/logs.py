@@ -16,7 +16,15 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from authhooks.api.auth import AccessLost, Caller, current, require, services
+from authhooks.api.auth import (
+    AccessLost,
+    Caller,
+    current,
+    insufficient_scope,
+    require,
+    services,
+    unauthorized,
+)
 from authhooks.api.errors import ApiError
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.logs import records, stream
@@ -101,11 +109,8 @@ async def stream_logs(
         raise ApiError(503, "the server is stopping", "unavailable", {"Retry-After": "2"})
     if caller.expires_at is not None and caller.expires_at <= time.time():
         # Accepted within the clock leeway, but a stream would end at once: ask for a new one.
-        raise ApiError(
-            401,
-            "Invalid token: it expires now; get a new one to open a stream",
-            "invalid_token",
-            {"WWW-Authenticate": 'Bearer realm="authhooks", error="invalid_token"'},
+        raise unauthorized(
+            "Invalid token: it expires now; get a new one to open a stream", "invalid_token"
         )
     if found.bus.subscribers >= stream.MAX_SUBSCRIBERS:
         raise ApiError(
@@ -122,7 +127,7 @@ async def stream_logs(
         except AccessLost as lost:
             return lost.reason, lost.message
         if "read:logs" not in now.scopes:
-            return "insufficient_scope", "Insufficient scope, expected: read:logs"
+            return "insufficient_scope", insufficient_scope("read:logs").message
         return None
 
     return StreamingResponse(

@@ -335,8 +335,10 @@ def edit(name: NameArgument, profile: ProfileOption = None) -> None:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with connect(profile) as remote:
         hook = remote.hook(name)
+        # A fixed prefix: the name comes from the server, and a name such as
+        # "../x" would put the file outside the temporary directory.
         with tempfile.NamedTemporaryFile(
-            "w", suffix=".py", prefix=f"{hook['name']}-", delete=False
+            "w", suffix=".py", prefix="authhooks-edit-", delete=False
         ) as file:
             file.write(hook["script"])
             path = Path(file.name)

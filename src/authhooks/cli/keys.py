@@ -33,6 +33,8 @@ def rotate(
     ] = False,
 ) -> None:
     """Sign new tokens with a fresh key; the old key stays published until its tokens expire."""
+    from datetime import timedelta
+
     from authhooks.identity.tokens import rotate_signing_key
     from authhooks.masterkey import MasterKey
     from authhooks.storage.database import Database
@@ -49,13 +51,18 @@ def rotate(
                 settings.signing_algorithm,
                 settings.token_lifetime,
                 revoke_previous=revoke_previous,
+                # Every process publishes it within cache_ttl: twice that leaves a margin.
+                ahead=timedelta(seconds=2 * settings.cache_ttl),
             )
             kid = key.kid
     finally:
         database.dispose()
+    if revoke_previous:
+        when = f"at once (each running server within {settings.cache_ttl:g} s)"
+    else:
+        when = f"in {2 * settings.cache_ttl:g} s, once every running server publishes it"
     console.print(
-        f"new signing key {kid} ({settings.signing_algorithm}); running servers "
-        f"switch to it within {settings.cache_ttl:g} s"
+        f"new signing key {kid} ({settings.signing_algorithm}); tokens are signed with it {when}"
     )
 
 

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # client commands start quickly.
 
 console = Console(stderr=True, soft_wrap=True)
+# Seconds a stopping server waits for requests in flight: a hook's longest timeout
+# (20 s) plus the rest of its request.
+GRACEFUL_SHUTDOWN = 30
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -45,10 +48,14 @@ def clean_errors() -> Iterator[None]:
     """Turn the failures an operator can fix into one line and exit code 2, not a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from authhooks.errors import StartupError
     from authhooks.masterkey import MasterKeyError
 
     try:
         yield
+    except StartupError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
     except MasterKeyError as error:
         console.print(f"[red]master key:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
@@ -208,20 +215,32 @@ def _serve(settings: Settings, profile: str | None) -> None:
     except OSError as error:
         console.print(f"[red]metrics port {settings.metrics_port}:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
+    from authhooks.serving import PROTOCOL, Supervisor
+
     console.print(
         f"Issuer: [bold]{settings.issuer}[/bold]  (listening on {settings.host}:{settings.port})"
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         "authhooks.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        http=PROTOCOL,
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         server_header=False,
+        # In-flight requests may take a hook's longest timeout to finish.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
+    if settings.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 def init(

@@ -207,8 +207,9 @@ def deploy(session: Session, hook_id: str, number: int) -> models.Hook:
     return hook
 
 
-def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[FlowHook, ...]:
-    """The enabled hooks of ``point`` in flow order, with deployed code and secrets."""
+def load_flows(session: Session, master_key: MasterKey) -> dict[str, tuple[FlowHook, ...]]:
+    """Every point's enabled hooks in flow order, with deployed code and secrets
+    (points without enabled hooks are left out)."""
     rows = session.execute(
         select(models.Hook, models.HookVersion.script)
         .join(
@@ -216,23 +217,25 @@ def load_flow(session: Session, master_key: MasterKey, point: str) -> tuple[Flow
             (models.HookVersion.hook_id == models.Hook.id)
             & (models.HookVersion.number == models.Hook.version),
         )
-        .where(models.Hook.trigger_id == point, models.Hook.enabled.is_(True))
-        .order_by(models.Hook.order, models.Hook.created_at, models.Hook.id)
+        .where(models.Hook.enabled.is_(True))
+        .order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at, models.Hook.id)
     ).all()
-    return tuple(
-        FlowHook(
-            id=hook.id,
-            name=hook.name,
-            version=hook.version,
-            script=script,
-            timeout_ms=hook.timeout_ms,
-            on_error=hook.on_error,
-            secrets=hook_secrets.values(session, master_key, hook.id),
-            capture_events=hook.capture_events,
-            egress=_egress_rules(hook.name, hook.egress),
+    flows: dict[str, list[FlowHook]] = {}
+    for hook, script in rows:
+        flows.setdefault(hook.trigger_id, []).append(
+            FlowHook(
+                id=hook.id,
+                name=hook.name,
+                version=hook.version,
+                script=script,
+                timeout_ms=hook.timeout_ms,
+                on_error=hook.on_error,
+                secrets=hook_secrets.values(session, master_key, hook.id),
+                capture_events=hook.capture_events,
+                egress=_egress_rules(hook.name, hook.egress),
+            )
         )
-        for hook, script in rows
-    )
+    return {point: tuple(hooks) for point, hooks in flows.items()}
 
 
 def list_invocations(

@@ -21,7 +21,6 @@ from anyio.to_thread import run_sync
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from authhooks.hooks.store import FlowHook, load_flow
 from authhooks.identity.clients import PUBLIC_APP_TYPES
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
@@ -29,6 +28,11 @@ from authhooks.storage import models
 from authhooks.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+# Re-reads of a client its cached entry refused (see Directory.client_again).
+_REREAD_EVERY = 0.05
+_REREADS_PER_SECOND = 50
+_REMEMBERED_REREADS = 10_000
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -101,7 +105,10 @@ class Directory:
         self._entitlements: _Cache[tuple[str, str], Entitlement] = _Cache(100_000, 10_000)
         self._apis: _Cache[str, Api] = _Cache(10_000, 10_000)
         self._keys: _Cache[None, KeySet] = _Cache(1, 1)
-        self._flows: _Cache[str, tuple[FlowHook, ...]] = _Cache(100, 100)
+        self._rereads: dict[str, float] = {}
+        self._rereading: dict[str, asyncio.Future[KnownClient | None]] = {}
+        self._reread_budget = float(_REREADS_PER_SECOND)
+        self._reread_at = time.monotonic()
 
     def invalidate(self) -> None:
         """Drop everything before the next lookup; safe to call from any thread."""
@@ -109,6 +116,43 @@ class Directory:
 
     async def client(self, client_id: str) -> KnownClient | None:
         return await self._lookup(self._clients, client_id, self._load_client, client_id)
+
+    async def client_again(self, client_id: str) -> KnownClient | None:
+        """The client as the database holds it now, for a caller its cached entry
+        just refused: a secret rotated, or a client created, by another process
+        within ``cache_ttl``. Callers at the same moment share one read; each
+        client is read again at most every ``_REREAD_EVERY`` seconds (later callers
+        get what that read found) and the process reads at most
+        ``_REREADS_PER_SECOND`` a second, so a guesser cannot turn wrong secrets
+        into a flood of queries."""
+        pending = self._rereading.get(client_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        now = time.monotonic()
+        self._reread_budget = min(
+            float(_REREADS_PER_SECOND),
+            self._reread_budget + (now - self._reread_at) * _REREADS_PER_SECOND,
+        )
+        self._reread_at = now
+        recent = now - self._rereads.get(client_id, float("-inf")) < _REREAD_EVERY
+        if recent or self._reread_budget < 1:
+            return self._clients.found.get(client_id)
+        self._reread_budget -= 1
+        if len(self._rereads) >= _REMEMBERED_REREADS:
+            self._rereads.clear()
+        self._rereads[client_id] = now
+        epoch = self._epoch
+        read = self._rereading[client_id] = asyncio.ensure_future(
+            run_sync(self._load_client, client_id)
+        )
+        try:
+            loaded = await asyncio.shield(read)
+        finally:
+            self._rereading.pop(client_id, None)
+        if epoch == self._epoch:
+            self._clients.missing.discard(client_id)
+            self._clients.store(client_id, loaded)
+        return loaded
 
     async def entitlement(self, client_id: str, audience: str) -> Entitlement | None:
         return await self._lookup(
@@ -118,11 +162,6 @@ class Directory:
     async def api(self, audience: str) -> Api | None:
         """The resource server whose identifier is ``audience``."""
         return await self._lookup(self._apis, audience, self._load_api, audience)
-
-    async def flow(self, point: str) -> tuple[FlowHook, ...]:
-        """The enabled hooks of a point, in order, with deployed code and decrypted secrets."""
-        flow = await self._lookup(self._flows, point, self._load_flow, point)
-        return flow or ()
 
     async def keys(self) -> KeySet:
         keys = await self._lookup(self._keys, None, self._load_keys)
@@ -181,7 +220,6 @@ class Directory:
         self._entitlements.clear()
         self._apis.clear()
         self._keys.clear()
-        self._flows.clear()
 
     def _load_client(self, client_id: str) -> KnownClient | None:
         with self._db.session() as session:
@@ -229,10 +267,6 @@ class Directory:
             if server is None:
                 return None
             return Api(frozenset(scope["value"] for scope in server.scopes), server.token_lifetime)
-
-    def _load_flow(self, point: str) -> tuple[FlowHook, ...]:
-        with self._db.session() as session:
-            return load_flow(session, self._master_key, point)
 
     def _load_keys(self) -> KeySet:
         with self._db.session() as session:

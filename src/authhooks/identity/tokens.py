@@ -108,16 +108,24 @@ def rotate_signing_key(
     default_lifetime: int,
     *,
     revoke_previous: bool = False,
+    ahead: timedelta = timedelta(0),
 ) -> models.SigningKey:
     """Replace the signing key; the old one stays published until its tokens expire,
-    or is withdrawn at once with ``revoke_previous`` (a compromised key)."""
+    or is withdrawn at once with ``revoke_previous`` (a compromised key).
+
+    The new key is published at once but signs only ``ahead`` later, the old one
+    signing until then: every process has its JWKS by the time a token carries
+    it, so a verifier that fetched the JWKS from any process knows the key."""
     now = utcnow()
+    switch = now if revoke_previous else now + ahead
     longest = max(default_lifetime, _longest_api_lifetime(session))
     for old in session.scalars(
-        select(models.SigningKey).where(models.SigningKey.rotated_at.is_(None))
+        select(models.SigningKey).where(
+            (models.SigningKey.rotated_at.is_(None)) | (models.SigningKey.rotated_at > switch)
+        )
     ):
-        old.rotated_at = now
-        old.publish_until = now + timedelta(seconds=longest) + PUBLISH_GRACE
+        old.rotated_at = switch
+        old.publish_until = switch + timedelta(seconds=longest) + PUBLISH_GRACE
     if revoke_previous:
         for old in session.scalars(
             select(models.SigningKey).where(
@@ -146,14 +154,19 @@ def load_key_set(session: Session, master_key: MasterKey) -> KeySet:
     rows = session.scalars(
         select(models.SigningKey).order_by(models.SigningKey.created_at.desc())
     ).all()
-    signing_row = next((row for row in rows if row.rotated_at is None), None)
-    if signing_row is None:
+    # The oldest key still signing: a rotated key signs until its switch time, and
+    # the new key waits for it (rows are newest first).
+    signing = [row for row in rows if row.rotated_at is None or row.rotated_at > now]
+    if not signing:
         raise LookupError("no signing key: run `authhooks init` first")
+    signing_row = signing[-1]
     der = master_key.decrypt(signing_row.private_key, _key_context(signing_row.kid))
     private_key = serialization.load_der_private_key(der, password=None)
     assert isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
     published = [row for row in rows if row.publish_until is None or row.publish_until > now]
     ends = [row.publish_until.timestamp() for row in published if row.publish_until is not None]
+    # The set is reloaded when a key stops signing, as when one leaves the JWKS.
+    ends += [row.rotated_at.timestamp() for row in signing if row.rotated_at is not None]
     return KeySet(
         signing=ActiveKey(signing_row.kid, signing_row.alg, private_key),
         public={row.kid: jwt.PyJWK(row.public_jwk) for row in published},

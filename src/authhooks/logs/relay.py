@@ -12,8 +12,12 @@ for records.
 Any role that can connect to the database may LISTEN and NOTIFY on any channel,
 so every payload is sealed with AES-GCM under a key derived from the master key,
 bound to the channel: another role reads nothing of the hooks' output, and what
-it sends, or sends again, is dropped. Each sender numbers its payloads, and a
-payload numbered no higher than the last one heard from its sender is a replay.
+it sends, or sends again, is dropped. A payload carries the time it was sent,
+and one sent more than ``REPLAY_WINDOW`` seconds away from now is refused, by
+any process, however recently started; within the window, each sender numbers
+its payloads, and one numbered no higher than the last heard from its sender
+is a replay. A sender's number is kept only while its last payload is within
+the window: anything it sent before is refused by its time.
 """
 
 from __future__ import annotations
@@ -27,24 +31,30 @@ import itertools
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import make_url
 
 from authhooks.logs.bus import LogBus
-from authhooks.masterkey import MasterKey
+from authhooks.masterkey import SEALED_OVERHEAD, MasterKey, MasterKeyError
 
 log = logging.getLogger(__name__)
 
+# What the key that seals payloads is derived for, from the master key.
+LOG_RELAY_PURPOSE = "log-relay"
+# Seconds a payload is accepted after it was sent (and before, for a sender whose
+# clock is ahead): long enough for a notification to be read on a busy host,
+# short enough that a captured one is soon worthless. Hosts' clocks must agree
+# within it, as NTP keeps them.
+REPLAY_WINDOW = 5.0
 _MAX_PAYLOAD = 7900
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
 # What fits in a payload once sealed and in base64 (NOTIFY carries text).
-_MAX_PLAINTEXT = _MAX_PAYLOAD // 4 * 3 - _NONCE_BYTES - _TAG_BYTES
+_MAX_PLAINTEXT = _MAX_PAYLOAD // 4 * 3 - SEALED_OVERHEAD
+# Room for a message's own fields around its lines (sender, number, time, flag).
+_HEAD_ROOM = 120
 # The senders whose last payload number is kept: one per server process started.
 _MAX_SENDERS = 1000
 _FLUSH_EVERY = 0.05
@@ -56,7 +66,14 @@ _LINE_FIELDS = {"invocation_id": str, "hook_id": str, "point": str, "stream": st
 
 
 class PgRelay:
-    def __init__(self, database_url: str, bus: LogBus, master_key: MasterKey) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        bus: LogBus,
+        master_key: MasterKey,
+        *,
+        window: float = REPLAY_WINDOW,
+    ) -> None:
         self._conninfo = (
             make_url(database_url)
             .set(drivername="postgresql")
@@ -64,9 +81,11 @@ class PgRelay:
         )
         self._bus = bus
         self._origin = secrets.token_hex(6)
-        self._aead = AESGCM(master_key.derive("log-relay"))
+        self._sealer = MasterKey(master_key.derive(LOG_RELAY_PURPOSE))
+        self._window = window
         self._numbers = itertools.count(1)
-        self._heard: dict[str, int] = {}  # sender: the number of its last payload
+        # sender: the number of its last payload and when that was sent, oldest heard first
+        self._heard: dict[str, tuple[int, float]] = {}
         self._refused = 0  # payloads that did not open, and replays
         self._channel: str | None = None
         self._lines: list[dict[str, Any]] = []
@@ -135,32 +154,50 @@ class PgRelay:
 
     def _seal(self, plaintext: str) -> str:
         assert self._channel is not None  # named on connecting, before anything is sent
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), self._channel.encode())
-        return base64.b64encode(nonce + sealed).decode()
+        return base64.b64encode(
+            self._sealer.encrypt(plaintext.encode(), self._channel.encode())
+        ).decode()
+
+    def _sealed(self, lines: list[dict[str, Any]], records: bool) -> list[str]:
+        """The payloads that carry ``lines`` (and the records flag), numbered and sealed now."""
+        plaintexts = _payloads(self._origin, self._numbers, time.time(), lines, records)
+        return [self._seal(plaintext) for plaintext in plaintexts]
 
     def _open(self, payload: str) -> dict[str, Any] | None:
         """The message a payload carries; None for one not sealed by a server process
-        of this deployment, or heard before."""
+        of this deployment, sent outside the window, or heard before."""
         assert self._channel is not None
         try:
-            sealed = base64.b64decode(payload, validate=True)
-            plaintext = self._aead.decrypt(
-                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._channel.encode()
+            plaintext = self._sealer.decrypt(
+                base64.b64decode(payload, validate=True), self._channel.encode()
             )
-        except (binascii.Error, ValueError, InvalidTag):
+        except (binascii.Error, ValueError, MasterKeyError):
             self._refuse("does not open")
             return None
         message: dict[str, Any] = json.loads(plaintext)
-        origin, number = message["o"], message["n"]
-        last = self._heard.pop(origin, 0)
-        self._heard[origin] = max(last, number)  # now the sender heard from last
-        if len(self._heard) > _MAX_SENDERS:
-            del self._heard[next(iter(self._heard))]  # heard from longest ago: stopped, likely
-        if number <= last:
+        origin, number, sent_at = message["o"], message["n"], message.get("t")
+        now = time.time()
+        if not isinstance(sent_at, float | int) or abs(now - sent_at) > self._window:
+            self._refuse("was not sent within the replay window")
+            return None
+        last = self._heard.pop(origin, None)
+        if last is not None and number <= last[0]:
+            self._heard[origin] = last
             self._refuse("is a replay")
             return None
+        self._heard[origin] = (number, sent_at)  # now the sender heard from last
+        self._forget(now)
         return message
+
+    def _forget(self, now: float) -> None:
+        """Drop the numbers no longer needed: a sender's whose last payload is older
+        than the window (all it sent before is refused by its time), and past
+        ``_MAX_SENDERS``, the one heard from longest ago."""
+        while self._heard:
+            oldest = next(iter(self._heard))
+            if now - self._heard[oldest][1] <= self._window and len(self._heard) <= _MAX_SENDERS:
+                return
+            del self._heard[oldest]
 
     def _refuse(self, why: str) -> None:
         self._refused += 1
@@ -192,8 +229,7 @@ class PgRelay:
             try:
                 if connection is None or connection.closed:
                     connection = await self._connect()
-                for plaintext in _payloads(self._origin, self._numbers, lines, records):
-                    payload = self._seal(plaintext)
+                for payload in self._sealed(lines, records):
                     await connection.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
                 failing = False
             except asyncio.CancelledError:
@@ -219,29 +255,36 @@ def channel(database: str, schema: str) -> str:
 
 
 def _payloads(
-    origin: str, numbers: Iterator[int], lines: list[dict[str, Any]], records: bool
+    origin: str,
+    numbers: Iterator[int],
+    sent_at: float,
+    lines: list[dict[str, Any]],
+    records: bool,
 ) -> list[str]:
     """The messages for ``lines`` (and the records flag), each under the size limit once
-    sealed, and each numbered."""
+    sealed, and each numbered and stamped with when it is sent."""
     payloads: list[str] = []
     batch: list[str] = []
     size = 0
+    room = _MAX_PLAINTEXT - _HEAD_ROOM
     for line in lines:
         encoded = json.dumps(line, separators=(",", ":"), ensure_ascii=False)
         length = len(encoded.encode())
-        if length > _MAX_PLAINTEXT - 100:
+        if length > room:
             continue  # a line this long reaches other processes in its record only
-        if size + length > _MAX_PLAINTEXT - 100 and batch:
-            payloads.append(_payload(origin, next(numbers), batch, False))
+        if size + length > room and batch:
+            payloads.append(_payload(origin, next(numbers), sent_at, batch, False))
             batch, size = [], 0
         batch.append(encoded)
         size += length + 1
     if batch or records:
-        payloads.append(_payload(origin, next(numbers), batch, records))
+        payloads.append(_payload(origin, next(numbers), sent_at, batch, records))
     return payloads
 
 
-def _payload(origin: str, number: int, encoded_lines: list[str], records: bool) -> str:
+def _payload(
+    origin: str, number: int, sent_at: float, encoded_lines: list[str], records: bool
+) -> str:
     flag = "true" if records else "false"
     lines = ",".join(encoded_lines)
-    return f'{{"o":{json.dumps(origin)},"n":{number},"r":{flag},"l":[{lines}]}}'
+    return f'{{"o":{json.dumps(origin)},"n":{number},"t":{sent_at!r},"r":{flag},"l":[{lines}]}}'

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import re
 import time
@@ -22,11 +23,14 @@ from typing import Any
 
 import orjson
 from anyio.to_thread import run_sync
+from sqlalchemy.exc import DBAPIError
 
 from authhooks.hooks.invocations import StoredBatch
 from authhooks.logs import records
 from authhooks.logs.bus import LineFilter, LogBus, RecordBatch, StoredRecord, Subscription
 from authhooks.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 # Records read from the database per query. A stream on one of several processes
 # reads back every record the others stored: a page covers a few batches'
@@ -58,7 +62,8 @@ async def events(
     access_every: float = 1.0,
 ) -> AsyncIterator[bytes]:
     """The stream's bytes; ends only when the subscriber is dropped, loses its
-    access (``access`` is asked every ``access_every`` seconds), or disconnects.
+    access (``access`` is asked every ``access_every`` seconds; one that fails
+    with a database error is asked again next time), or disconnects.
 
     ``cursor`` is a position in the records' numbering: every record up to it
     that matches the filter has been sent. It is the resume point the events
@@ -79,6 +84,7 @@ async def events(
         yield f"retry: 2000\nid: {cursor}\n\n".encode()
         wrote = time.monotonic()
         check_at = wrote + access_every
+        check_failing = False  # the last access check met a database error
         while True:
             if subscription.records_stored.is_set():
                 subscription.records_stored.clear()
@@ -131,7 +137,19 @@ async def events(
             if access is not None:
                 check_left = check_at - time.monotonic()
                 if check_left <= 0:
-                    refused = await access()
+                    try:
+                        refused = await access()
+                    except DBAPIError as error:
+                        # The database is away: go on, as requests are served from the
+                        # cache meanwhile, and look again at the next check.
+                        if not check_failing:
+                            log.warning(
+                                "log stream: access check failed, streaming on (%s)",
+                                type(error.orig).__name__,
+                            )
+                        check_failing, refused = True, None
+                    else:
+                        check_failing = False
                     if refused is not None:
                         yield _event("end", {"reason": refused[0], "message": refused[1]})
                         return

@@ -77,6 +77,8 @@ _RAW_TAIL = 4096
 # CPU an idle worker may use between two reaper passes before it is deemed to be
 # running code after its call ended (a background thread, say).
 _IDLE_CPU_SECONDS = 0.05
+# Retired versions remembered, so that a late call of one leaves no warm worker behind.
+_REMEMBERED_RETIREMENTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -479,7 +481,10 @@ class _Pool:
         # again only once a call needs it, or prepared pools beyond the worker
         # cap would evict each other for ever.
         self.evicted = False
-        self.retired = False
+        # No longer serving (a newer version, or its hook disabled or deleted): its
+        # running and queued calls finish on it, then its workers go.
+        self.draining = False
+        self.closed = False  # the runtime is shutting down
         self.refilling = False
         self.load_failure: LoadFailed | None = None
 
@@ -514,6 +519,8 @@ class Runtime:
         self._free_slots = list(range(SLOTS - 1, -1, -1))
         self._live: set[Worker] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Versions retired since: a late call of one gets a pool that drains at once.
+        self._retired: dict[str, None] = {}
 
     async def start(self) -> None:
         """Discover the sandbox (interpreter, libraries, uid mode); raises SandboxUnavailable."""
@@ -528,7 +535,7 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         for pool in list(self._pools.values()):
-            self._retire_pool(pool)
+            self._close_pool(pool)
         for worker in list(self._live):
             worker.kill("shutdown")
         await asyncio.gather(*(worker.exited for worker in list(self._live)))
@@ -548,6 +555,8 @@ class Runtime:
         pool = self._pool(version)
         pool.prepared = True
         pool.evicted = False
+        pool.draining = False  # serving again (a rollback to it, say)
+        self._retired.pop(version.key, None)
         if pool.load_failure is not None:
             raise LoadError(pool.load_failure)
         if pool.size() == 0:
@@ -570,10 +579,22 @@ class Runtime:
         return None
 
     def retire(self, key: str) -> None:
-        """Stop every worker of a version; the next invoke of it starts afresh."""
-        pool = self._pools.pop(key, None)
-        if pool is not None:
-            self._retire_pool(pool)
+        """Drain a version that no longer serves: calls running on it finish there,
+        calls queued for it are served by its workers, and each worker goes once
+        nothing waits for it. A later call of it (from a caller that looked up the
+        old flow) is still served, on a worker that goes after that call."""
+        self._retired[key] = None
+        if len(self._retired) > _REMEMBERED_RETIREMENTS:
+            del self._retired[next(iter(self._retired))]
+        pool = self._pools.get(key)
+        if pool is None:
+            return
+        pool.prepared = False
+        pool.draining = True
+        for worker in list(pool.idle):
+            pool.idle.remove(worker)
+            worker.kill("retired")
+        self._forget_if_unused(pool)
 
     async def invoke(
         self,
@@ -640,6 +661,7 @@ class Runtime:
         pool = self._pools.get(version.key)
         if pool is None:
             pool = self._pools[version.key] = _Pool(version)
+            pool.draining = version.key in self._retired
         return pool
 
     async def _acquire(self, pool: _Pool) -> Worker:
@@ -673,10 +695,14 @@ class Runtime:
             worker.calls >= self.settings.max_calls_per_worker
             or now - worker.started >= self.settings.max_lifetime
         )
-        if not worker.alive or worn or pool.retired:
-            worker.kill("retired" if pool.retired else "worn_out")  # refilled once it has exited
+        if not worker.alive or worn or pool.closed:
+            worker.kill("shutdown" if pool.closed else "worn_out")  # refilled once it has exited
             return
-        if not pool.hand_over(worker):
+        if pool.hand_over(worker):
+            return
+        if pool.draining:
+            worker.kill("retired")
+        else:
             pool.idle.append(worker)
 
     async def _start(self, pool: _Pool) -> Worker:
@@ -773,13 +799,17 @@ class Runtime:
             pool.idle.remove(worker)
         self._free_slots.append(worker.slot)
         self._refill(pool)
-        unused = not pool.workers and not pool.waiting() and not pool.prepared
+        self._forget_if_unused(pool)
+
+    def _forget_if_unused(self, pool: _Pool) -> None:
+        unused = pool.size() == 0 and not pool.waiting() and not pool.prepared
         if unused and self._pools.get(pool.version.key) is pool:
             del self._pools[pool.version.key]
 
     def _refill(self, pool: _Pool) -> None:
-        """Start one replacement when calls wait for this pool or it must stay warm."""
-        if pool.retired or pool.load_failure is not None or pool.refilling:
+        """Start one replacement when calls wait for this pool (draining or not) or it
+        must stay warm."""
+        if pool.closed or pool.load_failure is not None or pool.refilling:
             return
         warm = pool.prepared and not pool.evicted
         needed = pool.waiting() > 0 or (warm and pool.size() == 0)
@@ -801,14 +831,15 @@ class Runtime:
         self._release(pool, worker, counted=False)
         self._refill(pool)
 
-    def _retire_pool(self, pool: _Pool) -> None:
-        pool.retired = True
+    def _close_pool(self, pool: _Pool) -> None:
+        """Shutdown: every worker goes now, and calls still queued are refused."""
+        pool.closed = True
         for worker in list(pool.workers):
-            worker.kill("retired")
+            worker.kill("shutdown")
         while pool.waiters:
             waiter = pool.waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(_Unavailable(Overloaded("the version was retired")))
+                waiter.set_exception(_Unavailable(Overloaded("the server is shutting down")))
 
     async def _reap_forever(self) -> None:
         while True:

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.util import asbool
 
 from authhooks.storage.models import Generation
 
@@ -34,21 +36,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite database URL; None for other databases and in-memory ones."""
+    """The file of a SQLite database URL, also one given as a ``file:`` URI
+    (``sqlite:///file:data/a.db?mode=rwc&uri=true``); None for other databases
+    and in-memory ones."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
     name = parsed.database
-    if not name or name == ":memory:" or name.startswith("file:"):
+    if name and name.startswith("file:") and asbool(parsed.query.get("uri", False)):
+        # SQLite's URI (without uri=true, the name is a file's): percent-encoded,
+        # with an authority that can only be local; its query (mode, vfs) is the URL's.
+        if parsed.query.get("mode") == "memory" or parsed.query.get("vfs") == "memdb":
+            return None
+        name = unquote(urlsplit(name).path)
+    if not name or name == ":memory:":
         return None
     return Path(name)
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file 0600 if it does not exist, whatever the umask: it
-    holds users' personal data and password hashes. SQLite gives the -wal and
-    -shm files it creates beside it the database file's own mode."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create the database file 0600 if it does not exist, whatever the umask, and
+    each directory made for it 0700: it holds users' personal data and password
+    hashes. SQLite gives the -wal and -shm files it creates beside it the database
+    file's own mode."""
+    missing = []
+    directory = path.parent
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for directory in reversed(missing):
+        # One at a time: mkdir(parents=True) gives only the last one the mode.
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
     with contextlib.suppress(FileExistsError):
         # An empty file is an empty database to SQLite.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -81,7 +100,13 @@ class Database:
             if self.path is None:
                 yield
                 return
-            descriptor = os.open(f"{self.path}.{name}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+            # Never through a link: whoever could plant one would have the server
+            # create or lock a file of its choosing.
+            descriptor = os.open(
+                f"{self.path}.{name}.lock",
+                os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
             with open(descriptor, "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 yield

@@ -160,14 +160,44 @@ def list_users(
     if email is not None:
         query = query.where(models.User.email == login_key(email))
     if search:
-        pattern = "%" + _escape_like(search.strip().lower()) + "%"
-        query = query.where(
-            or_(
+        matches = []
+        for term in search_terms(search):
+            pattern = "%" + _escape_like(term) + "%"
+            matches += [
                 models.User.email.like(pattern, escape="\\"),
                 models.User.username.like(pattern, escape="\\"),
-            )
-        )
+            ]
+        query = query.where(or_(*matches))
     return page(session, query, offset, limit)
+
+
+def search_terms(search: str) -> list[str]:
+    """What part of a stored email or username ``search`` stands for: the text as
+    emails are stored (NFKC, lower-cased), and, when what follows its "@" (or,
+    with no "@", the whole text) is a domain or part of one spelt in Unicode,
+    that part IDNA-encoded too, so that ``bücher`` finds ``xn--bcher-kva``."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", search.strip()).lower())
+    local, at, domain = text.rpartition("@")
+    encoded = _ascii_domain(domain)
+    if encoded is None or encoded == domain:
+        return [text]
+    return [text, local + at + encoded]
+
+
+def _ascii_domain(text: str) -> str | None:
+    """``text`` (dots around it kept) as a stored email's domain spells it; None if
+    it cannot be part of one."""
+    core = text.strip(".")
+    if core.isascii():
+        return text
+    try:
+        checked = validate_email(
+            "x@" + core, check_deliverability=False, globally_deliverable=False
+        )
+    except EmailNotValidError:
+        return None
+    start = text.index(core)
+    return text[:start] + checked.ascii_domain + text[start + len(core) :]
 
 
 def update_user(session: Session, user: models.User, changes: dict[str, Any]) -> models.User:

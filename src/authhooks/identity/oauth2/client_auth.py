@@ -50,14 +50,26 @@ async def authenticate(
     client_id, client_secret, used_basic = credentials_from(authorization, params)
     client = await directory.client(client_id)
     if client_secret is None:
+        if client is None:  # perhaps created by another process since this one looked
+            client = await directory.client_again(client_id)
         if client is not None and client.public:
             return client
         raise InvalidClientError("client_secret is required")
+    if _verified(hasher, client, client_secret):
+        assert client is not None
+        return client
+    # The cache may be behind a change made by another process (a rotated secret,
+    # a new client): read the client again before refusing, as far as that is cheap.
+    client = await directory.client_again(client_id)
+    if client is not None and _verified(hasher, client, client_secret):
+        return client
+    raise InvalidClientError(_FAILED, used_basic=used_basic)
+
+
+def _verified(hasher: SecretHasher, client: KnownClient | None, client_secret: str) -> bool:
     # Hash even for an unknown client, so that both failures take the same time.
     matches = hasher.verify(client_secret, client.secret_hash if client else _DUMMY_HASH)
-    if client is None or not matches:
-        raise InvalidClientError(_FAILED, used_basic=used_basic)
-    return client
+    return client is not None and matches
 
 
 def _decode_basic(value: str) -> tuple[str, str]:
