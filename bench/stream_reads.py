@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from authhooks.hooks.invocations import InvocationLog
+from authhooks.logs.writer import InvocationLog
 from authhooks.logs import records, stream
-from authhooks.points.flow import Invocation
+from authhooks.logs.records import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow

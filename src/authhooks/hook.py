@@ -12,8 +12,12 @@ class HookError(Exception):
     """Base of the errors a hook raises on purpose.
 
     ``message`` goes to the hook's log; ``user_message``, when a point shows
-    one, is what the end user sees.
+    one, is what the end user sees. ``code`` is the refusal's wire code, which
+    each point maps to its caller's error (a token point to an OAuth 2.0 error
+    of that name, when it is one the point allows).
     """
+
+    code = "access_denied"
 
     def __init__(self, message: str = "", user_message: str | None = None) -> None:
         super().__init__(message)
@@ -24,13 +28,19 @@ class HookError(Exception):
 class InvalidRequestError(HookError):
     """Refuse a token request as ``invalid_request`` (400)."""
 
+    code = "invalid_request"
+
 
 class InvalidScopeError(HookError):
     """Refuse a token request as ``invalid_scope`` (400)."""
 
+    code = "invalid_scope"
+
 
 class ServerError(HookError):
     """Fail a token request as ``server_error`` (500)."""
+
+    code = "server_error"
 
 
 class PreUserRegistrationError(HookError):

@@ -9,11 +9,12 @@ from functools import partial
 
 from authhooks.config import Settings
 from authhooks.egress.broker import Broker, egress_overrides
+from authhooks.flows.deliveries import Deliverer, DeliveryPolicy
+from authhooks.flows.engine import FlowRunner
 from authhooks.flows.live import LiveFlows
+from authhooks.flows.runner import Runner
 from authhooks.hooks.captures import sealer
-from authhooks.hooks.deliveries import Deliverer, DeliveryPolicy
-from authhooks.hooks.invocations import InvocationLog
-from authhooks.hooks.runner import Runner, TokenPreview
+from authhooks.hooks.lifecycle import Lifecycle
 from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
@@ -24,8 +25,9 @@ from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.logs.bus import LogBus
 from authhooks.logs.relay import PgRelay
 from authhooks.logs.stream import batch_of
+from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey, SecretHasher
-from authhooks.points.flow import FlowRunner
+from authhooks.points.contract import Preview
 from authhooks.points.registry import POINTS
 from authhooks.runtime.sandbox import SandboxSettings
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
@@ -54,6 +56,7 @@ class Services:
     runtime: Runtime
     invocations: InvocationLog
     live: LiveFlows
+    lifecycle: Lifecycle
     flows: FlowRunner
     bus: LogBus
     relay: PgRelay | None
@@ -152,6 +155,7 @@ class Services:
             runtime=runtime,
             invocations=invocations,
             live=live,
+            lifecycle=Lifecycle(database, runtime, POINTS, live.invalidate),
             flows=flows,
             bus=bus,
             relay=relay,
@@ -162,7 +166,7 @@ class Services:
                 runtime,
                 invocations,
                 bus.line,
-                TokenPreview(settings.issuer, settings.token_lifetime),
+                Preview(settings.issuer, settings.token_lifetime),
             ),
             passwords=passwords,
             registration=Registration(database, passwords, policy, flows, deliverer),

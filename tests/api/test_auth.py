@@ -56,7 +56,7 @@ ROUTES = [
     ("GET", "/hooks/{hook_id}/deliveries", "read:logs"),
     ("POST", "/hooks/{hook_id}/test", "update:hooks"),
     ("GET", "/points", "read:hooks"),
-    ("GET", "/points/{name}", "read:hooks"),
+    ("GET", "/points/{point_id}", "read:hooks"),
     ("GET", "/logs", "read:logs"),
     ("GET", "/logs/stream", "read:logs"),
     ("GET", "/logs/{invocation_id}", "read:logs"),
@@ -90,7 +90,7 @@ def call(
         user_id="nothing",
         admin_id="nothing",
         invocation_id="nothing",
-        name="credentials-exchange",
+        point_id="credentials-exchange",
         number=1,
     )
     url = f"{server.url}/api/v2{path}"

@@ -12,14 +12,34 @@ def test_every_point_with_its_signature_sample_and_template(server: Server) -> N
         listed = api.get("/points").json()
         one = api.get("/points/credentials-exchange")
         missing = api.get("/points/credential-exchange")
+    assert [point["id"] for point in listed] == list(POINTS)
     assert [point["name"] for point in listed] == list(POINTS)
     assert one.status_code == 200
     body = one.json()
-    assert body["function"] == "credentials_exchange"
-    assert body["params"] == ["client", "scope", "audience", "context"]
     assert body["blocking"] is True
     assert body["sample_event"]["client"]["id"]
-    assert body["template"] == POINTS["credentials-exchange"].template
+    assert body["event_schema"]["properties"]["client"]
+    hooks, actions = body["conventions"]["hooks"], body["conventions"]["actions"]
+    assert hooks["signature"] == "def credentials_exchange(client, scope, audience, context)"
+    assert hooks["template"] == POINTS["credentials-exchange"].templates["hooks"]
+    assert actions["signature"] == "def on_execute_credentials_exchange(event, api)"
+    assert actions["template"] == POINTS["credentials-exchange"].templates["actions"]
+    assert actions["api"] == {
+        "access_token": ["set_custom_claim", "add_scope", "remove_scope"],
+        "access": ["deny"],
+    }
+    # What an editor completes is what a hook really receives.
+    hook_paths = {hint["path"]: hint["type"] for hint in hooks["hints"]}
+    assert hook_paths["client.metadata"] == "object"
+    assert hook_paths["scope"] == "array"
+    assert hook_paths["context.secrets"] == "object"
+    action_paths = {hint["path"]: hint["type"] for hint in actions["hints"]}
+    assert action_paths["event.client.client_id"] == "string"
+    assert action_paths["api.access.deny"] == "function"
+    # The Hooks convention's fields, as older clients read them.
+    assert body["function"] == "credentials_exchange"
+    assert body["params"] == ["client", "scope", "audience", "context"]
+    assert body["template"] == hooks["template"]
     assert_api_error(missing, 404, "credentials-exchange", "inexistent_point")
 
 

@@ -44,7 +44,7 @@ def test_scaffold_of_every_point_passes_its_sample_test(cli: Cli, server: Server
         assert "ok" in tested.stdout
         cli.ok("rm", name, "--yes")
     printed = cli.ok("scaffold", "-t", "credentials-exchange").stdout
-    assert printed == POINTS["credentials-exchange"].template
+    assert printed == POINTS["credentials-exchange"].templates["hooks"]
     unknown = cli("scaffold", "-t", "credential-exchange")
     assert unknown.returncode == 2
     assert "did you mean 'credentials-exchange'?" in unknown.stderr

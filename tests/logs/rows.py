@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from authhooks.points.flow import Invocation
+from authhooks.logs.records import Invocation
 from authhooks.storage import models
 from authhooks.storage.models import utcnow
 

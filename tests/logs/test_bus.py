@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from authhooks.hooks.invocations import InvocationLog
 from authhooks.logs.bus import MAX_QUEUED_BATCHES, MAX_QUEUED_LINES, LineFilter, LogBus
-from authhooks.logs.records import RecordFilter, newest, view
+from authhooks.logs.records import Invocation, RecordFilter, newest, view
 from authhooks.logs.stream import _BATCH, _PAGE_BYTES, _stored_console, batch_of, events
-from authhooks.points.flow import Invocation
+from authhooks.logs.writer import InvocationLog
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from tests.conftest import postgres_schema
@@ -262,7 +261,7 @@ ODD_TEXT = 'said "hi"\\ then\nnext line\r\tàé ✓ \u2028 \u2029 \x85 \x00 end'
 # Workers cannot send one (runtime.protocol refuses it), but a stream must not
 # choke on one in a console line, whatever its source: stored, it is an escape.
 LONE_SURROGATE = "half a pair: \ud800"
-# An error as the flow stores it (points.flow): PostgreSQL's text refuses NUL.
+# An error as the flow stores it (flows/engine.py): PostgreSQL's text refuses NUL.
 STORED_ERROR = ODD_TEXT.replace("\x00", "\ufffd")
 
 

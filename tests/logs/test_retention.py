@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from authhooks.hooks.invocations import InvocationLog
+from authhooks.logs.writer import InvocationLog
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from tests.logs.rows import hook_row, invocation

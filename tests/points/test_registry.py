@@ -1,14 +1,17 @@
-"""Every point's scaffold loads and runs against its sample event in the real sandbox,
-and its output passes the point's own rules."""
+"""Every point's starter code, in both conventions, loads and runs against its
+sample event in the real sandbox, and its output passes the point's own rules."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from authhooks.points.base import BadOutput
+from authhooks.flows.engine import code_version
+from authhooks.hooks.store import FlowHook
+from authhooks.points.contract import BadOutput, Denied
 from authhooks.points.registry import POINTS
-from authhooks.points.token import TokenState, merge
-from authhooks.runtime.supervisor import CodeVersion
+from authhooks.points.token import API, TokenState, merge
 from tests.runtime.conftest import Harness
 
 
@@ -23,16 +26,70 @@ def test_the_five_points_are_declared() -> None:
     assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False]
 
 
-@pytest.mark.parametrize("name", sorted(POINTS))
-def test_scaffold_runs_on_the_sample_event(harness: Harness, name: str) -> None:
-    point = POINTS[name]
-    version = CodeVersion(f"scaffold:{name}", point.template, point.entry)
-    state = point.initial(point.sample_event)
-    args = point.arguments(point.sample_event, state, {"API_KEY": "k" * 8})
-    assert list(args) == list(point.params)
-    outcome = harness.invoke(version, args)
+def _hook(point_id: str, convention: str) -> FlowHook:
+    return FlowHook(
+        id=f"starter-{point_id}-{convention}",
+        name="starter",
+        version=1,
+        script=POINTS[point_id].templates[convention],
+        timeout_ms=5000,
+        on_error="fail",
+        secrets={"API_KEY": "k" * 8},
+    )
+
+
+@pytest.mark.parametrize("convention", ["hooks", "actions"])
+@pytest.mark.parametrize("point_id", sorted(POINTS))
+def test_starter_code_runs_on_the_sample_event(
+    harness: Harness, point_id: str, convention: str
+) -> None:
+    point = POINTS[point_id]
+    hook = _hook(point_id, convention)
+    event = point.sample()
+    state = point.initial(event)
+
+    def arguments(function: str) -> dict[str, Any]:
+        if function == point.actions.function:
+            return {"event": point.actions.event(event, state, hook.secrets)}
+        return point.hooks.arguments(event, state, hook.secrets)
+
+    outcome = harness.invoke(code_version(hook, point), arguments)
     assert outcome.ok, outcome
-    point.merge(state, outcome.result)
+    expected = point.actions.function if convention == "actions" else point.hooks.function
+    assert outcome.entry == expected
+    if convention == "actions":
+        assert outcome.calls is not None
+        calls = [(call.namespace, call.method, call.args) for call in outcome.calls]
+        point.merge(state, point.actions.apply(state, calls))
+    else:
+        assert outcome.calls is None
+        point.merge(state, outcome.result)
+
+
+def test_the_two_conventions_make_the_same_token() -> None:
+    state = TokenState(("read", "write"), defined=frozenset({"read", "write", "admin"}))
+    actions = POINTS["credentials-exchange"].actions
+    output = actions.apply(
+        state,
+        [
+            ("access_token", "set_custom_claim", ["https://e.com/tier", "gold"]),
+            ("access_token", "remove_scope", ["write"]),
+            ("access_token", "add_scope", ["admin"]),
+        ],
+    )
+    hooks_output = {"https://e.com/tier": "gold", "scope": ["read", "admin"]}
+    assert merge(state, output) == merge(state, hooks_output)
+    with pytest.raises(Denied) as denied:
+        actions.apply(state, [("access", "deny", ["invalid_scope", "no admin for you"])])
+    assert denied.value.denial.code == "invalid_scope"
+    for bad in (
+        [("access", "deny", ["not_a_code", "why"])],
+        [("access_token", "set_custom_claim", ["only a name"])],
+        [("access_token", "add_scope", [42])],
+    ):
+        with pytest.raises(BadOutput):
+            actions.apply(state, bad)
+    assert set(API) == {"access_token", "access"}
 
 
 def test_token_merge_rules() -> None:

@@ -13,20 +13,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 
-from authhooks.errors import Conflict, DomainError, InvalidInput, NotFound, NotSupported
+from authhooks.errors import DomainError
 from authhooks.http import BodyTooLarge
 from authhooks.users.policy import WeakPassword
-from authhooks.users.registration import SignupRefused
 
 log = logging.getLogger(__name__)
-
-_DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
-    NotFound: (404, "inexistent_resource"),
-    Conflict: (409, "conflict"),
-    InvalidInput: (400, "invalid_body"),
-    NotSupported: (400, "operation_not_supported"),
-    SignupRefused: (400, "extensibility_error"),
-}
 
 
 class ApiError(Exception):
@@ -97,8 +88,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        status_code, code = _DOMAIN_STATUS.get(type(exc), (400, "invalid_request"))
-        return error_response(status_code, str(exc), code)
+        return error_response(exc.status, str(exc), exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

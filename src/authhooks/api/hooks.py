@@ -8,27 +8,23 @@ warmed in the runtime before it is deployed.
 
 from __future__ import annotations
 
-import secrets as random
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from anyio.to_thread import run_sync
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
-from authhooks.api.errors import ApiError
 from authhooks.api.models import Body as RequestBody
 from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.egress.rules import parse_rule
-from authhooks.hooks import deliveries, limits, store
+from authhooks.errors import InvalidInput
+from authhooks.flows import deliveries
+from authhooks.flows.runner import Trial
+from authhooks.hooks import limits, store
 from authhooks.hooks import secrets as hook_secrets
-from authhooks.hooks.runner import Trial
-from authhooks.points.registry import POINTS
-from authhooks.runtime.outcome import LoadError, LoadFailed
-from authhooks.runtime.supervisor import CodeVersion
 from authhooks.services import Services
 from authhooks.storage import models
 
@@ -142,83 +138,27 @@ def _out(hook: models.Hook, script: str) -> HookOut:
     )
 
 
-def _load_error(failure: LoadFailed) -> ApiError:
-    if failure.type == "Unavailable":  # the sandbox, not the code
-        return ApiError(503, f"the sandbox is unavailable: {failure.message}", "unavailable")
-    return ApiError(400, f"the script does not load: {failure.describe()}", "invalid_script")
-
-
-async def _validate(found: Services, point_name: str, script: str) -> None:
-    """400 with the line when the code does not load in the sandbox."""
-    if len(script.encode()) > store.MAX_SCRIPT_BYTES:
-        raise ApiError(400, f"script exceeds {store.MAX_SCRIPT_BYTES} bytes", "invalid_body")
-    entry = POINTS[point_name].entry
-    failure = await found.runtime.check(CodeVersion(f"check:{random.token_hex(8)}", script, entry))
-    if failure is not None:
-        raise _load_error(failure)
-
-
-async def _prepare(found: Services, version: CodeVersion) -> None:
-    try:
-        await found.runtime.prepare(version)
-    except LoadError as error:
-        found.runtime.retire(version.key)
-        raise _load_error(error.failure) from None
-
-
-async def _warm(found: Services, hook: models.Hook, number: int, script: str) -> str:
-    """Warm a version of ``hook`` before it goes live; its runtime key."""
-    version = CodeVersion(f"{hook.id}:{number}", script, POINTS[hook.trigger_id].entry)
-    await _prepare(found, version)
-    return version.key
-
-
 @router.post("", status_code=201, response_model=HookOut)
 async def create_hook(
     body: HookCreate,
     caller: Annotated[Caller, Depends(require("create:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
-    if body.triggerId not in POINTS:
-        raise ApiError(
-            400,
-            f"unknown triggerId {body.triggerId!r}; one of: " + ", ".join(POINTS),
-            "invalid_body",
-        )
     if body.runtime != "python":
-        raise ApiError(400, f"unknown runtime {body.runtime!r}; supported: python", "invalid_body")
-    hook_id = store.new_hook_id()
-    # Loaded in the sandbox before anything is stored; warm already when it goes live.
-    version = CodeVersion(f"{hook_id}:1", body.script, POINTS[body.triggerId].entry)
-    if body.enabled:
-        await _prepare(found, version)
-    else:
-        await _validate(found, body.triggerId, body.script)
-
-    def write() -> models.Hook:
-        with found.database.session() as session:
-            return store.create_hook(
-                session,
-                hook_id=hook_id,
-                author=caller.author,
-                script=body.script,
-                name=body.name,
-                trigger_id=body.triggerId,
-                runtime=body.runtime,
-                enabled=body.enabled,
-                order=body.order,
-                timeout_ms=body.timeout_ms,
-                on_error=body.on_error,
-                capture_events=body.capture_events,
-                egress=body.egress,
-            )
-
-    try:
-        hook = await run_sync(write)
-    except BaseException:
-        found.runtime.retire(version.key)
-        raise
-    found.live.invalidate()
+        raise InvalidInput(f"unknown runtime {body.runtime!r}; supported: python")
+    hook = await found.lifecycle.create(
+        author=caller.author,
+        script=body.script,
+        name=body.name,
+        trigger_id=body.triggerId,
+        runtime=body.runtime,
+        enabled=body.enabled,
+        order=body.order,
+        timeout_ms=body.timeout_ms,
+        on_error=body.on_error,
+        capture_events=body.capture_events,
+        egress=body.egress,
+    )
     return _out(hook, body.script)
 
 
@@ -259,45 +199,19 @@ async def update_hook(
     changes = body.model_dump(exclude_unset=True)
     script = changes.pop("script", None)
     exclusive = changes.pop("exclusive", False)
-    hook, deployed_script = await run_sync(_read_hook, found, hook_id, changes.get("name"))
-    warmed: str | None = None
-    if script is not None:
-        await _validate(found, hook.trigger_id, script)
-        # Store the version, warm it, then switch: no request pays a cold start.
-        number = await run_sync(_add_version, found, hook_id, script, caller.author)
-        warmed = await _warm(found, hook, number, script)
-        changes["version"] = number
-    elif changes.get("enabled"):
-        # The code may no longer load (a newer interpreter, say): refuse to enable it.
-        await _warm(found, hook, hook.version, deployed_script)
-
-    def write() -> tuple[models.Hook, str]:
-        with found.database.session() as session:
-            updated = store.update_hook(session, hook_id, changes)
-            if exclusive and updated.enabled:
-                store.disable_others(session, updated)
-            return updated, store.current_script(session, updated)
-
-    try:
-        updated, current_script = await run_sync(write)
-    except BaseException:
-        if warmed is not None:
-            found.runtime.retire(warmed)  # never live: nothing else will retire it
-        raise
-    # The live flows switch, and retire what no longer serves, in every process.
-    found.live.invalidate()
+    updated, current_script = await found.lifecycle.update(
+        hook_id, changes, author=caller.author, script=script, exclusive=exclusive
+    )
     return _out(updated, current_script)
 
 
 @router.delete("/{hook_id}", status_code=204)
-def delete_hook(
+async def delete_hook(
     hook_id: str,
     _: Annotated[Caller, Depends(require("delete:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> Response:
-    with found.database.session() as session:
-        store.delete_hook(session, hook_id)
-    found.live.invalidate()  # its versions drain, here and in every process
+    await found.lifecycle.delete(hook_id)
     return Response(status_code=204)
 
 
@@ -346,21 +260,7 @@ async def deploy_version(
     _: Annotated[Caller, Depends(require("update:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
-    hook, _deployed = await run_sync(_read_hook, found, hook_id)
-
-    def read_script() -> str:
-        with found.database.session() as session:
-            return store.get_version(session, hook_id, number).script
-
-    script = await run_sync(read_script)
-    await _warm(found, hook, number, script)
-
-    def write() -> models.Hook:
-        with found.database.session() as session:
-            return store.deploy(session, hook_id, number)
-
-    deployed = await run_sync(write)
-    found.live.invalidate()
+    deployed, script = await found.lifecycle.deploy(hook_id, number)
     return _out(deployed, script)
 
 
@@ -520,25 +420,10 @@ def list_deliveries(
     return page.shape("deliveries", items, total)
 
 
-def _read_hook(
-    found: Services, hook_id: str, new_name: str | None = None
-) -> tuple[models.Hook, str]:
-    with found.database.session() as session:
-        hook = store.get_hook(session, hook_id)
-        if new_name is not None:  # refused before any version is stored
-            store.check_name_free(session, new_name, hook_id)
-        return hook, store.current_script(session, hook)
-
-
-def _add_version(found: Services, hook_id: str, script: str, author: str) -> int:
-    with found.database.session() as session:
-        return store.add_version(session, store.get_hook(session, hook_id), script, author)
-
-
 def _change_secrets(found: Services, hook_id: str, change: Any) -> dict[str, str]:
     with found.database.session() as session:
         store.get_hook(session, hook_id)
         change(session)
         names = hook_secrets.names(session, hook_id)
-    found.live.invalidate()
+    found.lifecycle.secrets_changed()
     return dict.fromkeys(names, hook_secrets.HIDDEN)

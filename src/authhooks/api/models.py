@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from authhooks.identity.oauth2.scope import SCOPE_TOKEN_PATTERN
+from authhooks.points.token import SCOPE_TOKEN_PATTERN
 
 
 class Body(BaseModel):

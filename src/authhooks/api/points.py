@@ -1,5 +1,7 @@
 """/api/v2/points: the extensibility points, as the CLI and dashboard need them to
-write hooks (signature, sample event, template). Read-only: points are code."""
+write hooks: each convention's signature and starter code, the ``api`` object's
+methods, the event's schema and sample, and the names an editor completes.
+Read-only: points are code."""
 
 from __future__ import annotations
 
@@ -8,35 +10,115 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from authhooks.api.auth import Caller, require
-from authhooks.api.errors import ApiError
 from authhooks.api.models import Out
 from authhooks.api.routing import StrictJSONRoute
-from authhooks.points.base import Point
+from authhooks.errors import NotFound
+from authhooks.points.contract import Point
 from authhooks.points.registry import POINTS
 
 router = APIRouter(prefix="/points", tags=["points"], route_class=StrictJSONRoute)
 
 
+class InexistentPoint(NotFound):
+    code = "inexistent_point"
+
+
+class Hint(Out):
+    """A name an editor offers for completion, with what it is."""
+
+    path: str  # "client.metadata", "event.secrets", "api.access.deny"
+    type: str  # "object", "array", "string", "number", "boolean", "null", "function"
+
+
+class Convention(Out):
+    function: str
+    params: list[str]
+    signature: str
+    template: str
+    api: dict[str, list[str]] | None = None  # Actions: namespace -> methods
+    hints: list[Hint]
+
+
 class PointOut(Out):
-    name: str
+    id: str
+    name: str  # = id, as older clients read it
     description: str
     blocking: bool
-    function: str  # what a hook defines: ``def <function>(<params>)``
-    params: list[str]
+    conventions: dict[str, Convention]  # "hooks", "actions"
+    event_schema: dict[str, Any]
     sample_event: dict[str, Any]
+    # The Hooks convention's, as older clients read them.
+    function: str
+    params: list[str]
     template: str
 
 
-def _out(point: Point) -> PointOut:
+def _out(point: Point[Any, Any]) -> PointOut:
+    event = point.sample()
+    state = point.initial(event)
+    secrets = {"API_KEY": "..."}
+    hooks_args = point.hooks.arguments(event, state, secrets)
+    actions = point.actions
+    hooks = Convention(
+        function=point.hooks.function,
+        params=list(point.hooks.params),
+        signature=point.hooks.signature,
+        template=point.templates.get("hooks", ""),
+        hints=_hints(hooks_args),
+    )
+    methods = {namespace: list(names) for namespace, names in actions.methods().items()}
+    api_hints = [
+        Hint(path=f"api.{namespace}.{method}", type="function")
+        for namespace, names in methods.items()
+        for method in names
+    ]
     return PointOut(
-        name=point.name,
+        id=point.id,
+        name=point.id,
         description=point.description,
         blocking=point.blocking,
-        function=point.entry,
-        params=list(point.params),
+        conventions={
+            "hooks": hooks,
+            "actions": Convention(
+                function=actions.function,
+                params=["event", "api"],
+                signature=actions.signature,
+                template=point.templates.get("actions", ""),
+                api=methods,
+                hints=_hints({"event": actions.event(event, state, secrets)}) + api_hints,
+            ),
+        },
+        event_schema=dict(point.event_schema),
         sample_event=dict(point.sample_event),
-        template=point.template,
+        function=hooks.function,
+        params=hooks.params,
+        template=hooks.template,
     )
+
+
+def _hints(arguments: dict[str, Any]) -> list[Hint]:
+    """Every key path of the sample arguments, with the JSON type found there:
+    derived from what a hook really receives, so it cannot drift from it."""
+    found: list[Hint] = []
+    pending: list[tuple[str, Any]] = list(arguments.items())
+    while pending:
+        path, value = pending.pop(0)
+        found.append(Hint(path=path, type=_json_type(value)))
+        if isinstance(value, dict) and not path.endswith("secrets"):
+            pending += [(f"{path}.{key}", item) for key, item in value.items()]
+    return found
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 @router.get("", response_model=list[PointOut])
@@ -44,11 +126,9 @@ def list_points(_: Annotated[Caller, Depends(require("read:hooks"))]) -> list[Po
     return [_out(point) for point in POINTS.values()]
 
 
-@router.get("/{name}", response_model=PointOut)
-def get_point(name: str, _: Annotated[Caller, Depends(require("read:hooks"))]) -> PointOut:
-    point = POINTS.get(name)
+@router.get("/{point_id}", response_model=PointOut)
+def get_point(point_id: str, _: Annotated[Caller, Depends(require("read:hooks"))]) -> PointOut:
+    point = POINTS.get(point_id)
     if point is None:
-        raise ApiError(
-            404, f"no point named {name!r}; one of: " + ", ".join(POINTS), "inexistent_point"
-        )
+        raise InexistentPoint(f"no point named {point_id!r}; one of: " + ", ".join(POINTS))
     return _out(point)

@@ -21,7 +21,7 @@ from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
 from authhooks.identity.http import request_info
-from authhooks.points.base import BadOutput
+from authhooks.points.contract import BadOutput
 from authhooks.points.user_events import check_metadata
 from authhooks.services import Services
 from authhooks.storage import models

@@ -4,6 +4,7 @@ rm, versions, diff (and ``deploy NAME --version N``, through ``cli.deploy``)."""
 from __future__ import annotations
 
 import difflib
+import enum
 import os
 import shlex
 import subprocess
@@ -42,6 +43,13 @@ PointOption = Annotated[
 NameArgument = Annotated[str, typer.Argument(help="The hook's name.", show_default=False)]
 
 
+class Convention(enum.StrEnum):
+    """Auth0's two ways of writing a hook; every point takes both."""
+
+    hooks = "hooks"
+    actions = "actions"
+
+
 def known_point(point: str) -> str:
     if point not in POINTS:
         close = difflib.get_close_matches(point, list(POINTS), n=1)
@@ -56,12 +64,21 @@ def scaffold(
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    convention: Annotated[
+        Convention,
+        typer.Option(
+            "--convention",
+            "-c",
+            help="Auth0 Hooks (def credentials_exchange(client, ...)) or Actions "
+            "(def on_execute_credentials_exchange(event, api)).",
+        ),
+    ] = Convention.hooks,
 ) -> None:
     """Print a new hook for a point: its signature, documented, with an example.
 
-    Example: authhooks scaffold -t credentials-exchange -o add-claims.py
+    Example: authhooks scaffold -t credentials-exchange --convention actions -o add-claims.py
     """
-    template = POINTS[known_point(trigger)].template
+    template = POINTS[known_point(trigger)].templates[convention.value]
     if output is None:
         sys.stdout.write(template)
         return

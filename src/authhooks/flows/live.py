@@ -18,13 +18,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from anyio.to_thread import run_sync
 from sqlalchemy.exc import DBAPIError
 
+from authhooks.hooks.lifecycle import code_version
 from authhooks.hooks.store import FlowHook, load_flows
 from authhooks.masterkey import MasterKey
-from authhooks.points.base import Point
+from authhooks.points.contract import Point
 from authhooks.runtime.outcome import LoadError
 from authhooks.runtime.supervisor import CodeVersion, Runtime
 from authhooks.storage.database import Database
@@ -40,7 +42,7 @@ class LiveFlows:
         database: Database,
         master_key: MasterKey,
         runtime: Runtime,
-        points: Mapping[str, Point],
+        points: Mapping[str, Point[Any, Any]],
         interval: float,
     ) -> None:
         self._db = database
@@ -127,7 +129,7 @@ class LiveFlows:
 
     def _versions(self, flows: Flows) -> dict[str, CodeVersion]:
         return {
-            hook.key: CodeVersion(hook.key, hook.script, self._points[point].entry)
+            hook.key: code_version(self._points[point], hook.key, hook.script)
             for point, hooks in flows.items()
             if point in self._points
             for hook in hooks

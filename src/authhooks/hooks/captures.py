@@ -10,7 +10,7 @@ its invocation id, and dropped at expiry by the records' retention.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from authhooks.errors import InvalidInput
 from authhooks.logs import records
 from authhooks.masterkey import MasterKey
-from authhooks.points.flow import Sealer
 from authhooks.storage import models
 from authhooks.storage.models import utcnow
+
+# (invocation id, event) -> the sealed event, kept with its record
+Sealer = Callable[[str, Mapping[str, Any]], bytes]
 
 
 def sealer(master_key: MasterKey) -> Sealer:

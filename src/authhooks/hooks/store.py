@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,7 +53,12 @@ class FlowHook:
         unsaved code (the runner's drafts), one key per run."""
         if self.version == 0:
             return f"{self.id}:draft:{self.draft}"
-        return f"{self.id}:{self.version}"
+        return version_key(self.id, self.version)
+
+
+def version_key(hook_id: str, number: int) -> str:
+    """The runtime's key for version ``number`` of a hook: its pool of workers."""
+    return f"{hook_id}:{number}"
 
 
 def check_name(name: str) -> None:
@@ -248,38 +252,6 @@ def list_invocations(
         .order_by(models.HookInvocation.started_at.desc())
     )
     return page(session, query, offset, limit)
-
-
-def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) -> None:
-    """Retention: drop records older than ``max_age`` and beyond the newest ``keep_per_hook``,
-    and captured events past their expiry."""
-    session.execute(
-        update(models.HookInvocation)
-        .where(models.HookInvocation.capture_expires_at < utcnow())
-        .values(captured_event=None, capture_expires_at=None)
-    )
-    session.execute(
-        delete(models.HookInvocation).where(models.HookInvocation.started_at < utcnow() - max_age)
-    )
-    for hook_id, _ in session.execute(
-        select(models.HookInvocation.hook_id, func.count())
-        .group_by(models.HookInvocation.hook_id)
-        .having(func.count() > keep_per_hook)
-    ):
-        cutoff: datetime | None = session.scalar(
-            select(models.HookInvocation.started_at)
-            .where(models.HookInvocation.hook_id == hook_id)
-            .order_by(models.HookInvocation.started_at.desc())
-            .offset(keep_per_hook)
-            .limit(1)
-        )
-        if cutoff is not None:
-            session.execute(
-                delete(models.HookInvocation).where(
-                    models.HookInvocation.hook_id == hook_id,
-                    models.HookInvocation.started_at <= cutoff,
-                )
-            )
 
 
 def _egress_rules(hook_name: str, entries: list[str]) -> tuple[Rule, ...]:

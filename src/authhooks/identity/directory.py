@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from authhooks.identity.clients import PUBLIC_APP_TYPES
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
+from authhooks.points import shapes
 from authhooks.storage import models
 from authhooks.storage.database import Database
 
@@ -48,6 +49,10 @@ class KnownClient:
     # spa and native apps: no secret, so they authenticate with client_id alone.
     public: bool = False
     signup_enabled: bool = False
+
+    def hook_view(self) -> shapes.Client:
+        """The client as hooks see it."""
+        return shapes.Client(id=self.client_id, name=self.name, metadata=dict(self.metadata))
 
 
 @dataclass(frozen=True)

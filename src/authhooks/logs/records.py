@@ -4,8 +4,8 @@ for the logs API, and the ordered reads that streams resume from."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -16,13 +16,34 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
+    delete,
     func,
     select,
+    update,
 )
 from sqlalchemy.orm import Session
 
 from authhooks.errors import NotFound
 from authhooks.storage import models
+from authhooks.storage.models import utcnow
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The record of one hook run, as stored and shown in the hook's logs."""
+
+    id: str
+    hook_id: str
+    version: int
+    point: str
+    started_at: datetime
+    duration_ms: float
+    outcome: str  # "ok", or the failure kind
+    error: str | None
+    console: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False  # console lines were dropped past the cap
+    test: bool = False  # a runner call, not traffic
+    captured: bytes | None = None  # the sealed event, when the hook captures events
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,7 @@ class RecordFilter:
 
 class RecordHead(Protocol):
     """A record's fields but its console lines: a stored record, a row, or one in
-    memory that was just stored (``points.flow.Invocation``)."""
+    memory that was just stored (``Invocation``)."""
 
     @property
     def id(self) -> str: ...
@@ -162,7 +183,7 @@ class StreamReads:
 
 def position(connection: Connection) -> int:
     """The last number handed out and committed. Batches commit in number order
-    (see ``hooks.invocations``), so every record up to it is already readable."""
+    (see ``logs/writer.py``), so every record up to it is already readable."""
     return int(connection.execute(_POSITION).scalar() or 0)
 
 
@@ -226,3 +247,35 @@ def head_of(
         "truncated": truncated,
         "test": test,
     }
+
+
+def prune_invocations(session: Session, keep_per_hook: int, max_age: timedelta) -> None:
+    """Retention: drop records older than ``max_age`` and beyond the newest ``keep_per_hook``,
+    and captured events past their expiry."""
+    session.execute(
+        update(models.HookInvocation)
+        .where(models.HookInvocation.capture_expires_at < utcnow())
+        .values(captured_event=None, capture_expires_at=None)
+    )
+    session.execute(
+        delete(models.HookInvocation).where(models.HookInvocation.started_at < utcnow() - max_age)
+    )
+    for hook_id, _ in session.execute(
+        select(models.HookInvocation.hook_id, func.count())
+        .group_by(models.HookInvocation.hook_id)
+        .having(func.count() > keep_per_hook)
+    ):
+        cutoff: datetime | None = session.scalar(
+            select(models.HookInvocation.started_at)
+            .where(models.HookInvocation.hook_id == hook_id)
+            .order_by(models.HookInvocation.started_at.desc())
+            .offset(keep_per_hook)
+            .limit(1)
+        )
+        if cutoff is not None:
+            session.execute(
+                delete(models.HookInvocation).where(
+                    models.HookInvocation.hook_id == hook_id,
+                    models.HookInvocation.started_at <= cutoff,
+                )
+            )

@@ -25,9 +25,9 @@ import orjson
 from anyio.to_thread import run_sync
 from sqlalchemy.exc import DBAPIError
 
-from authhooks.hooks.invocations import StoredBatch
 from authhooks.logs import records
 from authhooks.logs.bus import LineFilter, LogBus, RecordBatch, StoredRecord, Subscription
+from authhooks.logs.writer import StoredBatch
 from authhooks.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ def _page(
     """One page of events after ``cursor``; the cursor after it; whether more may follow."""
     events: list[bytes] = []
     size = 0
-    # No shared snapshot is needed: batches commit in number order (hooks.invocations),
+    # No shared snapshot is needed: batches commit in number order (logs/writer.py),
     # so every record up to the position read first is there for the read after it.
     with database.engine.connect() as connection:
         if upto is None:

@@ -1,6 +1,8 @@
-"""Extensibility points: each declared once, as data plus a few small functions.
+"""Extensibility points: one contract each (contract.py), no I/O at all.
 
-A point says what its hooks receive, what they may return and how the outputs
-of an ordered flow combine. Nothing here knows HTTP, OAuth storage or the
-sandbox: callers build an event, and ``flow.run_flow`` runs the hooks.
+A point declares its event, how a flow of hooks combines their outputs, how a
+refusal becomes its caller's error, and both of Auth0's calling conventions as
+thin adapters over that one contract. Callers build the event; ``flows`` runs
+the hooks; ``runtime`` runs each in the sandbox. Nothing here knows HTTP,
+storage or the sandbox.
 """

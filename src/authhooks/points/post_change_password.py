@@ -5,13 +5,21 @@ from __future__ import annotations
 from authhooks.points.user_events import notification_point
 
 POINT = notification_point(
-    name="post-change-password",
+    id="post-change-password",
     description="React to a password change (notify the user, revoke sessions elsewhere).",
     user={"email": "ada@example.com", "last_password_reset": "2026-11-27T10:00:00Z"},
-    template='''\
+    templates={
+        "hooks": '''\
 def post_change_password(user, context):
     """Runs after a user's password changed, at least once: de-duplicate by
     context["event_id"]. Its return value is only logged."""
     print("password changed for", user["email"])
 ''',
+        "actions": '''\
+def on_execute_post_change_password(event, api):
+    """Runs after a user's password changed, at least once: de-duplicate by
+    event["event_id"]. Nothing to change on the user: it is only told."""
+    print("password changed for", event["user"]["email"])
+''',
+    },
 )

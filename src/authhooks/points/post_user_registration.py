@@ -5,7 +5,7 @@ from __future__ import annotations
 from authhooks.points.user_events import notification_point
 
 POINT = notification_point(
-    name="post-user-registration",
+    id="post-user-registration",
     description="React to a new user (notify a CRM, send a welcome message).",
     user={
         "email": "ada@example.com",
@@ -14,7 +14,8 @@ POINT = notification_point(
         "app_metadata": {},
         "created_at": "2026-11-27T10:00:00Z",
     },
-    template='''\
+    templates={
+        "hooks": '''\
 def post_user_registration(user, context):
     """Runs after a user is stored, at least once: de-duplicate by context["event_id"].
 
@@ -22,4 +23,13 @@ def post_user_registration(user, context):
     """
     print("welcome", user["email"])
 ''',
+        "actions": '''\
+def on_execute_post_user_registration(event, api):
+    """Runs after a user is stored, at least once: de-duplicate by event["event_id"].
+
+    event: {"user": {"user_id", "email", ...}, "connection", "request", "tenant", "secrets"}
+    """
+    print("welcome", event["user"]["email"])
+''',
+    },
 )

@@ -1,6 +1,8 @@
-"""Every extensibility point, by name."""
+"""Every extensibility point, by id: the built-in ones, one module each."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from authhooks.points import (
     credentials_exchange,
@@ -9,15 +11,15 @@ from authhooks.points import (
     post_user_registration,
     pre_user_registration,
 )
-from authhooks.points.base import Point
+from authhooks.points.contract import Point
 
-POINTS: dict[str, Point] = {
-    module.POINT.name: module.POINT
-    for module in (
-        credentials_exchange,
-        password_exchange,
-        pre_user_registration,
-        post_user_registration,
-        post_change_password,
+POINTS: dict[str, Point[Any, Any]] = {
+    point.id: point
+    for point in (
+        credentials_exchange.POINT,
+        password_exchange.POINT,
+        pre_user_registration.POINT,
+        post_user_registration.POINT,
+        post_change_password.POINT,
     )
 }

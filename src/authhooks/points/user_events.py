@@ -1,5 +1,5 @@
-"""Rules shared by the user points: what a hook may set on a user, and the
-state of notification points (which return nothing)."""
+"""What the user points share: the rules for metadata a hook sets on a user, and
+the asynchronous points that tell hooks about a user (which return nothing)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from authhooks.points import events
-from authhooks.points.base import (
+from pydantic import Field
+
+from authhooks.points.contract import ActionsConvention, BadOutput, HooksConvention, Point, Secrets
+from authhooks.points.shapes import (
     SAMPLE_CONNECTION,
     SAMPLE_REQUEST,
-    BadOutput,
-    Point,
+    Connection,
+    Delivery,
+    Request,
+    Shape,
+    User,
+    dump,
+    parser,
     request_context,
 )
-from authhooks.runtime.protocol import depth
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 10
@@ -26,7 +32,7 @@ def check_metadata(name: str, value: Any) -> dict[str, Any]:
     bounded in size and depth."""
     if not isinstance(value, dict):
         raise BadOutput(f"{name} must be an object")
-    if depth(value) > MAX_METADATA_DEPTH:
+    if _depth(value) > MAX_METADATA_DEPTH:
         raise BadOutput(f"{name} is nested deeper than {MAX_METADATA_DEPTH} levels")
     for key in _keys(value):
         if not key or "." in key or key.startswith("$"):
@@ -40,21 +46,19 @@ def check_metadata(name: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def user_arguments(
-    event: Mapping[str, Any], state: None, secrets: Mapping[str, str]
-) -> dict[str, Any]:
-    """``(user, context)`` of the notification points."""
-    context = request_context(event, secrets)
-    context["connection"] = dict(event.get("connection", {}))
-    if "event_id" in event:  # queued deliveries: what a hook de-duplicates by
-        context["event_id"] = event["event_id"]
-        context["delivery"] = dict(event.get("delivery", {}))
-    return {"user": dict(event["user"]), "context": context}
-
-
-def notify(state: None, output: Any) -> tuple[None, list[str]]:
-    """Notification points ignore what a hook returns; the log keeps it."""
-    return None, [] if output is None else [f"returned {json.dumps(output)[:500]}"]
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _keys(value: Any) -> list[str]:
@@ -70,20 +74,61 @@ def _keys(value: Any) -> list[str]:
     return keys
 
 
+class UserEvent(Shape):
+    """The event of an asynchronous user point: the stored user, and for queued
+    deliveries what a hook de-duplicates by."""
+
+    user: User
+    connection: Connection | None = None
+    request: Request = Field(default_factory=Request)
+    event_id: str | None = None
+    delivery: Delivery | None = None
+
+
+def _arguments(event: UserEvent, state: None, secrets: Secrets) -> dict[str, Any]:
+    """``(user, context)`` of the notification points."""
+    context = request_context(event.request, dict(secrets))
+    context["connection"] = event.connection.model_dump() if event.connection else {}
+    if event.event_id is not None:  # queued deliveries: what a hook de-duplicates by
+        context["event_id"] = event.event_id
+        context["delivery"] = event.delivery.model_dump() if event.delivery else {}
+    return {"user": event.user.model_dump(), "context": context}
+
+
+def _actions_event(event: UserEvent, state: None, secrets: Secrets) -> dict[str, Any]:
+    user = event.user.model_dump()
+    user["user_id"] = user.pop("id")
+    found: dict[str, Any] = {
+        "user": user,
+        "connection": event.connection.model_dump() if event.connection else {},
+        "request": event.request.model_dump(),
+        "tenant": {"id": event.user.tenant},
+        "secrets": dict(secrets),
+    }
+    if event.event_id is not None:
+        found["event_id"] = event.event_id
+        found["delivery"] = event.delivery.model_dump() if event.delivery else {}
+    return found
+
+
+def notify(state: None, output: Any) -> tuple[None, list[str]]:
+    """Notification points ignore what a hook returns; the log keeps it."""
+    return None, [] if output is None else [f"returned {json.dumps(output)[:500]}"]
+
+
 def notification_point(
-    *, name: str, description: str, user: dict[str, Any], template: str
-) -> Point:
-    """An asynchronous user point: ``(user, context)``, delivered at least once, its
-    hooks' return values only logged."""
+    *, id: str, description: str, user: Mapping[str, Any], templates: Mapping[str, str]
+) -> Point[UserEvent, None]:
+    """An asynchronous user point: ``(user, context)`` or ``(event, api)``, delivered
+    at least once, its hooks' return values only logged."""
+    function = id.replace("-", "_")
     return Point(
-        name=name,
+        id=id,
         description=description,
         blocking=False,
-        entry=name.replace("-", "_"),
-        params=("user", "context"),
-        arguments=user_arguments,
-        merge=notify,
-        initial=lambda event: None,
+        parse_event=parser(UserEvent),
+        dump_event=dump,
+        event_schema=UserEvent.model_json_schema(),
         sample_event={
             "user": {"id": "auth0|5f7c8ec7c33c6c004bbafe82", **user, "tenant": "authhooks"},
             "connection": SAMPLE_CONNECTION,
@@ -91,6 +136,10 @@ def notification_point(
             "event_id": "evt_3f9a51c2d8e04b7a91c6e2f0",
             "delivery": {"id": "dlv_8b2e6f0a4c1d9e7b3a5f2c8d", "attempt": 1},
         },
-        template=template,
-        event_model=events.UserNotificationEvent,
+        initial=lambda event: None,
+        merge=notify,
+        hooks=HooksConvention(function=function, params=("user", "context"), arguments=_arguments),
+        # Auth0's api for these points has nothing to change: the user exists already.
+        actions=ActionsConvention(function=f"on_execute_{function}", event=_actions_event),
+        templates=templates,
     )

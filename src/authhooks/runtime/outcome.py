@@ -25,6 +25,7 @@ class HookRaised:
     user_message: str | None = None
     is_hook_error: bool = False
     traceback: tuple[str, ...] = ()
+    code: str | None = None  # a HookError's wire code: "invalid_scope", "access_denied", ...
 
     def describe(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -94,6 +95,15 @@ Failure = HookRaised | Timeout | OutOfMemory | Crashed | BadResult | LoadFailed 
 
 
 @dataclass(frozen=True)
+class ApiCall:
+    """One call a hook made on its ``api`` object: ``api.<namespace>.<method>(*args)``."""
+
+    namespace: str
+    method: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Outcome:
     result: Any = None
     failure: Failure | None = None
@@ -101,6 +111,8 @@ class Outcome:
     duration_ms: float = 0.0
     dropped_lines: int = 0
     egress: tuple[EgressRecord, ...] = ()  # the call's outbound connections
+    entry: str = ""  # the function that ran (the first of the version's entries it defines)
+    calls: tuple[ApiCall, ...] | None = None  # for an entry with an api: its calls, in order
 
     @property
     def ok(self) -> bool:

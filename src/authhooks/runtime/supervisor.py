@@ -33,6 +33,7 @@ from authhooks.egress.broker import Broker, EgressRecord
 from authhooks.egress.rules import Rule
 from authhooks.observability.metrics import SANDBOX_WORKERS, SANDBOX_WORKERS_KILLED
 from authhooks.runtime.outcome import (
+    ApiCall,
     BadResult,
     ConsoleLine,
     Crashed,
@@ -77,17 +78,35 @@ _RAW_TAIL = 4096
 # CPU an idle worker may use between two reaper passes before it is deemed to be
 # running code after its call ended (a background thread, say).
 _IDLE_CPU_SECONDS = 0.05
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Retired versions remembered, so that a late call of one leaves no warm worker behind.
 _REMEMBERED_RETIREMENTS = 10_000
 
 
 @dataclass(frozen=True)
+class Entry:
+    """A function a version may define. With an ``api`` (namespace -> method names),
+    it is also passed an ``api`` object whose method calls are recorded, in order,
+    and returned with its result: what Auth0's Actions convention needs, known
+    here only as names."""
+
+    function: str
+    api: Mapping[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
 class CodeVersion:
-    """One immutable version of a hook's code: ``key`` is unique across all hooks."""
+    """One immutable version of a hook's code: ``key`` is unique across all hooks.
+    ``entry`` names the function to call, or lists the functions it may define,
+    in order of preference: the first one the code defines is the one called."""
 
     key: str
     source: str
-    entry: str
+    entry: str | tuple[Entry, ...]
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return (Entry(self.entry),) if isinstance(self.entry, str) else self.entry
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,7 @@ class Worker:
         self._loading = False
         self._pending: asyncio.Future[dict[str, Any]] | None = None
         self._call_id = 0
+        self.entry: Entry | None = None  # the entry its code defines, once loaded
         self._console: list[ConsoleLine] = []
         self._on_console: ConsoleCallback | None = None
         self._redact: Redact = _unchanged
@@ -182,7 +202,9 @@ class Worker:
                 {
                     "op": "load",
                     "source": version.source,
-                    "entry": version.entry,
+                    "entries": [
+                        {"function": entry.function, "api": entry.api} for entry in version.entries
+                    ],
                     "limits": self._limits.for_worker(),
                     "seccomp_library": seccomp_library,
                     "egress": self.egress,
@@ -192,7 +214,12 @@ class Worker:
         finally:
             self._loading = False
         if answer.get("op") == "ready":
-            return
+            found = [entry for entry in version.entries if entry.function == answer.get("entry")]
+            if found:
+                self.entry = found[0]
+                return
+            self._broken("it reported an entry it was not offered")
+            raise _Unavailable(Crashed("the worker broke the protocol at load"))
         self.kill("load_failed")
         if answer.get("op") == "load_error":
             line = answer.get("line")
@@ -214,8 +241,8 @@ class Worker:
         timeout: float,
         on_console: ConsoleCallback | None,
         redact: Redact,
-    ) -> tuple[Failure | None, Any, tuple[ConsoleLine, ...], int]:
-        """(failure, result, console, dropped lines) of one invocation of ``frame``."""
+    ) -> tuple[Failure | None, Any, tuple[ApiCall, ...] | None, tuple[ConsoleLine, ...], int]:
+        """(failure, result, api calls, console, dropped lines) of one invocation of ``frame``."""
         self._console = []
         self._on_console = on_console
         self._redact = redact
@@ -228,19 +255,25 @@ class Worker:
         dropped = dropped if isinstance(dropped, int) and dropped >= 0 else 0
         op, kind = answer.get("op"), answer.get("kind")
         if op == "result":
-            return None, answer.get("value"), console, dropped
+            api = self.entry.api if self.entry is not None else None
+            if api is None:
+                return None, answer.get("value"), None, console, dropped
+            calls = _api_calls(answer.get("calls"), api)
+            if calls is None:
+                return BadResult("its api calls came back malformed"), None, None, console, dropped
+            return None, answer.get("value"), calls, console, dropped
         if op == "error" and kind == "raised" and isinstance(answer.get("error"), dict):
-            return _raised(answer["error"], redact), None, console, dropped
+            return _raised(answer["error"], redact), None, None, console, dropped
         if op == "error" and kind == "out_of_memory":
             self.kill("out_of_memory")  # its heap is suspect: start the next call afresh
-            return OutOfMemory(self._limits.memory_bytes), None, console, dropped
+            return OutOfMemory(self._limits.memory_bytes), None, None, console, dropped
         if op == "error" and kind == "bad_result":
             reason = _text(redact(_raw(answer.get("message"))), "unreadable")
-            return BadResult(reason), None, console, dropped
+            return BadResult(reason), None, None, console, dropped
         if op == "timeout":
-            return Timeout(timeout), None, console, dropped
+            return Timeout(timeout), None, None, console, dropped
         self.kill("crashed")
-        return self._death(answer), None, console, dropped
+        return self._death(answer), None, None, console, dropped
 
     def next_frame(self, encoded_args: bytes) -> bytes:
         """The invoke frame for the next call, around arguments already encoded as JSON."""
@@ -599,7 +632,7 @@ class Runtime:
     async def invoke(
         self,
         version: CodeVersion,
-        args: Mapping[str, Any],
+        args: Mapping[str, Any] | Callable[[str], Mapping[str, Any]],
         *,
         secrets: Iterable[str] = (),
         timeout: float | None = None,
@@ -609,34 +642,36 @@ class Runtime:
     ) -> Outcome:
         """Call ``version``'s entry function with ``args`` as keyword arguments.
 
+        ``args`` may instead be a function of the entry's name (when the version
+        offers several, the arguments depend on which one its code defines).
         ``secrets`` are values to redact from console lines and errors; the caller
         places them in ``args`` wherever the hook expects them. ``egress`` is what
         the call may reach through the egress broker, counted against ``caller``
         (the hook) for its rate limit. Arguments that are not JSON, or too large,
-        raise ValueError before any worker is touched.
+        raise ValueError, and no call is made.
         """
         began = time.perf_counter()
-        try:
-            encoded_args = json.dumps(
-                args, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"hook arguments cannot be sent: {error}") from None
-        if len(encoded_args) > MAX_FRAME_BYTES - 64:
-            raise ValueError(f"hook arguments exceed {MAX_FRAME_BYTES - 64} bytes")
+        encoded_args = None if callable(args) else _encode_args(args)
         seconds = min(timeout or self.settings.default_timeout, self.settings.max_timeout)
         pool = self._pool(version)
         try:
             worker = await self._acquire(pool)
         except (LoadError, _Unavailable) as error:
             return Outcome(failure=error.failure, duration_ms=_since(began))
+        entry = worker.entry or version.entries[0]
+        if encoded_args is None:
+            try:
+                encoded_args = _encode_args(args(entry.function))  # type: ignore[operator]
+            except BaseException:
+                self._release(pool, worker, counted=False)
+                raise
         if self._broker is not None:
             self._broker.begin(
                 worker.slot, caller or version.key, egress, time.monotonic() + seconds
             )
         records: list[EgressRecord] = []
         try:
-            failure, result, console, dropped = await worker.call(
+            failure, result, calls, console, dropped = await worker.call(
                 worker.next_frame(encoded_args), seconds, on_console, redactor(secrets)
             )
         except BaseException:
@@ -648,7 +683,9 @@ class Runtime:
                     records = await self._broker.end(worker.slot)
             finally:
                 self._release(pool, worker)
-        return Outcome(result, failure, console, _since(began), dropped, tuple(records))
+        return Outcome(
+            result, failure, console, _since(began), dropped, tuple(records), entry.function, calls
+        )
 
     def worker_pids(self, key: str) -> list[int]:
         """The host pids of a version's live workers (the bwrap processes); for tests and tools."""
@@ -907,14 +944,49 @@ def _raised(error: dict[str, Any], redact: Redact) -> HookRaised:
         message=_text(redact(_raw(error.get("message"))), ""),
         user_message=_text(redact(_raw(user_message)), "") if user_message is not None else None,
         is_hook_error=error.get("hook_error") is True,
+        code=_code(error.get("code")),
         traceback=tuple(
             _text(redact(_raw(line)), "")[:500] for line in lines[:MAX_TRACEBACK_LINES]
         ),
     )
 
 
+def _encode_args(args: Mapping[str, Any]) -> bytes:
+    try:
+        encoded = json.dumps(
+            args, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"hook arguments cannot be sent: {error}") from None
+    if len(encoded) > MAX_FRAME_BYTES - 64:
+        raise ValueError(f"hook arguments exceed {MAX_FRAME_BYTES - 64} bytes")
+    return encoded
+
+
+def _api_calls(value: Any, api: Mapping[str, tuple[str, ...]]) -> tuple[ApiCall, ...] | None:
+    """The calls a worker reports, if each names a method the entry's api has."""
+    if not isinstance(value, list):
+        return None
+    calls = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], list)):
+            return None
+        namespace, method, args = item
+        if not isinstance(namespace, str) or method not in api.get(namespace, ()):
+            return None
+        calls.append(ApiCall(namespace, method, tuple(args)))
+    return tuple(calls)
+
+
 def _raw(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _code(value: Any) -> str | None:
+    """A wire code as a hook error class declares it: a short snake_case word."""
+    if isinstance(value, str) and _CODE.fullmatch(value):
+        return value
+    return None
 
 
 def _text(value: Any, default: str) -> str:

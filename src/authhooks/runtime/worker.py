@@ -148,8 +148,40 @@ def close_other_descriptors(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def load(source: str, entry: str) -> tuple[Any, bool]:
-    """(the entry function, whether it is async); raises SyntaxError or LookupError."""
+class Api:
+    """The ``api`` object of an entry that has one (Auth0's Actions convention): each
+    method call is recorded, in order, and sent back with the result for the
+    server to apply. Nothing here acts; hook code sees plain objects."""
+
+    def __init__(self, spec: dict[str, list[str]]) -> None:
+        self._calls: list[list[Any]] = []
+        for namespace, methods in spec.items():
+            setattr(self, namespace, _Namespace(namespace, methods, self._calls))
+
+    def calls(self) -> list[list[Any]]:
+        return self._calls
+
+
+class _Namespace:
+    def __init__(self, name: str, methods: list[str], calls: list[list[Any]]) -> None:
+        for method in methods:
+            setattr(self, method, _recorder(name, method, calls))
+
+    def __repr__(self) -> str:
+        return f"<api: {', '.join(sorted(vars(self)))}>"
+
+
+def _recorder(namespace: str, method: str, calls: list[list[Any]]) -> Any:
+    def record(*args: Any) -> None:
+        calls.append([namespace, method, list(args)])
+
+    record.__name__ = record.__qualname__ = method
+    return record
+
+
+def load(source: str, entries: list[dict[str, Any]]) -> tuple[Any, bool, dict[str, Any]]:
+    """(the first entry function the code defines, whether it is async, that entry);
+    raises SyntaxError or LookupError."""
     # Tracebacks and inspect quote lines of hook.py from here.
     linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
     code = compile(source, FILENAME, "exec", dont_inherit=True)
@@ -157,11 +189,26 @@ def load(source: str, entry: str) -> tuple[Any, bool]:
     module.__file__ = FILENAME
     sys.modules["hook"] = module
     exec(code, module.__dict__)  # noqa: S102 - running the hook's code is this process's job
-    function = module.__dict__.get(entry)
-    if not callable(function):
-        found = "not defined" if function is None else f"a {type(function).__name__}"
-        raise LookupError(f"the hook must define a function named {entry!r}; it is {found}")
-    return function, inspect.iscoroutinefunction(function)
+    for entry in entries:
+        function = module.__dict__.get(entry["function"])
+        if callable(function):
+            return function, inspect.iscoroutinefunction(function), entry
+    names = " or ".join(repr(entry["function"]) for entry in entries)
+    found = [
+        f"{entry['function']!r} is a {type(module.__dict__[entry['function']]).__name__}"
+        for entry in entries
+        if entry["function"] in module.__dict__
+    ]
+    raise LookupError(
+        f"the hook must define a function named {names}; "
+        + (
+            "; ".join(found)
+            if found
+            else "it defines neither"
+            if len(entries) > 1
+            else "it is not defined"
+        )
+    )
 
 
 def hook_traceback(error: BaseException) -> list[str]:
@@ -177,8 +224,10 @@ def describe(error: BaseException) -> dict[str, Any]:
     redacting), so that the answer stays within the result's size limit."""
     is_hook_error = isinstance(error, HookError)
     user_message = error.user_message if is_hook_error else None  # type: ignore[attr-defined]
+    code = getattr(type(error), "code", None) if is_hook_error else None
     return {
         "type": _cut(type(error).__name__),
+        "code": code if isinstance(code, str) else None,
         "message": _cut(str(error.message if is_hook_error else error)),  # type: ignore[attr-defined]
         "user_message": _cut(user_message) if isinstance(user_message, str) else user_message,
         "hook_error": is_hook_error,
@@ -191,7 +240,12 @@ def _cut(text: str) -> str:
 
 
 def serve(
-    channel: Channel, function: Any, is_async: bool, consoles: list[Console], limits: dict[str, int]
+    channel: Channel,
+    function: Any,
+    is_async: bool,
+    api: dict[str, list[str]] | None,
+    consoles: list[Console],
+    limits: dict[str, int],
 ) -> None:
     loop = None
     if is_async:
@@ -207,10 +261,15 @@ def serve(
             console.call_id, console.lines, console.dropped = call_id, 0, 0
         try:
             args = message.get("args") or {}
+            recorder = Api(api) if api is not None else None
+            if recorder is not None:
+                args["api"] = recorder
             value = function(**args)
             if loop is not None:
                 value = loop.run_until_complete(value)
             reply: dict[str, Any] = {"op": "result", "id": call_id, "value": value}
+            if recorder is not None:
+                reply["calls"] = recorder.calls()
         except MemoryError:
             reply = {"op": "error", "id": call_id, "kind": "out_of_memory"}
         except BaseException as error:
@@ -273,7 +332,7 @@ def main(out_fd: int) -> None:
         level=logging.INFO, stream=consoles[2], format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        function, is_async = load(message["source"], message["entry"])
+        function, is_async, entry = load(message["source"], message["entries"])
     except SyntaxError as error:
         channel.send(
             {
@@ -302,5 +361,5 @@ def main(out_fd: int) -> None:
             }
         )
         return
-    channel.send({"op": "ready"})
-    serve(channel, function, is_async, consoles, limits)
+    channel.send({"op": "ready", "entry": entry["function"]})
+    serve(channel, function, is_async, entry.get("api"), consoles, limits)

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from anyio.to_thread import run_sync
 from sqlalchemy.orm import Session
 
-from authhooks.hooks.deliveries import Deliverer, enqueue
+from authhooks.flows.deliveries import Deliverer, enqueue
+from authhooks.flows.engine import FlowRunner
 from authhooks.hooks.store import FlowHook
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.points import post_change_password
-from authhooks.points.flow import FlowRunner
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
@@ -81,5 +81,5 @@ class PasswordChange:
         The event id, if any hook is to run (then call ``Deliverer.nudge`` after commit)."""
         user.password_hash = password_hash
         user.last_password_reset = user.updated_at = utcnow()
-        payload = store.user_event(user, request.as_dict())
-        return enqueue(session, post_change_password.POINT, hooks, payload)
+        event = store.user_event(user, request.hook_view())
+        return enqueue(session, post_change_password.POINT, hooks, event)

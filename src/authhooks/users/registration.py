@@ -13,13 +13,12 @@ from typing import Any
 from anyio.to_thread import run_sync
 
 from authhooks.errors import DomainError
-from authhooks.hooks.deliveries import Deliverer, enqueue
+from authhooks.flows.deliveries import Deliverer, enqueue
+from authhooks.flows.engine import FlowRunner
 from authhooks.identity.oauth2.request import RequestInfo
-from authhooks.points import post_user_registration, pre_user_registration
-from authhooks.points.base import BadOutput
-from authhooks.points.flow import FlowRunner, Refusal
+from authhooks.points import post_user_registration, pre_user_registration, shapes
+from authhooks.points.contract import BadOutput, Refusal
 from authhooks.points.user_events import check_metadata
-from authhooks.runtime.outcome import HookRaised
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.users import store
@@ -32,16 +31,14 @@ log = logging.getLogger(__name__)
 class SignupRefused(DomainError):
     """A pre-user-registration hook refused the signup (or failed).
 
-    ``str(error)`` is what the end user may see: the hook's user_message when it
-    raised PreUserRegistrationError, else a generic sentence.
+    ``str(error)`` is what the end user may see: the hook's user message when it
+    refused on purpose, else a plain sentence (pre_user_registration.refuse).
     """
 
+    code = "extensibility_error"
+
     def __init__(self, refusal: Refusal | None = None) -> None:
-        failure = refusal.failure if refusal is not None else None
-        message = None
-        if isinstance(failure, HookRaised) and failure.is_hook_error:
-            message = failure.user_message
-        super().__init__(message or "the signup was refused")
+        super().__init__(refusal.description if refusal else pre_user_registration.REFUSED)
         self.refusal = refusal
 
 
@@ -85,21 +82,23 @@ class Registration:
         await run_sync(self._ensure_available, email, username)
         user_metadata, app_metadata = dict(new.user_metadata), dict(new.app_metadata)
         if run_hooks:
-            event = {
-                "user": {
-                    "email": email,
-                    "username": username,
-                    "phone_number": phone,
-                    "user_metadata": user_metadata,
-                    "tenant": store.TENANT,
-                },
-                "connection": store.CONNECTION,
-                "request": request.as_dict(),
-            }
+
+            def event() -> pre_user_registration.Event:
+                return pre_user_registration.Event(
+                    user=shapes.NewUser(
+                        email=email,
+                        username=username,
+                        phone_number=phone,
+                        user_metadata=user_metadata,
+                    ),
+                    connection=shapes.Connection(),
+                    request=request.hook_view(),
+                )
+
             result = await self._flows.run(pre_user_registration.POINT, event)
             if result is not None:
-                if result.refusal is not None:
-                    raise SignupRefused(result.refusal)
+                if result.stop is not None:
+                    raise SignupRefused(result.stop.refusal)
                 user_metadata = {**user_metadata, **result.state.user_metadata}
                 app_metadata = {**app_metadata, **result.state.app_metadata}
                 try:  # each hook's output was checked; together they may still be too big
@@ -128,7 +127,7 @@ class Registration:
                     session,
                     post_user_registration.POINT,
                     post_hooks,
-                    store.user_event(user, request.as_dict()),
+                    store.user_event(user, request.hook_view()),
                 )
                 return user, queued
 

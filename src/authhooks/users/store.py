@@ -19,13 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.points import shapes
+from authhooks.points.user_events import UserEvent
 from authhooks.storage import models
 from authhooks.storage.database import page
 from authhooks.storage.models import utcnow
 
 # The one database connection, named as in Auth0 so that ported hooks find it.
-CONNECTION = {"id": "con_default", "name": "Username-Password-Authentication"}
-TENANT = "authhooks"
+CONNECTION = {"id": shapes.CONNECTION_ID, "name": shapes.CONNECTION_NAME}
 # Auth0's id shape ("auth0|" + 24 hex digits): hooks ported from Auth0 split on "|".
 USER_ID_PREFIX = "auth0|"
 MAX_EMAIL_LENGTH = 254
@@ -257,25 +258,24 @@ def user_view(user: models.User) -> dict[str, Any]:
     }
 
 
-def hook_user(user: models.User) -> dict[str, Any]:
-    """The user as hooks receive it: plain JSON, never the password hash."""
-    return {
-        "id": user.id,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "username": user.username,
-        "phone_number": user.phone_number,
-        "user_metadata": user.user_metadata,
-        "app_metadata": user.app_metadata,
-        "created_at": _iso(user.created_at),
-        "last_password_reset": _iso(user.last_password_reset),
-        "tenant": TENANT,
-    }
+def hook_user(user: models.User) -> shapes.User:
+    """The user as hooks receive it: never the password hash."""
+    return shapes.User(
+        id=user.id,
+        email=user.email,
+        email_verified=user.email_verified,
+        username=user.username,
+        phone_number=user.phone_number,
+        user_metadata=dict(user.user_metadata),
+        app_metadata=dict(user.app_metadata),
+        created_at=_iso(user.created_at),
+        last_password_reset=_iso(user.last_password_reset),
+    )
 
 
-def user_event(user: models.User, request: dict[str, Any]) -> dict[str, Any]:
+def user_event(user: models.User, request: shapes.Request) -> UserEvent:
     """The event of an asynchronous user point (post-registration, post-change-password)."""
-    return {"user": hook_user(user), "connection": CONNECTION, "request": request}
+    return UserEvent(user=hook_user(user), connection=shapes.Connection(), request=request)
 
 
 def _iso(value: Any) -> str | None:

@@ -106,3 +106,15 @@ class ServerError(OAuth2Error):
 class TemporarilyUnavailableError(OAuth2Error):
     error = "temporarily_unavailable"
     status_code = 503
+
+
+# The errors a token point's refusal may name (points/token.py, DENIAL_CODES and
+# server_error for failures): each is raised as the class of that wire code.
+_REFUSALS: dict[str, type[OAuth2Error]] = {
+    error.error: error for error in (InvalidRequestError, InvalidScopeError, ServerError)
+}
+
+
+def refused(error: str, description: str) -> OAuth2Error:
+    """The OAuth 2.0 error a refusing flow answers with (server_error for any other code)."""
+    return _REFUSALS.get(error, ServerError)(description)

@@ -9,6 +9,7 @@ from typing import Any
 
 from authhooks.identity.directory import Directory
 from authhooks.identity.tokens import sign_access_token
+from authhooks.points.token import access_token_claims
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,17 @@ class AccessTokenIssuer:
         """Sign an access token with the current key."""
         keys = await self._directory.keys()
         expires_in = lifetime or self._default_lifetime
-        now = int(time.time())
-        scope = " ".join(scopes)
-        claims: dict[str, Any] = {
-            **(custom_claims or {}),  # first, so that no custom claim replaces these
-            "iss": self._issuer,
-            "sub": subject,
-            "aud": audience,
-            "iat": now,
-            "exp": now + expires_in,
-            "jti": secrets.token_urlsafe(16),
-            "client_id": client_id,
-            "azp": client_id,
-            "gty": grant_type_claim,
-        }
-        if scope:
-            claims["scope"] = scope
+        claims = access_token_claims(
+            issuer=self._issuer,
+            subject=subject,
+            audience=audience,
+            client_id=client_id,
+            scopes=scopes,
+            grant=grant_type_claim,
+            custom=custom_claims or {},
+            issued_at=int(time.time()),
+            lifetime=expires_in,
+            jti=secrets.token_urlsafe(16),
+        )
         token = sign_access_token(claims, keys.signing)
-        return TokenResponse(access_token=token, expires_in=expires_in, scope=scope)
+        return TokenResponse(access_token=token, expires_in=expires_in, scope=" ".join(scopes))

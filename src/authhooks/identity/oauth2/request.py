@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from authhooks.identity.oauth2.errors import InvalidRequestError
+from authhooks.points import shapes
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 16 * 1024
@@ -55,10 +56,7 @@ class RequestInfo:
     hostname: str | None = None
     language: str | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "hostname": self.hostname,
-            "language": self.language,
-        }
+    def hook_view(self) -> shapes.Request:
+        return shapes.Request(
+            ip=self.ip, user_agent=self.user_agent, hostname=self.hostname, language=self.language
+        )

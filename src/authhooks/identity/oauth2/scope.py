@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from authhooks.identity.oauth2.errors import InvalidScopeError
-
-# scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), anchored for validators that search.
-SCOPE_TOKEN_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]+$"
-SCOPE_TOKEN = re.compile(SCOPE_TOKEN_PATTERN)
+from authhooks.points.token import SCOPE_TOKEN
 
 
 def parse_scope(value: str | None) -> list[str]:

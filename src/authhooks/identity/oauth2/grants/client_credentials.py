@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from authhooks.flows.engine import FlowRunner
 from authhooks.identity.directory import Directory, KnownClient
-from authhooks.identity.oauth2.errors import InvalidScopeError
-from authhooks.identity.oauth2.hook_errors import refusal_error
+from authhooks.identity.oauth2.errors import InvalidScopeError, refused
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.identity.oauth2.scope import parse_scope
 from authhooks.identity.oauth2.target import requested_target
 from authhooks.points import credentials_exchange
-from authhooks.points.flow import FlowRunner
 
 
 class ClientCredentialsGrant:
@@ -61,22 +60,20 @@ class ClientCredentialsGrant:
         claims: dict[str, Any] = {}
         # The management API never runs hooks: a broken hook must not lock out its operators.
         if self._flows is not None and audience != self._management_audience:
-            event = {
-                "client": {
-                    "id": client.client_id,
-                    "name": client.name,
-                    "metadata": client.metadata,
-                    "tenant": "authhooks",
-                },
-                "scope": list(scopes),
-                "api_scopes": sorted(entitlement.defined_scopes),
-                "audience": audience,
-                "request": request.as_dict(),
-            }
+
+            def event() -> credentials_exchange.Event:
+                return credentials_exchange.Event(
+                    client=client.hook_view(),
+                    scope=list(scopes),
+                    api_scopes=sorted(entitlement.defined_scopes),
+                    audience=audience,
+                    request=request.hook_view(),
+                )
+
             result = await self._flows.run(credentials_exchange.POINT, event)
             if result is not None:
-                if result.refusal is not None:
-                    raise refusal_error(result.refusal)
+                if result.stop is not None:
+                    raise refused(result.stop.refusal.error, result.stop.refusal.description)
                 scopes, claims = result.state.scopes, result.state.claims
         return await self._issuer.issue(
             subject=f"{client.client_id}@clients",

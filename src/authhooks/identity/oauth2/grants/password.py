@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from authhooks.flows.engine import FlowRunner
 from authhooks.identity.directory import Directory, KnownClient
 from authhooks.identity.oauth2.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     TooManyAttemptsError,
+    refused,
 )
-from authhooks.identity.oauth2.hook_errors import refusal_error
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer, TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.identity.oauth2.scope import parse_scope
 from authhooks.identity.oauth2.target import requested_target
 from authhooks.points import password_exchange
-from authhooks.points.flow import FlowRunner
+from authhooks.points.shapes import Connection
 from authhooks.users import store
 from authhooks.users.login import PasswordLogin, UserBlocked, WrongCredentials
 from authhooks.users.throttle import TooManyAttempts
@@ -82,24 +83,22 @@ class PasswordGrant:
             raise TooManyAttemptsError(str(error), error.retry_after) from None
         claims: dict[str, Any] = {}
         if self._flows is not None:
-            event = {
-                "user": store.hook_user(user),
-                "client": {
-                    "id": client.client_id,
-                    "name": client.name,
-                    "metadata": client.metadata,
-                    "tenant": store.TENANT,
-                },
-                "scope": list(scopes),
-                "api_scopes": sorted(api.defined_scopes),
-                "audience": audience,
-                "connection": store.CONNECTION,
-                "request": request.as_dict(),
-            }
+
+            def event() -> password_exchange.Event:
+                return password_exchange.Event(
+                    user=store.hook_user(user),
+                    client=client.hook_view(),
+                    scope=list(scopes),
+                    api_scopes=sorted(api.defined_scopes),
+                    audience=audience,
+                    connection=Connection(),
+                    request=request.hook_view(),
+                )
+
             result = await self._flows.run(password_exchange.POINT, event)
             if result is not None:
-                if result.refusal is not None:
-                    raise refusal_error(result.refusal)
+                if result.stop is not None:
+                    raise refused(result.stop.refusal.error, result.stop.refusal.description)
                 scopes, claims = result.state.scopes, result.state.claims
         return await self._issuer.issue(
             subject=user.id,

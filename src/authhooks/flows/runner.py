@@ -20,15 +20,13 @@ from anyio.to_thread import run_sync
 
 from authhooks.egress.rules import parse_rule
 from authhooks.errors import InvalidInput
+from authhooks.flows.engine import Publisher, code_version, run_hook
 from authhooks.hooks import captures, store
 from authhooks.hooks import secrets as hook_secrets
-from authhooks.hooks.invocations import InvocationLog
+from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey
-from authhooks.points.base import BadEvent, Point
-from authhooks.points.flow import Publisher, code_version, run_hook
-from authhooks.points.pre_user_registration import Registration
+from authhooks.points.contract import BadEvent, Point, Preview
 from authhooks.points.registry import POINTS
-from authhooks.points.token import TokenState
 from authhooks.runtime.outcome import Failure, HookRaised, LoadFailed
 from authhooks.runtime.supervisor import Runtime, redactor
 from authhooks.storage.database import Database
@@ -57,14 +55,6 @@ class Report:
     truncated: bool
 
 
-@dataclass(frozen=True)
-class TokenPreview:
-    """What the runner needs to show a token point's claims as they would be signed."""
-
-    issuer: str
-    lifetime: int
-
-
 # Runner calls at once per server process: they share the sandbox's worker cap
 # with production traffic, which must not be crowded out.
 MAX_CONCURRENT_RUNS = 4
@@ -78,7 +68,7 @@ class Runner:
         runtime: Runtime,
         log: InvocationLog,
         publish: Publisher | None,
-        preview: TokenPreview,
+        preview: Preview,
     ) -> None:
         self._db = database
         self._master_key = master_key
@@ -91,9 +81,9 @@ class Runner:
     async def run(self, hook_id: str, trial: Trial) -> Report:
         """NotFound for an unknown hook, version or invocation; InvalidInput for a bad
         request (an event of the wrong shape, a replay of another point)."""
-        hook, point, event = await run_sync(self._prepare, hook_id, trial)
+        hook, point, raw = await run_sync(self._prepare, hook_id, trial)
         try:
-            event = point.check_event(event)
+            event = point.parse_event(raw)
         except BadEvent as error:
             raise InvalidInput(str(error)) from None
         async with self._slots:
@@ -125,7 +115,7 @@ class Runner:
         if run.failure is None:
             # Secret values never leave the server, not even inside a would-be claim.
             result = _redacted(
-                self._result(point, event, run.state, run.output),
+                point.preview(event, run.state, run.output, self._preview),
                 redactor(hook.secrets.values()),
             )
         return Report(
@@ -139,7 +129,7 @@ class Runner:
             truncated=invocation.truncated,
         )
 
-    def _prepare(self, hook_id: str, trial: Trial) -> tuple[store.FlowHook, Point, Any]:
+    def _prepare(self, hook_id: str, trial: Trial) -> tuple[store.FlowHook, Point[Any, Any], Any]:
         with self._db.session() as session:
             row = store.get_hook(session, hook_id)
             point = POINTS[row.trigger_id]
@@ -173,33 +163,6 @@ class Runner:
                 draft=secrets_module.token_hex(8) if version == 0 else "",
             )
             return hook, point, event
-
-    def _result(self, point: Point, event: dict[str, Any], state: Any, output: Any) -> Any:
-        """What the flow would do with this hook's output."""
-        if isinstance(state, TokenState):
-            return {"scope": list(state.scopes), "claims": self._claims(event, state)}
-        if isinstance(state, Registration):
-            return {
-                "user": {"user_metadata": state.user_metadata, "app_metadata": state.app_metadata}
-            }
-        return {"returned": output}
-
-    def _claims(self, event: dict[str, Any], state: TokenState) -> dict[str, Any]:
-        """The token's claims after the reserved-claim rules (times and jti as at signing)."""
-        client_id = event["client"]["id"]
-        user = event.get("user")
-        claims: dict[str, Any] = {
-            **state.claims,
-            "iss": self._preview.issuer,
-            "sub": user["id"] if user else f"{client_id}@clients",
-            "aud": event["audience"],
-            "client_id": client_id,
-            "azp": client_id,
-            "gty": "password" if user else "client-credentials",
-        }
-        if state.scopes:
-            claims["scope"] = " ".join(state.scopes)
-        return claims
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

@@ -31,10 +31,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from authhooks.flows.engine import FlowRunner, Recorder
 from authhooks.hooks.store import FlowHook
+from authhooks.logs.records import Invocation
 from authhooks.observability.metrics import DELIVERY_LAG, DELIVERY_QUEUE
-from authhooks.points.base import Point
-from authhooks.points.flow import FlowRunner, Invocation, Recorder
+from authhooks.points.contract import BadEvent, Point
 from authhooks.storage import models
 from authhooks.storage.database import Database, page
 from authhooks.storage.models import utcnow
@@ -63,9 +64,9 @@ class DeliveryPolicy:
 
 
 def enqueue(
-    session: Session, point: Point, hooks: Sequence[FlowHook], payload: dict[str, Any]
+    session: Session, point: Point[Any, Any], hooks: Sequence[FlowHook], event: Any
 ) -> str | None:
-    """Queue one delivery of ``payload`` per hook in the caller's transaction; the event id."""
+    """Queue one delivery of ``event`` per hook in the caller's transaction; the event id."""
     if not hooks:
         return None
     event_id = "evt_" + secrets.token_hex(12)
@@ -76,8 +77,8 @@ def enqueue(
                 id="dlv_" + secrets.token_hex(12),
                 event_id=event_id,
                 hook_id=hook.id,
-                point=point.name,
-                payload=payload,
+                point=point.id,
+                payload=point.dump_event(event),
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,
@@ -122,7 +123,7 @@ class Deliverer:
         self,
         database: Database,
         flows: FlowRunner,
-        points: dict[str, Point],
+        points: dict[str, Point[Any, Any]],
         record: Recorder,
         policy: DeliveryPolicy,
     ) -> None:
@@ -297,17 +298,23 @@ class Deliverer:
             )
             return
         last = delivery.attempt >= self.policy.max_attempts
-        event = {
-            **delivery.payload,
-            "event_id": delivery.event_id,
-            "delivery": {"id": delivery.id, "attempt": delivery.attempt},
-        }
+        try:
+            event = point.parse_event(
+                {
+                    **delivery.payload,
+                    "event_id": delivery.event_id,
+                    "delivery": {"id": delivery.id, "attempt": delivery.attempt},
+                }
+            )
+        except BadEvent as error:  # queued by a version whose events had another shape
+            await self._guarded(self._finish, delivery, "failed", f"unreadable event: {error}")
+            return
         result = await self._flows.run_hooks(point, [hook], event, self._annotated(delivery, last))
-        if result.refusal is None:
+        if result.stop is None:
             await self._guarded(self._finish, delivery, "delivered", None)
             DELIVERY_LAG.observe((utcnow() - delivery.created_at).total_seconds())
         else:
-            await self._guarded(self._after_failure, delivery, result.refusal.failure.describe())
+            await self._guarded(self._after_failure, delivery, result.stop.failure.describe())
 
     def _annotated(self, delivery: _Claimed, last: bool) -> Recorder:
         """The invocation record, with which delivery and attempt it was."""

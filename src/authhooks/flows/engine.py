@@ -1,51 +1,43 @@
 """Running a point's flow: its enabled hooks in order, each seeing the state the
 previous one left, each invocation recorded (and its console lines published
-live as they are written)."""
+live as they are written).
+
+A hook may follow either of Auth0's conventions; the point's contract adapts
+both (points/contract.py). Whichever it uses, its output is merged by the same
+rules, and a deliberate refusal — a raised ``HookError`` or ``api.access.deny``
+— becomes the same ``Denial``, which the point turns into its caller's error.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from authhooks.hooks import lifecycle
+from authhooks.hooks.captures import Sealer
 from authhooks.hooks.store import FlowHook
-from authhooks.points.base import BadOutput, Point
-from authhooks.runtime.outcome import BadResult, ConsoleLine, Failure, HookRaised
+from authhooks.logs.records import Invocation
+from authhooks.points.contract import BadOutput, Denial, Denied, Point, Refusal
+from authhooks.runtime.outcome import BadResult, ConsoleLine, Failure, HookRaised, Outcome
 from authhooks.runtime.supervisor import CodeVersion, Runtime, redactor
 
 
 @dataclass(frozen=True)
-class Invocation:
-    """The record of one hook run, as stored and shown in the hook's logs."""
-
-    id: str
-    hook_id: str
-    version: int
-    point: str
-    started_at: datetime
-    duration_ms: float
-    outcome: str  # "ok", or the failure kind
-    error: str | None
-    console: list[dict[str, Any]] = field(default_factory=list)
-    truncated: bool = False  # console lines were dropped past the cap
-    test: bool = False  # a runner call, not traffic
-    captured: bytes | None = None  # the sealed event, when the hook captures events
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a blocking flow stopped: the hook, and its failure."""
+class Stop:
+    """Why a blocking flow stopped: the hook, its failure, and what the caller answers."""
 
     hook: FlowHook
     failure: Failure
+    refusal: Refusal
 
 
 @dataclass(frozen=True)
 class FlowResult:
     state: Any
-    refusal: Refusal | None = None
+    stop: Stop | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +48,16 @@ class HookRun:
     state: Any
     output: Any
     failure: Failure | None
+    denial: Denial | None  # its failure was a deliberate refusal
     skipped: bool  # failed, and forgiven by on_error=continue
 
 
 Recorder = Callable[[Invocation], None]
 Publisher = Callable[[dict[str, Any]], None]  # a console line, as it is written
-Sealer = Callable[[str, Mapping[str, Any]], bytes]  # (invocation id, event) -> ciphertext
 
 
-def code_version(hook: FlowHook, point: Point) -> CodeVersion:
-    return CodeVersion(hook.key, hook.script, point.entry)
+def code_version(hook: FlowHook, point: Point[Any, Any]) -> CodeVersion:
+    return lifecycle.code_version(point, hook.key, hook.script)
 
 
 def new_invocation_id() -> str:
@@ -74,9 +66,9 @@ def new_invocation_id() -> str:
 
 async def run_hook(
     runtime: Runtime,
-    point: Point,
+    point: Point[Any, Any],
     hook: FlowHook,
-    event: Mapping[str, Any],
+    event: Any,
     state: Any,
     *,
     test: bool = False,
@@ -87,9 +79,15 @@ async def run_hook(
     invocation_id = new_invocation_id()
     redact = redactor(hook.secrets.values())
     started = datetime.now(UTC)
+
+    def arguments(function: str) -> dict[str, Any]:
+        if function == point.actions.function:
+            return {"event": point.actions.event(event, state, hook.secrets)}
+        return point.hooks.arguments(event, state, hook.secrets)
+
     outcome = await runtime.invoke(
         code_version(hook, point),
-        point.arguments(event, state, hook.secrets),
+        arguments,
         secrets=hook.secrets.values(),
         timeout=hook.timeout_ms / 1000,
         on_console=_live(publish, invocation_id, hook, point, test) if publish else None,
@@ -98,16 +96,20 @@ async def run_hook(
     )
     failure = outcome.failure
     notes: list[str] = []
+    output = outcome.result
     if failure is None:
         try:
-            state, notes = point.merge(state, outcome.result)
+            output = _output(point, state, outcome)
+            state, notes = point.merge(state, output)
         except BadOutput as error:
             failure = BadResult(redact(str(error)))
+        except Denied as denied:
+            failure = _denied(denied.denial, redact)
     notes = [redact(note) for note in notes]
+    denial = _denial(failure)
     # on_error=continue forgives accidents (timeouts, crashes, bad output), never a
-    # refusal the hook raised on purpose.
-    on_purpose = isinstance(failure, HookRaised) and failure.is_hook_error
-    skipped = failure is not None and hook.on_error == "continue" and not on_purpose
+    # refusal the hook made on purpose.
+    skipped = failure is not None and hook.on_error == "continue" and denial is None
     console = [
         {"at": line.at, "stream": line.stream, "text": line.text} for line in outcome.console
     ]
@@ -125,12 +127,12 @@ async def run_hook(
         console.append({"at": at, "stream": "authhooks", "text": note})
     captured = None
     if seal is not None and hook.capture_events and point.blocking and not test:
-        captured = seal(invocation_id, event)
+        captured = seal(invocation_id, point.dump_event(event))
     invocation = Invocation(
         id=invocation_id,
         hook_id=hook.id,
         version=hook.version,
-        point=point.name,
+        point=point.id,
         started_at=started,
         duration_ms=outcome.duration_ms,
         outcome="ok" if failure is None else failure.kind,
@@ -140,7 +142,34 @@ async def run_hook(
         test=test,
         captured=captured,
     )
-    return HookRun(invocation, state, outcome.result, failure, skipped)
+    return HookRun(invocation, state, output, failure, denial, skipped)
+
+
+def _output(point: Point[Any, Any], state: Any, outcome: Outcome) -> Any:
+    """What the hook returned, in the Hooks convention's terms: an Actions hook's
+    api calls applied (its own return value is ignored, as Auth0 does)."""
+    if outcome.calls is None:
+        return outcome.result
+    calls = [(call.namespace, call.method, call.args) for call in outcome.calls]
+    return point.actions.apply(state, calls)
+
+
+def _denied(denial: Denial, redact: Callable[[str], str]) -> HookRaised:
+    """An Actions refusal, recorded as the Hooks convention's raised error would be."""
+    user_message = redact(denial.user_message) if denial.user_message is not None else None
+    return HookRaised(
+        type="api.access.deny",
+        message=redact(denial.message),
+        user_message=user_message,
+        is_hook_error=True,
+        code=denial.code,
+    )
+
+
+def _denial(failure: Failure | None) -> Denial | None:
+    if isinstance(failure, HookRaised) and failure.is_hook_error:
+        return Denial(failure.code or "access_denied", failure.message, failure.user_message)
+    return None
 
 
 def _storable(text: str) -> str:
@@ -157,7 +186,7 @@ def _storable(text: str) -> str:
 
 
 def _live(
-    publish: Publisher, invocation_id: str, hook: FlowHook, point: Point, test: bool
+    publish: Publisher, invocation_id: str, hook: FlowHook, point: Point[Any, Any], test: bool
 ) -> Callable[[ConsoleLine], None]:
     def line(written: ConsoleLine) -> None:
         publish(
@@ -165,7 +194,7 @@ def _live(
                 "invocation_id": invocation_id,
                 "hook_id": hook.id,
                 "version": hook.version,
-                "point": point.name,
+                "point": point.id,
                 "test": test,
                 "at": written.at,
                 "stream": written.stream,
@@ -178,9 +207,9 @@ def _live(
 
 async def run_flow(
     runtime: Runtime,
-    point: Point,
+    point: Point[Any, Any],
     hooks: Sequence[FlowHook],
-    event: Mapping[str, Any],
+    event: Any,
     record: Recorder,
     *,
     publish: Publisher | None = None,
@@ -193,7 +222,8 @@ async def run_flow(
         record(run.invocation)
         state = run.state
         if run.failure is not None and not run.skipped:
-            return FlowResult(state, Refusal(hook, run.failure))
+            refusal = point.refuse(hook.name, run.denial, run.failure.kind)
+            return FlowResult(state, Stop(hook, run.failure, refusal))
     return FlowResult(state)
 
 
@@ -218,22 +248,23 @@ class FlowRunner:
         self.publish = publish
         self.seal = seal
 
-    async def hooks(self, point: Point) -> Sequence[FlowHook]:
+    async def hooks(self, point: Point[Any, Any]) -> Sequence[FlowHook]:
         """The point's enabled hooks, in order."""
-        return await self._flows(point.name)
+        return await self._flows(point.id)
 
-    async def run(self, point: Point, event: Mapping[str, Any]) -> FlowResult | None:
-        """None when the point has no enabled hooks (and the event need not be built further)."""
-        hooks = await self._flows(point.name)
+    async def run(self, point: Point[Any, Any], event: Callable[[], Any]) -> FlowResult | None:
+        """None when the point has no enabled hooks; ``event`` builds the event, and is
+        called only when there are hooks to give it to (most requests have none)."""
+        hooks = await self._flows(point.id)
         if not hooks:
             return None
-        return await self.run_hooks(point, hooks, event)
+        return await self.run_hooks(point, hooks, event())
 
     async def run_hooks(
         self,
-        point: Point,
+        point: Point[Any, Any],
         hooks: Sequence[FlowHook],
-        event: Mapping[str, Any],
+        event: Any,
         record: Recorder | None = None,
     ) -> FlowResult:
         return await run_flow(

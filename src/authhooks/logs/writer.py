@@ -1,4 +1,4 @@
-"""Invocation records: written in batches off the request path, numbered in the
+"""Invocation records: the writer. Written in batches off the request path, numbered in the
 order they are stored, pruned by age and count.
 
 Each batch takes the next numbers (``seq``) by moving the one counter row
@@ -22,9 +22,8 @@ from anyio.to_thread import run_sync
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from authhooks.hooks.store import prune_invocations
+from authhooks.logs.records import Invocation, prune_invocations
 from authhooks.observability.metrics import HOOK_INVOCATIONS, HOOK_SECONDS
-from authhooks.points.flow import Invocation
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow

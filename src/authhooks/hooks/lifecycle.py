@@ -1,0 +1,210 @@
+"""A hook's life: create, change, deploy a version, delete.
+
+Every change goes the same way: the code is loaded in a throwaway sandbox
+worker before anything is stored (a syntax error or a missing function is
+refused with its line), a version that will serve is warmed before the
+switch, the switch is one transaction (which bumps the change counter), and
+what no longer serves is retired by each process's live flows
+(flows/live.py), draining its calls first. The management API calls this
+module; nothing else builds a version's runtime key.
+"""
+
+from __future__ import annotations
+
+import secrets as random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from anyio.to_thread import run_sync
+
+from authhooks.errors import DomainError, InvalidInput
+from authhooks.hooks import store
+from authhooks.points.contract import Point
+from authhooks.runtime.outcome import LoadError, LoadFailed
+from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime
+from authhooks.storage import models
+from authhooks.storage.database import Database
+
+
+class InvalidScript(DomainError):
+    """The code does not load in the sandbox: it does not parse, its top level
+    raised, or it defines neither of its point's functions."""
+
+    status = 400
+    code = "invalid_script"
+
+
+class SandboxUnavailable(DomainError):
+    """The sandbox could not run the check (not the code's fault): try again."""
+
+    status = 503
+    code = "unavailable"
+
+
+def entries(point: Point[Any, Any]) -> tuple[Entry, ...]:
+    """The functions a hook of ``point`` may define: the Actions convention first
+    (when a script defines both, it is the one that runs), then Hooks."""
+    return (
+        Entry(point.actions.function, point.actions.methods()),
+        Entry(point.hooks.function),
+    )
+
+
+def code_version(point: Point[Any, Any], key: str, script: str) -> CodeVersion:
+    return CodeVersion(key, script, entries(point))
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        database: Database,
+        runtime: Runtime,
+        points: Mapping[str, Point[Any, Any]],
+        changed: Callable[[], None],
+    ) -> None:
+        self._db = database
+        self._runtime = runtime
+        self._points = points
+        self._changed = changed  # the live flows reload: this process switches at once
+
+    def point(self, point_id: str) -> Point[Any, Any]:
+        point = self._points.get(point_id)
+        if point is None:
+            raise InvalidInput(
+                f"unknown triggerId {point_id!r}; one of: " + ", ".join(self._points)
+            )
+        return point
+
+    async def check(self, point_id: str, script: str) -> None:
+        """InvalidScript with the line when the code does not load in the sandbox."""
+        if len(script.encode()) > store.MAX_SCRIPT_BYTES:
+            raise InvalidInput(f"script exceeds {store.MAX_SCRIPT_BYTES} bytes")
+        point = self.point(point_id)
+        version = code_version(point, f"check:{random.token_hex(8)}", script)
+        failure = await self._runtime.check(version)
+        if failure is not None:
+            raise _load_error(failure)
+
+    async def create(self, *, author: str, script: str, **fields: Any) -> models.Hook:
+        """Store a hook with its first version; an enabled one is warm when it goes live."""
+        point = self.point(fields["trigger_id"])
+        hook_id = store.new_hook_id()
+        version = code_version(point, store.version_key(hook_id, 1), script)
+        if fields.get("enabled"):
+            await self._warm(version)
+        else:
+            await self.check(point.id, script)
+
+        def write() -> models.Hook:
+            with self._db.session() as session:
+                return store.create_hook(
+                    session, hook_id=hook_id, author=author, script=script, **fields
+                )
+
+        try:
+            hook = await run_sync(write)
+        except BaseException:
+            self._runtime.retire(version.key)  # never live: nothing else will retire it
+            raise
+        self._changed()
+        return hook
+
+    async def update(
+        self,
+        hook_id: str,
+        changes: dict[str, Any],
+        *,
+        author: str,
+        script: str | None = None,
+        exclusive: bool = False,
+    ) -> tuple[models.Hook, str]:
+        """Change a hook's fields; new ``script`` is a new version, deployed at once
+        (Auth0's meaning of PATCH). The hook and its deployed script."""
+        hook, deployed_script = await run_sync(self._read, hook_id, changes.get("name"))
+        point = self.point(hook.trigger_id)
+        warmed: CodeVersion | None = None
+        if script is not None:
+            await self.check(point.id, script)
+            # Store the version, warm it, then switch: no request pays a cold start.
+            number = await run_sync(self._add_version, hook_id, script, author)
+            warmed = code_version(point, store.version_key(hook_id, number), script)
+            await self._warm(warmed)
+            changes["version"] = number
+        elif changes.get("enabled"):
+            # The code may no longer load (a newer interpreter, say): refuse to enable it.
+            key = store.version_key(hook_id, hook.version)
+            await self._warm(code_version(point, key, deployed_script))
+
+        def write() -> tuple[models.Hook, str]:
+            with self._db.session() as session:
+                updated = store.update_hook(session, hook_id, changes)
+                if exclusive and updated.enabled:
+                    store.disable_others(session, updated)
+                return updated, store.current_script(session, updated)
+
+        try:
+            updated = await run_sync(write)
+        except BaseException:
+            if warmed is not None:
+                self._runtime.retire(warmed.key)
+            raise
+        self._changed()
+        return updated
+
+    async def deploy(self, hook_id: str, number: int) -> tuple[models.Hook, str]:
+        """Make version ``number`` live (a rollback or a roll forward), warm first."""
+        hook, _ = await run_sync(self._read, hook_id)
+        point = self.point(hook.trigger_id)
+
+        def read_script() -> str:
+            with self._db.session() as session:
+                return store.get_version(session, hook_id, number).script
+
+        script = await run_sync(read_script)
+        await self._warm(code_version(point, store.version_key(hook_id, number), script))
+
+        def write() -> models.Hook:
+            with self._db.session() as session:
+                return store.deploy(session, hook_id, number)
+
+        deployed = await run_sync(write)
+        self._changed()
+        return deployed, script
+
+    async def delete(self, hook_id: str) -> None:
+        """Delete the hook; its versions drain in every process."""
+
+        def write() -> None:
+            with self._db.session() as session:
+                store.delete_hook(session, hook_id)
+
+        await run_sync(write)
+        self._changed()
+
+    def secrets_changed(self) -> None:
+        """Secrets go with each call: the live flows reload them, no worker changes."""
+        self._changed()
+
+    async def _warm(self, version: CodeVersion) -> None:
+        try:
+            await self._runtime.prepare(version)
+        except LoadError as error:
+            self._runtime.retire(version.key)
+            raise _load_error(error.failure) from None
+
+    def _read(self, hook_id: str, new_name: str | None = None) -> tuple[models.Hook, str]:
+        with self._db.session() as session:
+            hook = store.get_hook(session, hook_id)
+            if new_name is not None:  # refused before any version is stored
+                store.check_name_free(session, new_name, hook_id)
+            return hook, store.current_script(session, hook)
+
+    def _add_version(self, hook_id: str, script: str, author: str) -> int:
+        with self._db.session() as session:
+            return store.add_version(session, store.get_hook(session, hook_id), script, author)
+
+
+def _load_error(failure: LoadFailed) -> DomainError:
+    if failure.type == "Unavailable":  # the sandbox, not the code
+        return SandboxUnavailable(f"the sandbox is unavailable: {failure.message}")
+    return InvalidScript(f"the script does not load: {failure.describe()}")
