@@ -29,7 +29,7 @@ from authhooks.dashboard import routes as dashboard
 from authhooks.identity import dbconnections
 from authhooks.identity import http as identity_http
 from authhooks.observability import http as metrics_http
-from authhooks.observability.logs import RequestIds
+from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
 

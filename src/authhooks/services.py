@@ -23,7 +23,7 @@ from authhooks.identity.oauth2.grants.client_credentials import ClientCredential
 from authhooks.identity.oauth2.grants.password import PasswordGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.logs.bus import LogBus
-from authhooks.logs.relay import PgRelay
+from authhooks.logs.notify import PgRelay
 from authhooks.logs.stream import batch_of
 from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey, SecretHasher

@@ -11,7 +11,7 @@ from fastapi import Request
 from authhooks.api.errors import ApiError
 from authhooks.identity.admins import ADMIN_SUBJECT_PREFIX, DASHBOARD_CLIENT_ID, admin_id_of
 from authhooks.identity.tokens import InvalidAccessToken, verify_access_token
-from authhooks.observability.logs import note
+from authhooks.observability.server_log import note
 from authhooks.services import Services
 
 

@@ -208,7 +208,7 @@ def _serve(settings: Settings, profile: str | None) -> None:
     _initialise(settings, profile=profile)
 
     from authhooks.observability.http import serve_separately
-    from authhooks.observability.logs import logging_config
+    from authhooks.observability.server_log import logging_config
 
     try:
         serve_separately(settings)

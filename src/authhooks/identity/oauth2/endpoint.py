@@ -19,8 +19,8 @@ from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.issuer import TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo, parse_form
 from authhooks.masterkey import SecretHasher
-from authhooks.observability.logs import note
 from authhooks.observability.metrics import TOKEN_REQUESTS, TOKEN_SECONDS
+from authhooks.observability.server_log import note
 
 
 class TokenEndpoint:

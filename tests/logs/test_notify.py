@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from authhooks.logs.bus import LineFilter, LogBus, Subscription
-from authhooks.logs.relay import PgRelay, channel
+from authhooks.logs.notify import PgRelay, channel
 from authhooks.masterkey import MasterKey
 from tests.conftest import PG_URL, create_machine, run_server, serve_again, unique
 from tests.logs.sse import Subscriber
