@@ -14,10 +14,12 @@ test: setup-dev check
 	$(BIN)/pytest --numprocesses=auto --ignore=tests/stress
 	$(BIN)/pytest tests/stress
 
+# The layer check (tests/test_layers.py) only reads the sources, so it runs here as well.
 check: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py
 
 # The load and fault suite at full length (a few minutes), then its table.
 stress: setup-dev

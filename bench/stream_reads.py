@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from authhooks.logs.writer import InvocationLog
 from authhooks.logs import records, stream
 from authhooks.logs.records import Invocation
+from authhooks.logs.writer import InvocationLog
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from authhooks.api.scopes import MANAGEMENT_SCOPES
 from authhooks.bootstrap import ManagementAudienceTaken, initialise
 from authhooks.config import Settings
 from authhooks.errors import StartupError
 from authhooks.identity import clients
+from authhooks.identity.management import MANAGEMENT_SCOPES
 from authhooks.masterkey import MasterKey
 from authhooks.sealing import secret_hasher
 from authhooks.storage import models

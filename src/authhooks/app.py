@@ -1,4 +1,5 @@
-"""The ASGI application, assembled from the identity routes and the management API."""
+"""The ASGI application, assembled from the identity server's routes (web/), the
+management API (api/) and the dashboard."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authhooks import __version__, health
+from authhooks import __version__
 from authhooks.api import (
     admins,
     client_grants,
@@ -26,19 +27,18 @@ from authhooks.api import clients as clients_api
 from authhooks.config import Settings
 from authhooks.dashboard import pages as dashboard_pages
 from authhooks.dashboard import routes as dashboard
-from authhooks.identity import dbconnections
-from authhooks.identity import http as identity_http
 from authhooks.observability import http as metrics_http
 from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
+from authhooks.web import dbconnections, health, oauth
 
 OPENAPI_URL = "/api/v2/openapi.json"
 DOCS_URL = "/api/v2/docs"
 
 
 class FastPath:
-    """Serves the identity routes directly and everything else through FastAPI.
+    """Serves the identity server's routes directly and everything else through FastAPI.
 
     Token requests are the hot path: going straight to their handler skips the
     middleware stack and route matching of the management API, a measurable
@@ -111,6 +111,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))
     fast = FastPath(
         app,
-        identity_http.routes() + dbconnections.routes() + metrics_http.routes(services.settings),
+        oauth.routes() + dbconnections.routes() + metrics_http.routes(services.settings),
     )
     return RequestIds(fast)

@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authhooks.api.scopes import MANAGEMENT_API_NAME, MANAGEMENT_SCOPES
 from authhooks.config import Settings
 from authhooks.errors import StartupError
 from authhooks.identity import clients
+from authhooks.identity.management import MANAGEMENT_API_NAME, MANAGEMENT_SCOPES
 from authhooks.identity.tokens import ensure_signing_key
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.private_files import write_private

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # names to a local address, past the rules that refuse local addresses.
     egress_test_overrides: str = ""
 
+    # --- points declared from data ---
+    # A JSON file holding a list of point specs (docs/hooks.md, "Points declared from
+    # data"), declared at start beside the built-in points; empty: none.
+    points_file: str = ""
+
     # --- asynchronous points (post-user-registration, post-change-password) ---
     # Attempts per delivery before it is marked failed; waits double from the backoff.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)

@@ -1,8 +1,10 @@
-"""Files only the server's user may read (mode 0600), written whole or not at all."""
+"""Files only the server's user may read (mode 0600), written whole or not at all,
+and the check that a directory is closed to other users."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -27,3 +29,19 @@ def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def why_not_private(path: Path) -> str | None:
+    """Why ``path`` is not a directory of this process's user closed to other users
+    (a symbolic link is not followed), or None if it is one."""
+    found = os.lstat(path)
+    euid = os.geteuid()
+    if stat.S_ISLNK(found.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(found.st_mode):
+        return "it is not a directory"
+    if found.st_uid != euid:
+        return f"it belongs to uid {found.st_uid}, not to this server's ({euid})"
+    if found.st_mode & 0o077:
+        return f"other users have access to it (mode {stat.S_IMODE(found.st_mode):o})"
+    return None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 from authhooks.config import Settings
 from authhooks.egress.broker import Broker, egress_overrides
+from authhooks.errors import StartupError
 from authhooks.flows.deliveries import Deliverer, DeliveryPolicy
 from authhooks.flows.engine import FlowRunner
 from authhooks.flows.live import LiveFlows
@@ -28,7 +31,8 @@ from authhooks.logs.stream import batch_of
 from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points.contract import Preview
-from authhooks.points.registry import POINTS
+from authhooks.points.declared import InvalidDeclaration, declare_all
+from authhooks.points.registry import POINTS, PointClash, use_declared
 from authhooks.runtime.sandbox import SandboxSettings
 from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.sealing import secret_hasher
@@ -42,6 +46,39 @@ from authhooks.users.registration import Registration
 from authhooks.users.throttle import LoginThrottle, SignupThrottle, ThrottleLimits
 
 log = logging.getLogger(__name__)
+
+# A points file holds specs of at most 64 KiB each (points/declared.py), 100 of them.
+MAX_POINTS_FILE_BYTES = 8 * 1024 * 1024
+
+
+def declare_points(settings: Settings) -> None:
+    """Declare the points of ``AUTHHOOKS_POINTS_FILE`` in this process, beside the
+    built-in ones; StartupError naming the file and what is wrong with it, in one
+    line (and no point of the file declared)."""
+    if not settings.points_file:
+        use_declared([])
+        return
+    path = Path(settings.points_file)
+    where = f"points file {path}"
+    try:
+        with path.open("rb") as file:
+            content = file.read(MAX_POINTS_FILE_BYTES + 1)
+    except OSError as error:
+        raise StartupError(f"{where}: {error.strerror or error}") from None
+    if len(content) > MAX_POINTS_FILE_BYTES:
+        raise StartupError(f"{where}: larger than {MAX_POINTS_FILE_BYTES} bytes")
+    try:
+        specs = json.loads(content)
+    except UnicodeDecodeError:
+        raise StartupError(f"{where}: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise StartupError(f"{where}: not JSON: {error}") from None
+    except RecursionError:
+        raise StartupError(f"{where}: nested too deep") from None
+    try:
+        use_declared(declare_all(specs))
+    except (InvalidDeclaration, PointClash) as error:
+        raise StartupError(f"{where}: {error}") from None
 
 
 @dataclass
@@ -72,6 +109,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         """Wire the process's services; the schema and keys must already exist (see bootstrap)."""
+        declare_points(settings)
         database = Database(settings.database_url)
         master_key = MasterKey.load(settings.data_dir, settings.master_key)
         with database.session() as session:

@@ -1,15 +1,19 @@
 """A real headless Chromium (Debian's chromium and chromium-driver, which `make
-test` installs) driven through Selenium."""
+test` installs) driven through Selenium, and the steps many dashboard tests share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import Server
 
 T = TypeVar("T")
 
@@ -31,3 +35,44 @@ def wait(
     driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 10
 ) -> T:
     return WebDriverWait(driver, timeout).until(condition)  # type: ignore[no-any-return]
+
+
+def client_sign_in_form(browser: webdriver.Chrome) -> None:
+    """Switch the sign-in form from an admin user's email to a client's id and secret."""
+    field = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.sign-in input"))
+    if field.get_attribute("name") == "email":  # the browser remembers the last choice
+        browser.find_element(
+            By.XPATH, "//button[text()='Sign in with a client ID and secret']"
+        ).click()
+
+
+def signed_in(browser: webdriver.Chrome, server: Server, page: str) -> None:
+    """Open ``page`` and sign in there as the bootstrap admin client."""
+    browser.get(server.url + page)
+    client_sign_in_form(browser)
+    wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
+    browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def replace_code(browser: webdriver.Chrome, *lines: str) -> None:
+    """Replace the editor's code with ``lines``, typed one by one."""
+    content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
+    content.click()
+    content.send_keys(Keys.CONTROL, "a")
+    content.send_keys(Keys.DELETE)
+    for number, line in enumerate(lines):
+        if number:
+            content.send_keys(Keys.ENTER)  # the editor indents the next line itself
+        # As a keyboard's text input arrives (typed keys may come as no-break spaces).
+        browser.execute_cdp_cmd("Input.insertText", {"text": line})
+
+
+def page_errors(browser: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The errors the page's scripts logged since last asked (not failed requests,
+    which a 401 before sign-in is)."""
+    return [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and entry["source"] != "network"
+    ]

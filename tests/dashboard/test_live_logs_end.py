@@ -1,12 +1,13 @@
 """The live logs panel of an admin whose access is taken away: it says why and
-stops, rather than reopen the stream."""
+stops, rather than reopen the stream; the page's next request is refused, and
+the page goes back to sign-in."""
 
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
 
 from tests.conftest import Server, unique
-from tests.dashboard.browser import chromium, wait
+from tests.dashboard.browser import chromium, page_errors, wait
 from tests.dashboard.test_admins import PASSWORD, new_admin
 
 QUIET = """
@@ -39,3 +40,10 @@ def test_the_live_logs_stop_and_say_why_when_the_admin_is_deleted(server: Server
         ended = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .ended"))
         assert "admin no longer exists" in ended.text
         assert browser.find_elements(By.CSS_SELECTOR, ".logs .empty") == []
+
+        # Its token still verifies, but the API refuses it now (401): sign-in, with
+        # the page's place kept.
+        browser.find_element(By.CSS_SELECTOR, ".editor-page a[href='#/hooks']").click()
+        wait(browser, lambda b: b.find_element(By.NAME, "email"))
+        assert browser.current_url.endswith("/dashboard#/hooks")
+        assert page_errors(browser) == []

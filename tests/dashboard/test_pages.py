@@ -13,7 +13,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Server, create_machine, unique
-from tests.dashboard.browser import chromium, wait
+from tests.dashboard.browser import chromium, client_sign_in_form, replace_code, signed_in, wait
 
 NOTIFY = "def post_change_password(user, context):\n    pass\n"
 
@@ -33,23 +33,6 @@ def hook(server: Server) -> dict[str, Any]:
 def enabled(server: Server, hook_id: str) -> bool:
     with server.api() as api:
         return bool(api.get(f"/hooks/{hook_id}").json()["enabled"])
-
-
-def client_sign_in_form(browser: Any) -> None:
-    """Switch the sign-in form from an admin user's email to a client's id and secret."""
-    field = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.sign-in input"))
-    if field.get_attribute("name") == "email":  # the browser remembers the last choice
-        browser.find_element(
-            By.XPATH, "//button[text()='Sign in with a client ID and secret']"
-        ).click()
-
-
-def signed_in(browser: Any, server: Server, page: str) -> None:
-    browser.get(server.url + page)
-    client_sign_in_form(browser)
-    wait(browser, lambda b: b.find_element(By.NAME, "client_id")).send_keys(server.admin_id)
-    browser.find_element(By.NAME, "client_secret").send_keys(server.admin_secret)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
 def test_sign_in_see_the_hooks_and_switch_one_on(server: Server, hook: dict[str, Any]) -> None:
@@ -123,20 +106,10 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
         assert "def post_change_password" in content.text
         signature = browser.find_element(By.CSS_SELECTOR, ".signature").text
-        assert "def post_change_password(user, context)" in signature
-
-        def replace_code(*lines: str) -> None:
-            content.click()
-            content.send_keys(Keys.CONTROL, "a")
-            content.send_keys(Keys.DELETE)
-            for number, line in enumerate(lines):
-                if number:
-                    content.send_keys(Keys.ENTER)  # the editor indents the next line itself
-                # As a keyboard's text input arrives (typed keys may come as no-break spaces).
-                browser.execute_cdp_cmd("Input.insertText", {"text": line})
+        assert "post-change-password (Hooks): def post_change_password(user, context)" in signature
 
         # A colon missing on line 1: the server's error, at its line; nothing stored.
-        replace_code("def post_change_password(user, context)", "pass")
+        replace_code(browser, "def post_change_password(user, context)", "pass")
         browser.find_element(By.XPATH, "//button[text()='Save']").click()
         alert = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "[role=alert]"))
         assert "line 1" in alert.text
@@ -145,7 +118,9 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
             assert api.get(f"/hooks/{hook['id']}").json()["version"] == 1
 
         replace_code(
-            "def post_change_password(user, context):", "print('<script>alert(1)</script>')"
+            browser,
+            "def post_change_password(user, context):",
+            "print('<script>alert(1)</script>')",
         )
         browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
         console = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report .console"))
@@ -160,7 +135,7 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
         assert "alert(1)" in stored["script"]
         assert browser.find_elements(By.CSS_SELECTOR, ".cm-lintRange-error") == []
         # An exception is marked at the hook's own line of the traceback.
-        replace_code("def post_change_password(user, context):", "raise ValueError('no')")
+        replace_code(browser, "def post_change_password(user, context):", "raise ValueError('no')")
         browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
         report = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report pre.error"))
         assert "ValueError: no" in report.text
@@ -455,19 +430,12 @@ def test_the_whole_story_of_a_hook(server: Server) -> None:
             browser.find_element(By.XPATH, "//button[text()='Set']").click()
             wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-secret="TIER"]'))
 
-            content.click()
-            content.send_keys(Keys.CONTROL, "a")
-            content.send_keys(Keys.DELETE)
-            for number, line in enumerate(
-                [
-                    "def credentials_exchange(client, scope, audience, context):",
-                    'print("tier", context["secrets"]["TIER"], client["id"])',
-                    'return {"https://example.com/tier": "gold"}',
-                ]
-            ):
-                if number:
-                    content.send_keys(Keys.ENTER)
-                browser.execute_cdp_cmd("Input.insertText", {"text": line})
+            replace_code(
+                browser,
+                "def credentials_exchange(client, scope, audience, context):",
+                'print("tier", context["secrets"]["TIER"], client["id"])',
+                'return {"https://example.com/tier": "gold"}',
+            )
             browser.find_element(By.XPATH, "//button[text()='Run unsaved code']").click()
             console = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".report .console"))
             assert console.text.startswith("tier *** ")  # the secret, redacted

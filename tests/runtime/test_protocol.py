@@ -15,7 +15,7 @@ from authhooks.runtime.protocol import (
     encode,
     log_message,
 )
-from authhooks.runtime.supervisor import decode_answer
+from authhooks.runtime.worker_handle import decode_answer
 
 
 @pytest.mark.parametrize(

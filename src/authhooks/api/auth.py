@@ -8,7 +8,13 @@ from dataclasses import dataclass, replace
 import jwt
 from fastapi import Request
 
-from authhooks.api.errors import ApiError
+from authhooks.api.errors import (
+    AccessLost,
+    InsufficientScope,
+    InvalidToken,
+    MissingToken,
+    ScopesNotHeld,
+)
 from authhooks.identity.admins import ADMIN_SUBJECT_PREFIX, DASHBOARD_CLIENT_ID, admin_id_of
 from authhooks.identity.tokens import InvalidAccessToken, verify_access_token
 from authhooks.observability.server_log import note
@@ -29,37 +35,6 @@ class Caller:
         return ADMIN_SUBJECT_PREFIX + self.admin_id if self.admin_id else self.client_id
 
 
-def _challenge(error: str | None) -> dict[str, str]:
-    realm = 'Bearer realm="authhooks"'
-    return {"WWW-Authenticate": f'{realm}, error="{error}"' if error else realm}
-
-
-def unauthorized(message: str, error: str | None) -> ApiError:
-    """A 401 with its RFC 6750 challenge (``error`` None: no token was sent)."""
-    return ApiError(401, message, error or "unauthorized", _challenge(error))
-
-
-def insufficient_scope(scope: str) -> ApiError:
-    """The 403 of a caller whose token lacks ``scope``."""
-    return ApiError(
-        403,
-        f"Insufficient scope, expected: {scope}",
-        "insufficient_scope",
-        {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-    )
-
-
-class AccessLost(ApiError):
-    """A valid token whose key, client, grant or admin is gone: a request is refused
-    (401), and a stream it opened ends with ``reason``."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(
-            401, f"Invalid token: {message}", "invalid_token", _challenge("invalid_token")
-        )
-        self.reason = reason
-
-
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
@@ -71,7 +46,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     async def dependency(request: Request) -> Caller:
         caller = await authenticate(request)
         if scope not in caller.scopes:
-            raise insufficient_scope(scope)
+            raise InsufficientScope(scope)
         return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
@@ -90,12 +65,12 @@ async def authenticate(request: Request) -> Caller:
 async def _verify(request: Request) -> Caller:
     authorization = request.headers.get("authorization")
     if not authorization:
-        raise unauthorized("Missing authentication: send Authorization: Bearer <token>", None)
+        raise MissingToken("Missing authentication: send Authorization: Bearer <token>")
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         # RFC 6750 §3.1: a request without a bearer token gets no error code.
-        raise unauthorized("Bad authentication: use the Bearer scheme", None)
+        raise MissingToken("Bad authentication: use the Bearer scheme")
     found = services(request)
     try:
         claims = verify_access_token(
@@ -105,7 +80,7 @@ async def _verify(request: Request) -> Caller:
             found.settings.management_audience,
         )
     except InvalidAccessToken as error:
-        raise unauthorized(f"Invalid token: {error}", "invalid_token") from None
+        raise InvalidToken(str(error)) from None
     client_id = str(claims["client_id"])
     expires = claims.get("exp")
     expires_at = float(expires) if isinstance(expires, int | float) else None
@@ -116,7 +91,7 @@ async def _verify(request: Request) -> Caller:
         admin_id = admin_id_of(str(claims["sub"]))
         if admin_id is None:
             # Signed by this server, yet no admin's: not a token the dashboard issues.
-            raise unauthorized("Invalid token: it names no admin", "invalid_token")
+            raise InvalidToken("it names no admin")
     # Verified above, so the header holds the kid of one of the keys.
     key_id = str(jwt.get_unverified_header(token)["kid"])
     return await current(found, Caller(client_id, carried, expires_at, admin_id, key_id))
@@ -152,8 +127,4 @@ def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:
     """Refuse to let a caller hand out (or take over) management scopes it does not hold."""
     missing = sorted(set(scopes) - caller.scopes)
     if missing:
-        raise ApiError(
-            403,
-            f"cannot {action}: it carries management scopes your token lacks ({' '.join(missing)})",
-            "insufficient_scope",
-        )
+        raise ScopesNotHeld(action, missing)

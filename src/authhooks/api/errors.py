@@ -1,11 +1,18 @@
 """Management API errors, rendered in one place in Auth0's shape:
-``{"statusCode": 404, "error": "Not Found", "message": "...", "errorCode": "..."}``."""
+``{"statusCode": 404, "error": "Not Found", "message": "...", "errorCode": "..."}``.
+
+Every failure is a class carrying its status and ``errorCode``: the domain's
+(``authhooks.errors.DomainError`` and its subclasses, in the module that owns
+the concept), the request body's (``authhooks.http.BodyRefused``), and the
+ones below, which only this HTTP surface knows of: authentication (RFC 6750),
+the form of a request outside its body, the server's own limits.
+"""
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,25 +21,124 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 
 from authhooks.errors import DomainError
-from authhooks.http import BodyTooLarge
-from authhooks.users.policy import WeakPassword
+from authhooks.http import BodyRefused, describe_validation_errors
 
 log = logging.getLogger(__name__)
 
+# RFC 6750 §3: the challenge of every 401 from a bearer-token check.
+_REALM = 'Bearer realm="authhooks"'
+
 
 class ApiError(Exception):
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        error_code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    """``str(error)`` is the message; ``headers()`` what the answer adds."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid_request"
+
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+
+class InvalidRequest(ApiError):
+    """The request is malformed outside its body (its path, query or headers)."""
+
+
+class InvalidQuery(ApiError):
+    """A query parameter has the right type but an unacceptable value."""
+
+    code = "invalid_query_string"
+
+
+class Unauthorized(ApiError):
+    """No credentials, or none this surface takes (a dashboard session that ended)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class MissingToken(Unauthorized):
+    """No bearer token was sent: RFC 6750 §3.1 answers with no error code."""
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": _REALM}
+
+
+class InvalidToken(ApiError):
+    """A bearer token that does not verify, or no longer grants anything."""
+
+    status = 401
+    code = "invalid_token"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Invalid token: {why}")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'}
+
+
+class AccessLost(InvalidToken):
+    """A valid token whose key, client, grant or admin is gone: a request is refused,
+    and a stream it opened ends with ``reason``."""
+
+    def __init__(self, reason: str, why: str) -> None:
+        super().__init__(why)
+        self.reason = reason
+
+
+class InsufficientScope(ApiError):
+    """The caller's token lacks the scope a route requires."""
+
+    status = 403
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"Insufficient scope, expected: {scope}")
+        self.scope = scope
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
+
+
+class ScopesNotHeld(ApiError):
+    """The caller would hand out (or take over) management scopes its token lacks."""
+
+    status = 403
+    code = "insufficient_scope"
+
+    def __init__(self, action: str, missing: list[str]) -> None:
+        super().__init__(
+            f"cannot {action}: it carries management scopes your token lacks ({' '.join(missing)})"
+        )
+
+
+class AccessDenied(ApiError):
+    """The caller is who it says, but may not use the management API."""
+
+    status = 403
+    code = "access_denied"
+
+
+class _RetryLater(ApiError):
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.error_code = error_code
-        self.headers = headers
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(_RetryLater):
+    """Too many failed sign-ins; the answer says when to try again."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
+class Unavailable(_RetryLater):
+    """This server process cannot take the request now (stopping, or at a limit)."""
+
+    status = 503
+    code = "unavailable"
 
 
 def error_response(
@@ -51,40 +157,16 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
-def describe_validation_errors(errors: Any) -> tuple[str, str]:
-    """A one-line message naming each bad field, and Auth0's error code for where it was."""
-    parts = []
-    where = "body"
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] in ("body", "query", "path", "header"):
-            where = loc[0]
-            loc = loc[1:]
-        field = ".".join(loc)
-        message = error.get("msg", "is invalid")
-        if error.get("type") == "json_invalid":
-            message = f"invalid JSON: {error.get('ctx', {}).get('error', 'cannot be parsed')}"
-            field = ""
-        parts.append(f"{field}: {message}" if field else message)
-    code = {"body": "invalid_body", "query": "invalid_query_string"}.get(where, "invalid_request")
-    prefix = "Payload validation error" if where == "body" else "Request validation error"
-    return f"{prefix}: {'; '.join(parts)}", code
-
-
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into an Auth0-shaped JSON error."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.error_code, exc.headers)
+        return error_response(exc.status, str(exc), exc.code, exc.headers())
 
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-        return error_response(413, str(exc), "too_large")
-
-    @app.exception_handler(WeakPassword)
-    async def _weak_password(_: Request, exc: WeakPassword) -> JSONResponse:
-        return error_response(400, str(exc), "invalid_password")
+    @app.exception_handler(BodyRefused)
+    async def _body_refused(_: Request, exc: BodyRefused) -> JSONResponse:
+        return error_response(exc.status, str(exc), exc.code)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:

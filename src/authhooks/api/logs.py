@@ -16,16 +16,15 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from authhooks.api.auth import (
+from authhooks.api.auth import Caller, current, require, services
+from authhooks.api.errors import (
     AccessLost,
-    Caller,
-    current,
-    insufficient_scope,
-    require,
-    services,
-    unauthorized,
+    InsufficientScope,
+    InvalidQuery,
+    InvalidRequest,
+    InvalidToken,
+    Unavailable,
 )
-from authhooks.api.errors import ApiError
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.logs import records, stream
 from authhooks.points.registry import POINTS
@@ -64,15 +63,15 @@ def _filter(
 ) -> records.RecordFilter:
     if point is not None and point not in POINTS:
         known = ", ".join(POINTS)
-        raise ApiError(400, f"unknown point {point!r}; points: {known}", "invalid_query_string")
+        raise InvalidQuery(f"unknown point {point!r}; points: {known}")
     times: list[datetime | None] = []
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise ApiError(400, f"{name} needs a time zone, such as Z", "invalid_query_string")
+            raise InvalidQuery(f"{name} needs a time zone, such as Z")
         try:
             times.append(value.astimezone(UTC) if value is not None else None)
         except OverflowError:
-            raise ApiError(400, f"{name} is out of range", "invalid_query_string") from None
+            raise InvalidQuery(f"{name} is out of range") from None
     return records.RecordFilter(hook_id, point, outcome, times[0], times[1])
 
 
@@ -103,31 +102,24 @@ async def stream_logs(
     resume = None
     if last_event_id:
         if not _SEQ.fullmatch(last_event_id):
-            raise ApiError(400, "Last-Event-ID must be a record's seq", "invalid_request")
+            raise InvalidRequest("Last-Event-ID must be a record's seq")
         resume = int(last_event_id)
     if found.bus.closed:
-        raise ApiError(503, "the server is stopping", "unavailable", {"Retry-After": "2"})
+        raise Unavailable("the server is stopping", retry_after=2)
     if caller.expires_at is not None and caller.expires_at <= time.time():
         # Accepted within the clock leeway, but a stream would end at once: ask for a new one.
-        raise unauthorized(
-            "Invalid token: it expires now; get a new one to open a stream", "invalid_token"
-        )
+        raise InvalidToken("it expires now; get a new one to open a stream")
     if found.bus.subscribers >= stream.MAX_SUBSCRIBERS:
-        raise ApiError(
-            503,
-            "too many log streams are open on this server process",
-            "unavailable",
-            {"Retry-After": "5"},
-        )
+        raise Unavailable("too many log streams are open on this server process", retry_after=5)
 
     async def still_allowed() -> tuple[str, str] | None:
         # The REST API's own check, so a stream loses access when a request would.
         try:
             now = await current(found, caller)
         except AccessLost as lost:
-            return lost.reason, lost.message
+            return lost.reason, str(lost)
         if "read:logs" not in now.scopes:
-            return "insufficient_scope", insufficient_scope("read:logs").message
+            return "insufficient_scope", str(InsufficientScope("read:logs"))
         return None
 
     return StreamingResponse(

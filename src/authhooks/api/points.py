@@ -1,7 +1,7 @@
 """/api/v2/points: the extensibility points, as the CLI and dashboard need them to
 write hooks: each convention's signature and starter code, the ``api`` object's
 methods, the event's schema and sample, and the names an editor completes.
-Read-only: points are code."""
+Read-only: points are code, or declared from data when the server starts."""
 
 from __future__ import annotations
 

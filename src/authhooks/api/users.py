@@ -20,7 +20,6 @@ from authhooks.api.models import Body, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
-from authhooks.identity.http import request_info
 from authhooks.points.contract import BadOutput
 from authhooks.points.user_events import check_metadata
 from authhooks.services import Services
@@ -28,6 +27,7 @@ from authhooks.storage import models
 from authhooks.users import store
 from authhooks.users.policy import MAX_PASSWORD_LENGTH
 from authhooks.users.registration import NewUser
+from authhooks.web.request_info import request_info
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 

@@ -1,5 +1,7 @@
-"""Hook commands: scaffold, create, ls, show, update, enable, disable, order, edit,
-rm, versions, diff (and ``deploy NAME --version N``, through ``cli.deploy``)."""
+"""The hook author's commands on hooks: scaffold (a point's template, in Auth0's
+Hooks or Actions convention: ``--convention``), create, ls, show, update,
+enable, disable, order, edit, rm, versions and diff. ``deploy NAME --version
+N`` (cli/main.py, which also deploys directories) calls ``deploy_version``."""
 
 from __future__ import annotations
 

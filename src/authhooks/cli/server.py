@@ -205,6 +205,11 @@ def serve(
 def _serve(settings: Settings, profile: str | None) -> None:
     import uvicorn
 
+    from authhooks.services import declare_points
+
+    # Here, not in each server process, where a bad file would be a traceback.
+    with clean_errors():
+        declare_points(settings)
     _initialise(settings, profile=profile)
 
     from authhooks.observability.http import serve_separately

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
 
 from authhooks.api.auth import services
-from authhooks.api.errors import ApiError
+from authhooks.api.errors import AccessDenied, ApiError, RateLimited, Unauthorized
 from authhooks.api.models import Body
 from authhooks.api.routing import UnauthenticatedJSONRoute
 from authhooks.dashboard import sessions
@@ -50,6 +50,36 @@ router = APIRouter(
 COOKIE = "authhooks_dashboard"
 # A management token minted for the dashboard lives at most this long.
 TOKEN_LIFETIME = 600
+
+
+class WrongOrigin(ApiError):
+    """A sign-in sent from a page of another origin."""
+
+    status = 403
+    code = "invalid_origin"
+
+
+class WrongCredentials(ApiError):
+    """An admin client's id and secret, or an admin user's email and password, that
+    do not match: one answer for an unknown one and a wrong one."""
+
+    status = 401
+    code = "invalid_credentials"
+
+
+class CsrfMismatch(ApiError):
+    status = 403
+    code = "invalid_csrf_token"
+
+    def __init__(self) -> None:
+        super().__init__("missing or wrong X-CSRF-Token")
+
+
+class SessionEnded(Unauthorized):
+    """The session expired, was ended, or its admin or client is gone."""
+
+    def __init__(self) -> None:
+        super().__init__("the session ended: sign in again")
 
 
 class SignIn(Body):
@@ -89,7 +119,7 @@ async def sign_in(
 ) -> dict[str, Any]:
     """Start a session for an admin; its answer holds the CSRF token."""
     if origin is not None and _origin(origin) != _origin(found.settings.issuer):
-        raise ApiError(403, "sign in from the dashboard's own pages", "invalid_origin")
+        raise WrongOrigin("sign in from the dashboard's own pages")
     limits = _limits(found)
     if body.email is not None and body.password is not None:
         ip = request.client.host if request.client else None
@@ -127,7 +157,7 @@ async def _client_signs_in(found: Services, client_id: str, secret: str) -> Know
             {"client_id": client_id, "client_secret": secret},
         )
     except InvalidClientError:
-        raise ApiError(401, "wrong client id or secret", "invalid_credentials") from None
+        raise WrongCredentials("wrong client id or secret") from None
     _may_use_the_api(client)
     await _client_scopes(found, client.client_id)
     return client
@@ -140,18 +170,16 @@ async def _admin_signs_in(
         # In the transaction that confirms the password, so a password changed
         # meanwhile leaves no session behind.
         if not admin.scopes:
-            raise ApiError(403, "this admin may not use the management API", "access_denied")
+            raise AccessDenied("this admin may not use the management API")
         sessions.prune(session, limits)
         return sessions.start(session, limits, admin_id=admin.id)
 
     try:
         return await found.admins.sign_in(email, password, ip, start)
     except WrongAdminCredentials:
-        raise ApiError(401, "wrong email or password", "invalid_credentials") from None
+        raise WrongCredentials("wrong email or password") from None
     except TooManyAttempts as error:
-        raise ApiError(
-            429, str(error), "too_many_attempts", {"Retry-After": str(error.retry_after)}
-        ) from None
+        raise RateLimited(str(error), error.retry_after) from None
 
 
 @router.get("/session")
@@ -176,7 +204,7 @@ async def management_token(
     """A short-lived management token of the signed-in admin, for the pages' API calls."""
     signed_in = await _resume(found, token)
     if not sessions.csrf_matches(signed_in, csrf):
-        raise ApiError(403, "missing or wrong X-CSRF-Token", "invalid_csrf_token")
+        raise CsrfMismatch()
     left = int(signed_in.expires_at.timestamp() - time.time())
     lifetime = max(1, min(TOKEN_LIFETIME, left))
     audience = found.settings.management_audience
@@ -194,7 +222,7 @@ async def management_token(
         assert signed_in.client_id is not None
         client = await found.directory.client(signed_in.client_id)
         if client is None:
-            raise ApiError(401, "the session ended: sign in again", "unauthorized")
+            raise SessionEnded()
         _may_use_the_api(client)
         scopes = await _client_scopes(found, client.client_id)
         issued = await found.token_issuer.issue(
@@ -217,7 +245,7 @@ async def sign_out(
 ) -> Response:
     signed_in = await _resume(found, token)
     if not sessions.csrf_matches(signed_in, csrf):
-        raise ApiError(403, "missing or wrong X-CSRF-Token", "invalid_csrf_token")
+        raise CsrfMismatch()
     assert token is not None
 
     def end() -> None:
@@ -232,7 +260,7 @@ async def sign_out(
 
 async def _resume(found: Services, token: str | None) -> SignedIn:
     if token is None:
-        raise ApiError(401, "not signed in", "unauthorized")
+        raise Unauthorized("not signed in")
     limits = _limits(found)
 
     def resume() -> SignedIn | None:
@@ -241,7 +269,7 @@ async def _resume(found: Services, token: str | None) -> SignedIn:
 
     signed_in = await run_sync(resume)
     if signed_in is None:
-        raise ApiError(401, "the session ended: sign in again", "unauthorized")
+        raise SessionEnded()
     return signed_in
 
 
@@ -252,7 +280,7 @@ async def _view(found: Services, signed_in: SignedIn) -> dict[str, Any]:
     if signed_in.admin_id is not None:
         found_admin = await found.admins.find(signed_in.admin_id)
         if found_admin is None:
-            raise ApiError(401, "the session ended: sign in again", "unauthorized")
+            raise SessionEnded()
         admin, scopes = {"id": found_admin.id, "email": found_admin.email}, found_admin.scopes
     else:
         assert signed_in.client_id is not None
@@ -272,16 +300,16 @@ async def _view(found: Services, signed_in: SignedIn) -> dict[str, Any]:
 async def _signed_in_admin(found: Services, admin_id: str) -> AdminView:
     admin = await found.admins.find(admin_id)
     if admin is None:
-        raise ApiError(401, "the session ended: sign in again", "unauthorized")
+        raise SessionEnded()
     if not admin.scopes:
-        raise ApiError(403, "this admin may no longer use the management API", "access_denied")
+        raise AccessDenied("this admin may no longer use the management API")
     return admin
 
 
 async def _client_scopes(found: Services, client_id: str) -> frozenset[str]:
     entitlement = await found.directory.entitlement(client_id, found.settings.management_audience)
     if entitlement is None or not entitlement.scopes:
-        raise ApiError(403, "this client may not use the management API", "access_denied")
+        raise AccessDenied("this client may not use the management API")
     return frozenset(entitlement.scopes)
 
 
@@ -289,9 +317,7 @@ def _may_use_the_api(client: KnownClient) -> None:
     """As at the token endpoint: only a confidential client allowed the client
     credentials grant gets management tokens."""
     if client.public or "client_credentials" not in client.grant_types:
-        raise ApiError(
-            403, "this client may not get tokens with the client credentials grant", "access_denied"
-        )
+        raise AccessDenied("this client may not get tokens with the client credentials grant")
 
 
 def _origin(url: str) -> str:

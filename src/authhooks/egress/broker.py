@@ -19,7 +19,7 @@ connection the broker:
 2. reads the request head under a size cap and a deadline (a slowloris
    inside the sandbox holds only its own connection, until its call ends),
    and refuses a head that a server could read otherwise than the broker
-   does (``_parse_head``);
+   does (``request_head.parse_head``);
 3. checks the host against the hook's allowlist (``rules.matches``), after
    refusing IP addresses in any notation and local names (``rules``);
 4. resolves the name itself and connects only to an address it checked
@@ -45,16 +45,15 @@ import contextlib
 import ipaddress
 import logging
 import os
-import re
 import socket
 import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from authhooks.egress import rules
 from authhooks.egress.relay import Cut, Relay
+from authhooks.egress.request_head import Refusal, parse_head, refusal_answer
 from authhooks.observability.metrics import EGRESS_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -167,15 +166,6 @@ class _Bucket:
             return False
         self.tokens -= 1
         return True
-
-
-class _Refusal(Exception):
-    """The connection is refused: the hook gets ``status`` and the reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class Broker:
@@ -333,27 +323,27 @@ class Broker:
         held = False
         try:
             if number > self.limits.connections_per_call:
-                raise _Refusal(
+                raise Refusal(
                     429, f"more than {self.limits.connections_per_call} connections in one call"
                 )
             if self._open.get(hook, 0) >= self.limits.open_per_hook:
-                raise _Refusal(429, f"this hook holds {self.limits.open_per_hook} connections")
+                raise Refusal(429, f"this hook holds {self.limits.open_per_hook} connections")
             if self._open_total >= self.limits.open_total:
-                raise _Refusal(503, "the egress broker is at its connection limit")
+                raise Refusal(503, "the egress broker is at its connection limit")
             self._open[hook] = self._open.get(hook, 0) + 1
             self._open_total += 1
             held = True
             if not self._bucket(hook).take():
-                raise _Refusal(429, "this hook opens connections faster than its rate limit")
+                raise Refusal(429, "this hook opens connections faster than its rate limit")
             head, early = await self._read_head(sock, call)
-            method, host, port, forward = _parse_head(head)
+            method, host, port, forward = parse_head(head)
             if host not in self._overrides:
                 try:
                     host = rules.normalize_host(host)
                 except rules.Refused as refused:
-                    raise _Refusal(403, str(refused)) from None
+                    raise Refusal(403, str(refused)) from None
             if not rules.matches(host, call.rules, port):
-                raise _Refusal(
+                raise Refusal(
                     403,
                     f"{host}:{port} is not in this hook's egress allowlist"
                     if call.rules
@@ -385,14 +375,14 @@ class Broker:
             call.record(
                 EgressRecord(method, host, port, address, True, note, *_so_far(relay, began))
             )
-        except _Refusal as refusal:
+        except Refusal as refusal:
             call.record(
                 EgressRecord(
                     method, host, port, address, False, refusal.reason, *_so_far(relay, began)
                 )
             )
             with contextlib.suppress(OSError):
-                await self._loop.sock_sendall(sock, _refusal_answer(refusal))
+                await self._loop.sock_sendall(sock, refusal_answer(refusal))
         except asyncio.CancelledError:
             connected = address is not None
             note = "closed when the call ended" if connected else "the call ended first"
@@ -438,7 +428,7 @@ class Broker:
         received = bytearray()
         end = -1
         if timeout <= 0:
-            raise _Refusal(408, "no full request head in time")
+            raise Refusal(408, "no full request head in time")
         try:
             async with asyncio.timeout(timeout):
                 while end < 0 and len(received) < cap:
@@ -447,14 +437,14 @@ class Broker:
                     except OSError:  # reset by the hook: as good as closed
                         data = b""
                     if not data:
-                        raise _Refusal(400, "the connection closed before a full request head")
+                        raise Refusal(400, "the connection closed before a full request head")
                     received += data
                     # The blank line may straddle what came before and what just came.
                     end = received.find(b"\r\n\r\n", max(len(received) - len(data) - 3, 0))
         except TimeoutError:
-            raise _Refusal(408, "no full request head in time") from None
+            raise Refusal(408, "no full request head in time") from None
         if end < 0 or end + 4 > cap:
-            raise _Refusal(431, f"the request head exceeds {cap} bytes")
+            raise Refusal(431, f"the request head exceeds {cap} bytes")
         return bytes(received[: end + 4]), bytes(received[end + 4 :])
 
     async def _connect(self, host: str, port: int, call: _Call) -> tuple[socket.socket, str]:
@@ -465,10 +455,10 @@ class Broker:
             try:
                 found = rules.usable(await rules.resolve(host, port))
             except rules.Refused as refused:
-                raise _Refusal(403, str(refused)) from None
+                raise Refusal(403, str(refused)) from None
             found = [address for address in found if address not in self._local]
             if not found:
-                raise _Refusal(403, f"{host} resolves to an address of this server")
+                raise Refusal(403, f"{host} resolves to an address of this server")
             candidates = [(str(address), port) for address in found]
         timeout = min(self.limits.connect_timeout, max(call.deadline - time.monotonic(), 0))
         last_error = "no address"
@@ -489,147 +479,7 @@ class Broker:
                 remote.close()
                 raise
             return remote, address
-        raise _Refusal(502, f"could not connect to {host}:{port}: {last_error}")
-
-
-_PHRASES = {
-    400: "Bad Request",
-    403: "Forbidden",
-    408: "Request Timeout",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-}
-
-
-def _refusal_answer(refusal: _Refusal) -> bytes:
-    """What the hook's HTTP client reads: a status and the reason, in plain text."""
-    body = f"egress refused: {refusal.reason}\n".encode()
-    # The reason goes in the status line too: clients that drop a refused CONNECT's
-    # body (http.client: "Tunnel connection failed: 403 ...") still show it.
-    phrase = "".join(c if c.isascii() and c.isprintable() else "?" for c in refusal.reason)
-    head = (
-        f"HTTP/1.1 {refusal.status} {_PHRASES.get(refusal.status, 'Refused')}: {phrase[:200]}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-@dataclass(frozen=True)
-class _Forward:
-    """What a plain-HTTP request sends on: its rewritten head, then its body only."""
-
-    head: bytes
-    body_bytes: int
-
-
-_METHOD = re.compile(r"[A-Z]{1,16}")
-# RFC 9110 §5.6.2: a field name is a token, with nothing between it and its colon.
-_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# Control characters, tab aside: a bare CR or LF, or a NUL, ends a line for some
-# servers and not for others.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _parse_head(head: bytes) -> tuple[str, str, int, _Forward]:
-    """(method, host, port, what to send on for plain HTTP) of a proxy request.
-
-    A plain-HTTP head is forwarded only if every server reads it the way the broker
-    does: lines end in CRLF and nothing else, no line is folded, Host and
-    Content-Length come once at most, and there is no Transfer-Encoding. Otherwise
-    a hook could slip a second Host, a second request or a kept-alive connection
-    past the rewrite below.
-    """
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
-        raise _Refusal(400, "the request head is not ASCII") from None
-    request_line, *field_lines = text.removesuffix("\r\n\r\n").split("\r\n")
-    parts = request_line.split(" ")
-    if (
-        len(parts) != 3
-        or not _METHOD.fullmatch(parts[0])
-        or parts[2] not in _VERSIONS
-        or _CONTROL.search(request_line)
-        or "\t" in request_line
-    ):
-        raise _Refusal(400, f"malformed request line {request_line[:100]!r}")
-    fields: list[tuple[str, str, str]] = []  # (lower-case name, value, the line)
-    for line in field_lines:
-        name, colon, value = line.partition(":")
-        if not colon or not _FIELD_NAME.fullmatch(name) or _CONTROL.search(value):
-            raise _Refusal(
-                400,
-                f"malformed header line {line[:100]!r}: each ends in CRLF, "
-                "its name followed directly by ':'",
-            )
-        fields.append((name.lower(), value.strip(" \t"), line))
-    method, target, version = parts
-    if method == "CONNECT":
-        host, port = _authority(target, None)
-        return method, host, port, _Forward(b"", 0)
-    try:
-        url = urlsplit(target)
-    except ValueError:
-        raise _Refusal(400, f"malformed URL {target[:100]!r}") from None
-    if url.scheme != "http" or not url.netloc:
-        raise _Refusal(400, "send CONNECT for https, or an absolute http:// URL")
-    host, port = _authority(url.netloc, 80)
-    path = url.path or "/"
-    if url.query:
-        path += "?" + url.query
-    headers: list[str] = []
-    body_bytes: int | None = None
-    seen_host = False
-    for name, value, line in fields:
-        if name == "transfer-encoding":
-            raise _Refusal(400, "send a request body with Content-Length, not Transfer-Encoding")
-        if name == "host":
-            if seen_host:
-                raise _Refusal(400, "more than one Host header")
-            seen_host = True
-            continue
-        if name == "content-length":
-            if body_bytes is not None:
-                raise _Refusal(400, "more than one Content-Length header")
-            if not value.isdigit() or len(value) > 12:
-                raise _Refusal(400, "bad Content-Length")
-            body_bytes = int(value)
-        if name not in _HOP_BY_HOP:
-            headers.append(line)
-    # The Host is the target's, whatever the hook wrote: one allowed name must not
-    # become a way to other sites behind the same front end.
-    host_header = f"Host: {url.netloc}"
-    lines = [f"{method} {path} {version}", host_header, *headers, "Connection: close", "", ""]
-    return method, host, port, _Forward("\r\n".join(lines).encode("ascii"), body_bytes or 0)
-
-
-_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
-_HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-alive"}
-
-
-def _authority(authority: str, default_port: int | None) -> tuple[str, int]:
-    if "@" in authority:
-        raise _Refusal(400, "credentials in the proxy target are not allowed")
-    host, port = authority, default_port
-    if authority.startswith("["):
-        closing = authority.find("]")
-        host, rest = authority[: closing + 1], authority[closing + 1 :]
-        if rest:
-            port = _port(rest.removeprefix(":"))
-    elif ":" in authority:
-        host, _, port_text = authority.rpartition(":")
-        port = _port(port_text)
-    if port is None:
-        raise _Refusal(400, f"CONNECT needs host:port, not {authority[:100]!r}")
-    return host, port
-
-
-def _port(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
-        raise _Refusal(400, f"bad port {text[:10]!r}")
-    return int(text)
+        raise Refusal(502, f"could not connect to {host}:{port}: {last_error}")
 
 
 def _listener(ancillary: list[tuple[int, int, bytes]]) -> socket.socket | None:

@@ -52,20 +52,23 @@ class LiveFlows:
         self._interval = interval
         self._flows: Flows | None = None
         self._generation: int | None = None
-        self._stale = True
+        # Loads asked for (by this process's changes, or the counter moving) and loads
+        # done: a lookup made after a change waits until a load begun after it is done.
+        self._wanted = 1
+        self._done = 0
         self._lock = asyncio.Lock()
         self._follower: asyncio.Task[None] | None = None
 
     async def flow(self, point: str) -> tuple[FlowHook, ...]:
         """The enabled hooks of ``point``, in order, with deployed code and secrets."""
-        if self._stale or self._flows is None:
+        if self._done != self._wanted or self._flows is None:
             await self._refresh()
         assert self._flows is not None
         return self._flows.get(point, ())
 
     def invalidate(self) -> None:
         """Load the flows again before the next lookup: this process changed them."""
-        self._stale = True
+        self._wanted += 1
 
     async def start(self) -> None:
         """Load and warm every flow, then follow the changes other processes make."""
@@ -87,8 +90,8 @@ class LiveFlows:
                 log.warning("flows: change check failed (%s)", type(error.orig).__name__)
                 continue
             if generation != self._generation:
-                self._stale = True
-            if self._stale:
+                self._wanted += 1
+            if self._done != self._wanted:
                 try:
                     await self._refresh()
                 except DBAPIError as error:
@@ -96,19 +99,17 @@ class LiveFlows:
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if not self._stale and self._flows is not None:
-                return  # another caller refreshed while this one waited
-            # Cleared before reading: a change made meanwhile marks it stale again.
-            self._stale = False
+            target = self._wanted
+            if self._done == target and self._flows is not None:
+                return  # a load begun after this caller's change has finished meanwhile
             try:
                 generation, flows = await run_sync(self._load)
             except DBAPIError:
                 if self._flows is None:
-                    self._stale = True
                     raise  # nothing to serve yet: the caller answers 503
                 # What is loaded keeps serving while the database is away (as the
                 # directory does); the follower loads again once it answers.
-                self._generation = None
+                self._done, self._generation = target, None
                 log.warning("flows: database unavailable, serving the flows loaded before")
                 return
             previous = self._versions(self._flows or {})
@@ -116,7 +117,7 @@ class LiveFlows:
             await asyncio.gather(
                 *(self._warm(version) for key, version in current.items() if key not in previous)
             )
-            self._flows, self._generation = flows, generation
+            self._flows, self._generation, self._done = flows, generation, target
             for key in previous.keys() - current.keys():
                 self._runtime.retire(key)
 

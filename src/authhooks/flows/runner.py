@@ -132,7 +132,11 @@ class Runner:
     def _prepare(self, hook_id: str, trial: Trial) -> tuple[store.FlowHook, Point[Any, Any], Any]:
         with self._db.session() as session:
             row = store.get_hook(session, hook_id)
-            point = POINTS[row.trigger_id]
+            point = POINTS.get(row.trigger_id)
+            if point is None:  # a declared point the server no longer declares
+                raise InvalidInput(
+                    f"the hook's point {row.trigger_id!r} is not declared on this server"
+                )
             if trial.script is not None:
                 version, script = 0, trial.script
             else:

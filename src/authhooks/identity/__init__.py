@@ -1,1 +1,2 @@
-"""The identity server: OAuth 2.0 token endpoint, clients, APIs, grants and keys."""
+"""The identity domain: clients, APIs, grants, admins, signing keys and the OAuth 2.0
+token flow. No HTTP here: web/ adapts it to requests."""

@@ -23,8 +23,8 @@ from anyio.to_thread import run_sync
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from authhooks.api.scopes import MANAGEMENT_SCOPES
 from authhooks.errors import Conflict, InvalidInput, NotFound
+from authhooks.identity.management import MANAGEMENT_SCOPES
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow

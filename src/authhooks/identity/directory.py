@@ -1,9 +1,13 @@
-"""The token path's in-memory view of clients, grants, APIs and signing keys.
+"""The token path's in-memory view of clients, grants, APIs and signing keys
+(each process's live flows of hooks are held apart, by flows/live.py).
 
-A warm token request touches no database: it reads this cache. Each process
-checks the change counter at most every ``cache_ttl`` seconds and drops the
-cache when it moved, which bounds how long a change made elsewhere (a rotated
-secret, a revoked grant, a rotated key) can go unseen. While the database
+A warm token request touches no database: it reads this cache, which keeps
+what it did not find as well as what it found. Each process checks the change
+counter at most every ``cache_ttl`` seconds and drops the cache when it moved,
+which bounds how long a change made elsewhere (a rotated secret, a revoked
+grant, a rotated key) can go unseen. A client whose cached entry refuses a
+secret is read again before the refusal stands (``client_again``, rate-limited),
+so a secret rotated in another process works at once. While the database
 cannot be reached, what is cached keeps being served: nothing can change
 without the database either.
 """

@@ -1,2 +1,4 @@
-"""Hook logs: the live bus, the relay between server processes, stored records
-and their queries, captured events for replay."""
+"""Hook logs: invocation records (stored in batches by ``writer``; queried,
+read in order and pruned by ``records``), the live bus of console lines
+(``bus``), carried between server processes by ``notify``, and the SSE stream
+that joins the two (``stream``)."""

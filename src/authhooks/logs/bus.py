@@ -3,8 +3,8 @@
 Publishing never waits: each subscriber has a bounded queue, and one that
 falls behind is dropped (its stream ends with a final event) rather than
 slowing the hook path. With no subscriber in this process, publishing is a
-dictionary check — plus, on PostgreSQL, appending the line to the relay's
-next batch for the other processes.
+dictionary check — plus, on PostgreSQL, appending the line to the next
+batch ``logs.notify`` sends the other processes.
 Records this process has just stored come here too, each encoded once as its
 stream event, so that a stream forwards them without reading them back. A
 stream reads the database (``logs.records``) only for what the bus cannot
@@ -83,7 +83,7 @@ class LogBus:
         self._subscriptions: dict[int, Subscription] = {}
         self._ids = itertools.count()
         self.closed = False
-        # Forwarders to other processes (the PostgreSQL relay), called for every line.
+        # Forwarders to other processes (logs.notify, on PostgreSQL), called for every line.
         self.forward: Callable[[dict[str, Any]], None] | None = None
 
     @property

@@ -6,7 +6,7 @@ lines written by local hooks are batched (every 50 ms at most, each NOTIFY under
 PostgreSQL's 8,000-byte payload limit) and sent; a process ignores its own
 notifications. After records are stored, a short "records" notification wakes
 the other processes' streams, which then read the records from the database. On
-SQLite there is no relay: one process sees its own lines, and streams also poll
+SQLite nothing is carried: one process sees its own lines, and streams also poll
 for records.
 
 Any role that can connect to the database may LISTEN and NOTIFY on any channel,

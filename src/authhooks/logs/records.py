@@ -1,5 +1,5 @@
 """Stored invocation records: the order they were stored in (``seq``), queries
-for the logs API, and the ordered reads that streams resume from."""
+for the logs API, the ordered reads that streams resume from, and retention."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from anyio.to_thread import run_sync
@@ -89,21 +89,18 @@ async def events(
             if subscription.records_stored.is_set():
                 subscription.records_stored.clear()
                 subscription.batches.clear()  # what they carry is read now
-                async for chunk in _read(database, reads, cursor, None):
-                    if isinstance(chunk, int):
-                        cursor = chunk
-                        continue
+                async for page in _read(database, reads, cursor, None):
                     # Lines first: an invocation's lines were all written before its record.
-                    yield _lines(subscription, live_lines) + chunk
+                    yield _lines(subscription, live_lines) + page.events
                     wrote = time.monotonic()
+                    cursor = page.cursor
             while subscription.batches:
                 batch = subscription.batches.popleft()
                 if batch.last <= cursor:
                     continue  # already read from the database
                 if batch.first > cursor + 1:  # stored meanwhile by another process
-                    async for chunk in _read(database, reads, cursor, batch.first - 1):
-                        if isinstance(chunk, bytes):
-                            yield _lines(subscription, live_lines) + chunk
+                    async for page in _read(database, reads, cursor, batch.first - 1):
+                        yield _lines(subscription, live_lines) + page.events
                 out = bytearray(_lines(subscription, live_lines))
                 for record in batch.records:
                     if record_filter.matches(
@@ -160,7 +157,8 @@ async def events(
             quiet_for = time.monotonic() - wrote
             if quiet_for >= heartbeat:
                 # Keeps proxies from closing the stream, carries the resume point, and
-                # is the poll that finds records stored by processes without a relay.
+                # is the poll that finds records stored by processes that do not
+                # notify (logs.notify: none do on SQLite).
                 yield f": heartbeat\nid: {cursor}\n\n".encode()
                 wrote = time.monotonic()
                 subscription.records_stored.set()
@@ -176,29 +174,34 @@ async def events(
                 await asyncio.sleep(GATHER - since_write)
             subscription.wake.clear()
     except _TooFarBehind:
-        return
+        yield _lines(subscription, live_lines) + _event(
+            "dropped", {"reason": "the subscriber is too far behind"}
+        )
     finally:
         bus.unsubscribe(key)
 
 
 class _TooFarBehind(Exception):
-    pass
+    """More records wait for the subscriber than it could ever catch up with."""
+
+
+class _Page(NamedTuple):
+    events: bytes  # the page's records, as events
+    cursor: int  # where the page ends in the records' numbering
 
 
 async def _read(
     database: Database, reads: records.StreamReads, cursor: int, upto: int | None
-) -> AsyncIterator[bytes | int]:
-    """Stored records after ``cursor`` (up to ``upto``, or all committed), as event
-    bytes per page, each followed by the new cursor; ends the stream with a
-    final event for a subscriber too far behind to catch up."""
+) -> AsyncIterator[_Page]:
+    """Stored records after ``cursor`` (up to ``upto``, or all committed), a page
+    at a time; raises _TooFarBehind, after a page, for a subscriber too far behind
+    to catch up."""
     while True:
-        page, cursor, more = await run_sync(_page, database, reads, cursor, upto)
-        yield page
-        yield cursor
+        events, cursor, more = await run_sync(_page, database, reads, cursor, upto)
+        yield _Page(events, cursor)
         if not more:
             return
         if await run_sync(_backlog, database, reads, cursor) > MAX_BACKLOG:
-            yield _event("dropped", {"reason": "the subscriber is too far behind"})
             raise _TooFarBehind
 
 

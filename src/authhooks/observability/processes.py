@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from authhooks.runtime.sandbox import why_not_private
+from authhooks.private_files import why_not_private
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PREFIX = "authhooks-metrics-"

@@ -1,4 +1,6 @@
-"""What one invocation produced: a result or a typed failure, its console and duration."""
+"""What one invocation produced: a result or a typed failure, its console, its
+outbound connections, the entry function that ran and its ``api`` calls, and
+its duration."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Frames between the supervisor and a worker: a 4-byte big-endian length, then
-that many bytes of UTF-8 JSON. Nothing else crosses the boundary: no pickles,
-no code objects. Example, supervisor to worker::
+that many bytes of UTF-8 JSON. A frame carries nothing else: no pickles, no
+code objects. Example, supervisor to worker::
 
-    b"\\x00\\x00\\x00\\x2a" b'{"op":"invoke","id":7,"args":{"n":1},"s":{}}'
+    b"\\x00\\x00\\x00\\x25" b'{"op":"invoke","id":7,"args":{"n":1}}'
 
 Runs on both sides of the sandbox; standard library only. ``decode`` is for
 the worker, which reads only what the supervisor wrote; the supervisor reads
-what hook code may have forged, and decodes it with ``supervisor.decode_answer``.
+what hook code may have forged, and decodes it with ``worker_handle.decode_answer``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 # Large enough for any sane event, small enough to refuse floods. What a worker
-# may send is capped far lower, by the limits it was given (supervisor.Worker).
+# may send is capped far lower, by the limits it was given (worker_handle.Worker).
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 # What a worker sends past a cut, so that the server, which redacts secrets

@@ -1,8 +1,15 @@
-"""Starting one worker inside bubblewrap: namespaces, read-only binds of just
-the Python runtime, a small /tmp, no environment, an unprivileged uid.
+"""Starting one worker inside bubblewrap: namespaces; read-only binds of the
+Python runtime, authhooks' package, the HTTP clients hooks may import and a CA
+bundle; a small /tmp; no environment but where the CA bundle is; an
+unprivileged uid.
 
-The seccomp filter and resource limits are applied by the worker itself
-(worker.py) before it loads hook code; see docs/sandbox.md.
+What every sandbox is made of is discovered once, at start (``Sandbox``: the
+interpreter, the libraries it loads, whether workers get host uids of their
+own). Lock files in a private directory (``claim_lock``) give each server
+process a range of uids of its own, and a CPU of its own when pinned; a
+worker's CPU priority is lowered from outside too (``lower_autogroup``). The seccomp filter and
+resource limits are applied by the worker itself (worker.py) before it loads
+hook code; see docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import authhooks
+from authhooks.private_files import why_not_private
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +138,9 @@ class Sandbox:
     package: Path = field(init=False)
     hidden: list[Path] = field(init=False)
     seccomp_library: Path = field(init=False)
+    # The packages of HOOK_LIBRARIES this server has and other uids can read,
+    # each bound under LIBRARY_MOUNT.
+    hook_libraries: list[Path] = field(init=False)
     separate_uids: bool = field(init=False)
     bwrap: str = field(init=False)
     # util-linux's setpriv, which drops to a worker's uid before running bwrap.
@@ -149,13 +160,13 @@ class Sandbox:
         self.python = _choose_python(self.settings.python, root and self.settings.uid_base > 0)
         stdlib, platstdlib = _interpreter_paths(self.python)
         self.seccomp_library = _find_library("libseccomp.so.2")
-        libraries = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
+        shared = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
         self.package = Path(authhooks.__file__).resolve().parent
         # A library other uids cannot read is left out rather than let it decide
         # whether workers get uids of their own.
-        self.libraries = [path for path in _hook_libraries() if _others_can_read(path)]
+        self.hook_libraries = [path for path in _hook_libraries() if _others_can_read(path)]
         self.binds = sorted(
-            {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *libraries}
+            {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *shared}
         )
         self.hidden = [path for path in (Path(stdlib) / "site-packages",) if path.is_dir()]
         self.separate_uids = (
@@ -220,7 +231,7 @@ class Sandbox:
         for path in self.binds:
             args += ["--ro-bind", str(path), str(path)]
         args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
-        for library in self.libraries:
+        for library in self.hook_libraries:
             args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
         if self.ca_bundle is not None:
             args += ["--ro-bind", str(self.ca_bundle), CA_MOUNT]
@@ -342,22 +353,6 @@ def private_directory(path: Path) -> Path:
     if problem is not None:
         raise PermissionError(f"refusing {path}: {problem}; remove it, or set TMPDIR elsewhere")
     return path
-
-
-def why_not_private(path: Path) -> str | None:
-    """Why ``path`` is not a directory of this process's user closed to other users
-    (a symbolic link is not followed), or None if it is one."""
-    found = os.lstat(path)
-    euid = os.geteuid()
-    if stat.S_ISLNK(found.st_mode):
-        return "it is a symbolic link"
-    if not stat.S_ISDIR(found.st_mode):
-        return "it is not a directory"
-    if found.st_uid != euid:
-        return f"it belongs to uid {found.st_uid}, not to this server's ({euid})"
-    if found.st_mode & 0o077:
-        return f"other users have access to it (mode {stat.S_IMODE(found.st_mode):o})"
-    return None
 
 
 def claim_lock(name: str, candidates: Iterable[int]) -> tuple[int, int] | None:

@@ -2,7 +2,8 @@
 
 The worker installs it on itself after start-up and before it loads hook
 code, so the interpreter can start but hook code can never fork, exec, open
-a raw or netlink socket, or reach the kernel interfaces that sandbox escapes use.
+a socket but a UNIX, IPv4 or IPv6 stream (no UDP, raw, packet or netlink
+socket), or reach the kernel interfaces that sandbox escapes use.
 Runs inside the sandbox; standard library only.
 """
 

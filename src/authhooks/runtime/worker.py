@@ -1,10 +1,15 @@
-"""The worker: runs inside the sandbox and serves calls of one hook version.
+"""The worker: runs inside the sandbox and serves calls of one hook version
+(``worker_handle.py`` is the server's side of it).
 
 Start-up: read the ``load`` frame, set resource limits, install the seccomp
-filter, close every inherited descriptor it does not need, compile the hook's
-source and check its entry function; answer ``ready`` or ``load_error``.
-Then, for each ``invoke`` frame, call the function and answer ``result`` or
-``error``, streaming console lines as ``log`` frames while it runs.
+filter, close every inherited descriptor it does not need, hand a listener on
+the sandbox's loopback to the egress broker (``proxy_listener.py``), compile
+the hook's source and find the first of the entry functions it is offered
+that the code defines; answer ``ready``, naming it, or ``load_error``. Then,
+for each ``invoke`` frame, call that function and answer ``result`` or
+``error``, streaming console lines as ``log`` frames while it runs. An entry
+with an ``api`` (Auth0's Actions convention) is also passed an object that
+records the calls made on it; they go back with the result.
 
 File descriptors: 0 carries frames in, ``out_fd`` carries frames out, and
 1 and 2 (raw output of C code or a crashing interpreter) go to a separate

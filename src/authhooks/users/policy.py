@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from authhooks.errors import DomainError
+
 MAX_PASSWORD_LENGTH = 256  # argon2 accepts more; nobody types more
 _COMMON = Path(__file__).with_name("common-passwords.txt")
 _CLASSES = (
@@ -29,8 +31,10 @@ class Rule:
     verified: bool
 
 
-class WeakPassword(Exception):
+class WeakPassword(DomainError):
     """The password breaks the policy; ``rules`` lists every rule and whether it holds."""
+
+    code = "invalid_password"
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules

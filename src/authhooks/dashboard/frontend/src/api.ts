@@ -1,15 +1,31 @@
 // The dashboard's only ways out: its session routes, and the management API with
-// short-lived tokens of the signed-in admin (docs/dashboard.md).
+// short-lived tokens of the signed-in admin (docs/dashboard.md). Every call the
+// pages make is a typed function here; the answers' shapes are in types.ts.
 
-export type Session = {
-  // Exactly one of these: the admin client, or the admin user, that signed in.
-  client_id: string | null;
-  admin: { id: string; email: string } | null;
-  csrf_token: string;
-  expires_at: string;
-  scopes: string[];
-};
+import type {
+  Admin,
+  Client,
+  ClientGrant,
+  ClientWithSecret,
+  ErrorBody,
+  Hook,
+  HookCreate,
+  HookUpdate,
+  InvocationPage,
+  Point,
+  ResourceServer,
+  RunnerReport,
+  RunnerRequest,
+  SecretNames,
+  Session,
+  TokenAnswer,
+  User,
+  Version,
+} from "./types";
 
+export type { Session } from "./types";
+
+/** The session has ended: the app is back at sign-in, so there is nothing to show. */
 export class SignedOut extends Error {}
 
 export class ApiError extends Error {
@@ -21,25 +37,57 @@ export class ApiError extends Error {
   }
 }
 
-let session: Session | null = null;
-let token: { value: string; until: number } | null = null;
-
-async function json(response: Response): Promise<any> {
-  const text = await response.text();
-  return text ? JSON.parse(text) : null;
+/** What a page shows for a failed call: the server's message, or nothing once the
+ * session has ended (the app has gone back to sign-in). */
+export function problem(failure: unknown): string {
+  if (failure instanceof SignedOut) return "";
+  return failure instanceof ApiError ? failure.message : String(failure);
 }
 
-function failure(status: number, body: any): ApiError {
-  const message =
-    (body && (body.message || body.error_description || body.error)) || `HTTP ${status}`;
+let session: Session | null = null;
+let token: { value: string; until: number } | null = null;
+let minting: Promise<string> | null = null;
+let pointsCache: Promise<Point[]> | null = null;
+let whenSignedOut: () => void = () => {};
+
+/** ``listener`` runs whenever the session ends, however it ended. */
+export function onSignedOut(listener: () => void): void {
+  whenSignedOut = listener;
+}
+
+/** The one way a session ends in the page: the sign-out button, a 401 from the API,
+ * the log stream or the token route (an expired, revoked or deleted session). */
+function ended(): SignedOut {
+  session = null;
+  token = null;
+  pointsCache = null;
+  whenSignedOut();
+  return new SignedOut();
+}
+
+async function json(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    if (response.ok) throw new ApiError(response.status, "the server's answer is not JSON");
+    return null; // an error page of a proxy, say: the status tells
+  }
+}
+
+function failure(status: number, body: unknown): ApiError {
+  const error = (body ?? {}) as ErrorBody;
+  const message = error.message || error.error_description || error.error || `HTTP ${status}`;
   return new ApiError(status, String(message));
 }
 
 export async function currentSession(): Promise<Session | null> {
   const response = await fetch("/dashboard/session", { credentials: "same-origin" });
   if (response.status === 401) return null;
-  if (!response.ok) throw failure(response.status, await json(response));
-  session = await json(response);
+  const body = await json(response);
+  if (!response.ok) throw failure(response.status, body);
+  session = body as Session;
   return session;
 }
 
@@ -54,27 +102,28 @@ export async function signIn(credentials: Credentials): Promise<Session> {
   });
   const body = await json(response);
   if (!response.ok) throw failure(response.status, body);
-  session = body;
+  session = body as Session;
   token = null;
-  return body;
+  return session;
 }
 
 export async function signOut(): Promise<void> {
-  if (session) {
-    await fetch("/dashboard/session", {
-      method: "DELETE",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": session.csrf_token },
-    });
+  try {
+    if (session) {
+      await fetch("/dashboard/session", {
+        method: "DELETE",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": session.csrf_token },
+      });
+    }
+  } catch {
+    // Unreachable server: the page signs out all the same; the session ends when idle.
   }
-  session = null;
-  token = null;
+  ended();
 }
 
-let minting: Promise<string> | null = null;
-
 /** A management token: the current one, or one request for a new one shared by all callers. */
-export async function bearer(): Promise<string> {
+async function bearer(): Promise<string> {
   if (token && token.until - 30_000 > Date.now()) return token.value;
   if (!minting) minting = mint().finally(() => (minting = null));
   return minting;
@@ -87,18 +136,17 @@ async function mint(): Promise<string> {
     credentials: "same-origin",
     headers: { "X-CSRF-Token": session.csrf_token },
   });
-  if (response.status === 401) {
-    session = null;
-    throw new SignedOut();
-  }
+  if (response.status === 401) throw ended();
   const body = await json(response);
   if (!response.ok) throw failure(response.status, body);
-  token = { value: body.access_token, until: Date.now() + body.expires_in * 1000 };
+  const answer = body as TokenAnswer;
+  token = { value: answer.access_token, until: Date.now() + answer.expires_in * 1000 };
   return token.value;
 }
 
-/** ``method`` on /api/v2 + ``path``; the answer's JSON, or ApiError with the server's message. */
-export async function api(method: string, path: string, body?: unknown): Promise<any> {
+/** ``method`` on /api/v2 + ``path``: the answer's JSON, as the route's type says; or
+ * ApiError with the server's message. */
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Authorization: `Bearer ${await bearer()}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v2${path}`, {
@@ -107,10 +155,93 @@ export async function api(method: string, path: string, body?: unknown): Promise
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await json(response);
-  if (response.status === 401) {
-    token = null;
-    throw new SignedOut();
-  }
+  if (response.status === 401) throw ended();
   if (!response.ok) throw failure(response.status, answer);
-  return answer;
+  return answer as T;
 }
+
+/** GET /api/v2/logs/stream for a hook, as Server-Sent Events: the open response. */
+export async function logStream(hookId: string, lastEventId: string | null, signal: AbortSignal): Promise<Response> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${await bearer()}` };
+  if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+  const response = await fetch(`/api/v2/logs/stream?hook_id=${encodeURIComponent(hookId)}`, { headers, signal });
+  if (response.status === 401) throw ended();
+  return response;
+}
+
+const at = (id: string) => `/hooks/${encodeURIComponent(id)}`;
+
+/** Every point, asked for once per sign-in: they change only with the server's code,
+ * or when a point is declared (``refresh`` asks again). */
+export function points(refresh = false): Promise<Point[]> {
+  if (!pointsCache || refresh) {
+    const asked = call<Point[]>("GET", "/points");
+    pointsCache = asked;
+    asked.catch(() => {
+      if (pointsCache === asked) pointsCache = null; // ask again next time
+    });
+  }
+  return pointsCache;
+}
+
+/** A point by id, from the list; asked for again when the list does not have it yet. */
+export async function point(id: string): Promise<Point> {
+  const found = (await points()).find((each) => each.id === id);
+  if (found) return found;
+  const again = (await points(true)).find((each) => each.id === id);
+  if (again) return again;
+  return call<Point>("GET", `/points/${encodeURIComponent(id)}`); // its 404, with the server's message
+}
+
+export const hooks = {
+  async all(): Promise<Hook[]> {
+    const found: Hook[] = [];
+    for (let page = 0; ; page++) {
+      const batch = await call<Hook[]>("GET", `/hooks?per_page=100&page=${page}`);
+      found.push(...batch);
+      if (batch.length < 100) return found;
+    }
+  },
+  get: (id: string) => call<Hook>("GET", at(id)),
+  create: (body: HookCreate) => call<Hook>("POST", "/hooks", body),
+  update: (id: string, body: HookUpdate) => call<Hook>("PATCH", at(id), body),
+  remove: (id: string) => call<null>("DELETE", at(id)),
+  run: (id: string, body: RunnerRequest) => call<RunnerReport>("POST", `${at(id)}/test`, body),
+  versions: (id: string) => call<Version[]>("GET", `${at(id)}/versions`),
+  version: (id: string, number: number) => call<Version>("GET", `${at(id)}/versions/${number}`),
+  deploy: (id: string, number: number) => call<Hook>("POST", `${at(id)}/versions/${number}/deploy`),
+  secrets: (id: string) => call<SecretNames>("GET", `${at(id)}/secrets`),
+  // POST adds new names, PATCH replaces values of existing ones.
+  setSecrets: (id: string, values: Record<string, string>, replace: boolean) =>
+    call<SecretNames>(replace ? "PATCH" : "POST", `${at(id)}/secrets`, values),
+  deleteSecrets: (id: string, names: string[]) => call<null>("DELETE", `${at(id)}/secrets`, names),
+  /** The hook's newest invocation records (production and runner's), newest first. */
+  logs: (id: string, take: number) => call<InvocationPage>("GET", `/logs?hook_id=${encodeURIComponent(id)}&take=${take}`),
+};
+
+export const clients = {
+  list: () => call<Client[]>("GET", "/clients?per_page=100"),
+  create: (body: { name: string; app_type: string }) => call<ClientWithSecret>("POST", "/clients", body),
+};
+
+export const resourceServers = {
+  list: () => call<ResourceServer[]>("GET", "/resource-servers?per_page=100"),
+  create: (body: { name: string; identifier: string; scopes: { value: string }[] }) =>
+    call<ResourceServer>("POST", "/resource-servers", body),
+};
+
+export const clientGrants = {
+  list: () => call<ClientGrant[]>("GET", "/client-grants?per_page=100"),
+  create: (body: { client_id: string; audience: string; scope: string[] }) =>
+    call<ClientGrant>("POST", "/client-grants", body),
+};
+
+export const users = {
+  search: (query: string) => call<User[]>("GET", `/users?per_page=50${query ? `&q=${encodeURIComponent(query)}` : ""}`),
+};
+
+export const admins = {
+  list: () => call<Admin[]>("GET", "/admins"),
+  create: (body: { email: string; password: string; scopes: string[] }) => call<Admin>("POST", "/admins", body),
+  remove: (id: string) => call<null>("DELETE", `/admins/${encodeURIComponent(id)}`),
+};

@@ -1,64 +1,25 @@
-// A hook's editor: its code in CodeMirror (Python, with completion of the point's
-// arguments, context fields and the hook's secret names), save as a new version
-// with the server's errors shown at their line, and a runner for unsaved code.
+// A hook's editor: its code in CodeMirror (Python, with completion from the point's
+// hints for the convention the code uses, and the hook's secret names), save as a
+// new version with the server's errors shown at their line, and a runner for
+// unsaved code on the point's sample event.
 
-import { CompletionContext, CompletionResult, autocompletion } from "@codemirror/autocomplete";
+import { autocompletion } from "@codemirror/autocomplete";
 import { python } from "@codemirror/lang-python";
 import { Diagnostic, lintGutter, setDiagnostics } from "@codemirror/lint";
 import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { ApiError, SignedOut, api } from "./api";
+import { ApiError, hooks as hooksApi, point as pointNamed, problem } from "./api";
+import { completions } from "./completion";
+import { CONVENTIONS, conventionOf, label, starter } from "./conventions";
 import { LogsPanel } from "./logs";
 import { SecretsPanel } from "./secrets";
+import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest } from "./types";
 import { VersionsPanel } from "./versions";
-
-type Point = { name: string; function: string; params: string[]; sample_event: unknown };
-type Hook = { id: string; name: string; triggerId: string; script: string; version: number; enabled: boolean };
-type Report = {
-  outcome: string;
-  duration_ms: number;
-  result: unknown;
-  error: { kind: string; message: string; type?: string; line?: number; traceback?: string[] } | null;
-  console: { stream: string; text: string }[];
-};
-
-const CONTEXT_FIELDS = ["secrets", "request", "claims", "server", "connection", "event_id", "delivery"];
-
-function completions(point: Point, secrets: { current: string[] }) {
-  return (context: CompletionContext): CompletionResult | null => {
-    const secret = context.matchBefore(/context\[["']secrets["']\]\[["'][A-Za-z0-9_]*/);
-    if (secret) {
-      const start = secret.to - (secret.text.match(/[A-Za-z0-9_]*$/)?.[0].length ?? 0);
-      return {
-        from: start,
-        options: secrets.current.map((name) => ({ label: name, type: "constant", detail: "secret" })),
-      };
-    }
-    const field = context.matchBefore(/context\[["'][a-z_]*/);
-    if (field) {
-      const start = field.to - (field.text.match(/[a-z_]*$/)?.[0].length ?? 0);
-      return { from: start, options: CONTEXT_FIELDS.map((name) => ({ label: name, type: "property" })) };
-    }
-    const word = context.matchBefore(/\w+/);
-    if (!word || (word.from === word.to && !context.explicit)) return null;
-    return {
-      from: word.from,
-      options: [
-        ...point.params.map((name) => ({ label: name, type: "variable", detail: "argument" })),
-        { label: `def ${point.function}(${point.params.join(", ")}):`, type: "function", detail: point.name },
-      ],
-    };
-  };
-}
 
 /** The page's CSP nonce, which lets the editor add its style sheets. */
 function cspNonce(): string {
   return document.querySelector('meta[name="csp-nonce"]')?.getAttribute("content") ?? "";
-}
-
-function problem(failure: unknown): string {
-  return failure instanceof ApiError ? failure.message : String(failure);
 }
 
 /** The innermost line of the hook's own code in a traceback ('File "hook.py", line 4'). */
@@ -86,35 +47,38 @@ function mark(view: EditorView, line: number | null, message: string) {
   view.dispatch(setDiagnostics(view.state, diagnostics));
 }
 
-export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOut: () => void }) {
+export function EditorPage({ hookId }: { hookId: string }) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
+  const pointRef = useRef<Point | null>(null);
   const secretNames = useRef<string[]>([]);
   const [hook, setHook] = useState<Hook | null>(null);
   const [point, setPoint] = useState<Point | null>(null);
+  const [convention, setConvention] = useState<ConventionName | null>(null);
   const [status, setStatus] = useState("");
   const [error, setError] = useState("");
   const [event, setEvent] = useState("");
-  const [report, setReport] = useState<Report | null>(null);
+  const [report, setReport] = useState<RunnerReport | null>(null);
   // Recent production invocations: a runner call can replay one's captured event.
-  const [recent, setRecent] = useState<{ id: string; started_at: string; outcome: string }[]>([]);
+  const [recent, setRecent] = useState<Invocation[]>([]);
   const [replay, setReplay] = useState("");
 
-  const failed = (failure: unknown) => {
-    if (failure instanceof SignedOut) onSignedOut();
-    else setError(problem(failure));
-  };
-
   useEffect(() => {
+    // The view is made once the hook has loaded; leaving the page before then
+    // must not make one, and leaving it after destroys it (its listeners on the
+    // window and document go with it).
+    let live = true;
+    let made: EditorView | null = null;
     (async () => {
-      const loaded: Hook = await api("GET", `/hooks/${encodeURIComponent(hookId)}`);
-      const pointOf: Point = await api("GET", `/points/${encodeURIComponent(loaded.triggerId)}`);
+      const loaded = await hooksApi.get(hookId);
+      const pointOf = await pointNamed(loaded.triggerId);
+      if (!live) return;
+      pointRef.current = pointOf;
       setHook(loaded);
       setPoint(pointOf);
+      setConvention(conventionOf(loaded.script, pointOf));
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
-      const page = await api("GET", `/logs?hook_id=${encodeURIComponent(hookId)}&take=50`);
-      setRecent(page.logs.filter((record: { test: boolean }) => !record.test));
-      view.current = new EditorView({
+      made = new EditorView({
         doc: loaded.script,
         parent: host.current!,
         extensions: [
@@ -122,35 +86,57 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
           basicSetup,
           python(),
           lintGutter(),
-          autocompletion({ override: [completions(pointOf, secretNames)] }),
+          autocompletion({ override: [completions(() => pointRef.current, () => secretNames.current)] }),
+          EditorView.updateListener.of((update) => {
+            if (update.docChanged) setConvention(conventionOf(update.state.doc.toString(), pointOf));
+          }),
         ],
       });
-    })().catch(failed);
-    return () => view.current?.destroy();
+      view.current = made;
+      const page = await hooksApi.logs(hookId, 50);
+      if (live) setRecent(page.logs.filter((record) => !record.test));
+    })().catch((failure) => live && setError(problem(failure)));
+    return () => {
+      live = false;
+      made?.destroy();
+      view.current = null;
+    };
   }, [hookId]);
 
+  /** Replace the code with a convention's template (unsaved; undo brings it back). */
+  const startFrom = (name: ConventionName) => {
+    if (!view.current || !point) return;
+    view.current.dispatch({ changes: { from: 0, to: view.current.state.doc.length, insert: starter(point, name) } });
+    view.current.focus();
+  };
+
+  /** Mark ``line`` in the editor, unless the page was left while the server answered. */
+  const markIn = (editor: EditorView, line: number | null, message: string) => {
+    if (view.current === editor) mark(editor, line, message);
+  };
+
   const save = async () => {
-    if (!view.current || !hook) return;
+    const editor = view.current;
+    if (!editor || !hook) return;
     setError("");
     setStatus("");
     try {
-      const saved: Hook = await api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { script: view.current.state.doc.toString() });
+      const saved = await hooksApi.update(hook.id, { script: editor.state.doc.toString() });
       setHook(saved);
-      mark(view.current, null, "");
+      markIn(editor, null, "");
       setStatus(`Saved: version ${saved.version}`);
     } catch (failure) {
-      failed(failure);
-      if (failure instanceof ApiError) mark(view.current, lineOf(failure.message), failure.message);
+      setError(problem(failure));
+      if (failure instanceof ApiError) markIn(editor, lineOf(failure.message), failure.message);
     }
   };
 
   const run = async () => {
-    if (!view.current || !hook) return;
+    const editor = view.current;
+    if (!editor || !hook) return;
     setError("");
     setReport(null);
-    const body: { script: string; event?: unknown; replay?: string } = {
-      script: view.current.state.doc.toString(),
-    };
+    const body: RunnerRequest = { script: editor.state.doc.toString() };
     if (replay) body.replay = replay;
     else {
       try {
@@ -161,13 +147,13 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
       }
     }
     try {
-      const answer: Report = await api("POST", `/hooks/${encodeURIComponent(hook.id)}/test`, body);
+      const answer = await hooksApi.run(hook.id, body);
       setReport(answer);
       const failure = answer.error;
-      mark(view.current, failure ? (failure.line ?? lastHookLine(failure.traceback ?? [])) : null, failure?.message ?? "");
+      markIn(editor, failure ? (failure.line ?? lastHookLine(failure.traceback ?? [])) : null, failure?.message ?? "");
     } catch (failure) {
-      failed(failure);
-      if (failure instanceof ApiError) mark(view.current, lineOf(failure.message), failure.message);
+      setError(problem(failure));
+      if (failure instanceof ApiError) markIn(editor, lineOf(failure.message), failure.message);
     }
   };
 
@@ -178,10 +164,29 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
       </p>
       <h1>{hook?.name ?? "Loading…"}</h1>
       {point && (
-        <p class="signature">
-          {point.name}: <code>{`def ${point.function}(${point.params.join(", ")})`}</code> — deployed version{" "}
-          {hook?.version}
-        </p>
+        <div class="signature">
+          <p>
+            {point.id}
+            {convention ? ` (${label(convention)})` : ""}:{" "}
+            {convention ? (
+              <code>{point.conventions[convention].signature}</code>
+            ) : (
+              <>
+                the code defines neither <code>{point.conventions.hooks.signature}</code> nor{" "}
+                <code>{point.conventions.actions.signature}</code>
+              </>
+            )}{" "}
+            — deployed version {hook?.version}
+          </p>
+          <p class="templates">
+            Replace the code with a template (undo brings it back):{" "}
+            {CONVENTIONS.map(({ name, label: text }) => (
+              <button key={name} class="link" data-template={name} onClick={() => startFrom(name)}>
+                {text}
+              </button>
+            ))}
+          </p>
+        </div>
       )}
       <div class="workbench">
         <div class="code">
@@ -191,25 +196,23 @@ export function EditorPage({ hookId, onSignedOut }: { hookId: string; onSignedOu
             <span class="status" role="status">{status}</span>
           </div>
         </div>
-        <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} onSignedOut={onSignedOut} />
+        <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {hook && (
         <VersionsPanel
           hookId={hook.id}
           deployed={hook.version}
-          onSignedOut={onSignedOut}
-          onDeployed={async () => {
-            const reloaded: Hook = await api("GET", `/hooks/${encodeURIComponent(hook.id)}`);
-            setHook(reloaded);
+          onDeployed={(deployed) => {
+            setHook(deployed);
             view.current?.dispatch({
-              changes: { from: 0, to: view.current.state.doc.length, insert: reloaded.script },
+              changes: { from: 0, to: view.current.state.doc.length, insert: deployed.script },
             });
-            setStatus(`Deployed version ${reloaded.version}`);
+            setStatus(`Deployed version ${deployed.version}`);
           }}
         />
       )}
-      <LogsPanel hookId={hookId} onSignedOut={onSignedOut} />
+      <LogsPanel hookId={hookId} />
       <h2>Runner</h2>
       <select aria-label="replay" value={replay} onChange={(e) => setReplay(e.currentTarget.value)}>
         <option value="">this event:</option>

@@ -1,66 +1,54 @@
-// Hooks by extensibility point, in flow order, with their enabled switch.
+// Hooks by extensibility point (the points as GET /api/v2/points lists them), in
+// flow order, with their enabled switch; and the form that starts a new hook in
+// either calling convention.
 
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, SignedOut, api } from "./api";
+import { hooks as hooksApi, points as allPoints, problem } from "./api";
+import { CONVENTIONS, starter } from "./conventions";
+import type { ConventionName, Hook, Invocation, Point } from "./types";
 
-type Hook = {
-  id: string;
-  name: string;
-  triggerId: string;
-  enabled: boolean;
-  order: number;
-  version: number;
-  created_at: string;
-};
-
-// The points in the order docs/hooks.md gives them.
-const POINTS = [
-  "credentials-exchange",
-  "password-exchange",
-  "pre-user-registration",
-  "post-user-registration",
-  "post-change-password",
-];
-
-type Last = { outcome: string; started_at: string };
+type Last = Pick<Invocation, "outcome" | "started_at">;
 
 /** Each hook's newest invocation (by hook id), asked for all hooks at once. */
-async function lastInvocations(hooks: Hook[]): Promise<Record<string, Last>> {
-  const pages = await Promise.all(
-    hooks.map((hook) => api("GET", `/logs?hook_id=${encodeURIComponent(hook.id)}&take=1`)),
-  );
-  const found: Record<string, Last> = {};
-  hooks.forEach((hook, index) => {
+async function lastInvocations(found: Hook[]): Promise<Record<string, Last>> {
+  const pages = await Promise.all(found.map((hook) => hooksApi.logs(hook.id, 1)));
+  const last: Record<string, Last> = {};
+  found.forEach((hook, index) => {
     const newest = pages[index].logs[0];
-    if (newest) found[hook.id] = newest;
+    if (newest) last[hook.id] = newest;
   });
-  return found;
+  return last;
 }
 
-async function allHooks(): Promise<Hook[]> {
-  const found: Hook[] = [];
-  for (let page = 0; ; page++) {
-    const batch: Hook[] = await api("GET", `/hooks?per_page=100&page=${page}`);
-    found.push(...batch);
-    if (batch.length < 100) return found;
-  }
+/** The points and the hooks; the points asked for again when a hook names one the
+ * list lacks (declared since it was read). */
+async function pointsAndHooks(): Promise<[Point[], Hook[]]> {
+  const [listed, found] = await Promise.all([allPoints(), hooksApi.all()]);
+  const unknown = found.some((hook) => !listed.some((point) => point.id === hook.triggerId));
+  return [unknown ? await allPoints(true) : listed, found];
 }
 
-export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
+/** A point's flow: its hooks in the order they run. */
+function flowOf(found: Hook[], pointId: string): Hook[] {
+  return found
+    .filter((hook) => hook.triggerId === pointId)
+    .sort((a, b) => a.order - b.order || a.created_at.localeCompare(b.created_at));
+}
+
+export function HooksPage() {
+  const [points, setPoints] = useState<Point[]>([]);
   const [hooks, setHooks] = useState<Hook[] | null>(null);
   const [last, setLast] = useState<Record<string, Last>>({});
   const [error, setError] = useState("");
   const load = () =>
-    allHooks()
-      .then(async (found) => {
+    pointsAndHooks()
+      .then(async ([listed, found]) => {
+        setPoints(listed);
         setHooks(found);
         setLast(await lastInvocations(found));
       })
-      .catch((failure) => {
-        if (failure instanceof SignedOut) onSignedOut();
-        else setError(failure instanceof ApiError ? failure.message : String(failure));
-      });
+      .catch((failure) => setError(problem(failure)));
   useEffect(() => {
     load();
   }, []);
@@ -70,16 +58,14 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
       await action();
       await load();
     } catch (failure) {
-      if (failure instanceof SignedOut) onSignedOut();
-      else setError(failure instanceof ApiError ? failure.message : String(failure));
+      setError(problem(failure));
     }
   };
-  const toggle = (hook: Hook) => act(() => api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { enabled: !hook.enabled }));
-  const exclusive = (hook: Hook) =>
-    act(() => api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { enabled: true, exclusive: true }));
+  const toggle = (hook: Hook) => act(() => hooksApi.update(hook.id, { enabled: !hook.enabled }));
+  const exclusive = (hook: Hook) => act(() => hooksApi.update(hook.id, { enabled: true, exclusive: true }));
   const remove = (hook: Hook) => {
     if (!confirm(`Delete the hook ${hook.name}, its versions, secrets and logs?`)) return;
-    act(() => api("DELETE", `/hooks/${encodeURIComponent(hook.id)}`));
+    act(() => hooksApi.remove(hook.id));
   };
   // Moving a hook renumbers its point's flow 10, 20, 30... in the new order.
   const move = (flow: Hook[], index: number, by: number) =>
@@ -88,24 +74,32 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
       const [moved] = order.splice(index, 1);
       order.splice(index + by, 0, moved);
       for (const [place, hook] of order.entries()) {
-        if (hook.order !== (place + 1) * 10) {
-          await api("PATCH", `/hooks/${encodeURIComponent(hook.id)}`, { order: (place + 1) * 10 });
-        }
+        if (hook.order !== (place + 1) * 10) await hooksApi.update(hook.id, { order: (place + 1) * 10 });
       }
     });
-  if (hooks === null) return error ? <p class="error">{error}</p> : <p>Loading…</p>;
+  if (hooks === null) return error ? <p class="error" role="alert">{error}</p> : <p>Loading…</p>;
+  // A hook of a point the server no longer lists still shows, under its point's id.
+  const orphans = [...new Set(hooks.map((hook) => hook.triggerId))].filter(
+    (id) => !points.some((point) => point.id === id),
+  );
+  const groups: { id: string; point: Point | null }[] = [
+    ...points.map((point) => ({ id: point.id, point })),
+    ...orphans.map((id) => ({ id, point: null })),
+  ];
   return (
     <section class="hooks">
       <h1>Hooks</h1>
-      <CreateHook onCreated={(hook) => (location.hash = `#/hooks/${encodeURIComponent(hook.id)}`)} onSignedOut={onSignedOut} />
+      <CreateHook points={points} onCreated={(hook) => (location.hash = `#/hooks/${encodeURIComponent(hook.id)}`)} />
       {error && <p class="error" role="alert">{error}</p>}
-      {POINTS.map((point) => {
-        const flow = hooks
-          .filter((hook) => hook.triggerId === point)
-          .sort((a, b) => a.order - b.order || a.created_at.localeCompare(b.created_at));
+      {groups.map(({ id, point }) => {
+        const flow = flowOf(hooks, id);
         return (
-          <div class="point" data-point={point} key={point}>
-            <h2>{point}</h2>
+          <div class="point" data-point={id} key={id}>
+            <h2>{id}</h2>
+            <p class="description">
+              {point ? point.description : "A point this server does not list."}
+              {point && <span class="kind">{point.blocking ? "blocking" : "delivered later"}</span>}
+            </p>
             {flow.length === 0 ? (
               <p class="empty">No hooks.</p>
             ) : (
@@ -171,33 +165,50 @@ export function HooksPage({ onSignedOut }: { onSignedOut: () => void }) {
   );
 }
 
-/** A new hook for a point, starting from the point's template; disabled until enabled. */
-function CreateHook({ onCreated, onSignedOut }: { onCreated: (hook: Hook) => void; onSignedOut: () => void }) {
-  const [point, setPoint] = useState(POINTS[0]);
+/** A new hook for a point, starting from the template of the chosen convention;
+ * disabled until enabled. */
+function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: Hook) => void }) {
+  const [pointId, setPointId] = useState("");
+  const [convention, setConvention] = useState<ConventionName>("hooks");
   const [name, setName] = useState("");
   const [error, setError] = useState("");
+  const point = points.find((each) => each.id === pointId) ?? points[0];
+  if (!point) return null;
   const create = async (event: Event) => {
     event.preventDefault();
     setError("");
     try {
-      const template: { template: string } = await api("GET", `/points/${point}`);
-      onCreated(await api("POST", "/hooks", { name: name.trim(), triggerId: point, script: template.template }));
+      onCreated(await hooksApi.create({ name: name.trim(), triggerId: point.id, script: starter(point, convention) }));
     } catch (failure) {
-      if (failure instanceof SignedOut) onSignedOut();
-      else setError(failure instanceof ApiError ? failure.message : String(failure));
+      setError(problem(failure));
     }
   };
   return (
     <form class="create-hook" onSubmit={create}>
-      <select name="point" aria-label="point" value={point} onChange={(e) => setPoint(e.currentTarget.value)}>
-        {POINTS.map((each) => (
-          <option value={each} key={each}>
-            {each}
+      <select name="point" aria-label="point" value={point.id} onChange={(e) => setPointId(e.currentTarget.value)}>
+        {points.map((each) => (
+          <option value={each.id} key={each.id}>
+            {each.id}
           </option>
         ))}
       </select>
+      <fieldset class="convention" aria-label="convention">
+        {CONVENTIONS.map(({ name: each, label }) => (
+          <label key={each}>
+            <input
+              type="radio"
+              name="convention"
+              value={each}
+              checked={convention === each}
+              onChange={() => setConvention(each)}
+            />
+            {label}
+          </label>
+        ))}
+      </fieldset>
       <input name="hook_name" placeholder="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
       <button type="submit">Create hook</button>
+      <code class="signature">{point.conventions[convention].signature}</code>
       {error && (
         <span class="error" role="alert">
           {error}

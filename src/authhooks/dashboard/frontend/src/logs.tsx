@@ -5,22 +5,14 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { SignedOut, bearer } from "./api";
+import { SignedOut, logStream } from "./api";
+import type { Invocation, LiveLine, StreamEnd } from "./types";
 
-type Line = { invocation_id: string; stream: string; text: string };
-type LogRecord = {
-  id: string;
-  seq: number;
-  version: number;
-  started_at: string;
-  duration_ms: number;
-  outcome: string;
-  error: string | null;
-  console: { stream: string; text: string }[];
-  test: boolean;
-};
-type Entry = { id: string; lines: string[]; record: LogRecord | null };
-type Event = { kind: string; data: any };
+type Entry = { id: string; lines: string[]; record: Invocation | null };
+/** The events the panel shows: a stored record, or a line as it is written. */
+type Event = { kind: "invocation"; data: Invocation } | { kind: "console"; data: LiveLine };
+
+const invocationOf = (event: Event) => (event.kind === "console" ? event.data.invocation_id : event.data.id);
 
 const KEEP = 200;
 
@@ -34,13 +26,7 @@ async function follow(
   let position: string | null = null;
   while (!signal.aborted) {
     try {
-      const headers: Record<string, string> = { Authorization: `Bearer ${await bearer()}` };
-      if (position !== null) headers["Last-Event-ID"] = position;
-      const response = await fetch(`/api/v2/logs/stream?hook_id=${encodeURIComponent(hookId)}`, {
-        headers,
-        signal,
-      });
-      if (response.status === 401) throw new SignedOut();
+      const response = await logStream(hookId, position, signal);
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -55,12 +41,14 @@ async function follow(
           const line = buffer.slice(0, newline).replace(/\r$/, "");
           buffer = buffer.slice(newline + 1);
           if (line === "") {
-            const event = data.length ? { kind, data: JSON.parse(data.join("\n")) } : null;
-            if (event?.kind === "end") {
+            const payload: unknown = data.length ? JSON.parse(data.join("\n")) : null;
+            if (payload !== null && kind === "end") {
               await reader.cancel();
-              return String(event.data.message ?? event.data.reason);
+              const end = payload as StreamEnd;
+              return end.message ?? end.reason;
             }
-            if (event) onEvent(event);
+            if (payload !== null && kind === "invocation") onEvent({ kind, data: payload as Invocation });
+            if (payload !== null && kind === "console") onEvent({ kind, data: payload as LiveLine });
             kind = "message";
             data = [];
           } else if (line.startsWith("id:")) position = line.slice(3).trim();
@@ -77,7 +65,7 @@ async function follow(
   return null;
 }
 
-export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut: () => void }) {
+export function LogsPanel({ hookId }: { hookId: string }) {
   const [entries, setEntries] = useState<Entry[]>([]);
   const [paused, setPaused] = useState(false);
   const [outcome, setOutcome] = useState("all");
@@ -90,15 +78,15 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
     setEntries((current) => {
       const next = [...current];
       for (const event of events) {
-        const id = event.kind === "console" ? (event.data as Line).invocation_id : event.data.id;
+        const id = invocationOf(event);
         let entry = next.find((each) => each.id === id);
         if (!entry) {
           entry = { id, lines: [], record: null };
           next.unshift(entry);
         }
-        if (event.kind === "console") entry.lines = [...entry.lines, (event.data as Line).text];
+        if (event.kind === "console") entry.lines = [...entry.lines, event.data.text];
         else {
-          entry.record = event.data as LogRecord;
+          entry.record = event.data;
           entry.lines = entry.record.console.map((line) => line.text);
         }
       }
@@ -111,17 +99,15 @@ export function LogsPanel({ hookId, onSignedOut }: { hookId: string; onSignedOut
     follow(
       hookId,
       (event) => {
-        if (event.kind !== "console" && event.kind !== "invocation") return;
         if (pausedRef.current) {
           buffer.current.push(event);
-          const ids = buffer.current.map((each) => (each.kind === "console" ? each.data.invocation_id : each.data.id));
-          setWaiting(new Set(ids).size);
+          setWaiting(new Set(buffer.current.map(invocationOf)).size);
         } else apply([event]);
       },
       stop.signal,
     )
       .then(setEnded)
-      .catch((failure) => failure instanceof SignedOut && onSignedOut());
+      .catch(() => {}); // only SignedOut gets here, and the app is back at sign-in
     return () => stop.abort();
   }, [hookId]);
 

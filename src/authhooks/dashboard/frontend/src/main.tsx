@@ -6,7 +6,7 @@ import "./app.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, Credentials, Session, SignedOut, currentSession, signIn, signOut } from "./api";
+import { Credentials, Session, currentSession, onSignedOut, problem, signIn, signOut } from "./api";
 import { EditorPage } from "./editor";
 import { HooksPage } from "./hooks";
 import { AdminsPage, ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
@@ -39,7 +39,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
     try {
       onSignedIn(await signIn(credentials));
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure.message : String(failure));
+      setError(problem(failure));
     }
   };
   const switchTo = (client: boolean) => {
@@ -81,16 +81,18 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   );
 }
 
-function Page({ hash, onSignedOut }: { hash: string; onSignedOut: () => void }) {
+function Page({ hash }: { hash: string }) {
   if (hash.startsWith("#/hooks/")) {
-    return <EditorPage hookId={decodeURIComponent(hash.slice("#/hooks/".length))} onSignedOut={onSignedOut} />;
+    const hookId = decodeURIComponent(hash.slice("#/hooks/".length));
+    // Keyed by hook: another hook is another page, with an editor of its own.
+    return <EditorPage key={hookId} hookId={hookId} />;
   }
-  if (hash === "#/clients") return <ClientsPage onSignedOut={onSignedOut} />;
-  if (hash === "#/apis") return <ApisPage onSignedOut={onSignedOut} />;
-  if (hash === "#/grants") return <GrantsPage onSignedOut={onSignedOut} />;
-  if (hash === "#/users") return <UsersPage onSignedOut={onSignedOut} />;
-  if (hash === "#/admins") return <AdminsPage onSignedOut={onSignedOut} />;
-  return <HooksPage onSignedOut={onSignedOut} />;
+  if (hash === "#/clients") return <ClientsPage />;
+  if (hash === "#/apis") return <ApisPage />;
+  if (hash === "#/grants") return <GrantsPage />;
+  if (hash === "#/users") return <UsersPage />;
+  if (hash === "#/admins") return <AdminsPage />;
+  return <HooksPage />;
 }
 
 function App() {
@@ -98,16 +100,9 @@ function App() {
   const [fatal, setFatal] = useState("");
   const hash = useHash();
   useEffect(() => {
+    // However the session ends, the page goes back to sign-in; its hash (the page) is kept.
+    onSignedOut(() => setSession(null));
     currentSession().then(setSession, (failure) => setFatal(String(failure)));
-    // A page whose session ended goes back to sign-in; its hash (the page) is kept.
-    const signedOut = (event: PromiseRejectionEvent) => {
-      if (event.reason instanceof SignedOut) {
-        event.preventDefault();
-        setSession(null);
-      }
-    };
-    window.addEventListener("unhandledrejection", signedOut);
-    return () => window.removeEventListener("unhandledrejection", signedOut);
   }, []);
   if (fatal) return <p class="error">{fatal}</p>;
   if (session === undefined) return <p>Loading…</p>;
@@ -125,10 +120,10 @@ function App() {
           {session.scopes.includes("read:admins") && <a href="#/admins">Admins</a>}
         </nav>
         <span class="who">{session.admin ? session.admin.email : session.client_id}</span>
-        <button onClick={() => signOut().then(() => setSession(null))}>Sign out</button>
+        <button onClick={() => signOut()}>Sign out</button>
       </header>
       <main>
-        <Page hash={hash} onSignedOut={() => setSession(null)} />
+        <Page hash={hash} />
       </main>
     </div>
   );

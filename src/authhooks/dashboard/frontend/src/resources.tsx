@@ -5,20 +5,20 @@
 import { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, SignedOut, api } from "./api";
+import { admins, clientGrants, clients, problem, resourceServers, users } from "./api";
+import type { Admin } from "./types";
 
-function useList<T>(path: string, onSignedOut: () => void) {
+/** The list ``list`` answers (asked again when ``key`` changes), and ``act`` to change
+ * something then list again; the server's errors as text. */
+function useList<T>(list: () => Promise<T[]>, key = "") {
   const [items, setItems] = useState<T[] | null>(null);
   const [error, setError] = useState("");
-  const failed = (failure: unknown) => {
-    if (failure instanceof SignedOut) onSignedOut();
-    else setError(failure instanceof ApiError ? failure.message : String(failure));
-  };
-  const load = () => api("GET", path).then(setItems, failed);
+  const failed = (failure: unknown) => setError(problem(failure));
+  const load = () => list().then(setItems, failed);
   useEffect(() => {
     load();
-  }, [path]);
-  const act = async (action: () => Promise<unknown>) => {
+  }, [key]);
+  const act = async <A,>(action: () => Promise<A>): Promise<A | null> => {
     setError("");
     try {
       const answer = await action();
@@ -49,17 +49,14 @@ function Table({ head, rows }: { head: string[]; rows: ComponentChildren[][] }) 
 
 const words = (text: string) => text.split(/[\s,]+/).filter(Boolean);
 
-export function ClientsPage({ onSignedOut }: { onSignedOut: () => void }) {
-  const { items, error, act } = useList<any>("/clients?per_page=100", onSignedOut);
+export function ClientsPage() {
+  const { items, error, act } = useList(clients.list);
   const [name, setName] = useState("");
   const [appType, setAppType] = useState("non_interactive");
   const [secret, setSecret] = useState<{ id: string; secret: string } | null>(null);
   const create = async (event: Event) => {
     event.preventDefault();
-    const made = (await act(() => api("POST", "/clients", { name, app_type: appType }))) as {
-      client_id: string;
-      client_secret: string;
-    } | null;
+    const made = await act(() => clients.create({ name, app_type: appType }));
     if (made) {
       setSecret({ id: made.client_id, secret: made.client_secret });
       setName("");
@@ -95,15 +92,15 @@ export function ClientsPage({ onSignedOut }: { onSignedOut: () => void }) {
   );
 }
 
-export function ApisPage({ onSignedOut }: { onSignedOut: () => void }) {
-  const { items, error, act } = useList<any>("/resource-servers?per_page=100", onSignedOut);
+export function ApisPage() {
+  const { items, error, act } = useList(resourceServers.list);
   const [name, setName] = useState("");
   const [identifier, setIdentifier] = useState("");
   const [scopes, setScopes] = useState("");
   const create = async (event: Event) => {
     event.preventDefault();
     const made = await act(() =>
-      api("POST", "/resource-servers", { name, identifier, scopes: words(scopes).map((value) => ({ value })) }),
+      resourceServers.create({ name, identifier, scopes: words(scopes).map((value) => ({ value })) }),
     );
     if (made) {
       setName("");
@@ -124,21 +121,21 @@ export function ApisPage({ onSignedOut }: { onSignedOut: () => void }) {
       {items && (
         <Table
           head={["Name", "Identifier (audience)", "Scopes"]}
-          rows={items.map((server) => [server.name, <code>{server.identifier}</code>, server.scopes.map((s: any) => s.value).join(" ")])}
+          rows={items.map((server) => [server.name, <code>{server.identifier}</code>, server.scopes.map((scope) => scope.value).join(" ")])}
         />
       )}
     </section>
   );
 }
 
-export function GrantsPage({ onSignedOut }: { onSignedOut: () => void }) {
-  const { items, error, act } = useList<any>("/client-grants?per_page=100", onSignedOut);
+export function GrantsPage() {
+  const { items, error, act } = useList(clientGrants.list);
   const [clientId, setClientId] = useState("");
   const [audience, setAudience] = useState("");
   const [scopes, setScopes] = useState("");
   const create = async (event: Event) => {
     event.preventDefault();
-    const made = await act(() => api("POST", "/client-grants", { client_id: clientId.trim(), audience: audience.trim(), scope: words(scopes) }));
+    const made = await act(() => clientGrants.create({ client_id: clientId.trim(), audience: audience.trim(), scope: words(scopes) }));
     if (made) setScopes("");
   };
   return (
@@ -161,11 +158,10 @@ export function GrantsPage({ onSignedOut }: { onSignedOut: () => void }) {
   );
 }
 
-export function UsersPage({ onSignedOut }: { onSignedOut: () => void }) {
+export function UsersPage() {
   const [query, setQuery] = useState("");
   const [search, setSearch] = useState("");
-  const path = `/users?per_page=50${search ? `&q=${encodeURIComponent(search)}` : ""}`;
-  const { items, error } = useList<any>(path, onSignedOut);
+  const { items, error } = useList(() => users.search(search), search);
   return (
     <section>
       <h1>Users</h1>
@@ -196,22 +192,22 @@ export function UsersPage({ onSignedOut }: { onSignedOut: () => void }) {
   );
 }
 
-export function AdminsPage({ onSignedOut }: { onSignedOut: () => void }) {
-  const { items, error, act } = useList<any>("/admins", onSignedOut);
+export function AdminsPage() {
+  const { items, error, act } = useList(admins.list);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [scopes, setScopes] = useState("");
   const create = async (event: Event) => {
     event.preventDefault();
-    const made = await act(() => api("POST", "/admins", { email: email.trim(), password, scopes: words(scopes) }));
+    const made = await act(() => admins.create({ email: email.trim(), password, scopes: words(scopes) }));
     if (made) {
       setEmail("");
       setPassword("");
       setScopes("");
     }
   };
-  const remove = (admin: any) => {
-    if (confirm(`Delete the admin ${admin.email}?`)) act(() => api("DELETE", `/admins/${encodeURIComponent(admin.id)}`));
+  const remove = (admin: Admin) => {
+    if (confirm(`Delete the admin ${admin.email}?`)) act(() => admins.remove(admin.id));
   };
   return (
     <section>

@@ -2,28 +2,23 @@
 
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, SignedOut, api } from "./api";
+import { hooks, problem } from "./api";
 
 export function SecretsPanel({
   hookId,
   onNames,
-  onSignedOut,
 }: {
   hookId: string;
   onNames: (names: string[]) => void;
-  onSignedOut: () => void;
 }) {
   const [names, setNames] = useState<string[]>([]);
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
   const [error, setError] = useState("");
 
-  const failed = (failure: unknown) => {
-    if (failure instanceof SignedOut) onSignedOut();
-    else setError(failure instanceof ApiError ? failure.message : String(failure));
-  };
+  const failed = (failure: unknown) => setError(problem(failure));
   const load = async () => {
-    const found = Object.keys(await api("GET", `/hooks/${encodeURIComponent(hookId)}/secrets`)).sort();
+    const found = Object.keys(await hooks.secrets(hookId)).sort();
     setNames(found);
     onNames(found);
   };
@@ -36,8 +31,7 @@ export function SecretsPanel({
     setError("");
     try {
       // Replace an existing value, or add a new secret.
-      const method = names.includes(name) ? "PATCH" : "POST";
-      await api(method, `/hooks/${encodeURIComponent(hookId)}/secrets`, { [name]: value });
+      await hooks.setSecrets(hookId, { [name]: value }, names.includes(name));
       setName("");
       setValue(""); // never kept, never shown again
       await load();
@@ -49,7 +43,7 @@ export function SecretsPanel({
     if (!confirm(`Delete the secret ${secret}?`)) return;
     setError("");
     try {
-      await api("DELETE", `/hooks/${encodeURIComponent(hookId)}/secrets`, [secret]);
+      await hooks.deleteSecrets(hookId, [secret]);
       await load();
     } catch (failure) {
       failed(failure);

@@ -4,40 +4,34 @@
 import { diffLines } from "diff";
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, SignedOut, api } from "./api";
-
-type Version = { number: number; created_at: string; author: string; deployed: boolean };
+import { hooks, problem } from "./api";
+import type { Hook, Version } from "./types";
 
 export function VersionsPanel({
   hookId,
   deployed,
   onDeployed,
-  onSignedOut,
 }: {
   hookId: string;
   deployed: number;
-  onDeployed: () => void;
-  onSignedOut: () => void;
+  onDeployed: (hook: Hook) => void;
 }) {
   const [versions, setVersions] = useState<Version[]>([]);
   const [shown, setShown] = useState<{ number: number; parts: { value: string; added?: boolean; removed?: boolean }[] } | null>(null);
   const [error, setError] = useState("");
-  const failed = (failure: unknown) => {
-    if (failure instanceof SignedOut) onSignedOut();
-    else setError(failure instanceof ApiError ? failure.message : String(failure));
-  };
+  const failed = (failure: unknown) => setError(problem(failure));
   useEffect(() => {
-    api("GET", `/hooks/${encodeURIComponent(hookId)}/versions`).then(setVersions, failed);
+    hooks.versions(hookId).then(setVersions, failed);
   }, [hookId, deployed]);
 
   const compare = async (number: number) => {
     setError("");
     try {
       const [theirs, current] = await Promise.all([
-        api("GET", `/hooks/${encodeURIComponent(hookId)}/versions/${number}`),
-        api("GET", `/hooks/${encodeURIComponent(hookId)}/versions/${deployed}`),
+        hooks.version(hookId, number),
+        hooks.version(hookId, deployed),
       ]);
-      setShown({ number, parts: diffLines(current.script, theirs.script) });
+      setShown({ number, parts: diffLines(current.script ?? "", theirs.script ?? "") });
     } catch (failure) {
       failed(failure);
     }
@@ -45,9 +39,9 @@ export function VersionsPanel({
   const deploy = async (number: number) => {
     setError("");
     try {
-      await api("POST", `/hooks/${encodeURIComponent(hookId)}/versions/${number}/deploy`);
+      const hook = await hooks.deploy(hookId, number);
       setShown(null);
-      onDeployed();
+      onDeployed(hook);
     } catch (failure) {
       failed(failure);
     }

@@ -2,16 +2,19 @@
 ``POST /dbconnections/signup`` and ``POST /dbconnections/change_password``.
 
 Errors follow Auth0's authentication API: ``{"name", "code", "description",
-"statusCode"}``. Password policy errors are ``PasswordStrengthError`` with the
-list of rules and which of them failed. Auth0's change_password sends a reset
-email; this server has no mail, so the user proves the current password.
+"statusCode"}``, one class per code below, and ``_answer_for`` the one place
+that turns a domain failure into one of them. Password policy errors are
+``PasswordStrengthError`` with the list of rules and which of them failed.
+
+Auth0's change_password sends a reset email; this server has no mail, so the
+user proves the current password.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from anyio.to_thread import run_sync
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,12 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authhooks.api.errors import ApiError, describe_validation_errors
-from authhooks.api.routing import check_json_body
 from authhooks.errors import Conflict, InvalidInput, NotFound
-from authhooks.http import BodyTooLarge, read_bounded
+from authhooks.http import BodyRefused, check_json_body, describe_validation_errors, read_bounded
 from authhooks.identity.directory import KnownClient
-from authhooks.identity.http import request_info
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.services import Services
 from authhooks.users import store
@@ -33,6 +33,7 @@ from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import MAX_PASSWORD_LENGTH, WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
 from authhooks.users.throttle import TooManyAttempts, TooManySignups
+from authhooks.web.request_info import request_info
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +44,143 @@ SIGNUP_METADATA_VALUE_CHARS = 500
 
 
 class DbConnectionError(Exception):
-    def __init__(
-        self,
-        status_code: int,
-        code: str,
-        description: Any,
-        name: str = "BadRequestError",
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(code)
-        self.status_code = status_code
-        self.body = {
-            "name": name,
-            "code": code,
-            "description": description,
-            "statusCode": status_code,
-            **extra,
+    """An answer of Auth0's authentication API: ``{"name", "code", "description",
+    "statusCode"}``; ``str(error)`` is the description."""
+
+    status: int = 400  # a class's own, but InvalidBody keeps the refusal's
+    code: ClassVar[str]
+    # Auth0 names its errors by kind, and most of these /dbconnections answers
+    # BadRequestError whatever their status.
+    name: ClassVar[str] = "BadRequestError"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "code": self.code,
+            "description": str(self),
+            "statusCode": self.status,
         }
-        self.headers = headers
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidBody(DbConnectionError):
+    """The body is not taken as sent: too large, not JSON, or failing validation."""
+
+    code = "invalid_body"
+
+    def __init__(self, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        # A refused body keeps its status (413, 415) under the one code Auth0 uses here.
+        self.status = status
+
+
+class InvalidClient(DbConnectionError):
+    code = "invalid_client"
+
+
+class SignupDisabled(DbConnectionError):
+    status = 403
+    code = "operation_not_supported"
+
+    def __init__(self) -> None:
+        super().__init__("public signup is disabled")
+
+
+class PasswordStrengthError(DbConnectionError):
+    """The password breaks the policy: the description lists every rule, and which
+    of them failed."""
+
+    code = "invalid_password"
+    name = "PasswordStrengthError"
+
+    def __init__(self, weak: WeakPassword) -> None:
+        super().__init__(str(weak))
+        self.rules = weak.rules
+
+    def body(self) -> dict[str, Any]:
+        rules = [
+            {"code": rule.code, "message": rule.message, "verified": rule.verified}
+            for rule in self.rules
+        ]
+        return {
+            "name": self.name,
+            "message": str(self),
+            "code": self.code,
+            "description": {"rules": rules, "verified": False},
+            "statusCode": self.status,
+        }
+
+
+class UserExists(DbConnectionError):
+    status = 409
+    code = "user_exists"
+
+    def __init__(self) -> None:
+        super().__init__("The user already exists.")
+
+
+class InvalidSignup(DbConnectionError):
+    code = "invalid_signup"
+
+
+class ExtensibilityError(DbConnectionError):
+    """A pre-user-registration hook refused the signup, or failed."""
+
+    code = "extensibility_error"
+
+
+class InvalidUserPassword(DbConnectionError):
+    status = 403
+    code = "invalid_user_password"
+
+    def __init__(self) -> None:
+        super().__init__("Wrong email or password.")
+
+
+class BlockedUser(DbConnectionError):
+    status = 403
+    code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("user is blocked")
+
+
+class RateLimited(DbConnectionError):
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class UserNotFound(DbConnectionError):
+    status = 404
+    code = "user_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("the user no longer exists")
+
+
+class TemporarilyUnavailable(DbConnectionError):
+    status = 503
+    code = "temporarily_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("the database is unavailable; try again")
+
+
+class ServerError(DbConnectionError):
+    status = 500
+    code = "server_error"
+
+    def __init__(self) -> None:
+        super().__init__("internal error: the server log has details")
 
 
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -114,7 +233,7 @@ async def signup(request: Request) -> Response:
         form = _parse(SignupForm, body)
         client = await _client(services, form.client_id)
         if not (services.settings.signup_enabled and client.signup_enabled):
-            raise DbConnectionError(403, "operation_not_supported", "public signup is disabled")
+            raise SignupDisabled()
         await run_sync(services.signup_throttle.reserve, info.ip)
         new = NewUser(
             email=form.email,
@@ -156,47 +275,41 @@ async def _serve(request: Request, handle: Any) -> Response:
         body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
         check_json_body(request.headers.get("content-type"), body)
         return await handle(services, body, request_info(request))  # type: ignore[no-any-return]
-    except DbConnectionError as error:
-        return _json(error.body, error.status_code, error.headers)
-    except ApiError as error:
-        return _error(error.status_code, "invalid_body", error.message)
-    except BodyTooLarge as error:
-        return _error(413, "invalid_body", str(error))
-    except WeakPassword as error:
-        rules = [
-            {"code": rule.code, "message": rule.message, "verified": rule.verified}
-            for rule in error.rules
-        ]
-        strength = {
-            "name": "PasswordStrengthError",
-            "message": str(error),
-            "code": "invalid_password",
-            "description": {"rules": rules, "verified": False},
-            "statusCode": 400,
-        }
-        return _json(strength, 400)
-    except Conflict:
-        return _error(409, "user_exists", "The user already exists.")
-    except InvalidInput as error:
-        return _error(400, "invalid_signup", str(error))
-    except SignupRefused as error:
-        return _error(400, "extensibility_error", str(error))
-    except WrongCredentials:
-        return _error(403, "invalid_user_password", "Wrong email or password.")
-    except UserBlocked:
-        return _error(403, "unauthorized", "user is blocked")
-    except (TooManyAttempts, TooManySignups) as error:
-        return _error(429, "too_many_attempts", str(error), {"Retry-After": str(error.retry_after)})
-    except NotFound:
-        return _error(404, "user_not_found", "the user no longer exists")
-    except DBAPIError as error:
-        log.error("dbconnections: database unavailable (%s)", type(error.orig).__name__)
-        return _error(503, "temporarily_unavailable", "the database is unavailable; try again")
     except ClientDisconnect:
         return Response(status_code=400)
-    except Exception:
-        log.exception("dbconnections: unexpected error")
-        return _error(500, "server_error", "internal error: the server log has details")
+    except Exception as error:
+        failure = _answer_for(error)
+        return _json(failure.body(), failure.status, failure.headers())
+
+
+def _answer_for(error: Exception) -> DbConnectionError:
+    """The one place that turns a failure into this surface's answer."""
+    match error:
+        case DbConnectionError():
+            return error
+        case BodyRefused():
+            return InvalidBody(str(error), error.status)
+        case WeakPassword():
+            return PasswordStrengthError(error)
+        case Conflict():
+            return UserExists()
+        case InvalidInput():
+            return InvalidSignup(str(error))
+        case SignupRefused():
+            return ExtensibilityError(str(error))
+        case WrongCredentials():
+            return InvalidUserPassword()
+        case UserBlocked():
+            return BlockedUser()
+        case TooManyAttempts() | TooManySignups():
+            return RateLimited(str(error), error.retry_after)
+        case NotFound():
+            return UserNotFound()
+        case DBAPIError():
+            log.error("dbconnections: database unavailable (%s)", type(error.orig).__name__)
+            return TemporarilyUnavailable()
+    log.exception("dbconnections: unexpected error")
+    return ServerError()
 
 
 def _parse(model: type[_Form], body: bytes) -> Any:
@@ -204,20 +317,14 @@ def _parse(model: type[_Form], body: bytes) -> Any:
         return model.model_validate_json(body)
     except ValidationError as error:
         message, _ = describe_validation_errors(error.errors(include_url=False))
-        raise DbConnectionError(400, "invalid_body", message) from None
+        raise InvalidBody(message) from None
 
 
 async def _client(services: Services, client_id: str) -> KnownClient:
     client = await services.directory.client(client_id)
     if client is None:
-        raise DbConnectionError(400, "invalid_client", f"unknown client_id {client_id!r}")
+        raise InvalidClient(f"unknown client_id {client_id!r}")
     return client
-
-
-def _error(
-    status_code: int, code: str, description: str, headers: dict[str, str] | None = None
-) -> Response:
-    return _json(DbConnectionError(status_code, code, description).body, status_code, headers)
 
 
 def _json(

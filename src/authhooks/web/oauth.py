@@ -1,4 +1,4 @@
-"""The identity server's HTTP adapter: token endpoint, JWKS and discovery.
+"""The OAuth 2.0 endpoints: the token endpoint, JWKS and discovery.
 
 These are plain Starlette routes, served ahead of FastAPI (app.FastPath): the
 token endpoint sits inside every client's request path. Each handler turns
@@ -24,8 +24,9 @@ from authhooks.identity.oauth2.errors import (
     ServerError,
     TemporarilyUnavailableError,
 )
-from authhooks.identity.oauth2.request import MAX_BODY_BYTES, RequestInfo
+from authhooks.identity.oauth2.request import MAX_BODY_BYTES
 from authhooks.services import Services
+from authhooks.web.request_info import request_info
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +72,6 @@ async def token(request: Request) -> Response:
         failure = ServerError("internal error: the server log has details")
         return _json(failure.body(), failure.status_code, _NO_STORE)
     return _json(response.body(), 200, _NO_STORE)
-
-
-def request_info(request: Request) -> RequestInfo:
-    """What hooks may know of ``request`` (``context.request``)."""
-    language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
-    return RequestInfo(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        hostname=request.headers.get("host"),
-        language=language or None,
-    )
 
 
 async def jwks(request: Request) -> Response:

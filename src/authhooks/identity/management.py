@@ -1,4 +1,6 @@
-"""The management API's scopes (Auth0 names), one list for the API and the bootstrap admin."""
+"""The management API as one of this server's APIs: its name and its scopes (Auth0's
+names): one list, from which the bootstrap registers the API and grants its admin
+client, and which bounds what an admin user may be allowed."""
 
 from __future__ import annotations
 

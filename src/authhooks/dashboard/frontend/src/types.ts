@@ -1,0 +1,186 @@
+// What the dashboard's session routes and the management API answer, as the pages
+// read it: one type per shape, shared by every page (docs/management-api.md,
+// docs/dashboard.md). Times are ISO 8601 strings, as they travel.
+
+export type Session = {
+  // Exactly one of these: the admin client, or the admin user, that signed in.
+  client_id: string | null;
+  admin: { id: string; email: string } | null;
+  csrf_token: string;
+  expires_at: string;
+  scopes: string[];
+};
+
+/** POST /dashboard/session/token (RFC 6749 §5.1). */
+export type TokenAnswer = { access_token: string; token_type: string; expires_in: number };
+
+/** The error body of the session routes and of /api/v2 (and of OAuth, for the token). */
+export type ErrorBody = { message?: string; error_description?: string; error?: string };
+
+export type Hook = {
+  id: string;
+  name: string;
+  script: string;
+  triggerId: string;
+  runtime: string;
+  enabled: boolean;
+  order: number;
+  timeout_ms: number;
+  on_error: string;
+  capture_events: boolean;
+  egress: string[];
+  version: number;
+  created_at: string;
+  updated_at: string;
+};
+
+export type HookCreate = { name: string; triggerId: string; script: string; enabled?: boolean };
+
+export type HookUpdate = Partial<
+  Pick<Hook, "name" | "script" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress">
+> & { exclusive?: boolean };
+
+export type Version = {
+  number: number;
+  created_at: string;
+  author: string;
+  deployed: boolean;
+  script?: string | null; // only when one version is asked for
+};
+
+/** GET /hooks/{id}/secrets: each name, with its value hidden. */
+export type SecretNames = Record<string, string>;
+
+/** A name an editor offers for completion, with the JSON type found there
+ * ("object", "array", "string", "number", "boolean", "null", or "function"). */
+export type Hint = { path: string; type: string };
+
+export type ConventionName = "hooks" | "actions";
+
+/** One way of writing a hook for a point: Auth0's Hooks or Actions. */
+export type Convention = {
+  function: string;
+  params: string[];
+  signature: string;
+  template: string;
+  api: Record<string, string[]> | null; // Actions: namespace -> methods
+  hints: Hint[];
+};
+
+/** GET /api/v2/points: an extensibility point, with what it takes to write hooks for it. */
+export type Point = {
+  id: string;
+  description: string;
+  blocking: boolean; // false: delivered later, after the flow that raised it
+  conventions: Record<ConventionName, Convention>;
+  event_schema: Record<string, unknown>;
+  sample_event: Record<string, unknown>;
+};
+
+export type ConsoleLine = { stream: string; text: string; at?: number };
+
+/** A stored invocation record (GET /logs, and the live stream's ``invocation`` events). */
+export type Invocation = {
+  id: string;
+  seq: number;
+  hook_id: string;
+  version: number;
+  point: string;
+  started_at: string;
+  duration_ms: number;
+  outcome: string;
+  error: string | null;
+  console: ConsoleLine[];
+  truncated: boolean;
+  test: boolean;
+};
+
+export type InvocationPage = { logs: Invocation[]; next: number | null };
+
+/** A console line as a running hook writes it (the live stream's ``console`` events). */
+export type LiveLine = { invocation_id: string; hook_id: string; point: string; stream: string; text: string };
+
+/** Why the server ended a live stream for good (``end``), or dropped it (``dropped``). */
+export type StreamEnd = { reason: string; message?: string };
+
+export type RunnerRequest = { script: string; event?: unknown; replay?: string };
+
+export type RunnerError = {
+  kind: string;
+  message: string;
+  type?: string | null;
+  traceback?: string[] | null;
+  line?: number | null;
+};
+
+/** POST /hooks/{id}/test. */
+export type RunnerReport = {
+  invocation_id: string;
+  version: number | null; // null for unsaved code
+  outcome: string;
+  result: unknown;
+  error: RunnerError | null;
+  console: ConsoleLine[];
+  duration_ms: number;
+  truncated: boolean;
+};
+
+export type Client = {
+  client_id: string;
+  name: string;
+  description: string;
+  app_type: string;
+  grant_types: string[];
+  client_metadata: Record<string, string>;
+  signup_enabled: boolean;
+  created_at: string;
+  updated_at: string;
+};
+
+export type ClientWithSecret = Client & { client_secret: string };
+
+export type ResourceServer = {
+  id: string;
+  name: string;
+  identifier: string;
+  scopes: { value: string; description: string }[];
+  token_lifetime: number | null;
+  is_system: boolean;
+  created_at: string;
+  updated_at: string;
+};
+
+export type ClientGrant = {
+  id: string;
+  client_id: string;
+  audience: string;
+  scope: string[];
+  created_at: string;
+  updated_at: string;
+};
+
+export type User = {
+  user_id: string;
+  email: string;
+  email_verified: boolean;
+  username: string | null;
+  phone_number: string | null;
+  user_metadata: Record<string, unknown>;
+  app_metadata: Record<string, unknown>;
+  blocked: boolean;
+  created_at: string;
+  updated_at: string;
+  last_password_reset: string | null;
+  last_login: string | null;
+  logins_count: number;
+};
+
+export type Admin = {
+  id: string;
+  email: string;
+  scopes: string[];
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  last_login: string | null;
+};
