@@ -13,7 +13,8 @@ python="${PYTHON:-python3}"
 
 need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
-command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # builds the dashboard
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # the dashboard, JavaScript hooks
+command -v "${CC:-cc}" >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)  # runtime/node/confine.c
 if [ "$extras" = dev ]; then  # the dashboard's browser tests
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -44,6 +45,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   [ -n "$extras" ] && spec=".[$extras]"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -e "$spec"
   touch "$stamp"
+fi
+
+# JavaScript hooks: the Node.js worker's proxy agents (npm, pinned by its lock file,
+# no install scripts) and confine.c, which confines a worker before Node starts.
+node_worker=src/authhooks/runtime/node
+if [ ! -f "$node_worker/node_modules/.package-lock.json" ] \
+  || [ "$node_worker/package-lock.json" -nt "$node_worker/node_modules/.package-lock.json" ]; then
+  (cd "$node_worker" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f "$node_worker/confine.so" ] || [ "$node_worker/confine.c" -nt "$node_worker/confine.so" ]; then
+  "${CC:-cc}" -shared -fPIC -O2 -Wall -Wextra -Werror -o "$node_worker/confine.so" "$node_worker/confine.c"
 fi
 
 # The dashboard's assets and the API reference's (Swagger UI): built from their

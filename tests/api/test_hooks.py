@@ -100,7 +100,7 @@ def test_unknown_point_runtime_and_oversized_code(server: Server) -> None:
                 "name": unique("x"),
                 "script": GOOD,
                 "triggerId": "credentials-exchange",
-                "runtime": "node",
+                "runtime": "ruby",
             },
         )
         big = api.post(
@@ -116,7 +116,7 @@ def test_unknown_point_runtime_and_oversized_code(server: Server) -> None:
             json={"name": "has space", "script": GOOD, "triggerId": "credentials-exchange"},
         )
     assert_api_error(point, 400, "unknown triggerId", "invalid_body")
-    assert_api_error(runtime, 400, "unknown runtime", "invalid_body")
+    assert_api_error(runtime, 400, "runtime: Input should be 'python' or 'node'", "invalid_body")
     assert_api_error(big, 400, "script", "invalid_body")
     assert_api_error(name, 400, "name", "invalid_body")
 

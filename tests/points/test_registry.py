@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from authhooks.flows.engine import code_version
+from authhooks.hooks import lifecycle
 from authhooks.hooks.store import FlowHook
 from authhooks.points.contract import BadOutput, Denied
 from authhooks.points.registry import POINTS
 from authhooks.points.token import API, TokenState, merge
+from authhooks.runtime.supervisor import Entry
 from tests.runtime.conftest import Harness
 
 
@@ -26,38 +28,43 @@ def test_the_five_points_are_declared() -> None:
     assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False]
 
 
-def _hook(point_id: str, convention: str) -> FlowHook:
+def _hook(point_id: str, template: str, runtime: str) -> FlowHook:
     return FlowHook(
-        id=f"starter-{point_id}-{convention}",
+        id=f"starter-{point_id}-{template}",
         name="starter",
         version=1,
-        script=POINTS[point_id].templates[convention],
+        script=POINTS[point_id].templates[template],
         timeout_ms=5000,
         on_error="fail",
         secrets={"API_KEY": "k" * 8},
+        runtime=runtime,
     )
 
 
-@pytest.mark.parametrize("convention", ["hooks", "actions"])
+@pytest.mark.parametrize(
+    ("template", "runtime"),
+    [("hooks", "python"), ("actions", "python"), ("hooks.js", "node"), ("actions.js", "node")],
+)
 @pytest.mark.parametrize("point_id", sorted(POINTS))
 def test_starter_code_runs_on_the_sample_event(
-    harness: Harness, point_id: str, convention: str
+    harness: Harness, point_id: str, template: str, runtime: str
 ) -> None:
     point = POINTS[point_id]
-    hook = _hook(point_id, convention)
+    hook = _hook(point_id, template, runtime)
     event = point.sample()
     state = point.initial(event)
 
-    def arguments(function: str) -> dict[str, Any]:
-        if function == point.actions.function:
+    def arguments(entry: Entry) -> dict[str, Any]:
+        if entry.api is not None:
             return {"event": point.actions.event(event, state, hook.secrets)}
         return point.hooks.arguments(event, state, hook.secrets)
 
     outcome = harness.invoke(code_version(hook, point), arguments)
     assert outcome.ok, outcome
-    expected = point.actions.function if convention == "actions" else point.hooks.function
+    actions = template.startswith("actions")
+    expected = lifecycle.entries(point, runtime)[0 if actions else 1].function
     assert outcome.entry == expected
-    if convention == "actions":
+    if actions:
         assert outcome.calls is not None
         calls = [(call.namespace, call.method, call.args) for call in outcome.calls]
         point.merge(state, point.actions.apply(state, calls))

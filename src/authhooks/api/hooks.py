@@ -25,6 +25,8 @@ from authhooks.flows import deliveries
 from authhooks.flows.runner import Trial
 from authhooks.hooks import limits, store
 from authhooks.hooks import secrets as hook_secrets
+from authhooks.hooks.lifecycle import infer_runtime
+from authhooks.hooks.store import Code
 from authhooks.services import Services
 from authhooks.storage import models
 
@@ -51,13 +53,16 @@ Egress = Annotated[
     AfterValidator(_egress_rules),
 ]
 OnError = Literal["fail", "continue"]
+# Auth0's API has no runtime field: a script sent without one is JavaScript when it
+# reads like Auth0's (module.exports, exports.onExecute...), else Python.
+Runtime = Literal["python", "node"]
 
 
 class HookCreate(RequestBody):
     name: Name
     script: Script
     triggerId: str
-    runtime: str = "python"
+    runtime: Runtime | None = None
     enabled: bool = False
     order: Order = 0
     timeout_ms: TimeoutMs = 5000
@@ -69,6 +74,9 @@ class HookCreate(RequestBody):
 class HookUpdate(Patch):
     name: Name | None = None
     script: Script | None = None
+    runtime: Runtime | None = Field(
+        default=None, description="The script's language; inferred from it when absent."
+    )
     enabled: bool | None = None
     exclusive: bool | None = Field(
         default=None, description="With enabled=true: disable the point's other hooks (Auth0)."
@@ -144,14 +152,12 @@ async def create_hook(
     caller: Annotated[Caller, Depends(require("create:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
-    if body.runtime != "python":
-        raise InvalidInput(f"unknown runtime {body.runtime!r}; supported: python")
+    code = Code(body.script, body.runtime or infer_runtime(body.script))
     hook = await found.lifecycle.create(
         author=caller.author,
-        script=body.script,
+        code=code,
         name=body.name,
         trigger_id=body.triggerId,
-        runtime=body.runtime,
         enabled=body.enabled,
         order=body.order,
         timeout_ms=body.timeout_ms,
@@ -198,9 +204,19 @@ async def update_hook(
 ) -> HookOut:
     changes = body.model_dump(exclude_unset=True)
     script = changes.pop("script", None)
+    runtime = changes.pop("runtime", None)
     exclusive = changes.pop("exclusive", False)
+    code = None
+    if script is not None:
+        code = Code(script, runtime or infer_runtime(script))
+    elif runtime is not None:
+        current = await found.lifecycle.runtime_of(hook_id)
+        if runtime != current:
+            raise InvalidInput(
+                f"runtime {runtime!r} needs a script in it: this hook's code is {current}"
+            )
     updated, current_script = await found.lifecycle.update(
-        hook_id, changes, author=caller.author, script=script, exclusive=exclusive
+        hook_id, changes, author=caller.author, code=code, exclusive=exclusive
     )
     return _out(updated, current_script)
 

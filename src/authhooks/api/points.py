@@ -13,6 +13,7 @@ from authhooks.api.auth import Caller, require
 from authhooks.api.models import Out
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import NotFound
+from authhooks.hooks.lifecycle import js_name
 from authhooks.points.contract import Point
 from authhooks.points.registry import POINTS
 
@@ -30,6 +31,15 @@ class Hint(Out):
     type: str  # "object", "array", "string", "number", "boolean", "null", "function"
 
 
+class JavaScript(Out):
+    """The same convention in JavaScript, as Auth0 wrote it."""
+
+    signature: str  # "module.exports = function (client, scope, audience, context, cb)"
+    template: str
+    api: dict[str, list[str]] | None = None  # camelCase: accessToken -> setCustomClaim
+    hints: list[Hint]
+
+
 class Convention(Out):
     function: str
     params: list[str]
@@ -37,6 +47,7 @@ class Convention(Out):
     template: str
     api: dict[str, list[str]] | None = None  # Actions: namespace -> methods
     hints: list[Hint]
+    javascript: JavaScript
 
 
 class PointOut(Out):
@@ -59,17 +70,34 @@ def _out(point: Point[Any, Any]) -> PointOut:
     secrets = {"API_KEY": "..."}
     hooks_args = point.hooks.arguments(event, state, secrets)
     actions = point.actions
+    js_context = {**hooks_args}
+    if isinstance(js_context.get("context"), dict):  # Auth0 Hooks read context.webtask.secrets
+        js_context["context"] = {**js_context["context"], "webtask": {"secrets": secrets}}
     hooks = Convention(
         function=point.hooks.function,
         params=list(point.hooks.params),
         signature=point.hooks.signature,
         template=point.templates.get("hooks", ""),
         hints=_hints(hooks_args),
+        javascript=JavaScript(
+            signature=f"module.exports = function ({', '.join([*point.hooks.params, 'cb'])})",
+            template=point.templates.get("hooks.js", ""),
+            hints=[*_hints(js_context), Hint(path="cb", type="function")],
+        ),
     )
     methods = {namespace: list(names) for namespace, names in actions.methods().items()}
     api_hints = [
         Hint(path=f"api.{namespace}.{method}", type="function")
         for namespace, names in methods.items()
+        for method in names
+    ]
+    js_methods = {
+        js_name(namespace): [js_name(method) for method in names]
+        for namespace, names in methods.items()
+    }
+    js_api_hints = [
+        Hint(path=f"api.{namespace}.{method}", type="function")
+        for namespace, names in js_methods.items()
         for method in names
     ]
     return PointOut(
@@ -86,6 +114,12 @@ def _out(point: Point[Any, Any]) -> PointOut:
                 template=point.templates.get("actions", ""),
                 api=methods,
                 hints=_hints({"event": actions.event(event, state, secrets)}) + api_hints,
+                javascript=JavaScript(
+                    signature=f"exports.{js_name(actions.function)} = async (event, api)",
+                    template=point.templates.get("actions.js", ""),
+                    api=js_methods,
+                    hints=_hints({"event": actions.event(event, state, secrets)}) + js_api_hints,
+                ),
             ),
         },
         event_schema=dict(point.event_schema),

@@ -22,7 +22,7 @@ from authhooks.hooks.store import FlowHook
 from authhooks.logs.records import Invocation
 from authhooks.points.contract import BadOutput, Denial, Denied, Point, Refusal
 from authhooks.runtime.outcome import BadResult, ConsoleLine, Failure, HookRaised, Outcome
-from authhooks.runtime.supervisor import CodeVersion, Runtime, redactor
+from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime, redactor
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ Publisher = Callable[[dict[str, Any]], None]  # a console line, as it is written
 
 
 def code_version(hook: FlowHook, point: Point[Any, Any]) -> CodeVersion:
-    return lifecycle.code_version(point, hook.key, hook.script)
+    return lifecycle.code_version(point, hook.key, hook.code)
 
 
 def new_invocation_id() -> str:
@@ -80,8 +80,8 @@ async def run_hook(
     redact = redactor(hook.secrets.values())
     started = datetime.now(UTC)
 
-    def arguments(function: str) -> dict[str, Any]:
-        if function == point.actions.function:
+    def arguments(entry: Entry) -> dict[str, Any]:
+        if entry.api is not None:  # the Actions convention's, in either language
             return {"event": point.actions.event(event, state, hook.secrets)}
         return point.hooks.arguments(event, state, hook.secrets)
 

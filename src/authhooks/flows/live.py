@@ -130,7 +130,7 @@ class LiveFlows:
 
     def _versions(self, flows: Flows) -> dict[str, CodeVersion]:
         return {
-            hook.key: code_version(self._points[point], hook.key, hook.script)
+            hook.key: code_version(self._points[point], hook.key, hook.code)
             for point, hooks in flows.items()
             if point in self._points
             for hook in hooks

@@ -23,6 +23,7 @@ from authhooks.errors import InvalidInput
 from authhooks.flows.engine import Publisher, code_version, run_hook
 from authhooks.hooks import captures, store
 from authhooks.hooks import secrets as hook_secrets
+from authhooks.hooks.lifecycle import infer_runtime
 from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey
 from authhooks.points.contract import BadEvent, Point, Preview
@@ -138,10 +139,14 @@ class Runner:
                     f"the hook's point {row.trigger_id!r} is not declared on this server"
                 )
             if trial.script is not None:
-                version, script = 0, trial.script
+                # Unsaved code, in the language it is written in, with the packages of
+                # the deployed version.
+                deployed = store.code_of(store.get_version(session, hook_id, row.version))
+                version = 0
+                code = replace(deployed, script=trial.script, runtime=infer_runtime(trial.script))
             else:
                 version = trial.version if trial.version is not None else row.version
-                script = store.get_version(session, hook_id, version).script
+                code = store.code_of(store.get_version(session, hook_id, version))
             secrets = hook_secrets.values(session, self._master_key, hook_id)
             secrets.update(trial.secrets or {})
             if trial.replay is not None:
@@ -159,7 +164,10 @@ class Runner:
                 id=row.id,
                 name=row.name,
                 version=version,
-                script=script,
+                script=code.script,
+                runtime=code.runtime,
+                dependencies=dict(code.dependencies),
+                installed=code.installed,
                 timeout_ms=row.timeout_ms,
                 on_error="fail",  # the runner shows failures, it does not forgive them
                 secrets=secrets,

@@ -11,6 +11,7 @@ module; nothing else builds a version's runtime key.
 
 from __future__ import annotations
 
+import re
 import secrets as random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from anyio.to_thread import run_sync
 
 from authhooks.errors import DomainError, InvalidInput
 from authhooks.hooks import store
+from authhooks.hooks.store import Code
 from authhooks.points.contract import Point
 from authhooks.runtime.outcome import LoadError, LoadFailed
 from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime
@@ -41,17 +43,43 @@ class SandboxUnavailable(DomainError):
     code = "unavailable"
 
 
-def entries(point: Point[Any, Any]) -> tuple[Entry, ...]:
+def entries(point: Point[Any, Any], language: str = "python") -> tuple[Entry, ...]:
     """The functions a hook of ``point`` may define: the Actions convention first
-    (when a script defines both, it is the one that runs), then Hooks."""
-    return (
-        Entry(point.actions.function, point.actions.methods()),
-        Entry(point.hooks.function),
+    (when a script defines both, it is the one that runs), then Hooks. In
+    JavaScript, as Auth0 wrote them: ``exports.onExecuteCredentialsExchange`` and
+    ``module.exports = function (client, scope, audience, context, cb)``."""
+    actions = point.actions.function
+    if language == "node":
+        return (Entry(js_name(actions), point.actions.methods()), Entry(JS_HOOKS_ENTRY))
+    return (Entry(actions, point.actions.methods()), Entry(point.hooks.function))
+
+
+JS_HOOKS_ENTRY = "module.exports"
+# What only JavaScript hook code does at its top level (Auth0 Hooks and Actions).
+_JAVASCRIPT = re.compile(r"^\s*(module\.exports\s*=|exports\.\w+\s*=)", re.MULTILINE)
+
+
+def js_name(python_name: str) -> str:
+    """``on_execute_credentials_exchange`` -> ``onExecuteCredentialsExchange``."""
+    first, *rest = python_name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def infer_runtime(script: str) -> str:
+    """The language of a script sent without one (Auth0's API has no such field):
+    JavaScript when it assigns ``module.exports`` or ``exports.<name>``."""
+    return "node" if _JAVASCRIPT.search(script) else "python"
+
+
+def code_version(point: Point[Any, Any], key: str, code: Code) -> CodeVersion:
+    return CodeVersion(
+        key,
+        code.script,
+        entries(point, code.runtime),
+        code.runtime,
+        dict(code.dependencies),
+        code.installed,
     )
-
-
-def code_version(point: Point[Any, Any], key: str, script: str) -> CodeVersion:
-    return CodeVersion(key, script, entries(point))
 
 
 class Lifecycle:
@@ -75,30 +103,30 @@ class Lifecycle:
             )
         return point
 
-    async def check(self, point_id: str, script: str) -> None:
+    async def check(self, point_id: str, code: Code) -> None:
         """InvalidScript with the line when the code does not load in the sandbox."""
-        if len(script.encode()) > store.MAX_SCRIPT_BYTES:
+        if len(code.script.encode()) > store.MAX_SCRIPT_BYTES:
             raise InvalidInput(f"script exceeds {store.MAX_SCRIPT_BYTES} bytes")
         point = self.point(point_id)
-        version = code_version(point, f"check:{random.token_hex(8)}", script)
+        version = code_version(point, f"check:{random.token_hex(8)}", code)
         failure = await self._runtime.check(version)
         if failure is not None:
             raise _load_error(failure)
 
-    async def create(self, *, author: str, script: str, **fields: Any) -> models.Hook:
+    async def create(self, *, author: str, code: Code, **fields: Any) -> models.Hook:
         """Store a hook with its first version; an enabled one is warm when it goes live."""
         point = self.point(fields["trigger_id"])
         hook_id = store.new_hook_id()
-        version = code_version(point, store.version_key(hook_id, 1), script)
+        version = code_version(point, store.version_key(hook_id, 1), code)
         if fields.get("enabled"):
             await self._warm(version)
         else:
-            await self.check(point.id, script)
+            await self.check(point.id, code)
 
         def write() -> models.Hook:
             with self._db.session() as session:
                 return store.create_hook(
-                    session, hook_id=hook_id, author=author, script=script, **fields
+                    session, hook_id=hook_id, author=author, code=code, **fields
                 )
 
         try:
@@ -115,25 +143,25 @@ class Lifecycle:
         changes: dict[str, Any],
         *,
         author: str,
-        script: str | None = None,
+        code: Code | None = None,
         exclusive: bool = False,
     ) -> tuple[models.Hook, str]:
-        """Change a hook's fields; new ``script`` is a new version, deployed at once
+        """Change a hook's fields; new ``code`` is a new version, deployed at once
         (Auth0's meaning of PATCH). The hook and its deployed script."""
-        hook, deployed_script = await run_sync(self._read, hook_id, changes.get("name"))
+        hook, deployed = await run_sync(self._read, hook_id, changes.get("name"))
         point = self.point(hook.trigger_id)
         warmed: CodeVersion | None = None
-        if script is not None:
-            await self.check(point.id, script)
+        if code is not None:
+            await self.check(point.id, code)
             # Store the version, warm it, then switch: no request pays a cold start.
-            number = await run_sync(self._add_version, hook_id, script, author)
-            warmed = code_version(point, store.version_key(hook_id, number), script)
+            number = await run_sync(self._add_version, hook_id, code, author)
+            warmed = code_version(point, store.version_key(hook_id, number), code)
             await self._warm(warmed)
             changes["version"] = number
         elif changes.get("enabled"):
             # The code may no longer load (a newer interpreter, say): refuse to enable it.
             key = store.version_key(hook_id, hook.version)
-            await self._warm(code_version(point, key, deployed_script))
+            await self._warm(code_version(point, key, deployed))
 
         def write() -> tuple[models.Hook, str]:
             with self._db.session() as session:
@@ -156,12 +184,12 @@ class Lifecycle:
         hook, _ = await run_sync(self._read, hook_id)
         point = self.point(hook.trigger_id)
 
-        def read_script() -> str:
+        def read_code() -> Code:
             with self._db.session() as session:
-                return store.get_version(session, hook_id, number).script
+                return store.code_of(store.get_version(session, hook_id, number))
 
-        script = await run_sync(read_script)
-        await self._warm(code_version(point, store.version_key(hook_id, number), script))
+        code = await run_sync(read_code)
+        await self._warm(code_version(point, store.version_key(hook_id, number), code))
 
         def write() -> models.Hook:
             with self._db.session() as session:
@@ -169,7 +197,7 @@ class Lifecycle:
 
         deployed = await run_sync(write)
         self._changed()
-        return deployed, script
+        return deployed, code.script
 
     async def delete(self, hook_id: str) -> None:
         """Delete the hook; its versions drain in every process."""
@@ -180,6 +208,10 @@ class Lifecycle:
 
         await run_sync(write)
         self._changed()
+
+    async def runtime_of(self, hook_id: str) -> str:
+        hook, _ = await run_sync(self._read, hook_id)
+        return str(hook.runtime)
 
     def secrets_changed(self) -> None:
         """Secrets go with each call: the live flows reload them, no worker changes."""
@@ -192,16 +224,16 @@ class Lifecycle:
             self._runtime.retire(version.key)
             raise _load_error(error.failure) from None
 
-    def _read(self, hook_id: str, new_name: str | None = None) -> tuple[models.Hook, str]:
+    def _read(self, hook_id: str, new_name: str | None = None) -> tuple[models.Hook, Code]:
         with self._db.session() as session:
             hook = store.get_hook(session, hook_id)
             if new_name is not None:  # refused before any version is stored
                 store.check_name_free(session, new_name, hook_id)
-            return hook, store.current_script(session, hook)
+            return hook, store.code_of(store.get_version(session, hook_id, hook.version))
 
-    def _add_version(self, hook_id: str, script: str, author: str) -> int:
+    def _add_version(self, hook_id: str, code: Code, author: str) -> int:
         with self._db.session() as session:
-            return store.add_version(session, store.get_hook(session, hook_id), script, author)
+            return store.add_version(session, store.get_hook(session, hook_id), code, author)
 
 
 def _load_error(failure: LoadFailed) -> DomainError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -46,6 +46,13 @@ class FlowHook:
     capture_events: bool = False
     egress: tuple[Rule, ...] = ()  # what it may reach through the egress broker
     draft: str = ""  # version 0 only: tells one unsaved run's workers from another's
+    runtime: str = "python"  # the version's language: "python" or "node"
+    dependencies: dict[str, str] = field(default_factory=dict)  # declared, exact versions
+    installed: str | None = None  # the key of its installed set in the dependency store
+
+    @property
+    def code(self) -> Code:
+        return Code(self.script, self.runtime, dict(self.dependencies), installed=self.installed)
 
     @property
     def key(self) -> str:
@@ -59,6 +66,41 @@ class FlowHook:
 def version_key(hook_id: str, number: int) -> str:
     """The runtime's key for version ``number`` of a hook: its pool of workers."""
     return f"{hook_id}:{number}"
+
+
+@dataclass(frozen=True)
+class Code:
+    """What a version is made of: its script, the language it is written in, and
+    its packages (declared, resolved, and the installed set's key in the store)."""
+
+    script: str
+    runtime: str = "python"
+    dependencies: dict[str, str] = field(default_factory=dict)
+    resolved: list[dict[str, Any]] | None = None
+    installed: str | None = None
+
+    def version(self, hook_id: str, number: int, author: str) -> models.HookVersion:
+        return models.HookVersion(
+            hook_id=hook_id,
+            number=number,
+            script=self.script,
+            created_at=utcnow(),
+            author=author,
+            runtime=self.runtime,
+            dependencies=dict(self.dependencies),
+            resolved=self.resolved,
+            installed=self.installed,
+        )
+
+
+def code_of(version: models.HookVersion) -> Code:
+    return Code(
+        script=version.script,
+        runtime=version.runtime,
+        dependencies=dict(version.dependencies),
+        resolved=version.resolved,
+        installed=version.installed,
+    )
 
 
 def check_name(name: str) -> None:
@@ -83,7 +125,7 @@ def check_name_free(session: Session, name: str, hook_id: str | None = None) -> 
 
 
 def create_hook(
-    session: Session, *, hook_id: str, author: str, script: str, **fields: Any
+    session: Session, *, hook_id: str, author: str, code: Code, **fields: Any
 ) -> models.Hook:
     """Store a hook with its first version deployed; Conflict on a taken name."""
     check_name_free(session, fields["name"])
@@ -92,14 +134,13 @@ def create_hook(
         id=hook_id,
         version=1,
         last_version=1,
+        runtime=code.runtime,
         created_at=now,
         updated_at=now,
         **fields,
     )
     session.add(hook)
-    session.add(
-        models.HookVersion(hook_id=hook.id, number=1, script=script, created_at=now, author=author)
-    )
+    session.add(code.version(hook.id, 1, author))
     try:
         session.flush()
     except IntegrityError:
@@ -143,7 +184,7 @@ def current_script(session: Session, hook: models.Hook) -> str:
     return get_version(session, hook.id, hook.version).script
 
 
-def add_version(session: Session, hook: models.Hook, script: str, author: str) -> int:
+def add_version(session: Session, hook: models.Hook, code: Code, author: str) -> int:
     """A new immutable version, numbered atomically so that concurrent saves never collide."""
     number = session.execute(
         update(models.Hook)
@@ -151,11 +192,7 @@ def add_version(session: Session, hook: models.Hook, script: str, author: str) -
         .values(last_version=models.Hook.last_version + 1)
         .returning(models.Hook.last_version)
     ).scalar_one()
-    session.add(
-        models.HookVersion(
-            hook_id=hook.id, number=number, script=script, created_at=utcnow(), author=author
-        )
-    )
+    session.add(code.version(hook.id, int(number), author))
     return int(number)
 
 
@@ -163,8 +200,10 @@ def update_hook(session: Session, hook_id: str, changes: dict[str, Any]) -> mode
     hook = get_hook(session, hook_id)
     if "name" in changes:
         check_name_free(session, changes["name"], hook_id)
-    for field, value in changes.items():
-        setattr(hook, field, value)
+    for name, value in changes.items():
+        setattr(hook, name, value)
+    if "version" in changes:  # the hook is in the language its live version is
+        hook.runtime = get_version(session, hook_id, hook.version).runtime
     hook.updated_at = utcnow()
     bump_generation(session)
     return hook
@@ -204,7 +243,7 @@ def list_versions(session: Session, hook_id: str) -> list[models.HookVersion]:
 
 def deploy(session: Session, hook_id: str, number: int) -> models.Hook:
     hook = get_hook(session, hook_id)
-    get_version(session, hook_id, number)
+    hook.runtime = get_version(session, hook_id, number).runtime
     hook.version = number
     hook.updated_at = utcnow()
     bump_generation(session)
@@ -215,7 +254,7 @@ def load_flows(session: Session, master_key: MasterKey) -> dict[str, tuple[FlowH
     """Every point's enabled hooks in flow order, with deployed code and secrets
     (points without enabled hooks are left out)."""
     rows = session.execute(
-        select(models.Hook, models.HookVersion.script)
+        select(models.Hook, models.HookVersion)
         .join(
             models.HookVersion,
             (models.HookVersion.hook_id == models.Hook.id)
@@ -225,13 +264,16 @@ def load_flows(session: Session, master_key: MasterKey) -> dict[str, tuple[FlowH
         .order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at, models.Hook.id)
     ).all()
     flows: dict[str, list[FlowHook]] = {}
-    for hook, script in rows:
+    for hook, version in rows:
         flows.setdefault(hook.trigger_id, []).append(
             FlowHook(
                 id=hook.id,
                 name=hook.name,
                 version=hook.version,
-                script=script,
+                script=version.script,
+                runtime=version.runtime,
+                dependencies=dict(version.dependencies),
+                installed=version.installed,
                 timeout_ms=hook.timeout_ms,
                 on_error=hook.on_error,
                 secrets=hook_secrets.values(session, master_key, hook.id),

@@ -113,6 +113,41 @@ def on_execute_credentials_exchange(event, api):
     api.access_token.set_custom_claim("https://example.com/tier", tier)
 '''
 
+HOOKS_TEMPLATE_JS = """\
+/**
+ * Runs before a client-credentials access token is signed.
+ *
+ * @param {object} client - {id, name, metadata, tenant}
+ * @param {string[]} scope - the scopes granted so far
+ * @param {string} audience - the API the token is for
+ * @param {object} context - {webtask: {secrets}, request: {ip, user_agent, hostname,
+ *   language}, claims (custom claims added by earlier hooks)}
+ * @param {function} cb - cb(error, accessToken): accessToken.scope replaces the scopes,
+ *   and http(s)-URL keys become claims; cb(new InvalidScopeError(message)) refuses
+ */
+module.exports = function (client, scope, audience, context, cb) {
+  const accessToken = { scope };
+  accessToken['https://example.com/tier'] = client.metadata.tier || 'free';
+  cb(null, accessToken);
+};
+"""
+
+ACTIONS_TEMPLATE_JS = """\
+/**
+ * Runs before a client-credentials access token is signed.
+ *
+ * @param {object} event - {client: {client_id, name, metadata}, resource_server: {identifier},
+ *   transaction: {requested_scopes}, access_token: {scope, custom_claims}, request, tenant,
+ *   secrets}
+ * @param {object} api - api.accessToken.setCustomClaim(name, value), .addScope(scope),
+ *   .removeScope(scope); api.access.deny(code, reason)
+ */
+exports.onExecuteCredentialsExchange = async (event, api) => {
+  const tier = event.client.metadata.tier || 'free';
+  api.accessToken.setCustomClaim('https://example.com/tier', tier);
+};
+"""
+
 POINT: Point[Event, token.TokenState] = Point(
     id="credentials-exchange",
     description="Change the scopes and add custom claims of a client-credentials token.",
@@ -149,5 +184,10 @@ POINT: Point[Event, token.TokenState] = Point(
     ),
     refuse=token.refuse,
     preview=preview,
-    templates={"hooks": HOOKS_TEMPLATE, "actions": ACTIONS_TEMPLATE},
+    templates={
+        "hooks": HOOKS_TEMPLATE,
+        "actions": ACTIONS_TEMPLATE,
+        "hooks.js": HOOKS_TEMPLATE_JS,
+        "actions.js": ACTIONS_TEMPLATE_JS,
+    },
 )

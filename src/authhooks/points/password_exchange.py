@@ -114,6 +114,38 @@ def on_execute_password_exchange(event, api):
     api.access_token.set_custom_claim("https://example.com/roles", roles)
 '''
 
+HOOKS_TEMPLATE_JS = """\
+/**
+ * Runs before a password-grant access token is signed.
+ *
+ * @param {object} user - {id, email, email_verified, user_metadata, app_metadata, ...}
+ * @param {object} client - {id, name, metadata, tenant}
+ * @param {string[]} scope - the scopes granted so far
+ * @param {string} audience - the API the token is for
+ * @param {object} context - {webtask: {secrets}, request, connection, claims}
+ * @param {function} cb - cb(error, accessToken)
+ */
+module.exports = function (user, client, scope, audience, context, cb) {
+  const accessToken = { scope };
+  accessToken['https://example.com/roles'] = user.app_metadata.roles || [];
+  cb(null, accessToken);
+};
+"""
+
+ACTIONS_TEMPLATE_JS = """\
+/**
+ * Runs before a password-grant access token is signed.
+ *
+ * @param {object} event - {user: {user_id, email, app_metadata, ...}, client,
+ *   resource_server, transaction, access_token, connection, request, tenant, secrets}
+ * @param {object} api - api.accessToken.setCustomClaim(name, value), .addScope(scope),
+ *   .removeScope(scope); api.access.deny(code, reason)
+ */
+exports.onExecutePasswordExchange = async (event, api) => {
+  api.accessToken.setCustomClaim('https://example.com/roles', event.user.app_metadata.roles || []);
+};
+"""
+
 POINT: Point[Event, token.TokenState] = Point(
     id="password-exchange",
     description="Change the scopes and add custom claims of a password-grant token.",
@@ -148,5 +180,10 @@ POINT: Point[Event, token.TokenState] = Point(
     ),
     refuse=token.refuse,
     preview=preview,
-    templates={"hooks": HOOKS_TEMPLATE, "actions": ACTIONS_TEMPLATE},
+    templates={
+        "hooks": HOOKS_TEMPLATE,
+        "actions": ACTIONS_TEMPLATE,
+        "hooks.js": HOOKS_TEMPLATE_JS,
+        "actions.js": ACTIONS_TEMPLATE_JS,
+    },
 )

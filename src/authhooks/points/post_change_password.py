@@ -21,5 +21,25 @@ def on_execute_post_change_password(event, api):
     event["event_id"]. Nothing to change on the user: it is only told."""
     print("password changed for", event["user"]["email"])
 ''',
+        "hooks.js": """\
+/**
+ * Runs after a user's password changed, at least once: de-duplicate by context.event_id.
+ * @param {object} user - {id, email, last_password_reset, ...}
+ * @param {object} context - {webtask: {secrets}, request, connection, event_id, delivery}
+ * @param {function} cb - cb(error)
+ */
+module.exports = function (user, context, cb) {
+  console.log('password changed for', user.email);
+  cb();
+};
+""",
+        "actions.js": """\
+/**
+ * Runs after a user's password changed, at least once: de-duplicate by event.event_id.
+ */
+exports.onExecutePostChangePassword = async (event, api) => {
+  console.log('password changed for', event.user.email);
+};
+""",
     },
 )

@@ -31,5 +31,26 @@ def on_execute_post_user_registration(event, api):
     """
     print("welcome", event["user"]["email"])
 ''',
+        "hooks.js": """\
+/**
+ * Runs after a user is stored, at least once: de-duplicate by context.event_id.
+ * @param {object} user - {id, email, ...}
+ * @param {object} context - {webtask: {secrets}, request, connection, event_id, delivery}
+ * @param {function} cb - cb(error); what is passed on is only logged
+ */
+module.exports = function (user, context, cb) {
+  console.log('welcome', user.email);
+  cb();
+};
+""",
+        "actions.js": """\
+/**
+ * Runs after a user is stored, at least once: de-duplicate by event.event_id.
+ * @param {object} event - {user: {user_id, email, ...}, connection, request, tenant, secrets}
+ */
+exports.onExecutePostUserRegistration = async (event, api) => {
+  console.log('welcome', event.user.email);
+};
+""",
     },
 )

@@ -150,6 +150,42 @@ def on_execute_pre_user_registration(event, api):
     api.user.set_app_metadata("plan", "free")
 '''
 
+HOOKS_TEMPLATE_JS = """\
+/**
+ * Runs before a new user is stored. The password is never passed.
+ *
+ * @param {object} user - {email, username, phone_number, user_metadata, app_metadata, tenant}
+ * @param {object} context - {webtask: {secrets}, request, connection}
+ * @param {function} cb - cb(null, {user: {user_metadata, app_metadata}}) stores metadata;
+ *   cb(new PreUserRegistrationError(logMessage, userMessage)) refuses the signup
+ */
+module.exports = function (user, context, cb) {
+  if (user.email.endsWith('@example.org')) {
+    const userMessage = 'Sign-ups from this domain are closed';
+    return cb(new PreUserRegistrationError('blocked domain', userMessage));
+  }
+  cb(null, { user: { app_metadata: { plan: 'free' } } });
+};
+"""
+
+ACTIONS_TEMPLATE_JS = """\
+/**
+ * Runs before a new user is stored. The password is never passed.
+ *
+ * @param {object} event - {user: {email, username, phone_number, user_metadata,
+ *   app_metadata}, connection, request, tenant, secrets}
+ * @param {object} api - api.user.setUserMetadata(key, value), .setAppMetadata(key, value);
+ *   api.access.deny(reason, userMessage) refuses the signup
+ */
+exports.onExecutePreUserRegistration = async (event, api) => {
+  if (event.user.email.endsWith('@example.org')) {
+    api.access.deny('blocked domain', 'Sign-ups from this domain are closed');
+    return;
+  }
+  api.user.setAppMetadata('plan', 'free');
+};
+"""
+
 POINT: Point[Event, SignupMetadata] = Point(
     id="pre-user-registration",
     description="Refuse a signup, or add metadata to the user before it is stored.",
@@ -186,5 +222,10 @@ POINT: Point[Event, SignupMetadata] = Point(
     ),
     refuse=refuse,
     preview=preview,
-    templates={"hooks": HOOKS_TEMPLATE, "actions": ACTIONS_TEMPLATE},
+    templates={
+        "hooks": HOOKS_TEMPLATE,
+        "actions": ACTIONS_TEMPLATE,
+        "hooks.js": HOOKS_TEMPLATE_JS,
+        "actions.js": ACTIONS_TEMPLATE_JS,
+    },
 )

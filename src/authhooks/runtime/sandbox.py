@@ -33,6 +33,7 @@ from pathlib import Path
 
 import authhooks
 from authhooks.private_files import why_not_private
+from authhooks.runtime import seccomp
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ LIBRARY_MOUNT = "/opt/authhooks-lib"
 # so ssl, urllib.request, http.client and httpx, reads) and REQUESTS_CA_BUNDLE
 # point at it, so that every client verifies servers against it as it comes.
 CA_MOUNT = "/opt/authhooks-ca/ca-certificates.crt"
+# The Node.js worker's own files (worker.js, its proxy agents, confine.so), the
+# seccomp filter it loads, and a version's dependencies, when it has any.
+NODE_MOUNT = "/opt/authhooks-node"
+FILTER_MOUNT = "/opt/authhooks-filter.bpf"
+DEPENDENCIES_MOUNT = "/opt/authhooks-deps"
+NODE_DIR = Path(__file__).resolve().parent / "node"
+MIN_NODE = (20, 0)
+LANGUAGES = ("python", "node")
 # Pure-Python HTTP clients hooks may import besides the standard library, bound
 # read-only from the server's own environment when it has them (httpx and what
 # it needs; requests and its needs if installed). They reach the network only
@@ -117,6 +126,8 @@ class SandboxSettings:
     # The CA certificates hooks' TLS clients trust; empty: the system's bundle, or
     # certifi's where the system has none.
     ca_bundle: str = ""
+    # The Node.js binary for JavaScript hooks: "auto" finds `node` on PATH.
+    node: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,9 @@ class Sandbox:
     # util-linux's setpriv, which drops to a worker's uid before running bwrap.
     setpriv: str | None = field(init=False)
     ca_bundle: Path | None = field(init=False)
+    # What JavaScript hooks run on, or None, and then ``node_unavailable`` says why.
+    node: NodeRuntime | None = field(init=False, default=None)
+    node_unavailable: str = field(init=False, default="")
     _claimed: tuple[int, int] | None = field(init=False, default=None)  # (range, lock fd)
 
     def __post_init__(self) -> None:
@@ -192,9 +206,111 @@ class Sandbox:
             )
         if self.separate_uids:
             self._uid_range()  # now: a lock directory that is refused stops the start
+        try:
+            self.node = NodeRuntime.discover(self.settings.node, self.seccomp_library)
+        except SandboxUnavailable as error:
+            self.node_unavailable = str(error)
+            log.info("JavaScript hooks cannot run here: %s", error)
+        if self.node is not None and self.separate_uids:
+            unreadable = [p for p in self.node.binds if not _others_can_read(p)]
+            if unreadable:
+                self.node_unavailable = (
+                    f"workers, on uids of their own, cannot read {unreadable[0]}"
+                )
+                self.node.close()
+                self.node = None
 
-    def command(self, out_fd: int) -> list[str]:
-        args = [
+    def command(
+        self,
+        out_fd: int,
+        language: str = "python",
+        egress: int | None = None,
+        dependencies: Path | None = None,
+    ) -> list[str]:
+        """The bwrap command of one worker of ``language``, whose frames go out on
+        ``out_fd``; ``dependencies``, a version's installed packages, are bound
+        read-only where its worker looks for them."""
+        if language == "node":
+            return self._node_command(out_fd, egress, dependencies)
+        args = self._bwrap(self._ca_environment())
+        for path in self.binds:
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
+        for library in self.hook_libraries:
+            args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
+        if dependencies is not None:
+            args += ["--ro-bind", str(dependencies), DEPENDENCIES_MOUNT]
+        args += self._common_binds()
+        for path in self.hidden:
+            args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
+        args += self._read_only()
+        bootstrap = (
+            f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]; "
+            f"from authhooks.runtime.worker import main; main({out_fd})"
+        )
+        return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
+
+    def _node_command(
+        self, out_fd: int, egress: int | None, dependencies: Path | None
+    ) -> list[str]:
+        node = self.node
+        if node is None:
+            raise SandboxUnavailable(f"JavaScript hooks cannot run here: {self.node_unavailable}")
+        limits = self.limits
+        # confine.c reads these before Node starts, and clears them (docs/sandbox.md).
+        confinement = {
+            "LD_PRELOAD": f"{NODE_MOUNT}/confine.so",
+            "AUTHHOOKS_FILTER": FILTER_MOUNT,
+            "AUTHHOOKS_LIMITS": " ".join(
+                str(value)
+                for value in (
+                    limits.memory_bytes,
+                    limits.cpu_seconds,
+                    limits.file_bytes,
+                    limits.open_files,
+                    limits.processes,
+                    limits.nice,
+                )
+            ),
+            "AUTHHOOKS_FRAMES": str(out_fd),
+            # Fewer threads than Node's defaults: each counts against the process cap.
+            "UV_THREADPOOL_SIZE": "2",
+        }
+        if egress is not None:
+            confinement["AUTHHOOKS_DOOR"] = str(egress)
+        environment = [
+            arg for name, value in confinement.items() for arg in ("--setenv", name, value)
+        ]
+        args = self._bwrap([*environment, *self._ca_environment()])
+        for path in node.binds:
+            args += ["--ro-bind", str(path), str(path)]
+        args += [
+            "--ro-bind",
+            str(NODE_DIR),
+            NODE_MOUNT,
+            "--ro-bind",
+            str(node.filter),
+            FILTER_MOUNT,
+        ]
+        if dependencies is not None:
+            args += ["--ro-bind", str(dependencies), DEPENDENCIES_MOUNT]
+        args += self._common_binds()
+        args += self._read_only()
+        # The V8 heap's cap: a hook that allocates past it ends as out_of_memory, as
+        # one that passes RLIMIT_DATA (the whole process's writable memory) does.
+        heap_mib = limits.memory_bytes * 5 // 8 >> 20
+        return [
+            *args,
+            str(node.binary),
+            "--no-addons",
+            "--use-openssl-ca",
+            f"--max-old-space-size={heap_mib}",
+            "--v8-pool-size=2",
+            f"{NODE_MOUNT}/worker.js",
+        ]
+
+    def _bwrap(self, environment: list[str]) -> list[str]:
+        return [
             self.bwrap,
             "--unshare-user",
             "--unshare-pid",
@@ -216,7 +332,7 @@ class Sandbox:
             # controlling terminal, and a second session would be a scheduler
             # autogroup of its own, out of reach of ``lower_autogroup``.
             "--clearenv",
-            *self._ca_environment(),
+            *environment,
             "--cap-drop",
             "ALL",
             "--proc",
@@ -228,25 +344,21 @@ class Sandbox:
             "--tmpfs",
             "/tmp",
         ]
-        for path in self.binds:
-            args += ["--ro-bind", str(path), str(path)]
-        args += ["--ro-bind", str(self.package), f"{PACKAGE_MOUNT}/authhooks"]
-        for library in self.hook_libraries:
-            args += ["--ro-bind", str(library), f"{LIBRARY_MOUNT}/{library.name}"]
-        if self.ca_bundle is not None:
-            args += ["--ro-bind", str(self.ca_bundle), CA_MOUNT]
-        for path in self.hidden:
-            args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
+
+    def _common_binds(self) -> list[str]:
+        if self.ca_bundle is None:
+            return []
+        return ["--ro-bind", str(self.ca_bundle), CA_MOUNT]
+
+    @staticmethod
+    def _read_only() -> list[str]:
         # Everything but /tmp read-only: no writable tmpfs at /, /opt or /dev(/shm).
         # /proc too: its files take writes (/proc/self/autogroup would let hook
         # code undo the priority the server set, see lower_autogroup).
-        args += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
-        args += ["--chdir", "/tmp", "--"]
-        bootstrap = (
-            f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]; "
-            f"from authhooks.runtime.worker import main; main({out_fd})"
-        )
-        return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
+        return [
+            "--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/",
+            "--chdir", "/tmp", "--",
+        ]  # fmt: skip
 
     def _ca_environment(self) -> list[str]:
         if self.ca_bundle is None:
@@ -264,19 +376,26 @@ class Sandbox:
             return self.settings.uid_base + self._uid_range() * SLOTS + slot
         return os.getuid()
 
-    def spawn(self, slot: int, egress: int | None = None) -> Spawned:
-        """Start one sandboxed worker; it waits for its ``load`` frame.
+    def spawn(
+        self,
+        slot: int,
+        egress: int | None = None,
+        language: str = "python",
+        dependencies: Path | None = None,
+    ) -> Spawned:
+        """Start one sandboxed worker of ``language``; it waits for its ``load`` frame.
 
         ``slot`` (0 to SLOTS - 1) must be unique among this process's live workers;
         with separate uids it picks the worker's host uid within this process's range.
         ``egress`` is a descriptor the worker inherits, under the same number: its
-        door to the egress broker.
+        door to the egress broker. ``dependencies`` is the version's installed
+        packages, if it has any.
         """
         to_worker_r, to_worker = os.pipe()
         from_worker, from_worker_w = os.pipe()
         console, console_w = os.pipe()
         uid = self.host_uid(slot) if self.separate_uids else None
-        command = self.command(from_worker_w)
+        command = self.command(from_worker_w, language, egress, dependencies)
         popen_uid = None  # without setpriv, Popen changes the uid itself (and forks)
         if uid is not None and self.setpriv is not None:
             # setpriv changes the uid after exec, so Popen can vfork: forking the
@@ -315,7 +434,9 @@ class Sandbox:
         return Spawned(process, to_worker, from_worker, console)
 
     def close(self) -> None:
-        """Give this process's uid range back."""
+        """Give this process's uid range back, and remove the exported filter."""
+        if self.node is not None:
+            self.node.close()
         if self._claimed is not None:
             os.close(self._claimed[1])
             self._claimed = None
@@ -336,6 +457,54 @@ class Sandbox:
             if self._claimed is None:
                 raise SandboxUnavailable("no free range of sandbox uids on this host")
         return self._claimed[0]
+
+
+@dataclass
+class NodeRuntime:
+    """Node.js for JavaScript hooks: the binary, what it loads, and the seccomp filter
+    the Python workers install on themselves, exported for confine.c to load."""
+
+    binary: Path
+    binds: list[Path]  # the binary and its shared libraries, bound where they are
+    filter: Path
+    _directory: Path
+
+    @classmethod
+    def discover(cls, setting: str, seccomp_library: Path) -> NodeRuntime:
+        """SandboxUnavailable when there is no usable Node.js, or its worker is not built."""
+        found = shutil.which("node") if setting == "auto" else setting
+        if not found:
+            raise SandboxUnavailable("Node.js is not installed (apt-get install nodejs)")
+        binary = Path(found).resolve()
+        try:
+            version = subprocess.run(
+                [str(binary), "--version"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+                env={},
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as error:
+            raise SandboxUnavailable(f"cannot run {binary}: {error}") from None
+        numbers = re.match(r"v(\d+)\.(\d+)", version)
+        if numbers is None or (int(numbers[1]), int(numbers[2])) < MIN_NODE:
+            raise SandboxUnavailable(f"Node.js {version} is older than 20 (the oldest LTS kept)")
+        for needed in ("worker.js", "confine.so", "node_modules"):
+            if not (NODE_DIR / needed).exists():
+                raise SandboxUnavailable(
+                    f"{NODE_DIR / needed} is missing: run scripts/setup.sh (make run does)"
+                )
+        directory = Path(tempfile.mkdtemp(prefix="authhooks-filter-"))
+        # Every worker uid reads it (it is no secret: the rules are in the source).
+        directory.chmod(0o755)
+        filter_path = directory / "filter.bpf"
+        seccomp.export(str(filter_path), str(seccomp_library))
+        binds = sorted({binary, *_shared_libraries([binary])})
+        return cls(binary, binds, filter_path, directory)
+
+    def close(self) -> None:
+        shutil.rmtree(self._directory, ignore_errors=True)
 
 
 def private_directory(path: Path) -> Path:

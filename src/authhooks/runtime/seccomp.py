@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import socket
+from collections.abc import Callable
+from typing import Any
 
 LIBRARY = "libseccomp.so.2"
 
@@ -75,6 +78,24 @@ def _errno(code: int) -> int:
 
 def install(library: str = LIBRARY) -> None:
     """Load the filter into the calling process (and its future threads), for good."""
+    _with_filter(library, lambda lib, context: lib.seccomp_load(context), "seccomp_load")
+
+
+def export(path: str, library: str = LIBRARY) -> None:
+    """Write the same filter to ``path`` as a BPF program, for a worker that cannot
+    build one itself (Node.js: runtime/node/confine.c loads it before Node starts).
+    The calling process is left unfiltered."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        _with_filter(
+            library, lambda lib, context: lib.seccomp_export_bpf(context, fd), "seccomp_export_bpf"
+        )
+    finally:
+        os.close(fd)
+
+
+def _with_filter(library: str, use: Callable[[Any, int], int], what: str) -> None:
+    """Build the filter in a libseccomp context and hand it to ``use``."""
     lib = ctypes.CDLL(library, use_errno=True)
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
@@ -87,6 +108,7 @@ def install(library: str = LIBRARY) -> None:
         ctypes.POINTER(_ArgCmp),
     ]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
 
     context = lib.seccomp_init(_ALLOW)
@@ -137,8 +159,8 @@ def install(library: str = LIBRARY) -> None:
         # no controlling terminal). The kernel reads the request as 32 bits.
         for request in (_TIOCSTI, _TIOCLINUX):
             rule("ioctl", _errno(errno.EPERM), (1, _CMP_MASKED_EQ, 0xFFFFFFFF, request))
-        result = lib.seccomp_load(context)
+        result = use(lib, context)
         if result < 0:
-            raise OSError(-result, "seccomp_load failed")
+            raise OSError(-result, f"{what} failed")
     finally:
         lib.seccomp_release(context)

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from authhooks.egress.broker import Broker, EgressRecord
@@ -45,6 +46,7 @@ from authhooks.runtime.sandbox import (
     Limits,
     Sandbox,
     SandboxSettings,
+    SandboxUnavailable,
     claim_lock,
     lower_autogroup,
 )
@@ -94,6 +96,8 @@ class RuntimeSettings:
     # its worker and is woken back: on one CPU each wake-up costs ~20 us, across
     # CPUs ~100-400 us on small VMs. Worth it with one server process per core.
     cpu: int | None = None
+    # Where versions' installed dependency sets are (CodeVersion.installed names one).
+    dependency_root: Path | None = None
 
 
 def claim_cpu() -> int | None:
@@ -238,7 +242,7 @@ class Runtime:
     async def invoke(
         self,
         version: CodeVersion,
-        args: Mapping[str, Any] | Callable[[str], Mapping[str, Any]],
+        args: Mapping[str, Any] | Callable[[Entry], Mapping[str, Any]],
         *,
         secrets: Iterable[str] = (),
         timeout: float | None = None,
@@ -248,7 +252,7 @@ class Runtime:
     ) -> Outcome:
         """Call ``version``'s entry function with ``args`` as keyword arguments.
 
-        ``args`` may instead be a function of the entry's name (when the version
+        ``args`` may instead be a function of the entry (when the version
         offers several, the arguments depend on which one its code defines).
         ``secrets`` are values to redact from console lines and errors; the caller
         places them in ``args`` wherever the hook expects them. ``egress`` is what
@@ -267,7 +271,7 @@ class Runtime:
         entry = worker.entry or version.entries[0]
         if encoded_args is None:
             try:
-                encoded_args = _encode_args(args(entry.function))  # type: ignore[operator]
+                encoded_args = _encode_args(args(entry))  # type: ignore[operator]
             except BaseException:
                 self._release(pool, worker, counted=False)
                 raise
@@ -362,12 +366,14 @@ class Runtime:
                 if self._broker is not None:
                     door = self._broker.open(slot)
                     egress = door.fileno()
-                spawned = self.sandbox.spawn(slot, egress)
+                spawned = self.sandbox.spawn(
+                    slot, egress, pool.version.language, self._installed(pool.version)
+                )
             except BaseException as error:
                 if self._broker is not None:
                     self._broker.close(slot)
                 self._free_slots.append(slot)
-                if isinstance(error, OSError):
+                if isinstance(error, OSError | SandboxUnavailable):
                     raise Unavailable(Crashed(f"the sandbox did not start: {error}")) from None
                 raise
             finally:
@@ -407,6 +413,13 @@ class Runtime:
             if starting:
                 pool.starting -= 1
                 _STARTING.dec()
+
+    def _installed(self, version: CodeVersion) -> Path | None:
+        """Where the version's dependencies are installed, if it has any."""
+        root = self.settings.dependency_root
+        if version.installed is None or root is None:
+            return None
+        return root / version.installed
 
     def _lower_priority(self, worker: Worker, attempts: int = 20) -> None:
         """Lower the worker's autogroup priority, trying again shortly while the

@@ -22,7 +22,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,12 @@ class CodeVersion:
     key: str
     source: str
     entry: str | tuple[Entry, ...]
+    language: str = "python"  # "python" or "node"
+    # Its declared dependencies (name -> exact version), and the key of their
+    # installed set under RuntimeSettings.dependency_root, bound read-only into
+    # its workers.
+    dependencies: Mapping[str, str] = field(default_factory=dict)
+    installed: str | None = None
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -155,6 +161,7 @@ class Worker:
                     "entries": [
                         {"function": entry.function, "api": entry.api} for entry in version.entries
                     ],
+                    "dependencies": dict(version.dependencies),
                     "limits": self._limits.for_worker(),
                     "seccomp_library": seccomp_library,
                     "egress": self.egress,
@@ -222,8 +229,14 @@ class Worker:
             return BadResult(reason), None, None, console, dropped
         if op == "timeout":
             return Timeout(timeout), None, None, console, dropped
+        death = self._death(answer)
+        if _OUT_OF_MEMORY.search(death.output):
+            # V8 ends the process itself at its heap cap, or when RLIMIT_DATA refuses
+            # it memory: the Node.js worker's MemoryError.
+            self.kill("out_of_memory")
+            return OutOfMemory(self._limits.memory_bytes), None, None, console, dropped
         self.kill("crashed")
-        return self._death(answer), None, None, console, dropped
+        return death, None, None, console, dropped
 
     def next_frame(self, encoded_args: bytes) -> bytes:
         """The invoke frame for the next call, around arguments already encoded as JSON."""
@@ -430,7 +443,7 @@ class Worker:
         if not self.exited.done():
             self.exited.set_result(process.returncode)
 
-    def _death(self, answer: dict[str, Any]) -> Failure:
+    def _death(self, answer: dict[str, Any]) -> Crashed:
         reason = answer.get("reason")
         code = self._spawned.process.returncode
         if not isinstance(reason, str):
@@ -452,6 +465,9 @@ class Worker:
         return Crashed(reason, output[-MAX_TEXT:])
 
 
+_OUT_OF_MEMORY = re.compile(
+    r"JavaScript heap out of memory|Allocation failed - process out of memory"
+)
 # orjson refuses JSON nested deeper than 1,024 levels. Parsed inside this many
 # arrays, a frame nested deeper than MAX_DEPTH is refused by that same check,
 # in C: walking a frame of tiny lists in Python took a second per 4 MiB.

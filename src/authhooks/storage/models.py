@@ -177,6 +177,11 @@ class HookVersion(Base):
     script: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     author: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The language and packages this code was written for: a rollback brings them back.
+    runtime: Mapped[str] = mapped_column(String(16), nullable=False, default="python")
+    dependencies: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    resolved: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    installed: Mapped[str | None] = mapped_column(String(64), nullable=True)  # store key
 
 
 class HookSecret(Base):

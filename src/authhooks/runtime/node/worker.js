@@ -1,0 +1,379 @@
+'use strict';
+/*
+ * The Node.js worker: runs inside the sandbox and serves calls of one hook
+ * version, speaking the same frames as the Python worker (runtime/worker.py,
+ * runtime/protocol.py): a 4-byte big-endian length, then UTF-8 JSON.
+ *
+ * It is already confined when this file runs: confine.c, preloaded, set its
+ * resource limits, handed its loopback listener to the egress broker, closed
+ * every other descriptor and installed the seccomp filter before Node started.
+ *
+ * Start-up: read the `load` frame, compile the hook as a CommonJS module named
+ * hook.js, find the first entry it defines (Actions: `exports.onExecuteX`;
+ * Hooks: `module.exports = function (..., cb)`), answer `ready` or `load_error`.
+ * Then for each `invoke` frame run the function and answer `result` or `error`,
+ * with console lines sent as `log` frames while it runs.
+ */
+
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
+const path = require('path');
+const util = require('util');
+const vm = require('vm');
+const Module = require('module');
+
+const FILENAME = 'hook.js';
+const FRAMES_OUT = Number(process.env.AUTHHOOKS_FRAMES);
+const DEPENDENCIES = '/opt/authhooks-deps';
+const MAX_TEXT = 4000;
+const REDACTION_ROOM = 4096;
+const MAX_TRACEBACK_LINES = 50;
+// Node's own modules a hook may require. Those that start processes or threads,
+// open a debugger or load native code are left out; what is left out but reached
+// another way gains nothing: seccomp refuses new processes, and addons are off.
+const BUILTINS = new Set([
+  'assert', 'buffer', 'crypto', 'dns', 'events', 'fs', 'http', 'https', 'net', 'os', 'path',
+  'perf_hooks', 'punycode', 'querystring', 'readline', 'stream', 'string_decoder', 'timers',
+  'tls', 'url', 'util', 'zlib',
+  'assert/strict', 'dns/promises', 'fs/promises', 'path/posix', 'stream/promises',
+  'stream/web', 'timers/promises', 'util/types',
+]);
+const REFUSED = new Set([
+  'child_process', 'cluster', 'worker_threads', 'inspector', 'v8', 'vm', 'module', 'repl',
+  'trace_events', 'wasi',
+]);
+
+// --- errors a hook raises on purpose (authhooks.hook in Python) --------------------------
+
+class HookError extends Error {
+  constructor(message, userMessage) {
+    super(message === undefined ? '' : String(message));
+    this.name = this.constructor.name;
+    this.userMessage = userMessage === undefined ? null : userMessage;
+  }
+}
+HookError.code = 'access_denied';
+class InvalidRequestError extends HookError {}
+InvalidRequestError.code = 'invalid_request';
+class InvalidScopeError extends HookError {}
+InvalidScopeError.code = 'invalid_scope';
+class ServerError extends HookError {}
+ServerError.code = 'server_error';
+class PreUserRegistrationError extends HookError {}
+PreUserRegistrationError.code = 'access_denied';
+const HOOK_ERRORS = {
+  HookError, InvalidRequestError, InvalidScopeError, ServerError, PreUserRegistrationError,
+};
+
+// --- frames ------------------------------------------------------------------------------
+
+function send(message) {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  let written = 0;
+  while (written < frame.length) {
+    written += fs.writeSync(FRAMES_OUT, frame, written, frame.length - written);
+  }
+}
+
+function frames(onMessage) {
+  let buffer = Buffer.alloc(0);
+  const input = fs.createReadStream(null, { fd: 0, highWaterMark: 1 << 16 });
+  input.on('data', (chunk) => {
+    buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
+    while (buffer.length >= 4) {
+      const length = buffer.readUInt32BE(0);
+      if (buffer.length < 4 + length) break;
+      const body = buffer.subarray(4, 4 + length).toString('utf8');
+      buffer = buffer.subarray(4 + length);
+      onMessage(JSON.parse(body));
+    }
+  });
+  input.on('end', () => process.exit(0)); // the supervisor closed the pipe: retire quietly
+}
+
+// --- the console -------------------------------------------------------------------------
+
+let call = null; // the call running: {id, lines, dropped}
+let limits = { lines: 200, line_chars: 2000, result_bytes: 1 << 20 };
+
+function writeLines(stream, text) {
+  if (call === null) return; // written outside any call (a timer left running): dropped
+  for (const line of String(text).split('\n')) {
+    if (call.lines >= limits.lines) {
+      call.dropped += 1;
+      continue;
+    }
+    call.lines += 1;
+    const cut = line.slice(0, limits.line_chars + REDACTION_ROOM).toWellFormed();
+    send({ op: 'log', id: call.id, stream, line: cut });
+  }
+}
+
+function installConsole() {
+  const out = (...args) => writeLines('stdout', util.format(...args));
+  const err = (...args) => writeLines('stderr', util.format(...args));
+  for (const name of ['log', 'info', 'debug', 'trace']) console[name] = out;
+  for (const name of ['warn', 'error']) console[name] = err;
+  console.dir = (value) => out(util.inspect(value));
+  process.stdout.write = (chunk) => { out(String(chunk).replace(/\n$/, '')); return true; };
+  process.stderr.write = (chunk) => { err(String(chunk).replace(/\n$/, '')); return true; };
+}
+
+// --- outbound HTTP: through the egress broker --------------------------------------------
+
+function useProxy() {
+  const url = process.env.HTTP_PROXY;
+  if (!url) return;
+  // Node honours no proxy variable by itself: every client goes through the broker
+  // because the agents they default to do. axios would read the variables and send
+  // HTTPS requests to the proxy in the clear, so they go once the agents are set.
+  const { ProxyAgent, setGlobalDispatcher } = require('undici');
+  const { HttpProxyAgent } = require('http-proxy-agent');
+  const { HttpsProxyAgent } = require('https-proxy-agent');
+  setGlobalDispatcher(new ProxyAgent(url)); // fetch()
+  http.globalAgent = new HttpProxyAgent(url);
+  https.globalAgent = new HttpsProxyAgent(url);
+  for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) {
+    delete process.env[name];
+  }
+}
+
+// --- loading the hook --------------------------------------------------------------------
+
+function hookRequire(declared) {
+  const dependencies = fs.existsSync(DEPENDENCIES)
+    ? Module.createRequire(path.join(DEPENDENCIES, 'package.json'))
+    : null;
+  return function require(name) {
+    if (typeof name !== 'string') throw new TypeError('require() takes a module name');
+    const bare = name.startsWith('node:') ? name.slice(5) : name;
+    if (REFUSED.has(bare)) {
+      throw new Error(`module '${bare}' is not available to hooks`);
+    }
+    if (BUILTINS.has(bare)) return require_(bare);
+    // Webtask's habit: require('name@version') names the declared dependency.
+    const at = name.lastIndexOf('@');
+    let module = name;
+    if (at > 0) {
+      module = name.slice(0, at);
+      const version = name.slice(at + 1);
+      if (declared[module] !== undefined && declared[module] !== version) {
+        throw new Error(
+          `module '${module}@${version}' is not a dependency of this hook version: ` +
+          `it declares ${module} ${declared[module]}`);
+      }
+    }
+    const root = module.startsWith('@') ? module.split('/').slice(0, 2).join('/') : module.split('/')[0];
+    if (declared[root] === undefined || dependencies === null) {
+      throw new Error(
+        `module '${module}' is not a dependency of this hook version: ` +
+        'declare it in the hook\'s dependencies');
+    }
+    return dependencies(module);
+  };
+}
+
+const require_ = require;
+
+function compile(source, declared) {
+  const module = { exports: {} };
+  // As Node wraps a CommonJS module, but with no text added around the source, so
+  // that errors name the hook's own lines.
+  const run = vm.compileFunction(
+    source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: FILENAME });
+  run.call(module.exports, module.exports, hookRequire(declared), module, FILENAME, '/');
+  return module;
+}
+
+function findEntry(module, entries) {
+  for (const entry of entries) {
+    const found = entry.function === 'module.exports'
+      ? module.exports
+      : module.exports && module.exports[entry.function];
+    if (typeof found === 'function') return { entry, fn: found };
+  }
+  const names = entries.map((entry) => entry.function === 'module.exports'
+    ? 'module.exports = function (...)' : `exports.${entry.function}`);
+  throw new LookupError(`the hook must define ${names.join(' or ')}; it defines neither`);
+}
+
+class LookupError extends Error {
+  constructor(message) { super(message); this.name = 'LookupError'; }
+}
+
+function hookLine(error) {
+  const match = /hook\.js:(\d+)/.exec(String(error && error.stack));
+  return match ? Number(match[1]) : null;
+}
+
+function traceback(error) {
+  const lines = String((error && error.stack) || '').split('\n').slice(1);
+  return lines
+    .filter((line) => line.includes(FILENAME))
+    .slice(0, MAX_TRACEBACK_LINES)
+    .map((line) => cut(line.trim()));
+}
+
+function cut(text) {
+  return String(text).slice(0, MAX_TEXT + REDACTION_ROOM).toWellFormed();
+}
+
+// --- calls -------------------------------------------------------------------------------
+
+function camel(name) {
+  return name.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase());
+}
+
+function apiRecorder(spec) {
+  const calls = [];
+  const api = {};
+  for (const [namespace, methods] of Object.entries(spec)) {
+    const object = {};
+    for (const method of methods) {
+      object[camel(method)] = (...args) => { calls.push([namespace, method, args]); };
+    }
+    api[camel(namespace)] = Object.freeze(object);
+  }
+  return { api: Object.freeze(api), calls };
+}
+
+function describe(error) {
+  const hookError = error instanceof HookError;
+  const message = hookError ? error.message : (error instanceof Error ? error.message : String(error));
+  const userMessage = hookError ? error.userMessage : null;
+  return {
+    type: cut((error && error.name) || (error && error.constructor && error.constructor.name) || 'Error'),
+    code: hookError ? error.constructor.code : null,
+    message: cut(message),
+    user_message: typeof userMessage === 'string' ? cut(userMessage) : null,
+    hook_error: hookError,
+    traceback: traceback(error),
+  };
+}
+
+// A lone surrogate can only reach JSON.stringify's output as an escape; no
+// database stores one, and the server refuses a frame that holds one.
+const LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+
+function reply(id, value, calls, dropped) {
+  let text;
+  try {
+    text = JSON.stringify({
+      op: 'result', id, value: value === undefined ? null : value,
+      ...(calls ? { calls } : {}), dropped_lines: dropped,
+    });
+  } catch (error) {
+    return badResult(id, `the hook returned what cannot be sent back: ${error.message}`, dropped);
+  }
+  if (LONE_SURROGATE.test(text)) {
+    return badResult(id, 'the hook returned a string that is not text (a lone surrogate)', dropped);
+  }
+  if (Buffer.byteLength(text) > limits.result_bytes) {
+    return badResult(
+      id, `the result is ${Buffer.byteLength(text)} bytes; the limit is ${limits.result_bytes}`,
+      dropped);
+  }
+  const body = Buffer.from(text, 'utf8');
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  let written = 0;
+  while (written < frame.length) {
+    written += fs.writeSync(FRAMES_OUT, frame, written, frame.length - written);
+  }
+  return undefined;
+}
+
+function badResult(id, message, dropped) {
+  send({ op: 'error', id, kind: 'bad_result', message: cut(message), dropped_lines: dropped });
+}
+
+function failed(id, error, dropped) {
+  if (error instanceof RangeError && /allocation failed|Array buffer allocation/i.test(error.message)) {
+    send({ op: 'error', id, kind: 'out_of_memory', dropped_lines: dropped });
+    return;
+  }
+  send({ op: 'error', id, kind: 'raised', error: describe(error), dropped_lines: dropped });
+}
+
+function invoke(hook, message) {
+  const id = message.id;
+  call = { id, lines: 0, dropped: 0 };
+  const current = call;
+  let settled = false;
+  const finish = (error, value, calls) => {
+    if (settled || call !== current) return; // a second callback, or one after the call
+    settled = true;
+    call = null;
+    if (error !== undefined && error !== null) failed(id, error, current.dropped);
+    else reply(id, value, calls, current.dropped);
+  };
+  process.removeAllListeners('uncaughtException');
+  process.removeAllListeners('unhandledRejection');
+  process.on('uncaughtException', (error) => finish(error));
+  process.on('unhandledRejection', (error) => finish(error));
+  try {
+    const args = message.args || {};
+    if (hook.entry.api) {
+      const { api, calls } = apiRecorder(hook.entry.api);
+      Promise.resolve(hook.fn(args.event, api)).then(
+        () => finish(null, null, calls), (error) => finish(error));
+      return;
+    }
+    // Auth0 Hooks: positional arguments, then cb(error, result); or a promise.
+    const values = Object.values(args);
+    const context = values[values.length - 1];
+    if (context && typeof context === 'object' && context.secrets) {
+      context.webtask = { secrets: context.secrets };
+    }
+    const returned = hook.fn(...values, (error, result) => finish(error, result));
+    if (returned && typeof returned.then === 'function') {
+      returned.then((result) => finish(null, result), (error) => finish(error));
+    }
+  } catch (error) {
+    finish(error);
+  }
+}
+
+// --- start -------------------------------------------------------------------------------
+
+function main() {
+  let hook = null;
+  frames((message) => {
+    if (message.op === 'load' && hook === null) {
+      limits = message.limits;
+      installConsole();
+      useProxy();
+      Object.assign(globalThis, HOOK_ERRORS);
+      // What internal bindings would give (processes, raw handles) is refused by
+      // seccomp anyway; a hook has no use for them.
+      process.binding = process._linkedBinding = () => {
+        throw new Error('process.binding is not available to hooks');
+      };
+      try {
+        const module = compile(message.source, message.dependencies || {});
+        hook = findEntry(module, message.entries);
+      } catch (error) {
+        const syntax = error instanceof SyntaxError;
+        send({
+          op: 'load_error',
+          type: cut(error && error.name ? error.name : 'Error'),
+          line: hookLine(error),
+          message: cut(syntax ? `${error.message} (hook.js, line ${hookLine(error)})` : String(error && error.message)),
+        });
+        return;
+      }
+      send({ op: 'ready', entry: hook.entry.function });
+    } else if (message.op === 'invoke' && hook !== null) {
+      invoke(hook, message);
+    } else {
+      process.exit(70); // a frame nobody should have sent
+    }
+  });
+}
+
+main();
