@@ -14,7 +14,8 @@ subscriber reading ``/api/v2/logs/stream`` (no filter) for the whole run, in
 ``--subscriber-rounds`` pairs (alternating which goes first).
 
     python bench/token_endpoint.py [--duration 10] [--connections 16] [--algs RS256,ES256]
-                                   [--hooks 0,1,3] [--subscriber] [--subscriber-rounds 2]
+                                   [--hooks 0,1,3] [--languages python,node]
+                                   [--subscriber] [--subscriber-rounds 2]
                                    [--subscriber-client python|curl]
 """
 
@@ -53,6 +54,13 @@ HOOK = """
 def credentials_exchange(client, scope, audience, context):
     return {"scope": scope, "https://example.com/tier": "gold",
             "https://example.com/client": client["id"]}
+"""
+
+# The same in JavaScript, in Auth0's Hooks convention (--languages python,node).
+HOOK_JS = """
+module.exports = function (client, scope, audience, context, cb) {
+  cb(null, { scope, 'https://example.com/tier': 'gold', 'https://example.com/client': client.id });
+};
 """
 
 # The same, printing one short line per call: something for the log stream to carry.
@@ -194,7 +202,7 @@ def _latency(output: str, percentile: str) -> float:
 
 
 def bench_authhooks(
-    alg: str, hooks: int, args: argparse.Namespace, script: Path
+    alg: str, hooks: int, args: argparse.Namespace, script: Path, language: str = "python"
 ) -> list[tuple[Result, Streamed | None]]:
     """One run; with ``--subscriber`` and hooks, the rounds without and with a subscriber."""
     port = free_port()
@@ -213,7 +221,7 @@ def bench_authhooks(
             # Heartbeats on an idle stream let the reader notice it should stop.
             env["AUTHHOOKS_LOG_STREAM_HEARTBEAT"] = "1"
         with running([sys.executable, "-m", "authhooks", "serve"], env, url + "/healthz") as server:
-            hook = HOOK_PRINTING if printing else HOOK
+            hook = HOOK_JS if language == "node" else HOOK_PRINTING if printing else HOOK
             body = urlencode(setup_machine(url, Path(data_dir), hooks, hook))
             token_url = url + "/oauth/token"
             check(token_url, body)
@@ -223,6 +231,8 @@ def bench_authhooks(
                     url, server.pid, Path(data_dir), alg, hooks, body, args, script
                 )
             name = f"authhooks+{hooks}h" if hooks else "authhooks"
+            if hooks and language == "node":
+                name += "js"
             result, _ = measured_run(name, alg, server.pid, token_url, body, args, script)
     return [(result, None)]
 
@@ -558,6 +568,11 @@ def main() -> None:
     parser.add_argument("--hooks", default="0", help="hook counts to run, e.g. 0,1,3")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer server")
     parser.add_argument(
+        "--languages",
+        default="python",
+        help="the hooks' languages, e.g. python,node (runs with hooks are made in each)",
+    )
+    parser.add_argument(
         "--subscriber",
         action="store_true",
         help="hooks print a line per call; runs with hooks also measured with one log subscriber",
@@ -587,12 +602,13 @@ def main() -> None:
         hook_counts = [int(n) for n in args.hooks.split(",")]
         for alg in args.algs.split(","):
             for hooks in hook_counts:
-                runs = bench_authhooks(alg, hooks, args, script)
-                if len(runs) == 1:
-                    results.append(runs[0][0])
-                else:
-                    streamed += runs
-                    results += mean_of_rounds([result for result, _ in runs])
+                for language in args.languages.split(",") if hooks else ["python"]:
+                    runs = bench_authhooks(alg, hooks, args, script, language)
+                    if len(runs) == 1:
+                        results.append(runs[0][0])
+                    else:
+                        streamed += runs
+                        results += mean_of_rounds([result for result, _ in runs])
             if not args.no_peer:
                 results.append(bench_peer(alg, False, args, script))
                 if any(hook_counts):
@@ -631,6 +647,10 @@ def main() -> None:
             print(
                 f"{alg}: authhooks/peer throughput {base.requests_per_s / peer.requests_per_s:.2f}"
             )
+        if "authhooks+1h" in by_name and "authhooks+1hjs" in by_name:
+            js, python = by_name["authhooks+1hjs"], by_name["authhooks+1h"]
+            ratio = js.requests_per_s / python.requests_per_s
+            print(f"{alg}: a JavaScript hook / a Python hook throughput {ratio:.2f}")
         if "authhooks+1h" in by_name and "peer+fn" in by_name:
             ratio = by_name["authhooks+1h"].requests_per_s / by_name["peer+fn"].requests_per_s
             print(f"{alg}: authhooks+1h/peer+fn throughput {ratio:.2f}")

@@ -10,6 +10,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,6 +227,14 @@ def server(
 def backend(request: pytest.FixtureRequest) -> str:
     """For tests that start their own server with particular settings."""
     return str(request.param)
+
+
+def reachable_directory(prefix: str) -> Path:
+    """A directory every user can reach: the sandbox's workers bind store entries
+    as uids of their own, and pytest's temporary directories are closed to them."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
 
 
 def unique(prefix: str) -> str:

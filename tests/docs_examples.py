@@ -14,6 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What a reader types: run against the test server.
 SHELLS = {"sh", "bash", "shell", "console"}
+# Hook code in JavaScript, when it assigns module.exports or exports.onExecute...
+JAVASCRIPT = {"javascript", "js"}
 # What a reader reads: output samples, data shapes, configuration, diagrams.
 NOT_RUN = {"text", "json", "jsonc", "toml", "yaml", "ini", "http", "diff", "dotenv"}
 KEYS = {"outcome", "error", "secret", "output", "file", "point"}
@@ -213,3 +215,30 @@ def python_kind(code: str, functions: set[str]) -> tuple[str, str]:
     if any(isinstance(node, ast.Import | ast.ImportFrom) for node in tree.body):
         return "script", ""
     return "unknown", "it neither defines a point's function nor imports anything"
+
+
+# ``exports.onExecuteX =`` (Actions) and ``module.exports = function (...)`` (Hooks),
+# at the start of a line, as the server recognises JavaScript (hooks/lifecycle.py).
+_JS_EXPORT = re.compile(r"^[ \t]*exports\.(\w+)[ \t]*=", re.MULTILINE)
+_JS_MODULE = re.compile(
+    r"^[ \t]*module\.exports[ \t]*=[ \t]*(?:async[ \t]+)?(?:function\b[^(\n]*)?\(([^)]*)\)",
+    re.MULTILINE,
+)
+
+
+def javascript_kind(code: str, functions: set[str]) -> tuple[str, str]:
+    """("hook", the Actions function it exports), ("hooks", its Hooks function's
+    parameters, as ``(user, context, cb)``), or ("unknown", why).
+
+    An Actions function names its point; a Hooks function (``module.exports =
+    function (...)``) only by its parameters, which several points share."""
+    exported = [name for name in dict.fromkeys(_JS_EXPORT.findall(code)) if name in functions]
+    if len(exported) == 1:
+        return "hook", exported[0]
+    if exported:
+        return "unknown", f"it exports several points' functions: {exported}"
+    found = _JS_MODULE.search(code)
+    if found:
+        params = [param.strip() for param in found[1].split(",") if param.strip()]
+        return "hooks", f"({', '.join(params)})"
+    return "unknown", "it assigns neither module.exports nor exports.onExecute..."

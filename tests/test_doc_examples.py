@@ -10,6 +10,13 @@ How a block runs, by its info string:
   ``ok`` unless a marker says otherwise.
 - any other ```python that imports something is a script (a client of the server,
   or a snippet): run with this venv's Python, it must exit 0.
+- ```javascript and ```js that assign ``exports.onExecute...`` (Auth0 Actions, the
+  function naming its point) or ``module.exports = function (...)`` (Auth0 Hooks)
+  are hook code in JavaScript, run as Python hook code is: created as a hook (the
+  server infers its language from the code, as for Auth0's clients), run by the
+  runner, with the same markers. A Hooks function names its point by its
+  parameters only: when several points take the same ones (``(user, context,
+  cb)``), the block needs ``point=``. Any other JavaScript needs a marker.
 - ```sh, ```bash, ```shell and ```console (its ``$`` lines) run in bash, with
   ``set -euo pipefail`` and ``curl`` failing on HTTP errors, and must exit 0.
 - ```text, ```json, ```toml, ```yaml, ```ini, ```http, ```diff and ```dotenv are
@@ -55,6 +62,7 @@ fine), says more::
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,7 +75,16 @@ import pytest
 
 from tests.cli.client import logged_in
 from tests.conftest import Server, run_server, unique
-from tests.docs_examples import SHELLS, Block, Marker, all_blocks, blocks_in, python_kind
+from tests.docs_examples import (
+    JAVASCRIPT,
+    SHELLS,
+    Block,
+    Marker,
+    all_blocks,
+    blocks_in,
+    javascript_kind,
+    python_kind,
+)
 
 BLOCKS, MARKER_PROBLEMS = all_blocks()
 DOCS_URL = "http://127.0.0.1:8000"
@@ -125,6 +142,10 @@ class Reader:
     home: Path
     env: dict[str, str]
     functions: dict[str, str]  # a point's function -> the point
+    # JavaScript: an Actions function -> the point; a Hooks function's parameters,
+    # as "(user, context, cb)" -> the points that take them.
+    js_functions: dict[str, str]
+    js_parameters: dict[str, list[str]]
     bash_names: Path  # bash's own variables, whose values change by themselves
     baseline: Path  # `declare -p` of every variable as a block starts
     blocks: list[Block] = field(default_factory=lambda: BLOCKS)
@@ -142,13 +163,27 @@ class Reader:
         """Why ``block`` cannot run as it is marked, if it cannot."""
         if block.marker_error:
             return block.marker_error
+        marker = block.marker
+        if block.language in JAVASCRIPT:
+            kind, why = javascript_kind(block.code, set(self.js_functions))
+            if kind == "unknown":
+                return (
+                    f"a ```{block.language} block runs only as hook code, and this one is not "
+                    f"({why}): it is neither run nor marked; give it a marker "
+                    "`<!-- example: not run (why) -->`"
+                )
+            if self.hook_of(block) is None:
+                return (
+                    f"cannot tell which point this JavaScript is for: several take {why}; "
+                    "mark it (point=...)"
+                )
+            return None
         if block.language != "python" and block.language not in SHELLS:
             return (
                 f"a ```{block.language} block is neither run nor marked: give it a runnable "
                 "info string, one that is read only (text, json, ...), or a marker "
                 "`<!-- example: not run (why) -->`"
             )
-        marker = block.marker
         if block.language == "python":
             kind, why = python_kind(block.code, set(self.functions))
             if kind == "unknown" and not (marker and marker.point):
@@ -161,6 +196,16 @@ class Reader:
 
     def hook_of(self, block: Block) -> str | None:
         """The point whose hook ``block`` is, if it is hook code."""
+        if block.language in JAVASCRIPT:
+            kind, found = javascript_kind(block.code, set(self.js_functions))
+            if kind == "unknown":
+                return None
+            if block.marker and block.marker.point:
+                return block.marker.point
+            if kind == "hook":
+                return self.js_functions[found]
+            points = self.js_parameters.get(found, [])
+            return points[0] if len(points) == 1 else None
         if block.language != "python":
             return None
         if block.marker and block.marker.point:
@@ -289,6 +334,24 @@ class Reader:
         return None
 
 
+def _javascript(points: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Each point's JavaScript entries, from the signatures it lists:
+    ``exports.onExecuteX = async (event, api)`` and ``module.exports = function
+    (user, context, cb)``."""
+    functions: dict[str, str] = {}
+    parameters: dict[str, list[str]] = {}
+    for point in points:
+        conventions = point.get("conventions", {})
+        actions = conventions.get("actions", {}).get("javascript", {}).get("signature", "")
+        if found := re.match(r"exports\.(\w+)", actions):
+            functions[found[1]] = point["id"]
+        hooks = conventions.get("hooks", {}).get("javascript", {}).get("signature", "")
+        if found := re.search(r"\(([^)]*)\)", hooks):
+            params = ", ".join(param.strip() for param in found[1].split(",") if param.strip())
+            parameters.setdefault(f"({params})", []).append(point["id"])
+    return functions, parameters
+
+
 def _functions(points: list[dict[str, Any]]) -> dict[str, str]:
     """Every function a point's hooks may define (its ``function``, at any depth, so
     that a point offering several conventions names each)."""
@@ -340,7 +403,17 @@ def reader(docs_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Rea
     bash_names, baseline = home / "bash-names", home / "bash-baseline"
     bash_names.write_text(_output([BASH, "-c", listing], {}))
     baseline.write_text(_output([BASH, "-c", "declare -p"], env))
-    return Reader(docs_server, home, env, _functions(points), bash_names, baseline)
+    js_functions, js_parameters = _javascript(points)
+    return Reader(
+        docs_server,
+        home,
+        env,
+        _functions(points),
+        js_functions,
+        js_parameters,
+        bash_names,
+        baseline,
+    )
 
 
 def _output(command: list[str], env: dict[str, str]) -> str:
@@ -423,7 +496,47 @@ HARNESS = [
         "cannot tell hook code from a script",
         id="python-unclassified",
     ),
-    pytest.param("```js\nconsole.log(1)\n```\n", "neither run nor marked", id="unknown-language"),
+    pytest.param("```yaml2\nx: 1\n```\n", "neither run nor marked", id="unknown-language"),
+    pytest.param("```js\nconsole.log(1)\n```\n", "neither run nor marked", id="js-not-hook-code"),
+    pytest.param(
+        "```javascript\nexports.onExecuteCredentialsExchange = async (event, api) => {\n"
+        "  api.accessToken.setCustomClaim('https://example.com/tier', event.secrets.TIER);\n"
+        "};\n```\n",
+        None,
+        id="js-actions-hook",
+    ),
+    pytest.param(
+        "```js\nmodule.exports = function (client, scope, audience, context, cb) {\n"
+        "  throw new Error('on purpose');\n};\n```\n",
+        "outcome 'raised', not 'ok'",
+        id="js-hook-outcome-checked",
+    ),
+    pytest.param(
+        '<!-- example: outcome=raised error="InvalidScopeError: no" secret=KEY=v output=v-1 -->\n'
+        "```js\nmodule.exports = function (client, scope, audience, context, cb) {\n"
+        "  console.log(context.webtask.secrets.KEY + '-1');\n"
+        "  cb(new InvalidScopeError('no'));\n};\n```\n",
+        None,
+        id="js-hook-marker-honoured",
+    ),
+    pytest.param(
+        "```js\nmodule.exports = function (user, context, cb) {\n  cb();\n};\n```\n",
+        "several take (user, context, cb); mark it (point=...)",
+        id="js-hooks-point-ambiguous",
+    ),
+    pytest.param(
+        "<!-- example: point=post-change-password output=changed -->\n"
+        "```js\nmodule.exports = function (user, context, cb) {\n"
+        "  console.log('changed', user.email);\n  cb();\n};\n```\n",
+        None,
+        id="js-hooks-point-marked",
+    ),
+    pytest.param(
+        "<!-- example: outcome=load_failed error=SyntaxError -->\n"
+        "```js\nexports.onExecutePostChangePassword = async (event, api) => {\n```\n",
+        None,
+        id="js-load-failure-expected",
+    ),
     pytest.param(
         "<!-- example: secret=A=b -->\n```sh\ntrue\n```\n",
         "apply to hook code only",

@@ -99,6 +99,21 @@ class Settings(BaseSettings):
     # data"), declared at start beside the built-in points; empty: none.
     points_file: str = ""
 
+    # --- hook dependencies (docs/hooks.md, "Dependencies") ---
+    # Where installed dependency sets are kept, bound read-only into the sandbox;
+    # empty: <data_dir>/dependencies. Workers on uids of their own must be able to
+    # reach it (every directory above it open to others for search).
+    dependency_dir: Path | None = None
+    # The npm registry packages are installed from (its credentials, if any, are
+    # never shown in errors or logs).
+    npm_registry: str = "https://registry.npmjs.org/"
+    # Install nothing new: a hook may declare only sets this store has installed.
+    dependencies_offline: bool = False
+    # The most one installed set may take on disk (as du counts it), and how long
+    # one install may run before it is stopped.
+    dependency_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=16 * 1024**3)
+    dependency_install_timeout: float = Field(default=120.0, gt=0, le=3600)
+
     # --- asynchronous points (post-user-registration, post-change-password) ---
     # Attempts per delivery before it is marked failed; waits double from the backoff.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -130,6 +145,13 @@ class Settings(BaseSettings):
             raise ValueError("issuer must be an http(s) URL")
         return value
 
+    @field_validator("npm_registry")
+    @classmethod
+    def _registry_is_http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("npm_registry must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.issuer:
@@ -138,6 +160,8 @@ class Settings(BaseSettings):
             self.issuer += "/"
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'authhooks.db').resolve()}"
+        # Absolute: the sandbox binds from it, whatever the server's directory.
+        self.dependency_dir = (self.dependency_dir or self.data_dir / "dependencies").resolve()
         return self
 
     @property

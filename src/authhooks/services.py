@@ -17,6 +17,7 @@ from authhooks.flows.engine import FlowRunner
 from authhooks.flows.live import LiveFlows
 from authhooks.flows.runner import Runner
 from authhooks.hooks.captures import sealer
+from authhooks.hooks.dependencies import DependencyStore, NpmInstaller, StoreSettings
 from authhooks.hooks.lifecycle import Lifecycle
 from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
@@ -91,6 +92,7 @@ class Services:
     token_issuer: AccessTokenIssuer
     token_endpoint: TokenEndpoint
     runtime: Runtime
+    dependencies: DependencyStore
     invocations: InvocationLog
     live: LiveFlows
     lifecycle: Lifecycle
@@ -115,10 +117,21 @@ class Services:
         with database.session() as session:
             hasher = secret_hasher(session, master_key)
         directory = Directory(database, master_key, settings.cache_ttl)
+        assert settings.dependency_dir is not None  # Settings fills it in
+        dependencies = DependencyStore(
+            StoreSettings(
+                root=settings.dependency_dir,
+                offline=settings.dependencies_offline,
+                max_bytes=settings.dependency_max_bytes,
+                install_timeout=settings.dependency_install_timeout,
+            ),
+            [NpmInstaller(settings.npm_registry)],
+        )
         runtime = Runtime(
             RuntimeSettings(
                 sandbox=SandboxSettings(ca_bundle=settings.hook_ca_bundle),
                 cpu=claim_cpu() if settings.pin_cpus else None,
+                dependency_root=dependencies.root,
             ),
             Broker(overrides=egress_overrides(settings.egress_test_overrides)),
         )
@@ -191,9 +204,10 @@ class Services:
             directory=directory,
             token_endpoint=TokenEndpoint(directory, hasher, grants),
             runtime=runtime,
+            dependencies=dependencies,
             invocations=invocations,
             live=live,
-            lifecycle=Lifecycle(database, runtime, POINTS, live.invalidate),
+            lifecycle=Lifecycle(database, runtime, POINTS, live.invalidate, dependencies),
             flows=flows,
             bus=bus,
             relay=relay,
@@ -217,6 +231,7 @@ class Services:
     async def start(self) -> None:
         """Start the sandbox and warm every enabled hook, so no request pays a cold start."""
         await self.runtime.start()
+        self.dependencies.check_reachable(self.runtime.sandbox.separate_uids)
         on_stop_signal(self.bus.close)
         self.invocations.start()
         if self.relay is not None:

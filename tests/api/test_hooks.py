@@ -50,6 +50,8 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         "on_error",
         "capture_events",
         "egress",
+        "dependencies",
+        "resolved",
         "version",
         "created_at",
         "updated_at",
@@ -60,6 +62,7 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         1,
         "fail",
     )
+    assert (hook["dependencies"], hook["resolved"]) == ({}, [])
 
 
 def test_syntax_error_is_400_with_the_line_and_nothing_stored(server: Server) -> None:

@@ -1,5 +1,6 @@
 """The real `authhooks` command with its own config dir: its console entry point run
-in this process, as Typer's test runner would, or a real process for `logs --follow`."""
+in this process, as Typer's test runner would, or a real process (`logs --follow`,
+and the steps that prove the installed command end to end)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,20 @@ class Cli:
         result = self(*args, env=env)
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result
+
+    def process(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The console script in a process of its own, as a shell runs it."""
+        return subprocess.run(
+            [*AUTHHOOKS, *args],
+            env=self.environment(env),
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -162,7 +162,7 @@ def test_a_bad_directory_changes_nothing(server: Server, tmp_path: Path) -> None
     assert "bad-two.py has no bad-two.json beside it" in cli("deploy", str(repo)).stderr
     (folder / "bad-two.py").unlink()
     (folder / "bad-one.py").unlink()
-    assert "its code bad-one.py is missing" in cli("deploy", str(repo)).stderr
+    assert "its code bad-one.py or bad-one.js is missing" in cli("deploy", str(repo)).stderr
     shutil.rmtree(folder)
     assert "no such directory" in cli("deploy", str(repo)).stderr
     assert "give --version N" in cli("deploy", "some-hook-name").stderr

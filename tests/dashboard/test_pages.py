@@ -106,7 +106,10 @@ def test_the_editor_shows_errors_at_their_line_saves_and_runs(
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
         assert "def post_change_password" in content.text
         signature = browser.find_element(By.CSS_SELECTOR, ".signature").text
-        assert "post-change-password (Hooks): def post_change_password(user, context)" in signature
+        assert (
+            "post-change-password (Hooks, Python): def post_change_password(user, context)"
+            in signature
+        )
 
         # A colon missing on line 1: the server's error, at its line; nothing stored.
         replace_code(browser, "def post_change_password(user, context)", "pass")

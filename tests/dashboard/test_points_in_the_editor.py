@@ -51,13 +51,18 @@ def test_a_new_hook_in_the_actions_convention_completes_and_runs(server: Server)
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
         assert f"{actions['signature']}:" in content.text
         heading = browser.find_element(By.CSS_SELECTOR, ".signature").text
-        assert f"credentials-exchange (Actions): {actions['signature']}" in heading
+        assert f"credentials-exchange (Actions, Python): {actions['signature']}" in heading
         event = browser.find_element(By.CSS_SELECTOR, "textarea.event").get_attribute("value")
         assert json.loads(event or "") == exchange["sample_event"]
         # The editor offers the other convention's template too; undo brings the code back.
-        browser.find_element(By.CSS_SELECTOR, "button[data-template=hooks]").click()
+        browser.find_element(
+            By.CSS_SELECTOR, "button[data-template=hooks][data-language=python]"
+        ).click()
         wait(browser, lambda b: f"{hooks['signature']}:" in code_of(b))
-        wait(browser, lambda b: "(Hooks)" in b.find_element(By.CSS_SELECTOR, ".signature").text)
+        wait(
+            browser,
+            lambda b: "(Hooks, Python)" in b.find_element(By.CSS_SELECTOR, ".signature").text,
+        )
         content.send_keys(Keys.CONTROL, "z")
         wait(browser, lambda b: f"{actions['signature']}:" in code_of(b))
 

@@ -1,17 +1,16 @@
 """Every point in Auth0's Actions convention, end to end on a real server: claims,
 scopes, metadata, denials, and the asynchronous points' deliveries. (The Hooks
-convention has its own tests beside each point's.)"""
+convention has its own tests beside each point's; JavaScript, test_javascript.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
-from tests.conftest import BACKENDS, Server, create_machine, run_server, unique
+from tests.conftest import Server, create_machine, unique
+from tests.flows.conftest import AddHook, claims
 from tests.users.helpers import (
     PASSWORD,
     create_api,
@@ -22,49 +21,6 @@ from tests.users.helpers import (
     signup,
     wait_for,
 )
-
-AddHook = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A server of the module's own: its hooks run for every request of their point."""
-    with run_server(tmp_path_factory.mktemp("conventions"), request.param) as running:
-        yield running
-
-
-@pytest.fixture
-def add_hook(server: Server) -> Iterator[AddHook]:
-    """Enable hooks for one test, and delete them after it."""
-    created: list[str] = []
-
-    def add(point: str, script: str, **fields: Any) -> dict[str, Any]:
-        with server.api() as api:
-            response = api.post(
-                "/hooks",
-                json={
-                    "name": unique("actions"),
-                    "triggerId": point,
-                    "script": script,
-                    "enabled": True,
-                    **fields,
-                },
-            )
-        assert response.status_code == 201, response.text
-        created.append(response.json()["id"])
-        hook: dict[str, Any] = response.json()
-        return hook
-
-    yield add
-    with server.api() as api:
-        for hook_id in created:
-            api.delete(f"/hooks/{hook_id}")
-
-
-def claims(token: str) -> dict[str, Any]:
-    return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
 def test_credentials_exchange_claims_scopes_and_secrets(server: Server, add_hook: AddHook) -> None:
@@ -252,3 +208,5 @@ def test_points_list_both_conventions_over_http(server: Server) -> None:
     for point in listed:
         assert set(point["conventions"]) == {"hooks", "actions"}
         assert point["conventions"]["actions"]["signature"].endswith("(event, api)")
+        for convention in point["conventions"].values():
+            assert "declare class InvalidScopeError" in convention["javascript"]["declarations"]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from authhooks.runtime.outcome import Outcome
-from authhooks.runtime.supervisor import CodeVersion, Runtime, RuntimeSettings
+from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime, RuntimeSettings
 
 T = TypeVar("T")
 _versions = itertools.count(1)
@@ -44,6 +44,26 @@ class Harness:
 
     def version(self, source: str, entry: str = "hook") -> CodeVersion:
         return CodeVersion(f"test:{next(_versions)}", textwrap.dedent(source), entry)
+
+    def js_version(
+        self,
+        source: str,
+        entries: tuple[Entry, ...] = (Entry("module.exports"),),
+        **fields: Any,
+    ) -> CodeVersion:
+        """A JavaScript version; by default in Auth0's Hooks convention, so that its
+        function takes the call's arguments in order (then a callback)."""
+        key = f"test:js:{next(_versions)}"
+        return CodeVersion(key, textwrap.dedent(source), entries, "node", **fields)
+
+    def run_js(self, source: str, args: dict[str, Any] | None = None, **options: Any) -> Outcome:
+        """Invoke fresh JavaScript code once."""
+        return self.invoke(self.js_version(source), args, **options)
+
+    def healthy_js(self) -> None:
+        """The runtime still serves a fresh, benign JavaScript hook."""
+        outcome = self.run_js("module.exports = async () => 'fine';\n")
+        assert outcome.result == "fine", outcome
 
     def invoke(
         self, version: CodeVersion, args: dict[str, Any] | None = None, **options: Any

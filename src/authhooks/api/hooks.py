@@ -1,8 +1,9 @@
 """/api/v2/hooks: hooks, their versions, secrets, invocation logs and queued deliveries.
 
-Auth0's shape (``id``, ``name``, ``script``, ``triggerId``, ``enabled``) plus
-``runtime``, ``order``, ``timeout_ms``, ``on_error`` and ``version``. Code is
-validated in the real sandbox before anything is stored, and a version is
+Auth0's shape (``id``, ``name``, ``script``, ``triggerId``, ``enabled``,
+``dependencies``) plus ``runtime``, ``resolved``, ``order``, ``timeout_ms``,
+``on_error`` and ``version``. Dependencies are installed, then code is
+validated in the real sandbox, before anything is stored, and a version is
 warmed in the runtime before it is deployed.
 """
 
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
 from authhooks.api.models import Body as RequestBody
@@ -20,9 +21,9 @@ from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.egress.rules import parse_rule
-from authhooks.errors import InvalidInput
 from authhooks.flows import deliveries
 from authhooks.flows.runner import Trial
+from authhooks.hooks import dependencies as hook_dependencies
 from authhooks.hooks import limits, store
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks.lifecycle import infer_runtime
@@ -52,6 +53,46 @@ Egress = Annotated[
     Field(max_length=limits.MAX_EGRESS_RULES),
     AfterValidator(_egress_rules),
 ]
+
+
+def _declared(value: Any) -> Any:
+    """Actions' ``[{"name", "version"}, ...]`` as Hooks' ``{"name": "version"}``."""
+    if not isinstance(value, list):
+        return value
+    declared: dict[Any, Any] = {}
+    for item in value:
+        if not isinstance(item, dict) or not {"name", "version"} <= set(item):
+            raise ValueError('each item must be {"name": ..., "version": ...}')
+        extra = set(item) - {"name", "version", "registry_url"}
+        if extra:
+            raise ValueError(f"unknown field {sorted(extra)[0]!r} in {item.get('name')!r}")
+        if item.get("registry_url"):
+            raise ValueError(
+                f"{item['name']!r}: registry_url cannot be set; packages come from the "
+                "server's registry"
+            )
+        if not isinstance(item["name"], str) or not isinstance(item["version"], str):
+            raise ValueError("a dependency's name and version must be strings")
+        if item["name"] in declared:
+            raise ValueError(f"{item['name']!r} is listed twice")
+        declared[item["name"]] = item["version"]
+    return declared
+
+
+Dependencies = Annotated[
+    dict[
+        Annotated[str, Field(min_length=1, max_length=hook_dependencies.MAX_NAME_CHARS)],
+        Annotated[str, Field(min_length=1, max_length=hook_dependencies.MAX_VERSION_CHARS)],
+    ],
+    BeforeValidator(_declared),
+    Field(
+        max_length=hook_dependencies.MAX_DECLARED,
+        description=(
+            'Packages by exact version: {"lodash": "4.17.21"} (Auth0 Hooks) or '
+            '[{"name": "lodash", "version": "4.17.21"}] (Auth0 Actions).'
+        ),
+    ),
+]
 OnError = Literal["fail", "continue"]
 # Auth0's API has no runtime field: a script sent without one is JavaScript when it
 # reads like Auth0's (module.exports, exports.onExecute...), else Python.
@@ -69,6 +110,7 @@ class HookCreate(RequestBody):
     on_error: OnError = "fail"
     capture_events: bool = False
     egress: Egress = Field(default_factory=list)
+    dependencies: Dependencies = Field(default_factory=dict)
 
 
 class HookUpdate(Patch):
@@ -86,6 +128,16 @@ class HookUpdate(Patch):
     on_error: OnError | None = None
     capture_events: bool | None = None
     egress: Egress | None = None
+    dependencies: Dependencies | None = None
+
+
+class ResolvedPackage(BaseModel):
+    name: str
+    version: str
+    integrity: str | None = Field(
+        description="The registry's hash of what was installed; null for a package "
+        "that came inside another's archive"
+    )
 
 
 class HookOut(Out):
@@ -100,6 +152,10 @@ class HookOut(Out):
     on_error: str
     capture_events: bool
     egress: list[str]
+    dependencies: dict[str, str] = Field(description="As declared: name -> exact version")
+    resolved: list[ResolvedPackage] = Field(
+        description="Every package installed for them, theirs included"
+    )
     version: int
     created_at: datetime
     updated_at: datetime
@@ -111,6 +167,8 @@ class VersionOut(Out):
     author: str
     deployed: bool
     script: str | None = None
+    dependencies: dict[str, str] | None = None
+    resolved: list[ResolvedPackage] | None = None
 
 
 class InvocationOut(Out):
@@ -127,11 +185,11 @@ class InvocationOut(Out):
 Secrets = Annotated[dict[str, str], Body(max_length=hook_secrets.MAX_SECRETS)]
 
 
-def _out(hook: models.Hook, script: str) -> HookOut:
+def _out(hook: models.Hook, code: Code) -> HookOut:
     return HookOut(
         id=hook.id,
         name=hook.name,
-        script=script,
+        script=code.script,
         triggerId=hook.trigger_id,
         runtime=hook.runtime,
         enabled=hook.enabled,
@@ -140,6 +198,8 @@ def _out(hook: models.Hook, script: str) -> HookOut:
         on_error=hook.on_error,
         capture_events=hook.capture_events,
         egress=hook.egress,
+        dependencies=code.dependencies,
+        resolved=[ResolvedPackage.model_validate(package) for package in code.resolved or ()],
         version=hook.version,
         created_at=hook.created_at,
         updated_at=hook.updated_at,
@@ -152,8 +212,8 @@ async def create_hook(
     caller: Annotated[Caller, Depends(require("create:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
-    code = Code(body.script, body.runtime or infer_runtime(body.script))
-    hook = await found.lifecycle.create(
+    code = Code(body.script, body.runtime or infer_runtime(body.script), body.dependencies)
+    hook, code = await found.lifecycle.create(
         author=caller.author,
         code=code,
         name=body.name,
@@ -165,7 +225,7 @@ async def create_hook(
         capture_events=body.capture_events,
         egress=body.egress,
     )
-    return _out(hook, body.script)
+    return _out(hook, code)
 
 
 @router.get("", response_model=list[HookOut] | dict[str, Any])
@@ -180,7 +240,7 @@ def list_hooks(
         rows, total = store.list_hooks(
             session, offset=page.offset, limit=page.per_page, trigger_id=trigger_id, enabled=enabled
         )
-        items = [_out(hook, script) for hook, script in rows]
+        items = [_out(hook, code) for hook, code in rows]
     return page.shape("hooks", items, total)
 
 
@@ -192,7 +252,7 @@ def get_hook(
 ) -> HookOut:
     with found.database.session() as session:
         hook = store.get_hook(session, hook_id)
-        return _out(hook, store.current_script(session, hook))
+        return _out(hook, store.current_code(session, hook))
 
 
 @router.patch("/{hook_id}", response_model=HookOut)
@@ -203,22 +263,16 @@ async def update_hook(
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
     changes = body.model_dump(exclude_unset=True)
-    script = changes.pop("script", None)
-    runtime = changes.pop("runtime", None)
-    exclusive = changes.pop("exclusive", False)
-    code = None
-    if script is not None:
-        code = Code(script, runtime or infer_runtime(script))
-    elif runtime is not None:
-        current = await found.lifecycle.runtime_of(hook_id)
-        if runtime != current:
-            raise InvalidInput(
-                f"runtime {runtime!r} needs a script in it: this hook's code is {current}"
-            )
-    updated, current_script = await found.lifecycle.update(
-        hook_id, changes, author=caller.author, code=code, exclusive=exclusive
+    updated, code = await found.lifecycle.update(
+        hook_id,
+        changes,
+        author=caller.author,
+        script=changes.pop("script", None),
+        runtime=changes.pop("runtime", None),
+        dependencies=changes.pop("dependencies", None),
+        exclusive=changes.pop("exclusive", False),
     )
-    return _out(updated, current_script)
+    return _out(updated, code)
 
 
 @router.delete("/{hook_id}", status_code=204)
@@ -266,6 +320,8 @@ def get_version(
             author=version.author,
             deployed=version.number == hook.version,
             script=version.script,
+            dependencies=version.dependencies,
+            resolved=[ResolvedPackage.model_validate(p) for p in version.resolved or ()],
         )
 
 
@@ -276,8 +332,8 @@ async def deploy_version(
     _: Annotated[Caller, Depends(require("update:hooks"))],
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
-    deployed, script = await found.lifecycle.deploy(hook_id, number)
-    return _out(deployed, script)
+    deployed, code = await found.lifecycle.deploy(hook_id, number)
+    return _out(deployed, code)
 
 
 @router.get("/{hook_id}/secrets", response_model=dict[str, str])

@@ -16,6 +16,7 @@ from authhooks.errors import NotFound
 from authhooks.hooks.lifecycle import js_name
 from authhooks.points.contract import Point
 from authhooks.points.registry import POINTS
+from authhooks.points.typescript import actions_declarations, hooks_declarations
 
 router = APIRouter(prefix="/points", tags=["points"], route_class=StrictJSONRoute)
 
@@ -38,6 +39,9 @@ class JavaScript(Out):
     template: str
     api: dict[str, list[str]] | None = None  # camelCase: accessToken -> setCustomClaim
     hints: list[Hint]
+    # TypeScript declarations of what the function receives (points/typescript.py):
+    # for an editor's checking and completion, in a .d.ts beside the hook.
+    declarations: str
 
 
 class Convention(Out):
@@ -83,6 +87,7 @@ def _out(point: Point[Any, Any]) -> PointOut:
             signature=f"module.exports = function ({', '.join([*point.hooks.params, 'cb'])})",
             template=point.templates.get("hooks.js", ""),
             hints=[*_hints(js_context), Hint(path="cb", type="function")],
+            declarations=hooks_declarations(list(point.hooks.params), js_context),
         ),
     )
     methods = {namespace: list(names) for namespace, names in actions.methods().items()}
@@ -100,6 +105,7 @@ def _out(point: Point[Any, Any]) -> PointOut:
         for namespace, names in js_methods.items()
         for method in names
     ]
+    actions_event = actions.event(event, state, secrets)
     return PointOut(
         id=point.id,
         name=point.id,
@@ -113,12 +119,15 @@ def _out(point: Point[Any, Any]) -> PointOut:
                 signature=actions.signature,
                 template=point.templates.get("actions", ""),
                 api=methods,
-                hints=_hints({"event": actions.event(event, state, secrets)}) + api_hints,
+                hints=_hints({"event": actions_event}) + api_hints,
                 javascript=JavaScript(
                     signature=f"exports.{js_name(actions.function)} = async (event, api)",
                     template=point.templates.get("actions.js", ""),
                     api=js_methods,
-                    hints=_hints({"event": actions.event(event, state, secrets)}) + js_api_hints,
+                    hints=_hints({"event": actions_event}) + js_api_hints,
+                    declarations=actions_declarations(
+                        js_name(actions.function), actions_event, js_methods
+                    ),
                 ),
             ),
         },

@@ -1,8 +1,10 @@
-"""Hooks as code: ``export DIR`` writes every hook as ``hooks/NAME.py`` and
-``hooks/NAME.json``; ``deploy DIR`` makes the server match the directory.
+"""Hooks as code: ``export DIR`` writes every hook as ``hooks/NAME.json`` and its
+code, ``hooks/NAME.py`` (Python) or ``hooks/NAME.js`` (JavaScript); ``deploy DIR``
+makes the server match the directory.
 
-The JSON holds a hook's settings and the names of its secrets, each mapped to
-the environment variable its value comes from (``{"SLACK_URL": "$SLACK_URL"}``),
+The JSON holds a hook's settings, its language (``runtime``), its declared
+dependencies when it has any, and the names of its secrets, each mapped to the
+environment variable its value comes from (``{"SLACK_URL": "$SLACK_URL"}``),
 never a value. A deploy checks the whole directory before it changes anything,
 prints its plan, then applies it; a second deploy of the same directory
 changes nothing. Secret values cannot be read back, so a deploy sets the
@@ -28,11 +30,11 @@ from rich.progress import Progress
 from authhooks.cli.common import ProfileOption, connect, read_text
 from authhooks.cli.hooks import create_hook
 from authhooks.cli.output import CliError, ExitCode, note, out
+from authhooks.cli.points import LANGUAGE_NAMES, RUNTIME_BY_SUFFIX, SUFFIX_BY_RUNTIME, ServerPoints
 from authhooks.cli.remote import Remote
 from authhooks.cli.secrets import put_secrets
 from authhooks.egress.rules import parse_rule
 from authhooks.hooks import limits
-from authhooks.points.registry import POINTS
 
 _ENV_REFERENCE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 # The settings a deploy compares and sets, as the API names them.
@@ -45,6 +47,8 @@ class HookFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     triggerId: str
+    # The code file's suffix says it too; when both are there, they must agree.
+    runtime: Literal["python", "node"] | None = None
     enabled: bool = False
     order: int = Field(default=0, ge=-limits.MAX_ORDER, le=limits.MAX_ORDER)
     timeout_ms: int = Field(default=5000, ge=limits.MIN_TIMEOUT_MS, le=limits.MAX_TIMEOUT_MS)
@@ -53,14 +57,10 @@ class HookFile(BaseModel):
         default_factory=list, max_length=limits.MAX_EGRESS_RULES
     )
     capture_events: bool = False
+    # As the API has them: {"name": "version"} (Auth0 Hooks) or [{"name", "version"}]
+    # (Actions). Absent: whatever the server has is left alone.
+    dependencies: dict[str, Any] | list[Any] | None = None
     secrets: dict[str, str] = Field(default_factory=dict, max_length=limits.MAX_SECRETS)
-
-    @field_validator("triggerId")
-    @classmethod
-    def _known_point(cls, value: str) -> str:
-        if value not in POINTS:
-            raise ValueError(f"unknown point {value!r}; one of: " + ", ".join(POINTS))
-        return value
 
     @field_validator("egress")
     @classmethod
@@ -85,8 +85,18 @@ class HookFile(BaseModel):
 class LocalHook:
     name: str
     script: str
+    runtime: str  # "python" or "node", as the code file's suffix says
     settings: HookFile
     secret_values: dict[str, str]
+
+    def fields(self) -> dict[str, Any]:
+        """What the API is sent to create the hook: settings, code, language and,
+        when declared, dependencies."""
+        fields = self.settings.model_dump(exclude={"secrets", "runtime", "dependencies"})
+        fields.update(name=self.name, script=self.script, runtime=self.runtime)
+        if self.settings.dependencies is not None:
+            fields["dependencies"] = self.settings.dependencies
+        return fields
 
 
 @dataclass
@@ -108,11 +118,15 @@ def is_hook_name(name: object) -> bool:
     return isinstance(name, str) and limits.HOOK_NAME.fullmatch(name) is not None
 
 
-def read_directory(directory: Path) -> list[LocalHook]:
-    """Every hook the directory declares, each checked; the first problem stops it all."""
+def read_directory(directory: Path, points: ServerPoints | None = None) -> list[LocalHook]:
+    """Every hook the directory declares, each checked; the first problem stops it all.
+
+    ``points`` tells a point the server declares from none at all; without it, only
+    built-in points are known."""
     folder = directory / "hooks"
     if not folder.is_dir():
         raise CliError(f"{folder}: no such directory (a deploy reads DIR/hooks/NAME.json)")
+    points = points or ServerPoints(None)
     found: list[LocalHook] = []
     for path in sorted(folder.glob("*.json")):
         name = path.stem
@@ -129,9 +143,9 @@ def read_directory(directory: Path) -> list[LocalHook]:
             where = ".".join(str(part) for part in first["loc"]) or "the document"
             message = first["msg"].removeprefix("Value error, ")
             raise CliError(f"{path}: {where}: {message}") from None
-        script_path = path.with_suffix(".py")
-        if not script_path.exists():
-            raise CliError(f"{path}: its code {script_path.name} is missing")
+        if (unknown := points.check(settings.triggerId)) is not None:
+            raise CliError(f"{path}: triggerId: {unknown.replace(' extensibility', '', 1)}")
+        script_path, runtime = _code_file(path, settings)
         script = read_text(script_path)
         if not script.strip():
             raise CliError(f"{script_path}: the code is empty")
@@ -147,13 +161,51 @@ def read_directory(directory: Path) -> list[LocalHook]:
                     f"{path}: secrets.{secret}: ${variable} exceeds {limits.MAX_SECRET_BYTES} bytes"
                 )
             values[secret] = os.environ[variable]
-        found.append(LocalHook(name, script, settings, values))
+        found.append(LocalHook(name, script, runtime, settings, values))
     strays = sorted(
-        path.name for path in folder.glob("*.py") if not path.with_suffix(".json").exists()
+        path.name
+        for suffix in RUNTIME_BY_SUFFIX
+        for path in folder.glob(f"*{suffix}")
+        if not path.with_suffix(".json").exists()
     )
     if strays:
         raise CliError(f"{folder}: {strays[0]} has no {Path(strays[0]).stem}.json beside it")
     return found
+
+
+def _code_file(path: Path, settings: HookFile) -> tuple[Path, str]:
+    """NAME.json's code file and its language: NAME.py or NAME.js, never both."""
+    present = {
+        runtime: path.with_suffix(suffix)
+        for suffix, runtime in RUNTIME_BY_SUFFIX.items()
+        if path.with_suffix(suffix).exists()
+    }
+    if len(present) > 1:
+        names = " and ".join(sorted(file.name for file in present.values()))
+        raise CliError(f"{path}: both {names} are there; a hook has one code file (remove one)")
+    if not present:
+        if settings.runtime is not None:
+            expected = path.with_suffix(SUFFIX_BY_RUNTIME[settings.runtime]).name
+        else:
+            expected = " or ".join(path.with_suffix(suffix).name for suffix in RUNTIME_BY_SUFFIX)
+        raise CliError(f"{path}: its code {expected} is missing")
+    ((runtime, script_path),) = present.items()
+    if settings.runtime is not None and settings.runtime != runtime:
+        raise CliError(
+            f"{path}: runtime is {settings.runtime!r}, but its code is {script_path.name} "
+            f"({LANGUAGE_NAMES[runtime]}); make them agree"
+        )
+    return script_path, runtime
+
+
+def normal_dependencies(value: Any) -> Any:
+    """Dependencies in one shape, to compare: Actions' ``[{"name", "version"}]`` as
+    Auth0 Hooks' ``{"name": "version"}``; anything else as it is."""
+    if isinstance(value, list) and all(
+        isinstance(item, dict) and set(item) == {"name", "version"} for item in value
+    ):
+        return {item["name"]: item["version"] for item in value}
+    return value if value is not None else {}
 
 
 def plan(
@@ -163,13 +215,16 @@ def plan(
     changes: list[Change] = []
     for hook in local:
         current = existing.get(hook.name)
-        wanted = hook.settings.model_dump(exclude={"secrets"})
+        wanted = hook.settings.model_dump(exclude={"secrets", "runtime", "dependencies"})
         if current is None:
             changes.append(
                 Change(
                     hook.name,
                     "create",
-                    [f"{wanted['triggerId']}, " + ("enabled" if wanted["enabled"] else "disabled")],
+                    [
+                        f"{wanted['triggerId']}, {LANGUAGE_NAMES[hook.runtime]}, "
+                        + ("enabled" if wanted["enabled"] else "disabled")
+                    ],
                     secrets=hook.secret_values,
                     local=hook,
                 )
@@ -182,9 +237,24 @@ def plan(
                 f"{wanted['triggerId']} hook here; a hook cannot change its point (rename one)",
                 ExitCode.FAILED,
             )
-        if current["script"] != hook.script:
+        # A server older than JavaScript hooks sends no runtime: its hooks are Python.
+        current_runtime = current.get("runtime", "python")
+        if current["script"] != hook.script or current_runtime != hook.runtime:
             change.body["script"] = hook.script
+            change.body["runtime"] = hook.runtime
             change.details.append(f"code (new version after {current['version']})")
+            if current_runtime != hook.runtime:
+                change.details.append(
+                    f"language {LANGUAGE_NAMES.get(current_runtime, current_runtime)} → "
+                    f"{LANGUAGE_NAMES[hook.runtime]}"
+                )
+        dependencies = hook.settings.dependencies
+        if dependencies is not None or "dependencies" in current:
+            # Declared here, or held there: the directory says what the hook depends on.
+            have = normal_dependencies(current.get("dependencies"))
+            if normal_dependencies(dependencies) != have:
+                change.body["dependencies"] = dependencies if dependencies is not None else {}
+                change.details.append("dependencies")
         for setting in SETTINGS[1:]:
             if current[setting] != wanted[setting]:
                 change.body[setting] = wanted[setting]
@@ -222,13 +292,8 @@ def apply(remote: Remote, change: Change) -> None:
         return
     local = change.local
     assert local is not None
-    settings = local.settings.model_dump(exclude={"secrets"})
     if change.kind == "create":
-        create_hook(
-            remote,
-            {"name": local.name, "script": local.script, **settings},
-            change.secrets,
-        )
+        create_hook(remote, local.fields(), change.secrets)
         return
     assert change.remote is not None
     hook_id = change.remote["id"]
@@ -255,7 +320,9 @@ def show_plan(changes: list[Change], unchanged: int) -> None:
 def deploy_directory(
     directory: Path, *, dry_run: bool, prune: bool, update_secrets: bool, profile: str | None
 ) -> None:
-    local = read_directory(directory)  # everything is checked before the server is asked
+    # Everything is checked before anything changes (the server is asked only about
+    # a point that is not built in).
+    local = read_directory(directory, ServerPoints(profile))
     with connect(profile) as remote:
         changes = plan(remote, local, prune=prune, update_secrets=update_secrets)
         touched = {change.name for change in changes}
@@ -281,11 +348,15 @@ def deploy_directory(
 
 def export(
     directory: Annotated[
-        Path, typer.Argument(help="Where to write hooks/NAME.py and .json.", show_default=False)
+        Path,
+        typer.Argument(
+            help="Where to write hooks/NAME.json and NAME.py or NAME.js.", show_default=False
+        ),
     ],
     profile: ProfileOption = None,
 ) -> None:
-    """Write every hook as DIR/hooks/NAME.py and NAME.json (secret names, never values).
+    """Write every hook as DIR/hooks/NAME.json (secret names, never values) and its
+    code: NAME.py for a Python hook, NAME.js for a JavaScript one.
 
     Example: authhooks export ./identity && git -C ./identity diff
     """
@@ -307,14 +378,14 @@ def export(
                     ExitCode.FAILED,
                 )
             names = sorted(remote.call("GET", f"/hooks/{hook['id']}/secrets"))
-            document = {setting: hook[setting] for setting in SETTINGS}
-            document["secrets"] = {name: f"${name}" for name in names}
-            files[f"{hook['name']}.py"] = hook["script"]
-            files[f"{hook['name']}.json"] = json.dumps(document, indent=2) + "\n"
+            files.update(hook_files(hook, names))
     # The directory mirrors the server: a hook deleted there leaves no files behind
     # that a later deploy would bring back.
     stale = sorted(
-        path for path in [*folder.glob("*.py"), *folder.glob("*.json")] if path.name not in files
+        path
+        for suffix in [*RUNTIME_BY_SUFFIX, ".json"]
+        for path in folder.glob(f"*{suffix}")
+        if path.name not in files
     )
     try:
         for name, text in files.items():
@@ -331,3 +402,23 @@ def export(
             else ""
         )
     )
+
+
+def hook_files(hook: dict[str, Any], secret_names: list[str]) -> dict[str, str]:
+    """A hook as the files that declare it: NAME.json, and NAME.py or NAME.js."""
+    runtime = hook.get("runtime") or "python"  # a server older than JavaScript hooks
+    if runtime not in SUFFIX_BY_RUNTIME:
+        raise CliError(
+            f"hook {hook['name']!r} is in a language this CLI does not know ({runtime!r}); "
+            "nothing was exported",
+            ExitCode.FAILED,
+        )
+    document: dict[str, Any] = {"triggerId": hook["triggerId"], "runtime": runtime}
+    document.update({setting: hook[setting] for setting in SETTINGS[1:]})
+    if hook.get("dependencies"):
+        document["dependencies"] = hook["dependencies"]
+    document["secrets"] = {name: f"${name}" for name in secret_names}
+    return {
+        hook["name"] + SUFFIX_BY_RUNTIME[runtime]: hook["script"],
+        f"{hook['name']}.json": json.dumps(document, indent=2) + "\n",
+    }

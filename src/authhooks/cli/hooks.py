@@ -1,12 +1,16 @@
 """The hook author's commands on hooks: scaffold (a point's template, in Auth0's
-Hooks or Actions convention: ``--convention``), create, ls, show, update,
-enable, disable, order, edit, rm, versions and diff. ``deploy NAME --version
-N`` (cli/main.py, which also deploys directories) calls ``deploy_version``."""
+Hooks or Actions convention, ``--convention``, in Python or JavaScript,
+``--lang``), create, ls, show, update, enable, disable, order, edit, rm, versions
+and diff. ``deploy NAME --version N`` (cli/main.py, which also deploys
+directories) calls ``deploy_version``.
+
+A code file's suffix says its language (``.js``: JavaScript, ``.py``: Python), and
+``create`` and ``update`` send it as the hook's ``runtime``; with another suffix
+the server infers it from the code, as it does for Auth0's clients."""
 
 from __future__ import annotations
 
 import difflib
-import enum
 import os
 import shlex
 import subprocess
@@ -30,6 +34,15 @@ from authhooks.cli.common import (
     read_text,
 )
 from authhooks.cli.output import CliError, ExitCode, note, out, print_json
+from authhooks.cli.points import (
+    LANGUAGE_NAMES,
+    SUFFIX_BY_RUNTIME,
+    Convention,
+    Language,
+    known_point,
+    runtime_of_file,
+    template,
+)
 from authhooks.cli.remote import Remote, unknown_hook
 from authhooks.points.registry import POINTS
 
@@ -38,26 +51,13 @@ PointOption = Annotated[
     typer.Option(
         "--trigger",
         "-t",
-        help="The extensibility point: " + ", ".join(POINTS) + ".",
+        help="The extensibility point: "
+        + ", ".join(POINTS)
+        + ", or one the server declares (GET /api/v2/points).",
         show_default=False,
     ),
 ]
 NameArgument = Annotated[str, typer.Argument(help="The hook's name.", show_default=False)]
-
-
-class Convention(enum.StrEnum):
-    """Auth0's two ways of writing a hook; every point takes both."""
-
-    hooks = "hooks"
-    actions = "actions"
-
-
-def known_point(point: str) -> str:
-    if point not in POINTS:
-        close = difflib.get_close_matches(point, list(POINTS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "; one of: " + ", ".join(POINTS)
-        raise CliError(f"unknown extensibility point {point!r}{hint}")
-    return point
 
 
 def scaffold(
@@ -71,32 +71,64 @@ def scaffold(
         typer.Option(
             "--convention",
             "-c",
-            help="Auth0 Hooks (def credentials_exchange(client, ...)) or Actions "
-            "(def on_execute_credentials_exchange(event, api)).",
+            help="Auth0 Hooks (def credentials_exchange(client, ...); in JavaScript, "
+            "module.exports = function (client, ..., cb)) or Actions "
+            "(def on_execute_credentials_exchange(event, api); in JavaScript, "
+            "exports.onExecuteCredentialsExchange = async (event, api) => ...).",
         ),
     ] = Convention.hooks,
+    lang: Annotated[
+        Language | None,
+        typer.Option(
+            "--lang",
+            "-l",
+            help="The hook's language (default: js when --output ends in .js, else python).",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Print a new hook for a point: its signature, documented, with an example.
 
-    Example: authhooks scaffold -t credentials-exchange --convention actions -o add-claims.py
+    Built-in points' templates come with this command and need no server; a point
+    the server declares is looked up there (with --profile).
+
+    Examples: authhooks scaffold -t credentials-exchange --convention actions -o add-claims.py;
+    authhooks scaffold -t credentials-exchange --lang js -o add-claims.js
     """
-    template = POINTS[known_point(trigger)].templates[convention.value]
+    wanted = runtime_of_file(output) if output is not None else None
+    language = lang or (Language.js if wanted == "node" else Language.python)
+    if output is not None and wanted is not None and wanted != language.runtime:
+        raise CliError(
+            f"{output}: {LANGUAGE_NAMES[language.runtime]} code in a {output.suffix} file "
+            f"would be read as {LANGUAGE_NAMES[wanted]}; name it NAME{language.suffix}"
+        )
+    code = template(trigger, convention, language, profile)
     if output is None:
-        sys.stdout.write(template)
+        sys.stdout.write(code)
         return
     if output.exists() and not force:
         raise CliError(f"{output} exists; give --force to overwrite it")
     try:
-        output.write_text(template)
+        output.write_text(code)
     except OSError as error:
         raise CliError(f"{output}: {error.strerror or error}") from None
-    note(f"wrote the {trigger} template to {output}")
+    note(
+        f"wrote the {trigger} template ({LANGUAGE_NAMES[language.runtime]}, "
+        f"{convention.value}) to {output}"
+    )
 
 
 def create(
     trigger: PointOption,
     name: Annotated[str, typer.Option("--name", "-n", help="A unique, URL-safe name.")],
-    file: Annotated[Path, typer.Argument(help="The hook's Python code.", show_default=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The hook's code: NAME.py (Python) or NAME.js (JavaScript).",
+            show_default=False,
+        ),
+    ],
     secret: SecretOption = None,
     secrets_file: Annotated[
         Path | None, typer.Option("--secrets-file", help="Secrets from a .env file.")
@@ -120,8 +152,10 @@ def create(
 ) -> None:
     """Create a hook from a file (disabled unless --enable), with its secrets.
 
+    The file's suffix gives the hook's language: .js is JavaScript, .py Python.
+
     Example: authhooks create -t credentials-exchange --name add-claims \\
-    --secret API_KEY=k-123 --enable add-claims.py
+    --secret API_KEY=k-123 --enable add-claims.js
     """
     script = read_text(file)
     secrets = read_env_file(secrets_file) if secrets_file else {}
@@ -132,7 +166,8 @@ def create(
             {
                 "name": name,
                 "script": script,
-                "triggerId": known_point(trigger),
+                **runtime_field(file),
+                "triggerId": known_point(trigger, remote),
                 "enabled": enable,
                 "order": order,
                 "timeout_ms": timeout_ms,
@@ -147,9 +182,16 @@ def create(
         return
     state = "enabled" if hook["enabled"] else "disabled"
     note(
-        f"created hook {escape(name)} ({hook['id']}) for {trigger}, version "
+        f"created hook {escape(name)} ({hook['id']}) for {trigger}, "
+        f"{LANGUAGE_NAMES.get(hook.get('runtime', ''), 'Python')}, version "
         f"{hook['version']}, {state}" + (f", {len(secrets)} secret(s)" if secrets else "")
     )
+
+
+def runtime_field(file: Path) -> dict[str, str]:
+    """``{"runtime": ...}`` as the file's suffix says, or nothing for the server to infer."""
+    runtime = runtime_of_file(file)
+    return {"runtime": runtime} if runtime else {}
 
 
 def create_hook(remote: Remote, fields: dict[str, Any], secrets: dict[str, str]) -> Any:
@@ -191,7 +233,7 @@ def ls(
     Example: authhooks ls -t credentials-exchange --all
     """
     with connect(profile) as remote:
-        hooks = remote.hooks(known_point(trigger) if trigger else None)
+        hooks = remote.hooks(known_point(trigger, remote) if trigger else None)
     hooks = [hook for hook in hooks if show_all or hook["enabled"]]
     hooks.sort(key=flow_order)
     if json_output:
@@ -201,7 +243,7 @@ def ls(
         note("no hooks" + ("" if show_all else " enabled (--all lists disabled ones too)"))
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("POINT", "ORDER", "NAME", "ENABLED", "VERSION"):
+    for column in ("POINT", "ORDER", "NAME", "ENABLED", "VERSION", "LANGUAGE"):
         table.add_column(column)
     table.add_column("ID", no_wrap=True, min_width=32)
     for hook in hooks:
@@ -211,9 +253,15 @@ def ls(
             escape(hook["name"]),
             "[green]yes[/green]" if hook["enabled"] else "[dim]no[/dim]",
             str(hook["version"]),
+            language_of(hook),
             hook["id"],
         )
     out.print(table)
+
+
+def language_of(hook: dict[str, Any]) -> str:
+    runtime = str(hook.get("runtime") or "python")  # a server older than JavaScript hooks
+    return LANGUAGE_NAMES.get(runtime, runtime)
 
 
 def flow_order(hook: dict[str, Any]) -> tuple[int, int, str]:
@@ -237,10 +285,12 @@ def show(
         print_json({**hook, "secrets": sorted(secrets)})
         return
     table = Table(box=None, show_header=False, pad_edge=False)
+    dependencies = hook.get("dependencies")
     for label, value in [
         ("name", hook["name"]),
         ("id", hook["id"]),
         ("point", hook["triggerId"]),
+        ("language", language_of(hook)),
         ("enabled", "yes" if hook["enabled"] else "no"),
         ("order", hook["order"]),
         ("version", hook["version"]),
@@ -249,12 +299,28 @@ def show(
         ("egress", ", ".join(hook["egress"]) or "none"),
         ("captures events", "yes" if hook["capture_events"] else "no"),
         ("secrets", ", ".join(sorted(secrets)) or "none"),
+        *([("dependencies", _dependencies(dependencies))] if dependencies else []),
         ("updated", hook["updated_at"]),
     ]:
         table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
     out.print(table)
     out.print()
-    out.print(Syntax(hook["script"], "python", line_numbers=True, theme="ansi_dark"))
+    lexer = "javascript" if hook.get("runtime") == "node" else "python"
+    out.print(Syntax(hook["script"], lexer, line_numbers=True, theme="ansi_dark"))
+
+
+def _dependencies(declared: Any) -> str:
+    """``{"lodash": "4.17.21"}`` (Auth0 Hooks) or ``[{"name", "version"}]`` (Actions)."""
+    if isinstance(declared, dict):
+        pairs = [f"{name}@{version}" for name, version in declared.items()]
+    elif isinstance(declared, list):
+        pairs = [
+            f"{item.get('name')}@{item.get('version')}" if isinstance(item, dict) else str(item)
+            for item in declared
+        ]
+    else:
+        return str(declared)
+    return ", ".join(pairs)
 
 
 def update(
@@ -262,21 +328,26 @@ def update(
     file: Annotated[Path, typer.Argument(help="The new code.", show_default=False)],
     profile: ProfileOption = None,
 ) -> None:
-    """Save a file as the hook's new version and deploy it.
+    """Save a file as the hook's new version and deploy it (.js: JavaScript, .py: Python).
 
     Example: authhooks update add-claims add-claims.py
     """
     script = read_text(file)
     with connect(profile) as remote:
         hook = remote.hook(name)
-        save_code(remote, hook, script)
+        save_code(remote, hook, script, runtime_field(file))
 
 
-def save_code(remote: Remote, hook: dict[str, Any], script: str) -> None:
+def save_code(
+    remote: Remote, hook: dict[str, Any], script: str, runtime: dict[str, str] | None = None
+) -> None:
+    """Save ``script`` as a new version; ``runtime`` is its language when the file
+    says it, else the server infers it from the code."""
     if script == hook["script"]:
         note(f"{escape(hook['name'])}: the code is unchanged; version {hook['version']} stays")
         return
-    updated = remote.call("PATCH", f"/hooks/{hook['id']}", json={"script": script})
+    body = {"script": script, **(runtime or {})}
+    updated = remote.call("PATCH", f"/hooks/{hook['id']}", json=body)
     note(f"{escape(hook['name'])}: saved and deployed version {updated['version']}")
 
 
@@ -330,7 +401,7 @@ def order(
     if len(set(names)) != len(names):
         raise CliError("a hook is named twice")
     with connect(profile) as remote:
-        hooks = sorted(remote.hooks(known_point(trigger)), key=flow_order)
+        hooks = sorted(remote.hooks(known_point(trigger, remote)), key=flow_order)
         by_name = {hook["name"]: hook for hook in hooks}
         for name in names:
             if name not in by_name:
@@ -355,9 +426,11 @@ def edit(name: NameArgument, profile: ProfileOption = None) -> None:
     with connect(profile) as remote:
         hook = remote.hook(name)
         # A fixed prefix: the name comes from the server, and a name such as
-        # "../x" would put the file outside the temporary directory.
+        # "../x" would put the file outside the temporary directory. The suffix is
+        # the code's language, which editors go by.
+        suffix = SUFFIX_BY_RUNTIME.get(str(hook.get("runtime")), ".py")
         with tempfile.NamedTemporaryFile(
-            "w", suffix=".py", prefix="authhooks-edit-", delete=False
+            "w", suffix=suffix, prefix="authhooks-edit-", delete=False
         ) as file:
             file.write(hook["script"])
             path = Path(file.name)

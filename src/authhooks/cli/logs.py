@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 
 from authhooks.cli.common import JsonOption, ProfileOption, connect
-from authhooks.cli.hooks import known_point
 from authhooks.cli.output import CliError, ExitCode, note, out, print_json
+from authhooks.cli.points import known_point
 from authhooks.cli.remote import Remote
 from authhooks.cli.testing import show_line
 
@@ -162,7 +162,7 @@ def logs(
             hook_id = next((i for i, n in names.items() if n == name), None)
             params["hook_id"] = hook_id or remote.hook(name)["id"]
         if trigger is not None:
-            params["point"] = known_point(trigger)
+            params["point"] = known_point(trigger, remote)
         if outcome is not None:
             params["outcome"] = outcome
         printer = Printer(names, remote, json_lines=json_output and follow)

@@ -1,11 +1,12 @@
 """A hook's life: create, change, deploy a version, delete.
 
-Every change goes the same way: the code is loaded in a throwaway sandbox
-worker before anything is stored (a syntax error or a missing function is
-refused with its line), a version that will serve is warmed before the
-switch, the switch is one transaction (which bumps the change counter), and
-what no longer serves is retired by each process's live flows
-(flows/live.py), draining its calls first. The management API calls this
+Every change goes the same way: the version's dependencies are installed
+into the dependency store (hooks/dependencies.py), the code is loaded with
+them in a throwaway sandbox worker before anything is stored (a syntax error
+or a missing function is refused with its line), a version that will serve is
+warmed before the switch, the switch is one transaction (which bumps the
+change counter), and what no longer serves is retired by each process's live
+flows (flows/live.py), draining its calls first. The management API calls this
 module; nothing else builds a version's runtime key.
 """
 
@@ -14,12 +15,14 @@ from __future__ import annotations
 import re
 import secrets as random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from anyio.to_thread import run_sync
 
 from authhooks.errors import DomainError, InvalidInput
 from authhooks.hooks import store
+from authhooks.hooks.dependencies import DependenciesUnavailable, DependencyStore
 from authhooks.hooks.store import Code
 from authhooks.points.contract import Point
 from authhooks.runtime.outcome import LoadError, LoadFailed
@@ -89,11 +92,13 @@ class Lifecycle:
         runtime: Runtime,
         points: Mapping[str, Point[Any, Any]],
         changed: Callable[[], None],
+        dependencies: DependencyStore | None = None,
     ) -> None:
         self._db = database
         self._runtime = runtime
         self._points = points
         self._changed = changed  # the live flows reload: this process switches at once
+        self._dependencies = dependencies
 
     def point(self, point_id: str) -> Point[Any, Any]:
         point = self._points.get(point_id)
@@ -113,9 +118,11 @@ class Lifecycle:
         if failure is not None:
             raise _load_error(failure)
 
-    async def create(self, *, author: str, code: Code, **fields: Any) -> models.Hook:
-        """Store a hook with its first version; an enabled one is warm when it goes live."""
+    async def create(self, *, author: str, code: Code, **fields: Any) -> tuple[models.Hook, Code]:
+        """Store a hook with its first version; an enabled one is warm when it goes live.
+        The hook and its code, dependencies installed."""
         point = self.point(fields["trigger_id"])
+        code = await self._install(code)
         hook_id = store.new_hook_id()
         version = code_version(point, store.version_key(hook_id, 1), code)
         if fields.get("enabled"):
@@ -135,7 +142,7 @@ class Lifecycle:
             self._runtime.retire(version.key)  # never live: nothing else will retire it
             raise
         self._changed()
-        return hook
+        return hook, code
 
     async def update(
         self,
@@ -143,15 +150,21 @@ class Lifecycle:
         changes: dict[str, Any],
         *,
         author: str,
-        code: Code | None = None,
+        script: str | None = None,
+        runtime: str | None = None,
+        dependencies: Mapping[str, str] | None = None,
         exclusive: bool = False,
-    ) -> tuple[models.Hook, str]:
-        """Change a hook's fields; new ``code`` is a new version, deployed at once
-        (Auth0's meaning of PATCH). The hook and its deployed script."""
+    ) -> tuple[models.Hook, Code]:
+        """Change a hook's fields. A new ``script`` (in ``runtime``, else the language
+        it reads as) or new ``dependencies`` make a new version, deployed at once
+        (Auth0's meaning of PATCH); what is not sent is the live version's. The hook
+        and its deployed code."""
         hook, deployed = await run_sync(self._read, hook_id, changes.get("name"))
         point = self.point(hook.trigger_id)
+        code = self._new_code(deployed, script, runtime, dependencies)
         warmed: CodeVersion | None = None
         if code is not None:
+            code = await self._install(code, deployed)
             await self.check(point.id, code)
             # Store the version, warm it, then switch: no request pays a cold start.
             number = await run_sync(self._add_version, hook_id, code, author)
@@ -160,15 +173,16 @@ class Lifecycle:
             changes["version"] = number
         elif changes.get("enabled"):
             # The code may no longer load (a newer interpreter, say): refuse to enable it.
+            await self._ensure(deployed)
             key = store.version_key(hook_id, hook.version)
             await self._warm(code_version(point, key, deployed))
 
-        def write() -> tuple[models.Hook, str]:
+        def write() -> tuple[models.Hook, Code]:
             with self._db.session() as session:
                 updated = store.update_hook(session, hook_id, changes)
                 if exclusive and updated.enabled:
                     store.disable_others(session, updated)
-                return updated, store.current_script(session, updated)
+                return updated, store.current_code(session, updated)
 
         try:
             updated = await run_sync(write)
@@ -179,8 +193,9 @@ class Lifecycle:
         self._changed()
         return updated
 
-    async def deploy(self, hook_id: str, number: int) -> tuple[models.Hook, str]:
-        """Make version ``number`` live (a rollback or a roll forward), warm first."""
+    async def deploy(self, hook_id: str, number: int) -> tuple[models.Hook, Code]:
+        """Make version ``number`` live (a rollback or a roll forward), with the
+        dependencies it was saved with, warm first."""
         hook, _ = await run_sync(self._read, hook_id)
         point = self.point(hook.trigger_id)
 
@@ -189,6 +204,7 @@ class Lifecycle:
                 return store.code_of(store.get_version(session, hook_id, number))
 
         code = await run_sync(read_code)
+        await self._ensure(code)
         await self._warm(code_version(point, store.version_key(hook_id, number), code))
 
         def write() -> models.Hook:
@@ -197,7 +213,7 @@ class Lifecycle:
 
         deployed = await run_sync(write)
         self._changed()
-        return deployed, code.script
+        return deployed, code
 
     async def delete(self, hook_id: str) -> None:
         """Delete the hook; its versions drain in every process."""
@@ -209,13 +225,82 @@ class Lifecycle:
         await run_sync(write)
         self._changed()
 
-    async def runtime_of(self, hook_id: str) -> str:
-        hook, _ = await run_sync(self._read, hook_id)
-        return str(hook.runtime)
-
     def secrets_changed(self) -> None:
         """Secrets go with each call: the live flows reload them, no worker changes."""
         self._changed()
+
+    def _new_code(
+        self,
+        deployed: Code,
+        script: str | None,
+        runtime: str | None,
+        dependencies: Mapping[str, str] | None,
+    ) -> Code | None:
+        """The code of the version a change makes, or None when it makes none."""
+        if script is None:
+            if runtime is not None and runtime != deployed.runtime:
+                raise InvalidInput(
+                    f"runtime {runtime!r} needs a script in it: this hook's code is "
+                    f"{deployed.runtime}"
+                )
+            if dependencies is None:
+                return None
+            declared = self._declare(deployed.runtime, dependencies)
+            if declared == deployed.dependencies:
+                # What Auth0's Deploy CLI sends on every deploy (``dependencies: {}``)
+                # is no new version when it is what the hook has.
+                return None
+            return Code(deployed.script, deployed.runtime, declared)
+        language = runtime or infer_runtime(script)
+        if dependencies is None:
+            if language != deployed.runtime and deployed.dependencies:
+                raise InvalidInput(
+                    f"this hook's dependencies are for {deployed.runtime}: send dependencies "
+                    f"(an empty set, say) with a script in {language}"
+                )
+            dependencies = deployed.dependencies
+        return Code(script, language, self._declare(language, dependencies))
+
+    def _declare(self, runtime: str, dependencies: Mapping[str, str]) -> dict[str, str]:
+        return self._store().declare(runtime, dependencies) if dependencies else {}
+
+    def _store(self) -> DependencyStore:
+        if self._dependencies is None:
+            raise DependenciesUnavailable("this server installs no dependencies")
+        return self._dependencies
+
+    async def _install(self, code: Code, previous: Code | None = None) -> Code:
+        """``code`` with its dependencies installed (before the sandbox loads it,
+        so that the check and the warm-up load it with them): its resolved
+        packages and their key in the store. The previous version's install is
+        kept when the set is the same."""
+        declared = self._declare(code.runtime, code.dependencies)
+        if not declared:
+            return replace(code, dependencies={}, resolved=None, installed=None)
+        dependencies = self._store()
+        if (
+            previous is not None
+            and previous.installed is not None
+            and (previous.runtime, previous.dependencies) == (code.runtime, declared)
+            and await run_sync(dependencies.has, previous.installed)
+        ):
+            return replace(
+                code,
+                dependencies=declared,
+                resolved=previous.resolved,
+                installed=previous.installed,
+            )
+        installed = await dependencies.install(code.runtime, declared)
+        if installed is None:  # not for a set with packages in it
+            return replace(code, dependencies={}, resolved=None, installed=None)
+        return replace(
+            code, dependencies=declared, resolved=installed.resolved, installed=installed.key
+        )
+
+    async def _ensure(self, code: Code) -> None:
+        """A stored version's packages are in the store before its workers bind them."""
+        if code.dependencies and self._dependencies is not None:
+            await self._dependencies.ensure(code.runtime, code.dependencies, code.installed)
 
     async def _warm(self, version: CodeVersion) -> None:
         try:

@@ -71,7 +71,9 @@ def version_key(hook_id: str, number: int) -> str:
 @dataclass(frozen=True)
 class Code:
     """What a version is made of: its script, the language it is written in, and
-    its packages (declared, resolved, and the installed set's key in the store)."""
+    its packages: declared (name -> exact version), resolved (name, version and
+    integrity of every package installed, theirs included) and the installed set's
+    key in the dependency store (hooks/dependencies.py)."""
 
     script: str
     runtime: str = "python"
@@ -163,25 +165,25 @@ def list_hooks(
     limit: int,
     trigger_id: str | None = None,
     enabled: bool | None = None,
-) -> tuple[list[tuple[models.Hook, str]], int]:
-    """A page of hooks, each with its current script, and how many match. One
+) -> tuple[list[tuple[models.Hook, Code]], int]:
+    """A page of hooks, each with its current code, and how many match. One
     statement reads both: a hook deleted meanwhile is left out of the page
-    rather than failing it, as reading each script after the hooks would."""
+    rather than failing it, as reading each version after the hooks would."""
     current = (models.HookVersion.hook_id == models.Hook.id) & (
         models.HookVersion.number == models.Hook.version
     )
-    query = select(models.Hook, models.HookVersion.script).join(models.HookVersion, current)
+    query = select(models.Hook, models.HookVersion).join(models.HookVersion, current)
     if trigger_id is not None:
         query = query.where(models.Hook.trigger_id == trigger_id)
     if enabled is not None:
         query = query.where(models.Hook.enabled.is_(enabled))
     ordered = query.order_by(models.Hook.trigger_id, models.Hook.order, models.Hook.created_at)
     rows = session.execute(ordered.offset(offset).limit(limit)).tuples()
-    return [(hook, script) for hook, script in rows], count(session, ordered)
+    return [(hook, code_of(version)) for hook, version in rows], count(session, ordered)
 
 
-def current_script(session: Session, hook: models.Hook) -> str:
-    return get_version(session, hook.id, hook.version).script
+def current_code(session: Session, hook: models.Hook) -> Code:
+    return code_of(get_version(session, hook.id, hook.version))
 
 
 def add_version(session: Session, hook: models.Hook, code: Code, author: str) -> int:

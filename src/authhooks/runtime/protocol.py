@@ -43,6 +43,10 @@ def encode(message: dict[str, Any]) -> bytes:
     body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     if len(body) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
+    # The other side refuses a deeper frame, and the worker that sent it: a hook's
+    # result nested that deep is a bad result, told before it is sent.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and depth(message) > MAX_DEPTH:
+        raise ProtocolError(f"frame is nested deeper than {MAX_DEPTH}")
     return HEADER.pack(len(body)) + body
 
 

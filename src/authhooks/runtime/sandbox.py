@@ -307,6 +307,7 @@ class Sandbox:
             f"--max-old-space-size={heap_mib}",
             "--v8-pool-size=2",
             f"{NODE_MOUNT}/worker.js",
+            str(out_fd),
         ]
 
     def _bwrap(self, environment: list[str]) -> list[str]:

@@ -59,6 +59,9 @@ from authhooks.runtime.sandbox import Limits, Spawned
 ConsoleCallback = Callable[[ConsoleLine], None]
 Redact = Callable[[str], str]
 _RAW_TAIL = 4096
+# Reads of a pipe left behind by a worker that has exited: a pipe holds at most
+# 1 MiB, in reads of 64 KiB.
+_DRAIN_READS = 17
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -326,26 +329,29 @@ class Worker:
             self._writing = False
             self._loop.remove_writer(fd)
 
-    def _read_frames(self) -> None:
+    def _read_frames(self) -> bool:
+        """Read and take what the worker sent; whether there may be more to read."""
         try:
             data = os.read(self._spawned.from_worker, 1 << 16)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             self._loop.remove_reader(self._spawned.from_worker)
-            return
+            return False
         if self._pending is None:
             self._broken("it spoke while nobody asked")
-            return
+            return False
         try:
             for body in self._frames.feed(data):
                 self._take(body)
                 if not self.alive:
-                    return
+                    return False
         except ProtocolError as error:
             self._broken(f"it broke the protocol ({error})")
+            return False
+        return True
 
     def _take(self, body: bytes) -> None:
         """One frame, held to the caps the worker was given before any JSON parser
@@ -403,21 +409,23 @@ class Worker:
             if self._on_console is not None:
                 self._on_console(line)
 
-    def _read_raw(self) -> None:
+    def _read_raw(self) -> bool:
+        """Keep the tail of the worker's raw output; whether there may be more to read."""
         try:
             data = os.read(self._spawned.console, 1 << 16)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             self._loop.remove_reader(self._spawned.console)
-            return
+            return False
         self._raw += data
         del self._raw[:-_RAW_TAIL]
         self._raw_in_call += len(data)
         if self._raw_in_call > 1 << 20:
             self._broken("it flooded its raw output")
+        return True
 
     def _broken(self, reason: str) -> None:
         self.kill("protocol")
@@ -427,7 +435,14 @@ class Worker:
         self._loop.remove_reader(self._pidfd)
         process = self._spawned.process
         process.wait()
-        self.kill("exited")  # the Python process too, should it outlive bwrap
+        # What it wrote before it ended is read first, or it would race the exit:
+        # an answer sent just before, and the last words of its raw output (what
+        # tells a Node.js worker that ran out of memory from any other crash).
+        for read in (self._read_frames, self._read_raw):
+            for _ in range(_DRAIN_READS):
+                if not read():
+                    break
+        self.kill("exited")  # the worker process too, should it outlive bwrap
         for fd in (self._spawned.from_worker, self._spawned.console):
             self._loop.remove_reader(fd)
         if self._writing:
@@ -465,8 +480,13 @@ class Worker:
         return Crashed(reason, output[-MAX_TEXT:])
 
 
+# How a Node.js worker that ran out of memory ends: V8 and Node.js say so at the
+# heap's cap, or when RLIMIT_DATA refuses them memory; where V8 does not check,
+# the worker's own allocator says so first (runtime/node/confine.c).
 _OUT_OF_MEMORY = re.compile(
     r"JavaScript heap out of memory|Allocation failed - process out of memory"
+    r"|Fatal (?:process out of memory|javascript OOM)|what\(\): +std::bad_alloc"
+    r"|authhooks: out of memory"
 )
 # orjson refuses JSON nested deeper than 1,024 levels. Parsed inside this many
 # arrays, a frame nested deeper than MAX_DEPTH is refused by that same check,

@@ -8,7 +8,8 @@
  * (worker.py). Here, in that order:
  *   - a process group of its own (kill(0, ...) reaches nothing outside);
  *   - hard resource limits (RLIMIT_DATA, not RLIMIT_AS: V8 reserves far more
- *     address space than it uses) and a lower CPU priority;
+ *     address space than it uses; a small RLIMIT_STACK, see STACK_BYTES) and a
+ *     lower CPU priority;
  *   - the egress hand-over: a listener on the sandbox's loopback, given to the
  *     egress broker through the door descriptor, which is then closed;
  *   - every other inherited descriptor closed but 0, 1, 2 and the frame pipe;
@@ -19,7 +20,8 @@
  * The environment says what to do (the server sets it through bwrap):
  *   AUTHHOOKS_FILTER   the filter, as libseccomp's exported BPF
  *   AUTHHOOKS_LIMITS   "data cpu fsize nofile nproc nice", decimal
- *   AUTHHOOKS_FRAMES   the frame pipe's descriptor (kept open)
+ *   AUTHHOOKS_FRAMES   the frame pipe's descriptor (kept open; worker.js has
+ *                      its number as an argument)
  *   AUTHHOOKS_DOOR     the egress door's descriptor (optional)
  * and is cleared of them before Node reads it.
  */
@@ -28,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -41,6 +44,62 @@
 #include <unistd.h>
 
 #define PROXY_PORT 3128
+/* The stack of the main thread, and of every thread libuv starts (V8's and
+ * libuv's own), which libuv sizes from RLIMIT_STACK: at 8 MiB, the defaults
+ * reserved for Node's six threads count some 40 MiB against RLIMIT_DATA before
+ * any JavaScript runs, and a heap bomb would run out of native memory (an
+ * abort with no word of why) before it reaches the V8 heap's own cap. V8's
+ * JavaScript stack is under 1 MiB. */
+#define STACK_BYTES (2UL * 1024 * 1024)
+
+/* Running out of memory, said on the raw output: RLIMIT_DATA refuses a
+ * malloc, and V8, which does not check every one (its garbage collector's
+ * among them), often ends the process with no word of why. The server tells
+ * running out of memory from any other crash by this line
+ * (runtime/worker_handle.py). Said once: a hook that catches the RangeError of
+ * a refused Buffer and goes on does not fill the pipe with it. glibc's own
+ * allocator does the work, under the names it exports for wrappers. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *old, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+
+static void out_of_memory(void) {
+    static const char said[] = "\nauthhooks: out of memory (RLIMIT_DATA refused an allocation)\n";
+    static int told;
+    if (__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED)) return;
+    ssize_t written = write(2, said, sizeof said - 1);
+    (void)written;
+}
+
+void *malloc(size_t size) {
+    void *memory = __libc_malloc(size);
+    if (!memory && size) out_of_memory();
+    return memory;
+}
+
+void *calloc(size_t count, size_t size) {
+    void *memory = __libc_calloc(count, size);
+    if (!memory && count && size) out_of_memory();
+    return memory;
+}
+
+void *realloc(void *old, size_t size) {
+    void *memory = __libc_realloc(old, size);
+    if (!memory && size) out_of_memory();
+    return memory;
+}
+
+int posix_memalign(void **out, size_t alignment, size_t size) {
+    if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+    void *memory = __libc_memalign(alignment, size);
+    if (!memory) {
+        out_of_memory();
+        return ENOMEM;
+    }
+    *out = memory;
+    return 0;
+}
 
 static void fail(const char *what) {
     fprintf(stderr, "authhooks confine: %s: %s\n", what, strerror(errno));
@@ -66,11 +125,20 @@ static void limit_resources(void) {
     limit(RLIMIT_FSIZE, fsize);
     limit(RLIMIT_NOFILE, nofile);
     limit(RLIMIT_NPROC, nproc);
+    limit(RLIMIT_STACK, STACK_BYTES);
     limit(RLIMIT_CORE, 0);
     limit(RLIMIT_MEMLOCK, 0);
     limit(RLIMIT_NICE, 0);
     limit(RLIMIT_RTPRIO, 0);
     limit(RLIMIT_RTTIME, 0);
+    /* Threads started without attributes take glibc's default, read from
+     * RLIMIT_STACK before this ran. */
+    pthread_attr_t attributes;
+    if (pthread_attr_init(&attributes) != 0 ||
+        pthread_attr_setstacksize(&attributes, STACK_BYTES) != 0 ||
+        pthread_setattr_default_np(&attributes) != 0)
+        fail("thread stack size");
+    pthread_attr_destroy(&attributes);
     errno = 0;
     if (nice(nice_value) == -1 && errno != 0) fail("nice");
 }
@@ -157,4 +225,5 @@ __attribute__((constructor)) static void confine(void) {
     unsetenv("AUTHHOOKS_FILTER");
     unsetenv("AUTHHOOKS_LIMITS");
     unsetenv("AUTHHOOKS_DOOR");
+    unsetenv("AUTHHOOKS_FRAMES");
 }

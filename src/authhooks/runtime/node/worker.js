@@ -24,11 +24,20 @@ const vm = require('vm');
 const Module = require('module');
 
 const FILENAME = 'hook.js';
-const FRAMES_OUT = Number(process.env.AUTHHOOKS_FRAMES);
+const FRAMES_OUT = Number(process.argv[2]); // the frame pipe, as the Python worker has it
 const DEPENDENCIES = '/opt/authhooks-deps';
+// The worker's own files (this one, its proxy agents): no stack trace shows them.
+const OWN_FILES = `${__dirname}/`;
 const MAX_TEXT = 4000;
 const REDACTION_ROOM = 4096;
 const MAX_TRACEBACK_LINES = 50;
+// The server refuses a frame nested deeper (runtime/protocol.py, MAX_DEPTH), and
+// the worker that sent it: a result that deep is a bad result, said as one.
+const MAX_DEPTH = 64;
+// Where an error's causes are followed, for its message.
+const MAX_CAUSES = 3;
+// Kept for the worker: a hook that calls process.exit ends its worker, as Python's os._exit does.
+const exit = process.exit.bind(process);
 // Node's own modules a hook may require. Those that start processes or threads,
 // open a debugger or load native code are left out; what is left out but reached
 // another way gains nothing: seccomp refuses new processes, and addons are off.
@@ -92,7 +101,7 @@ function frames(onMessage) {
       onMessage(JSON.parse(body));
     }
   });
-  input.on('end', () => process.exit(0)); // the supervisor closed the pipe: retire quietly
+  input.on('end', () => exit(0)); // the supervisor closed the pipe: retire quietly
 }
 
 // --- the console -------------------------------------------------------------------------
@@ -116,11 +125,25 @@ function writeLines(stream, text) {
 function installConsole() {
   const out = (...args) => writeLines('stdout', util.format(...args));
   const err = (...args) => writeLines('stderr', util.format(...args));
-  for (const name of ['log', 'info', 'debug', 'trace']) console[name] = out;
+  for (const name of ['log', 'info', 'debug']) console[name] = out;
   for (const name of ['warn', 'error']) console[name] = err;
-  console.dir = (value) => out(util.inspect(value));
-  process.stdout.write = (chunk) => { out(String(chunk).replace(/\n$/, '')); return true; };
-  process.stderr.write = (chunk) => { err(String(chunk).replace(/\n$/, '')); return true; };
+  console.trace = (...args) => {
+    const trace = { name: 'Trace', message: util.format(...args) };
+    Error.captureStackTrace(trace, console.trace);
+    err(trace.stack);
+  };
+  console.dir = (value, options) => out(util.inspect(value, { customInspect: false, ...options }));
+  // What console.table, console.group and the like write, and process.stdout.write.
+  const stream = (write) => (chunk, encoding, callback) => {
+    const text = Buffer.isBuffer(chunk) || chunk instanceof Uint8Array
+      ? Buffer.from(chunk).toString('utf8') : String(chunk);
+    write(text.replace(/\n$/, ''));
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') process.nextTick(done);
+    return true;
+  };
+  process.stdout.write = stream(out);
+  process.stderr.write = stream(err);
 }
 
 // --- outbound HTTP: through the egress broker --------------------------------------------
@@ -205,6 +228,20 @@ class LookupError extends Error {
   constructor(message) { super(message); this.name = 'LookupError'; }
 }
 
+// Stack traces as V8 writes them, without the worker's own frames: a hook's
+// errors, and what it prints of them, show its own lines and Node's, and no
+// path of the server's.
+function prepareStackTrace(error, frames) {
+  let head;
+  try {
+    head = Error.prototype.toString.call(error);
+  } catch {
+    head = 'Error';
+  }
+  const shown = frames.filter((frame) => !String(frame.getFileName() || '').startsWith(OWN_FILES));
+  return head + shown.map((frame) => `\n    at ${frame}`).join('');
+}
+
 function hookLine(error) {
   const match = /hook\.js:(\d+)/.exec(String(error && error.stack));
   return match ? Number(match[1]) : null;
@@ -241,9 +278,20 @@ function apiRecorder(spec) {
   return { api: Object.freeze(api), calls };
 }
 
+// An error's message, and its causes' (fetch's "fetch failed" says why only there).
+function messageOf(error) {
+  let message = error instanceof Error ? String(error.message) : String(error);
+  let cause = error instanceof Error ? error.cause : undefined;
+  for (let depth = 0; depth < MAX_CAUSES && cause !== undefined && cause !== null; depth += 1) {
+    message += ` (cause: ${cause instanceof Error ? cause.message : String(cause)})`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return message;
+}
+
 function describe(error) {
   const hookError = error instanceof HookError;
-  const message = hookError ? error.message : (error instanceof Error ? error.message : String(error));
+  const message = hookError ? error.message : messageOf(error);
   const userMessage = hookError ? error.userMessage : null;
   return {
     type: cut((error && error.name) || (error && error.constructor && error.constructor.name) || 'Error'),
@@ -272,6 +320,9 @@ function reply(id, value, calls, dropped) {
   if (LONE_SURROGATE.test(text)) {
     return badResult(id, 'the hook returned a string that is not text (a lone surrogate)', dropped);
   }
+  if (deeperThan(text, MAX_DEPTH)) {
+    return badResult(id, `the hook returned what is nested deeper than ${MAX_DEPTH - 2} levels`, dropped);
+  }
   if (Buffer.byteLength(text) > limits.result_bytes) {
     return badResult(
       id, `the result is ${Buffer.byteLength(text)} bytes; the limit is ${limits.result_bytes}`,
@@ -288,6 +339,28 @@ function reply(id, value, calls, dropped) {
   return undefined;
 }
 
+// Whether JSON text nests deeper than ``limit``: a walk of its brackets outside strings.
+function deeperThan(text, limit) {
+  if (text.length <= 2 * limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // a backslash: skip what it escapes
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth -= 1;
+    }
+  }
+  return false;
+}
+
 function badResult(id, message, dropped) {
   send({ op: 'error', id, kind: 'bad_result', message: cut(message), dropped_lines: dropped });
 }
@@ -300,6 +373,15 @@ function failed(id, error, dropped) {
   send({ op: 'error', id, kind: 'raised', error: describe(error), dropped_lines: dropped });
 }
 
+// What ends the running call when the hook's code throws where nobody catches
+// it (in a timer, say) or leaves a promise rejected: null between calls, when
+// such errors are dropped, as console lines are.
+let uncaught = null;
+
+function onUncaught(error) {
+  if (uncaught !== null) uncaught(error);
+}
+
 function invoke(hook, message) {
   const id = message.id;
   call = { id, lines: 0, dropped: 0 };
@@ -309,18 +391,17 @@ function invoke(hook, message) {
     if (settled || call !== current) return; // a second callback, or one after the call
     settled = true;
     call = null;
+    uncaught = null;
     if (error !== undefined && error !== null) failed(id, error, current.dropped);
     else reply(id, value, calls, current.dropped);
   };
-  process.removeAllListeners('uncaughtException');
-  process.removeAllListeners('unhandledRejection');
-  process.on('uncaughtException', (error) => finish(error));
-  process.on('unhandledRejection', (error) => finish(error));
+  uncaught = (error) => finish(error === undefined || error === null ? new Error(String(error)) : error);
+  const fn = hook.fn; // called as a plain function: its frames read "at module.exports (hook.js:2:9)"
   try {
     const args = message.args || {};
     if (hook.entry.api) {
       const { api, calls } = apiRecorder(hook.entry.api);
-      Promise.resolve(hook.fn(args.event, api)).then(
+      Promise.resolve(fn(args.event, api)).then(
         () => finish(null, null, calls), (error) => finish(error));
       return;
     }
@@ -330,7 +411,7 @@ function invoke(hook, message) {
     if (context && typeof context === 'object' && context.secrets) {
       context.webtask = { secrets: context.secrets };
     }
-    const returned = hook.fn(...values, (error, result) => finish(error, result));
+    const returned = fn(...values, (error, result) => finish(error, result));
     if (returned && typeof returned.then === 'function') {
       returned.then((result) => finish(null, result), (error) => finish(error));
     }
@@ -346,14 +427,29 @@ function main() {
   frames((message) => {
     if (message.op === 'load' && hook === null) {
       limits = message.limits;
+      // Read already (libuv sized its thread pool when the first frame was read):
+      // the hook's environment is the Python hook's.
+      delete process.env.UV_THREADPOOL_SIZE;
       installConsole();
       useProxy();
       Object.assign(globalThis, HOOK_ERRORS);
+      Error.prepareStackTrace = prepareStackTrace;
+      process.on('uncaughtException', onUncaught);
+      process.on('unhandledRejection', onUncaught);
       // What internal bindings would give (processes, raw handles) is refused by
       // seccomp anyway; a hook has no use for them.
       process.binding = process._linkedBinding = () => {
         throw new Error('process.binding is not available to hooks');
       };
+      // Node's own modules, by the other way in: as require gives them.
+      if (typeof process.getBuiltinModule === 'function') {
+        const builtin = process.getBuiltinModule.bind(process);
+        process.getBuiltinModule = (name) => {
+          const bare = String(name).replace(/^node:/, '');
+          if (REFUSED.has(bare)) throw new Error(`module '${bare}' is not available to hooks`);
+          return builtin(name);
+        };
+      }
       try {
         const module = compile(message.source, message.dependencies || {});
         hook = findEntry(module, message.entries);
@@ -371,7 +467,7 @@ function main() {
     } else if (message.op === 'invoke' && hook !== null) {
       invoke(hook, message);
     } else {
-      process.exit(70); // a frame nobody should have sent
+      exit(70); // a frame nobody should have sent
     }
   });
 }

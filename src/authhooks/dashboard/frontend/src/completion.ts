@@ -1,6 +1,8 @@
 // The editor's completion, from the point's hints (GET /api/v2/points) for the
-// convention the code uses: the function's arguments, the keys of the dicts they
-// hold at any depth, the methods of an Actions ``api``, and the hook's secret names.
+// convention the code uses, in the code's language: the function's arguments, the
+// keys of what they hold at any depth, the methods of an Actions ``api``
+// (``api.access_token.set_custom_claim`` in Python, ``api.accessToken.setCustomClaim``
+// in JavaScript), and the hook's secret names.
 
 import {
   Completion,
@@ -10,8 +12,8 @@ import {
   pickedCompletion,
 } from "@codemirror/autocomplete";
 
-import { CONVENTIONS, conventionOf, parameterNames } from "./conventions";
-import type { Convention, Hint, Point } from "./types";
+import { CONVENTIONS, conventionOf, parameterNames, variant } from "./conventions";
+import type { Hint, Point, Runtime } from "./types";
 
 const QUOTED = String.raw`(?:"[^"\n]*"|'[^'\n]*')`;
 // One step into a value: ["key"], .get("key", default), or .attribute.
@@ -56,8 +58,8 @@ function children(hints: Hint[], path: string): Hint[] {
   return [...found.values()];
 }
 
-/** Hook code gets plain dicts, but an Actions ``api`` and its namespaces are objects
- * whose methods are attributes. */
+/** Python hook code gets plain dicts, but an Actions ``api`` and its namespaces are
+ * objects whose methods are attributes. */
 function isObject(hints: Hint[], path: string): boolean {
   return hints.some((hint) => hint.type === "function" && hint.path.startsWith(`${path}.`));
 }
@@ -73,26 +75,28 @@ function subscript(key: string): Completion["apply"] {
   };
 }
 
-export function completions(point: () => Point | null, secrets: () => string[]) {
+export function completions(point: () => Point | null, secrets: () => string[], language: () => Runtime) {
   return (context: CompletionContext): CompletionResult | null => {
     const current = point();
     if (!current) return null;
     const code = context.state.doc.toString();
-    const used = conventionOf(code, current);
+    const written = language();
+    const used = conventionOf(code, current, written);
     // Before the code defines either function, both conventions' names are offered.
-    const conventions: Convention[] = used
-      ? [current.conventions[used]]
-      : CONVENTIONS.map(({ name }) => current.conventions[name]);
-    const hints = conventions.flatMap((convention) => convention.hints);
+    const variants = (used ? [used] : CONVENTIONS.map(({ name }) => name)).map((name) =>
+      variant(current, name, written),
+    );
+    const hints = variants.flatMap((each) => each.hints);
 
     const typed = context.matchBefore(CHAIN);
     if (typed) {
       const chain = parse(typed.text);
       if (!chain) return null;
-      const names = used ? parameterNames(code, current.conventions[used]) : {};
+      const names = used ? parameterNames(code, variants[0]) : {};
       const path = [names[chain.root] ?? chain.root, ...chain.keys].join(".");
       const from = typed.to - chain.partial.length;
-      const dict = chain.opener === "." && !isObject(hints, path);
+      // JavaScript reads ``event.client`` as it is; Python needs ``event["client"]``.
+      const dict = written === "python" && chain.opener === "." && !isObject(hints, path);
       if (chain.keys.at(-1) === "secrets" && hints.some((hint) => hint.path === path)) {
         return {
           from,
@@ -122,14 +126,12 @@ export function completions(point: () => Point | null, secrets: () => string[]) 
     const word = context.matchBefore(/\w+/);
     if (!word || (word.from === word.to && !context.explicit)) return null;
     const options: Completion[] = [];
-    for (const convention of conventions) {
-      const names = used ? Object.keys(parameterNames(code, convention)) : [];
-      for (const name of names.length ? names : convention.params) {
+    for (const each of variants) {
+      const names = used ? Object.keys(parameterNames(code, each)) : [];
+      for (const name of names.length ? names : each.params) {
         options.push({ label: name, type: "variable", detail: "argument" });
       }
-      if (!used) {
-        options.push({ label: `def ${convention.function}(${convention.params.join(", ")}):`, type: "function", detail: current.id });
-      }
+      if (!used) options.push({ label: each.opener, type: "function", detail: current.id });
     }
     return { from: word.from, options };
   };

@@ -1,20 +1,22 @@
-// A hook's editor: its code in CodeMirror (Python, with completion from the point's
-// hints for the convention the code uses, and the hook's secret names), save as a
-// new version with the server's errors shown at their line, and a runner for
-// unsaved code on the point's sample event.
+// A hook's editor: its code in CodeMirror (Python or JavaScript, as the code reads,
+// with completion from the point's hints for the convention the code uses, and the
+// hook's secret names), save as a new version with the server's errors shown at
+// their line, and a runner for unsaved code on the point's sample event.
 
 import { autocompletion } from "@codemirror/autocomplete";
+import { javascript } from "@codemirror/lang-javascript";
 import { python } from "@codemirror/lang-python";
 import { Diagnostic, lintGutter, setDiagnostics } from "@codemirror/lint";
+import { Compartment, EditorState, Extension } from "@codemirror/state";
 import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, hooks as hooksApi, point as pointNamed, problem } from "./api";
 import { completions } from "./completion";
-import { CONVENTIONS, conventionOf, label, starter } from "./conventions";
+import { CONVENTIONS, LANGUAGES, conventionOf, label, languageLabel, languageOf, starter, variant } from "./conventions";
 import { LogsPanel } from "./logs";
 import { SecretsPanel } from "./secrets";
-import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest } from "./types";
+import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest, Runtime } from "./types";
 import { VersionsPanel } from "./versions";
 
 /** The page's CSP nonce, which lets the editor add its style sheets. */
@@ -22,14 +24,22 @@ function cspNonce(): string {
   return document.querySelector('meta[name="csp-nonce"]')?.getAttribute("content") ?? "";
 }
 
-/** The innermost line of the hook's own code in a traceback ('File "hook.py", line 4'). */
+/** The innermost line of the hook's own code in a traceback: Python's lines end
+ * with it ('File "hook.py", line 4'), JavaScript's stack starts with it
+ * ('at module.exports (hook.js:4:9)'). */
 function lastHookLine(traceback: string[]): number | null {
   let found: number | null = null;
   for (const line of traceback) {
-    const match = line.match(/"hook\.py", line (\d+)/);
-    if (match) found = Number(match[1]);
+    const python = line.match(/"hook\.py", line (\d+)/);
+    if (python) found = Number(python[1]);
+    const js = line.match(/hook\.js:(\d+)/);
+    if (js && found === null) found = Number(js[1]);
   }
   return found;
+}
+
+function highlighting(language: Runtime): Extension {
+  return language === "node" ? javascript() : python();
 }
 
 /** The line a server message names ("line 3: ..."), if any. */
@@ -52,9 +62,11 @@ export function EditorPage({ hookId }: { hookId: string }) {
   const view = useRef<EditorView | null>(null);
   const pointRef = useRef<Point | null>(null);
   const secretNames = useRef<string[]>([]);
+  const languageRef = useRef<Runtime>("python");
   const [hook, setHook] = useState<Hook | null>(null);
   const [point, setPoint] = useState<Point | null>(null);
   const [convention, setConvention] = useState<ConventionName | null>(null);
+  const [language, setLanguage] = useState<Runtime>("python");
   const [status, setStatus] = useState("");
   const [error, setError] = useState("");
   const [event, setEvent] = useState("");
@@ -74,21 +86,38 @@ export function EditorPage({ hookId }: { hookId: string }) {
       const pointOf = await pointNamed(loaded.triggerId);
       if (!live) return;
       pointRef.current = pointOf;
+      const written = languageOf(loaded.script, loaded.runtime);
+      languageRef.current = written;
       setHook(loaded);
       setPoint(pointOf);
-      setConvention(conventionOf(loaded.script, pointOf));
+      setLanguage(written);
+      setConvention(conventionOf(loaded.script, pointOf, written));
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
+      // The highlighting follows the code's language: a template of the other
+      // language, or code pasted in, switches it in the same transaction.
+      const highlighter = new Compartment();
       made = new EditorView({
         doc: loaded.script,
         parent: host.current!,
         extensions: [
           EditorView.cspNonce.of(cspNonce()),
           basicSetup,
-          python(),
+          highlighter.of(highlighting(written)),
+          EditorState.transactionExtender.of((transaction) => {
+            if (!transaction.docChanged) return null;
+            const next = languageOf(transaction.newDoc.toString(), languageRef.current);
+            if (next === languageRef.current) return null;
+            languageRef.current = next;
+            return { effects: highlighter.reconfigure(highlighting(next)) };
+          }),
           lintGutter(),
-          autocompletion({ override: [completions(() => pointRef.current, () => secretNames.current)] }),
+          autocompletion({
+            override: [completions(() => pointRef.current, () => secretNames.current, () => languageRef.current)],
+          }),
           EditorView.updateListener.of((update) => {
-            if (update.docChanged) setConvention(conventionOf(update.state.doc.toString(), pointOf));
+            if (!update.docChanged) return;
+            setLanguage(languageRef.current);
+            setConvention(conventionOf(update.state.doc.toString(), pointOf, languageRef.current));
           }),
         ],
       });
@@ -104,9 +133,11 @@ export function EditorPage({ hookId }: { hookId: string }) {
   }, [hookId]);
 
   /** Replace the code with a convention's template (unsaved; undo brings it back). */
-  const startFrom = (name: ConventionName) => {
+  const startFrom = (name: ConventionName, written: Runtime) => {
     if (!view.current || !point) return;
-    view.current.dispatch({ changes: { from: 0, to: view.current.state.doc.length, insert: starter(point, name) } });
+    view.current.dispatch({
+      changes: { from: 0, to: view.current.state.doc.length, insert: starter(point, name, written) },
+    });
     view.current.focus();
   };
 
@@ -121,7 +152,9 @@ export function EditorPage({ hookId }: { hookId: string }) {
     setError("");
     setStatus("");
     try {
-      const saved = await hooksApi.update(hook.id, { script: editor.state.doc.toString() });
+      // The language is sent as the editor reads the code: the server would infer it
+      // the same way from most code, but not from all (``module.exports.onExecuteX``).
+      const saved = await hooksApi.update(hook.id, { script: editor.state.doc.toString(), runtime: languageRef.current });
       setHook(saved);
       markIn(editor, null, "");
       setStatus(`Saved: version ${saved.version}`);
@@ -164,26 +197,39 @@ export function EditorPage({ hookId }: { hookId: string }) {
       </p>
       <h1>{hook?.name ?? "Loading…"}</h1>
       {point && (
-        <div class="signature">
+        <div class="signature" data-language={language}>
           <p>
-            {point.id}
-            {convention ? ` (${label(convention)})` : ""}:{" "}
+            {point.id} ({convention ? `${label(convention)}, ` : ""}
+            {languageLabel(language)}):{" "}
             {convention ? (
-              <code>{point.conventions[convention].signature}</code>
+              <code>{variant(point, convention, language).signature}</code>
             ) : (
               <>
-                the code defines neither <code>{point.conventions.hooks.signature}</code> nor{" "}
-                <code>{point.conventions.actions.signature}</code>
+                the code defines neither <code>{variant(point, "hooks", language).signature}</code> nor{" "}
+                <code>{variant(point, "actions", language).signature}</code>
               </>
             )}{" "}
             — deployed version {hook?.version}
           </p>
           <p class="templates">
-            Replace the code with a template (undo brings it back):{" "}
-            {CONVENTIONS.map(({ name, label: text }) => (
-              <button key={name} class="link" data-template={name} onClick={() => startFrom(name)}>
-                {text}
-              </button>
+            Replace the code with a template (undo brings it back):
+            {/* The code's language first: its buttons are the ones most often wanted. */}
+            {[language, ...LANGUAGES.map((each) => each.name).filter((each) => each !== language)].map((written) => (
+              <span key={written} class="language">
+                {" "}
+                {languageLabel(written)}:
+                {CONVENTIONS.map(({ name, label: text }) => (
+                  <button
+                    key={name}
+                    class="link"
+                    data-template={name}
+                    data-language={written}
+                    onClick={() => startFrom(name, written)}
+                  >
+                    {text}
+                  </button>
+                ))}
+              </span>
             ))}
           </p>
         </div>

@@ -1,12 +1,12 @@
 // Hooks by extensibility point (the points as GET /api/v2/points lists them), in
 // flow order, with their enabled switch; and the form that starts a new hook in
-// either calling convention.
+// either calling convention, in Python or JavaScript.
 
 import { useEffect, useState } from "preact/hooks";
 
 import { hooks as hooksApi, points as allPoints, problem } from "./api";
-import { CONVENTIONS, starter } from "./conventions";
-import type { ConventionName, Hook, Invocation, Point } from "./types";
+import { CONVENTIONS, LANGUAGES, languageLabel, starter, variant } from "./conventions";
+import type { ConventionName, Hook, Invocation, Point, Runtime } from "./types";
 
 type Last = Pick<Invocation, "outcome" | "started_at">;
 
@@ -121,7 +121,10 @@ export function HooksPage() {
                       <td class="name">
                         <a href={`#/hooks/${encodeURIComponent(hook.id)}`}>{hook.name}</a>
                       </td>
-                      <td>{hook.version}</td>
+                      <td>
+                        {hook.version}
+                        {hook.runtime === "node" && <span class="language-tag">{languageLabel(hook.runtime)}</span>}
+                      </td>
                       <td>
                         <input
                           type="checkbox"
@@ -165,11 +168,12 @@ export function HooksPage() {
   );
 }
 
-/** A new hook for a point, starting from the template of the chosen convention;
- * disabled until enabled. */
+/** A new hook for a point, starting from the template of the chosen convention in
+ * the chosen language; disabled until enabled. */
 function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: Hook) => void }) {
   const [pointId, setPointId] = useState("");
   const [convention, setConvention] = useState<ConventionName>("hooks");
+  const [language, setLanguage] = useState<Runtime>("python");
   const [name, setName] = useState("");
   const [error, setError] = useState("");
   const point = points.find((each) => each.id === pointId) ?? points[0];
@@ -178,7 +182,14 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
     event.preventDefault();
     setError("");
     try {
-      onCreated(await hooksApi.create({ name: name.trim(), triggerId: point.id, script: starter(point, convention) }));
+      onCreated(
+        await hooksApi.create({
+          name: name.trim(),
+          triggerId: point.id,
+          script: starter(point, convention, language),
+          runtime: language,
+        }),
+      );
     } catch (failure) {
       setError(problem(failure));
     }
@@ -192,7 +203,21 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
           </option>
         ))}
       </select>
-      <fieldset class="convention" aria-label="convention">
+      <fieldset class="choice" aria-label="language">
+        {LANGUAGES.map(({ name: each, label }) => (
+          <label key={each}>
+            <input
+              type="radio"
+              name="language"
+              value={each}
+              checked={language === each}
+              onChange={() => setLanguage(each)}
+            />
+            {label}
+          </label>
+        ))}
+      </fieldset>
+      <fieldset class="choice" aria-label="convention">
         {CONVENTIONS.map(({ name: each, label }) => (
           <label key={each}>
             <input
@@ -208,7 +233,7 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
       </fieldset>
       <input name="hook_name" placeholder="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
       <button type="submit">Create hook</button>
-      <code class="signature">{point.conventions[convention].signature}</code>
+      <code class="signature">{variant(point, convention, language).signature}</code>
       {error && (
         <span class="error" role="alert">
           {error}

@@ -17,12 +17,15 @@ export type TokenAnswer = { access_token: string; token_type: string; expires_in
 /** The error body of the session routes and of /api/v2 (and of OAuth, for the token). */
 export type ErrorBody = { message?: string; error_description?: string; error?: string };
 
+/** A hook's language, as the API names it. */
+export type Runtime = "python" | "node";
+
 export type Hook = {
   id: string;
   name: string;
   script: string;
   triggerId: string;
-  runtime: string;
+  runtime: Runtime;
   enabled: boolean;
   order: number;
   timeout_ms: number;
@@ -34,10 +37,10 @@ export type Hook = {
   updated_at: string;
 };
 
-export type HookCreate = { name: string; triggerId: string; script: string; enabled?: boolean };
+export type HookCreate = { name: string; triggerId: string; script: string; runtime?: Runtime; enabled?: boolean };
 
 export type HookUpdate = Partial<
-  Pick<Hook, "name" | "script" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress">
+  Pick<Hook, "name" | "script" | "runtime" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress">
 > & { exclusive?: boolean };
 
 export type Version = {
@@ -57,6 +60,15 @@ export type Hint = { path: string; type: string };
 
 export type ConventionName = "hooks" | "actions";
 
+/** A convention in JavaScript, as Auth0 wrote it: ``module.exports = function (...,
+ * cb)`` or ``exports.onExecuteX = async (event, api)``, camelCase ``api`` methods. */
+export type JavaScriptConvention = {
+  signature: string;
+  template: string; // empty when the point lists none (a declared point)
+  api: Record<string, string[]> | null;
+  hints: Hint[];
+};
+
 /** One way of writing a hook for a point: Auth0's Hooks or Actions. */
 export type Convention = {
   function: string;
@@ -65,6 +77,7 @@ export type Convention = {
   template: string;
   api: Record<string, string[]> | null; // Actions: namespace -> methods
   hints: Hint[];
+  javascript: JavaScriptConvention;
 };
 
 /** GET /api/v2/points: an extensibility point, with what it takes to write hooks for it. */
