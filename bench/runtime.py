@@ -1,11 +1,13 @@
 """Sandboxed runtime: warm invoke latency, cold start and worker memory.
 
-For a trivial hook (``def hook(x): return x + 1``) through the real sandbox:
+For a trivial hook (``def hook(x): return x + 1``, or in JavaScript with
+``--language node``) through the real sandbox:
 - warm invoke latency p50/p99, sequential and with 8 concurrent callers;
+- the worker's own CPU time per call (user + system, from /proc), sequential;
 - cold start: a new version's first call, sandbox start and load included;
-- RSS of an idle worker (the Python process) and of its two bwrap processes.
+- RSS of an idle worker (the Python or Node.js process) and of its bwrap processes.
 
-    python bench/runtime.py [--calls 5000] [--cold 30] [--cpu N]
+    python bench/runtime.py [--calls 5000] [--cold 30] [--cpu N] [--language python|node]
 """
 
 from __future__ import annotations
@@ -17,9 +19,25 @@ import statistics
 import time
 from pathlib import Path
 
-from authhooks.runtime.supervisor import CodeVersion, Runtime, RuntimeSettings
+from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime, RuntimeSettings
 
 SOURCE = "def hook(x):\n    return x + 1\n"
+SOURCE_JS = "module.exports = function (x, cb) {\n  cb(null, x + 1);\n};\n"
+
+
+def version(key: str, language: str) -> CodeVersion:
+    if language == "node":
+        return CodeVersion(key, SOURCE_JS, (Entry("module.exports"),), "node")
+    return CodeVersion(key, SOURCE, "hook")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -75,25 +93,29 @@ async def main(args: argparse.Namespace) -> None:
     try:
         cold = []
         for n in range(args.cold):
-            version = CodeVersion(f"bench:cold:{n}", SOURCE, "hook")
+            fresh = version(f"bench:cold:{n}", args.language)
             began = time.perf_counter()
-            outcome = await runtime.invoke(version, {"x": 1})
+            outcome = await runtime.invoke(fresh, {"x": 1})
             cold.append((time.perf_counter() - began) * 1e3)
             assert outcome.ok, outcome
-            runtime.retire(version.key)
+            runtime.retire(fresh.key)
 
-        warm = CodeVersion("bench:warm", SOURCE, "hook")
+        warm = version("bench:warm", args.language)
         await runtime.prepare(warm)
         await sequential(runtime, warm, 500)  # warm-up
+        workers = [pid for top in runtime.worker_pids(warm.key) for pid in descendants(top)]
+        cpu_before = cpu_seconds(workers)
         seq = await sequential(runtime, warm, args.calls)
+        cpu_per_call = (cpu_seconds(workers) - cpu_before) / args.calls * 1e6
         await concurrent(runtime, warm, 800, 8)
         conc = await concurrent(runtime, warm, args.calls, 8)
 
         await asyncio.sleep(0.5)
         pids = runtime.worker_pids(warm.key)
         tree = descendants(pids[0])
-        python_rss = [
-            rss_kib(pid) for pid in tree if "python" in Path(f"/proc/{pid}/comm").read_text()
+        interpreter = "node" if args.language == "node" else "python"
+        worker_rss = [
+            rss_kib(pid) for pid in tree if interpreter in Path(f"/proc/{pid}/comm").read_text()
         ]
         bwrap_rss = [rss_kib(pids[0])] + [
             rss_kib(pid) for pid in tree if "bwrap" in Path(f"/proc/{pid}/comm").read_text()
@@ -102,9 +124,10 @@ async def main(args: argparse.Namespace) -> None:
         await runtime.close()
 
     sandbox = runtime.sandbox
+    binary = sandbox.node.binary if args.language == "node" and sandbox.node else sandbox.python
     print(
-        f"\nsandboxed runtime, trivial hook; {os.cpu_count()} cores; hook interpreter "
-        f"{sandbox.python}; separate uids: {sandbox.separate_uids}"
+        f"\nsandboxed runtime, trivial hook in {args.language}; {os.cpu_count()} cores; "
+        f"hook interpreter {binary}; separate uids: {sandbox.separate_uids}"
     )
     print(f"{'measure':<38} {'p50':>9} {'p99':>9} {'mean':>9}")
     for name, samples in (
@@ -116,8 +139,9 @@ async def main(args: argparse.Namespace) -> None:
             f"{name:<38} {percentile(samples, 0.5):>9.3f} {percentile(samples, 0.99):>9.3f} "
             f"{statistics.fmean(samples):>9.3f}"
         )
+    print(f"worker CPU per warm call, sequential: {cpu_per_call:.1f} us")
     print(
-        f"idle worker RSS: python {python_rss[0] / 1024:.1f} MiB, "
+        f"idle worker RSS: {interpreter} {worker_rss[0] / 1024:.1f} MiB, "
         f"bwrap processes {sum(bwrap_rss) / 1024:.1f} MiB ({len(bwrap_rss)})"
     )
     print(
@@ -132,4 +156,5 @@ if __name__ == "__main__":
     parser.add_argument("--cold", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4, help="max workers per version")
     parser.add_argument("--cpu", type=int, default=None, help="pin runtime and workers to a CPU")
+    parser.add_argument("--language", choices=["python", "node"], default="python")
     asyncio.run(main(parser.parse_args()))

@@ -334,6 +334,18 @@ def test_bad_dependencies_are_400_naming_them_and_change_nothing(server: Server)
 # --- a registry of the test's own -------------------------------------------------------
 
 
+def package_archive(meta: dict[str, Any], files: dict[str, bytes]) -> bytes:
+    """An npm package's archive: its package.json and files under package/."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path, content in {"package.json": json.dumps(meta).encode(), **files}.items():
+            info = tarfile.TarInfo(f"package/{path}")
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    return archive.getvalue()
+
+
 class Registry:
     """An npm registry serving packages made here: a package whose install scripts
     would leave marks, one too big for the cap, one whose archive never arrives."""
@@ -372,19 +384,13 @@ class Registry:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
 
     def add(self, name: str, files: dict[str, bytes], **manifest: Any) -> None:
         version = "1.0.0"
         meta = {"name": name, "version": version, "main": "index.js", **manifest}
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            for path, content in {"package.json": json.dumps(meta).encode(), **files}.items():
-                info = tarfile.TarInfo(f"package/{path}")
-                info.size = len(content)
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(content))
-        data = archive.getvalue()
+        data = package_archive(meta, files)
         integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
         dist = {
             "tarball": f"{self.url}{name}/-/{name}-{version}.tgz",
@@ -428,6 +434,24 @@ def own_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]
     # 600 KB that gzip cannot shrink: over a cap of 256 KiB.
     registry.add("authhooks-test-big", {"index.js": b"", "blob.bin": os.urandom(600_000)})
     registry.add("authhooks-test-stalls", {"index.js": b""})
+    # Packages whose own dependencies are no registry versions: a URL inside the
+    # server's network (localhost is not the registry's host, 127.0.0.1) and a file
+    # of the server's.
+    inside = marks.parent / "inside"
+    inside.mkdir()
+    (inside / "secret.tgz").write_bytes(
+        package_archive({"name": "loot", "version": "1.0.0"}, {"secret.txt": b"not for hooks"})
+    )
+    registry.add(
+        "authhooks-test-reaches",
+        {"index.js": b""},
+        dependencies={"inner": f"http://localhost:{registry.port}/internal/inner.tgz"},
+    )
+    registry.add(
+        "authhooks-test-copies",
+        {"index.js": b""},
+        dependencies={"loot": f"file:{inside / 'secret.tgz'}"},
+    )
     with registry.serving():
         yield registry
 
@@ -531,3 +555,19 @@ def test_offline_installs_only_what_the_store_has(
         assert_api_error(refused, 400, "offline", "invalid_dependencies")
         assert "is-number@7.0.0, ms@2.1.3" in refused.json()["message"]
         assert get(offline, hook["id"])["version"] == 1
+
+
+@pytest.mark.parametrize("package", ["authhooks-test-reaches", "authhooks-test-copies"])
+def test_a_packages_url_and_file_dependencies_are_refused_unfetched(
+    capped_server: tuple[Server, Path], own_registry: Registry, package: str
+) -> None:
+    """What a package's own dependencies name is fetched from the registry only:
+    a URL elsewhere is never asked for, a file never reaches the store."""
+    server, store = capped_server
+    before = set(store.iterdir())
+    response = post_hook(server, VERSION_HOOK, dependencies={package: "1.0.0"})
+    refused = "git, file and URL dependencies are refused, a package's own included"
+    assert_api_error(response, 400, refused, "invalid_dependencies")
+    assert not any(path.startswith("/internal") for path in own_registry.requests)
+    assert set(store.iterdir()) == before
+    assert not list((store / "tmp").iterdir())

@@ -419,6 +419,19 @@ def test_a_dependencys_own_require_starts_nothing(make_harness: Any, dependency_
     assert outcome.result["fork"] in ("forked", "EPERM")
 
 
+def test_a_missing_store_entry_fails_without_a_server_path(
+    make_harness: Any, dependency_root: Path
+) -> None:
+    own = make_harness(dependency_root=dependency_root)
+    version = own.js_version(
+        "module.exports = async () => 1;\n", dependencies={"gone": "1.0.0"}, installed="gone"
+    )
+    outcome = own.invoke(version)
+    assert isinstance(outcome.failure, Crashed), outcome
+    assert "no longer in the dependency store" in outcome.failure.reason
+    assert str(dependency_root) not in str(outcome)
+
+
 def test_internal_bindings_are_refused(harness: Harness) -> None:
     outcome = harness.run_js(
         """

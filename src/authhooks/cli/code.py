@@ -58,7 +58,7 @@ class HookFile(BaseModel):
     )
     capture_events: bool = False
     # As the API has them: {"name": "version"} (Auth0 Hooks) or [{"name", "version"}]
-    # (Actions). Absent: whatever the server has is left alone.
+    # (Actions). Absent: the hook has none (a deploy removes the server's).
     dependencies: dict[str, Any] | list[Any] | None = None
     secrets: dict[str, str] = Field(default_factory=dict, max_length=limits.MAX_SECRETS)
 
@@ -200,12 +200,21 @@ def _code_file(path: Path, settings: HookFile) -> tuple[Path, str]:
 
 def normal_dependencies(value: Any) -> Any:
     """Dependencies in one shape, to compare: Actions' ``[{"name", "version"}]`` as
-    Auth0 Hooks' ``{"name": "version"}``; anything else as it is."""
+    Auth0 Hooks' ``{"name": "version"}``, versions as the server keeps them (npm
+    reads ``=1.2.3`` and ``v1.2.3`` as ``1.2.3``); anything else as it is."""
     if isinstance(value, list) and all(
         isinstance(item, dict) and set(item) == {"name", "version"} for item in value
     ):
-        return {item["name"]: item["version"] for item in value}
+        value = {item["name"]: item["version"] for item in value}
+    if isinstance(value, dict):
+        return {
+            name: _BARE_VERSION.sub("", version) if isinstance(version, str) else version
+            for name, version in value.items()
+        }
     return value if value is not None else {}
+
+
+_BARE_VERSION = re.compile(r"^\s*[=v]+(?=\d)")
 
 
 def plan(

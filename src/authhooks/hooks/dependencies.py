@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
@@ -188,7 +189,7 @@ class DependencyStore:
                 "the dependency store %s is closed to the sandbox's workers, which run on "
                 "uids of their own: a directory above it does not let other users through. "
                 "Hooks with dependencies cannot be saved until AUTHHOOKS_DEPENDENCY_DIR names "
-                "a directory every user can reach (docs/operations.md, 'Hook dependencies')",
+                "a directory every user can reach (docs/operations.md, 'Settings')",
                 self.root,
             )
 
@@ -487,6 +488,9 @@ class NpmInstaller(Installer):
             "--logs-max=0",
             "--loglevel=error",
             "--fetch-retries=1",
+            # One retry, soon: npm's default waits 10 s first.
+            "--fetch-retry-mintimeout=1000",
+            "--fetch-retry-maxtimeout=4000",
             f"--cache={scratch / 'cache'}",
         ]
         run(command, entry, self._environment(home))
@@ -503,10 +507,17 @@ class NpmInstaller(Installer):
             version, integrity = meta.get("version"), meta.get("integrity")
             if meta.get("link") or not isinstance(version, str):
                 raise InstallFailed(f"{name} is not a package of the registry")
-            if integrity is None and not meta.get("inBundle"):
+            if meta.get("inBundle"):
+                packages.append(Package(name, version, integrity))
+                continue  # inside its parent's archive, which came from the registry
+            # A package's own dependencies may name a URL, a file or git repository
+            # rather than a registry version; npm computes an integrity hash for
+            # those too, so only where it came from tells.
+            resolved = meta.get("resolved")
+            if integrity is None or not _from_registry(resolved, self.registry):
                 raise InstallFailed(
-                    f"{name}@{version} does not come from the registry (no integrity hash): "
-                    "git, file and URL dependencies are refused"
+                    f"{name}@{version} does not come from the registry: git, file and URL "
+                    "dependencies are refused, a package's own included"
                 )
             packages.append(Package(name, version, integrity))
         for name, version in declared.items():
@@ -525,6 +536,12 @@ class NpmInstaller(Installer):
             if _NPM_NOISE.match(_NPM_TAG.sub("", line, count=1)):
                 continue
             line = " ".join(_NPM_SHOWN_TAG.sub("", line, count=1).split())
+            elsewhere = _NPM_ELSEWHERE.search(line)
+            if elsewhere is not None:
+                line = (
+                    f"a dependency names {elsewhere['url']}, which is not the registry: "
+                    "git, file and URL dependencies are refused, a package's own included"
+                )
             if line and line not in kept:
                 kept.append(line)
         return "; ".join(kept[:6])
@@ -542,10 +559,29 @@ class NpmInstaller(Installer):
             # A git dependency fails at once, naming git: nothing is fetched with it.
             "npm_config_git": "authhooks-refuses-git-dependencies",
         }
-        for name in _PASSED_THROUGH:
-            if name in os.environ:
-                environment[name] = os.environ[name]
+        passed = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+        environment.update(passed)
+        if not passed.keys() & _PROXIES:
+            # A package's dependencies may name any URL, which npm would fetch from
+            # the server, inside its network. Every host but the registry's goes to
+            # a proxy that is not there, so nothing else is ever asked. (An
+            # operator's own proxy, when there is one, is the server's egress rule.)
+            environment["npm_config_proxy"] = _NOWHERE
+            environment["npm_config_https_proxy"] = _NOWHERE
+            environment["npm_config_noproxy"] = urlsplit(self.registry).hostname or ""
         return environment
+
+
+def _from_registry(resolved: Any, registry: str) -> bool:
+    """Whether a lock entry's ``resolved`` URL is the registry's own."""
+    if not isinstance(resolved, str):
+        return False
+    where, home = urlsplit(resolved), urlsplit(registry)
+    return (
+        (where.scheme, where.hostname, where.port) == (home.scheme, home.hostname, home.port)
+        and where.path.startswith(home.path)
+        and ".." not in where.path.split("/")
+    )
 
 
 # validate-npm-package-name's rules: URL-safe, at most 214 characters, not starting
@@ -579,6 +615,13 @@ _PASSED_THROUGH = (
     "no_proxy",
     "NODE_EXTRA_CA_CERTS",
 )
+# What npm says of a fetch that went to _NOWHERE: a URL not on the registry.
+_NPM_ELSEWHERE = re.compile(
+    r"request to (?P<url>\S+) failed, reason: connect ECONNREFUSED 127\.0\.0\.1:9$"
+)
+_PROXIES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"})
+# Discard's port on loopback: a proxy that refuses every connection at once.
+_NOWHERE = "http://127.0.0.1:9/"
 
 
 def store_key(installer: str, packages: Iterable[Package]) -> str:

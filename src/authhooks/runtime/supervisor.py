@@ -366,9 +366,14 @@ class Runtime:
                 if self._broker is not None:
                     door = self._broker.open(slot)
                     egress = door.fileno()
-                spawned = self.sandbox.spawn(
-                    slot, egress, pool.version.language, self._installed(pool.version)
-                )
+                installed = self._installed(pool.version)
+                if installed is not None and not installed.is_dir():
+                    # Removed from under the server: said without its path.
+                    raise SandboxUnavailable(
+                        "this version's dependencies are no longer in the dependency store "
+                        "(save the hook's code again to install them)"
+                    )
+                spawned = self.sandbox.spawn(slot, egress, pool.version.language, installed)
             except BaseException as error:
                 if self._broker is not None:
                     self._broker.close(slot)

@@ -18,6 +18,7 @@
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
+const net = require('net');
 const path = require('path');
 const util = require('util');
 const vm = require('vm');
@@ -90,7 +91,10 @@ function send(message) {
 
 function frames(onMessage) {
   let buffer = Buffer.alloc(0);
-  const input = fs.createReadStream(null, { fd: 0, highWaterMark: 1 << 16 });
+  // A socket, not fs.createReadStream: a pipe read as a stream is read by libuv's
+  // thread pool, two thread hand-overs per call; a socket is read by the event loop
+  // itself, when epoll says there is something (a third of a call's CPU).
+  const input = new net.Socket({ fd: 0, readable: true, writable: false });
   input.on('data', (chunk) => {
     buffer = buffer.length ? Buffer.concat([buffer, chunk]) : chunk;
     while (buffer.length >= 4) {
@@ -184,14 +188,15 @@ function hookRequire(declared) {
     if (at > 0) {
       module = name.slice(0, at);
       const version = name.slice(at + 1);
-      if (declared[module] !== undefined && declared[module] !== version) {
+      if (Object.hasOwn(declared, module) && declared[module] !== version) {
         throw new Error(
           `module '${module}@${version}' is not a dependency of this hook version: ` +
           `it declares ${module} ${declared[module]}`);
       }
     }
     const root = module.startsWith('@') ? module.split('/').slice(0, 2).join('/') : module.split('/')[0];
-    if (declared[root] === undefined || dependencies === null) {
+    if (!Object.hasOwn(declared, root) || dependencies === null
+        || module.split('/').includes('..')) {
       throw new Error(
         `module '${module}' is not a dependency of this hook version: ` +
         'declare it in the hook\'s dependencies');
@@ -271,11 +276,16 @@ function apiRecorder(spec) {
   for (const [namespace, methods] of Object.entries(spec)) {
     const object = {};
     for (const method of methods) {
-      object[camel(method)] = (...args) => { calls.push([namespace, method, args]); };
+      // Each returns the api, as Auth0's do: calls can be chained.
+      object[camel(method)] = (...args) => {
+        calls.push([namespace, method, args]);
+        return frozen;
+      };
     }
     api[camel(namespace)] = Object.freeze(object);
   }
-  return { api: Object.freeze(api), calls };
+  const frozen = Object.freeze(api);
+  return { api: frozen, calls };
 }
 
 // An error's message, and its causes' (fetch's "fetch failed" says why only there).
@@ -366,11 +376,21 @@ function badResult(id, message, dropped) {
 }
 
 function failed(id, error, dropped) {
-  if (error instanceof RangeError && /allocation failed|Array buffer allocation/i.test(error.message)) {
-    send({ op: 'error', id, kind: 'out_of_memory', dropped_lines: dropped });
-    return;
+  let described;
+  try {
+    if (error instanceof RangeError
+        && /allocation failed|Array buffer allocation/i.test(String(error.message))) {
+      send({ op: 'error', id, kind: 'out_of_memory', dropped_lines: dropped });
+      return;
+    }
+    described = describe(error);
+  } catch (_) { // a thrown object whose every reading throws (a hostile proxy, say)
+    described = {
+      type: 'Error', code: null, message: 'the hook threw what cannot be read',
+      user_message: null, hook_error: false, traceback: [],
+    };
   }
-  send({ op: 'error', id, kind: 'raised', error: describe(error), dropped_lines: dropped });
+  send({ op: 'error', id, kind: 'raised', error: described, dropped_lines: dropped });
 }
 
 // What ends the running call when the hook's code throws where nobody catches
@@ -413,7 +433,13 @@ function invoke(hook, message) {
     }
     const returned = fn(...values, (error, result) => finish(error, result));
     if (returned && typeof returned.then === 'function') {
-      returned.then((result) => finish(null, result), (error) => finish(error));
+      // As Webtask did: a function that takes the callback ends when it calls it
+      // (an async one too, which may call it from a timer), or when its promise
+      // rejects; one that does not take it ends with its promise.
+      const takesCallback = fn.length > values.length;
+      returned.then(
+        (result) => { if (!takesCallback) finish(null, result); },
+        (error) => finish(error));
     }
   } catch (error) {
     finish(error);
