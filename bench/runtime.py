@@ -45,9 +45,11 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory (``RssAnon``: the part no other process shares, not the
+    interpreter's own code and libraries, which every worker maps alike)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -114,9 +116,10 @@ async def main(args: argparse.Namespace) -> None:
         pids = runtime.worker_pids(warm.key)
         tree = descendants(pids[0])
         interpreter = "node" if args.language == "node" else "python"
-        worker_rss = [
-            rss_kib(pid) for pid in tree if interpreter in Path(f"/proc/{pid}/comm").read_text()
-        ]
+        worker_pid = next(
+            pid for pid in tree if interpreter in Path(f"/proc/{pid}/comm").read_text()
+        )
+        worker_rss, worker_private = rss_kib(worker_pid), rss_kib(worker_pid, "RssAnon")
         bwrap_rss = [rss_kib(pids[0])] + [
             rss_kib(pid) for pid in tree if "bwrap" in Path(f"/proc/{pid}/comm").read_text()
         ]
@@ -141,7 +144,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     print(f"worker CPU per warm call, sequential: {cpu_per_call:.1f} us")
     print(
-        f"idle worker RSS: {interpreter} {worker_rss[0] / 1024:.1f} MiB, "
+        f"idle worker RSS: {interpreter} {worker_rss / 1024:.1f} MiB "
+        f"({worker_private / 1024:.1f} MiB its own, the rest shared code), "
         f"bwrap processes {sum(bwrap_rss) / 1024:.1f} MiB ({len(bwrap_rss)})"
     )
     print(

@@ -83,6 +83,8 @@ class Result:
     # CPU the server's processes (not its hook workers) used per request: steadier
     # than throughput on a shared machine, and what a ratio of throughputs reflects.
     server_us: float = 0.0
+    # CPU the hook workers (and their sandboxes' launchers) used per request.
+    hooks_us: float = 0.0
 
 
 @dataclass
@@ -146,12 +148,14 @@ def measured_run(
     name: str, alg: str, server: int, url: str, body: str, args: argparse.Namespace, script: Path
 ) -> tuple[Result, str]:
     """One wrk run, with the CPU the server's processes used per request; and wrk's output."""
-    before = process_cpu_seconds(server)
+    before, hooks_before = process_cpu_seconds(server), hook_cpu_seconds(server)
     output = wrk_output(url, body, args.duration, args.connections, script)
     used = process_cpu_seconds(server) - before
+    hooks_used = hook_cpu_seconds(server) - hooks_before
     rps, p50, p99, errors = parse_wrk(output)
-    per_request = 1e6 * used / max(1, _requests(output))
-    return Result(name, alg, rps, p50, p99, errors, per_request), output
+    requests = max(1, _requests(output))
+    per_request, hooks_per_request = 1e6 * used / requests, 1e6 * hooks_used / requests
+    return Result(name, alg, rps, p50, p99, errors, per_request, hooks_per_request), output
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -170,6 +174,37 @@ def process_cpu_seconds(pid: int) -> float:
         if int(entry.name) == pid or int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def hook_cpu_seconds(pid: int) -> float:
+    """User and system CPU of the hook workers under ``pid``: every process below
+    the server's own (``process_cpu_seconds``). A worker that exits during the run
+    takes its time with it (none does in a run this short)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def depth(process: int) -> int:  # 0: the server, 1: its processes, ...; -1: not below it
+        steps = 0
+        while process != pid:
+            process = parents.get(process, 0)
+            if process <= 1:
+                return -1
+            steps += 1
+        return steps
+
+    # Depth 1 is process_cpu_seconds' (uvicorn's workers, or with one worker the
+    # sandboxes' launchers); what is deeper is the hooks'.
+    return sum(t for p, t in times.items() if depth(p) > 1)
 
 
 def wrk_output(url: str, body: str, duration: int, connections: int, script: Path) -> str:
@@ -627,13 +662,15 @@ def main() -> None:
     width = max(14, *(len(result.server) for result in results))
     print(
         f"{'server':<{width}} {'alg':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'server CPU us/req':>18}"
+        f" {'server CPU us/req':>18} {'hooks CPU us/req':>17}"
     )
     for result in results:
         cpu = f"{result.server_us:.0f}" if result.server_us else "-"
+        hooks = f"{result.hooks_us:.0f}" if result.hooks_us else "-"
         print(
             f"{result.server:<{width}} {result.alg:<6} {result.requests_per_s:>9.0f} "
-            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7} {cpu:>18}"
+            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>7} {cpu:>18} "
+            f"{hooks:>17}"
         )
     for alg in args.algs.split(","):
         by_name = {r.server: r for r in results if r.alg == alg}
@@ -672,6 +709,7 @@ def mean_of_rounds(runs: list[Result]) -> list[Result]:
                 sum(result.p99_ms for result in same) / len(same),
                 sum(result.errors for result in same),
                 sum(result.server_us for result in same) / len(same),
+                sum(result.hooks_us for result in same) / len(same),
             )
         )
     return means

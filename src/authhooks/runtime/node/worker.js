@@ -79,10 +79,14 @@ const HOOK_ERRORS = {
 // --- frames ------------------------------------------------------------------------------
 
 function send(message) {
-  const body = Buffer.from(JSON.stringify(message), 'utf8');
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+  writeFrame(JSON.stringify(message));
+}
+
+// One frame: the length, then the JSON text encoded in place, written at once.
+function writeFrame(text, bytes = Buffer.byteLength(text)) {
+  const frame = Buffer.allocUnsafe(4 + bytes);
+  frame.writeUInt32BE(bytes, 0);
+  frame.write(text, 4, 'utf8');
   let written = 0;
   while (written < frame.length) {
     written += fs.writeSync(FRAMES_OUT, frame, written, frame.length - written);
@@ -333,19 +337,11 @@ function reply(id, value, calls, dropped) {
   if (deeperThan(text, MAX_DEPTH)) {
     return badResult(id, `the hook returned what is nested deeper than ${MAX_DEPTH - 2} levels`, dropped);
   }
-  if (Buffer.byteLength(text) > limits.result_bytes) {
-    return badResult(
-      id, `the result is ${Buffer.byteLength(text)} bytes; the limit is ${limits.result_bytes}`,
-      dropped);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > limits.result_bytes) {
+    return badResult(id, `the result is ${bytes} bytes; the limit is ${limits.result_bytes}`, dropped);
   }
-  const body = Buffer.from(text, 'utf8');
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
-  let written = 0;
-  while (written < frame.length) {
-    written += fs.writeSync(FRAMES_OUT, frame, written, frame.length - written);
-  }
+  writeFrame(text, bytes);
   return undefined;
 }
 
