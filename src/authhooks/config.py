@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -107,12 +107,17 @@ class Settings(BaseSettings):
     # The npm registry packages are installed from (its credentials, if any, are
     # never shown in errors or logs).
     npm_registry: str = "https://registry.npmjs.org/"
+    # The Python package index (its simple API) Python hooks' packages come from.
+    python_index: str = "https://pypi.org/simple/"
     # Install nothing new: a hook may declare only sets this store has installed.
     dependencies_offline: bool = False
     # The most one installed set may take on disk (as du counts it), and how long
     # one install may run before it is stopped.
     dependency_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, le=16 * 1024**3)
     dependency_install_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # The most the whole store may take: past it, sets no version uses are removed,
+    # and a new set that still does not fit is refused.
+    dependency_store_max_bytes: int = Field(default=4 * 1024**3, ge=1024, le=1024**4)
 
     # --- asynchronous points (post-user-registration, post-change-password) ---
     # Attempts per delivery before it is marked failed; waits double from the backoff.
@@ -145,11 +150,11 @@ class Settings(BaseSettings):
             raise ValueError("issuer must be an http(s) URL")
         return value
 
-    @field_validator("npm_registry")
+    @field_validator("npm_registry", "python_index")
     @classmethod
-    def _registry_is_http_url(cls, value: str) -> str:
+    def _index_is_http_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError("npm_registry must be an http(s) URL")
+            raise ValueError(f"{info.field_name} must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
 
     @model_validator(mode="after")

@@ -9,6 +9,8 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+from anyio.to_thread import run_sync
+
 from authhooks.config import Settings
 from authhooks.egress.broker import Broker, egress_overrides
 from authhooks.errors import StartupError
@@ -16,9 +18,12 @@ from authhooks.flows.deliveries import Deliverer, DeliveryPolicy
 from authhooks.flows.engine import FlowRunner
 from authhooks.flows.live import LiveFlows
 from authhooks.flows.runner import Runner
+from authhooks.hooks import store as hook_store
 from authhooks.hooks.captures import sealer
-from authhooks.hooks.dependencies import DependencyStore, NpmInstaller, StoreSettings
+from authhooks.hooks.dependencies import DependencyStore, StoreSettings
 from authhooks.hooks.lifecycle import Lifecycle
+from authhooks.hooks.npm import NpmInstaller
+from authhooks.hooks.pip import PipInstaller
 from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
@@ -124,8 +129,10 @@ class Services:
                 offline=settings.dependencies_offline,
                 max_bytes=settings.dependency_max_bytes,
                 install_timeout=settings.dependency_install_timeout,
+                max_total_bytes=settings.dependency_store_max_bytes,
             ),
-            [NpmInstaller(settings.npm_registry)],
+            [NpmInstaller(settings.npm_registry), PipInstaller(settings.python_index)],
+            referenced=lambda: _installed_keys(database),
         )
         runtime = Runtime(
             RuntimeSettings(
@@ -232,6 +239,7 @@ class Services:
         """Start the sandbox and warm every enabled hook, so no request pays a cold start."""
         await self.runtime.start()
         self.dependencies.check_reachable(self.runtime.sandbox.separate_uids)
+        await run_sync(self.dependencies.collect)
         on_stop_signal(self.bus.close)
         self.invocations.start()
         if self.relay is not None:
@@ -247,3 +255,8 @@ class Services:
             await self.relay.close()
         await self.runtime.close()
         self.database.dispose()
+
+
+def _installed_keys(database: Database) -> set[str]:
+    with database.session() as session:
+        return hook_store.installed_keys(session)

@@ -29,6 +29,16 @@ SecretOption = Annotated[
     typer.Option("--secret", "-s", help="A secret as NAME=VALUE (repeatable).", show_default=False),
 ]
 
+DependencyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dependency",
+        "-d",
+        help="A package: NAME==VERSION (Python) or NAME@VERSION (npm); repeatable.",
+        show_default=False,
+    ),
+]
+
 
 @contextmanager
 def connect(profile: str | None) -> Iterator[Remote]:
@@ -62,6 +72,21 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
             raise CliError("a secret is given as NAME=VALUE; one argument has no NAME=")
         pairs[name] = value
     return pairs
+
+
+def parse_dependencies(items: list[str] | None) -> dict[str, str]:
+    """Packages from the command line: NAME==VERSION (pip's way) or NAME@VERSION
+    (npm's, scoped names included: @scope/name@1.2.3)."""
+    declared: dict[str, str] = {}
+    for item in items or []:
+        name, equals, version = item.partition("==")
+        if not equals:
+            at = item.rfind("@")
+            name, version = (item[:at], item[at + 1 :]) if at > 0 else (item, "")
+        if not name.strip() or not version.strip():
+            raise CliError(f"{item!r}: a dependency is NAME==VERSION or NAME@VERSION")
+        declared[name.strip()] = version.strip()
+    return declared
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -25,11 +25,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from authhooks.cli.common import (
+    DependencyOption,
     JsonOption,
     ProfileOption,
     SecretOption,
     connect,
     parse_assignments,
+    parse_dependencies,
     read_env_file,
     read_text,
 )
@@ -147,6 +149,7 @@ def create(
         bool,
         typer.Option("--capture-events", help="Keep its events (encrypted) for `test --replay`."),
     ] = False,
+    dependency: DependencyOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -174,6 +177,7 @@ def create(
                 "on_error": on_error,
                 "egress": egress or [],
                 "capture_events": capture_events,
+                "dependencies": parse_dependencies(dependency),
             },
             secrets,
         )
@@ -326,27 +330,39 @@ def _dependencies(declared: Any) -> str:
 def update(
     name: NameArgument,
     file: Annotated[Path, typer.Argument(help="The new code.", show_default=False)],
+    dependency: DependencyOption = None,
     profile: ProfileOption = None,
 ) -> None:
     """Save a file as the hook's new version and deploy it (.js: JavaScript, .py: Python).
 
-    Example: authhooks update add-claims add-claims.py
+    With --dependency, the version's packages are exactly those given; without,
+    it keeps the deployed version's.
+
+    Example: authhooks update add-claims add-claims.py --dependency python-slugify==8.0.4
     """
     script = read_text(file)
     with connect(profile) as remote:
         hook = remote.hook(name)
-        save_code(remote, hook, script, runtime_field(file))
+        declared = parse_dependencies(dependency) if dependency else None
+        save_code(remote, hook, script, runtime_field(file), declared)
 
 
 def save_code(
-    remote: Remote, hook: dict[str, Any], script: str, runtime: dict[str, str] | None = None
+    remote: Remote,
+    hook: dict[str, Any],
+    script: str,
+    runtime: dict[str, str] | None = None,
+    dependencies: dict[str, str] | None = None,
 ) -> None:
-    """Save ``script`` as a new version; ``runtime`` is its language when the file
-    says it, else the server infers it from the code."""
-    if script == hook["script"]:
+    """Save ``script`` (and ``dependencies``, when given) as a new version; ``runtime``
+    is its language when the file says it, else the server infers it from the code."""
+    unchanged = dependencies is None or dependencies == hook.get("dependencies")
+    if script == hook["script"] and unchanged:
         note(f"{escape(hook['name'])}: the code is unchanged; version {hook['version']} stays")
         return
-    body = {"script": script, **(runtime or {})}
+    body: dict[str, Any] = {"script": script, **(runtime or {})}
+    if dependencies is not None:
+        body["dependencies"] = dependencies
     updated = remote.call("PATCH", f"/hooks/{hook['id']}", json=body)
     note(f"{escape(hook['name'])}: saved and deployed version {updated['version']}")
 

@@ -46,7 +46,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
@@ -117,8 +116,12 @@ class Installed:
 class StoreSettings:
     root: Path
     offline: bool = False
-    max_bytes: int = 256 * 1024 * 1024
+    max_bytes: int = 256 * 1024 * 1024  # one installed set
     install_timeout: float = 120.0
+    max_total_bytes: int = 4 * 1024**3  # the whole store
+    # How long an entry no version references is kept: another process may have
+    # installed it and not stored its version yet.
+    grace_seconds: float = 3600.0
 
 
 # Runs one command of an install under the store's caps: (command, working
@@ -158,12 +161,23 @@ class Installer(ABC):
         """Values of its configuration never to appear in a message (credentials)."""
         return ()
 
+    def spec(self, name: str, version: str) -> str:
+        """A package at a version, as its users write it."""
+        return f"{name}@{version}"
+
 
 class DependencyStore:
     """Installs declared sets into the store and finds those installed before."""
 
-    def __init__(self, settings: StoreSettings, installers: Iterable[Installer]) -> None:
+    def __init__(
+        self,
+        settings: StoreSettings,
+        installers: Iterable[Installer],
+        referenced: Callable[[], set[str]] = set,
+    ) -> None:
         self.settings = settings
+        # The keys some stored version uses: what garbage collection keeps.
+        self._referenced = referenced
         self.root = settings.root
         self._installers = {installer.runtime: installer for installer in installers}
         self._sets = self.root / "sets"
@@ -232,7 +246,7 @@ class DependencyStore:
         if known is not None:
             return known
         if self.settings.offline:
-            listed = ", ".join(f"{name}@{version}" for name, version in declared.items())
+            listed = _listed(installer, declared)
             raise InvalidDependencies(
                 f"this server installs no new dependencies (offline), and its store has "
                 f"no install of {listed}"
@@ -284,7 +298,7 @@ class DependencyStore:
     def _install_blocking(
         self, installer: Installer, declared: dict[str, str], digest: str
     ) -> Installed:
-        listed = ", ".join(f"{name}@{version}" for name, version in declared.items())
+        listed = _listed(installer, declared)
         started = time.monotonic()
         work = Path(tempfile.mkdtemp(prefix="install-", dir=self._tmp))
         try:
@@ -306,6 +320,7 @@ class DependencyStore:
                     f"{listed}: the installed packages take {_mib(size)}, over the cap of "
                     f"{_mib(self.settings.max_bytes)} (AUTHHOOKS_DEPENDENCY_MAX_BYTES)"
                 )
+            self._make_room(listed, size)
             unique = sorted(set(packages), key=lambda p: (p.name, p.version, p.integrity or ""))
             key = store_key(installer.name, unique)
             resolved = [package.view() for package in unique]
@@ -327,6 +342,47 @@ class DependencyStore:
             return Installed(key, resolved)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def collect(self) -> int:
+        """Remove the entries no stored version references (older than the grace
+        period), and the records of declared sets that led to them; bytes freed."""
+        keep = self._referenced()
+        oldest = time.time() - self.settings.grace_seconds
+        freed = 0
+        for path in self.root.iterdir():
+            if not _KEY.fullmatch(path.name) or path.name in keep:
+                continue
+            with contextlib.suppress(OSError):
+                if path.lstat().st_mtime >= oldest:
+                    continue
+                size = disk_usage(path)
+                # Renamed away first, so no worker starting now binds half of it.
+                doomed = Path(tempfile.mkdtemp(prefix="collected-", dir=self._tmp))
+                os.rename(path, doomed / path.name)
+                shutil.rmtree(doomed, ignore_errors=True)
+                freed += size
+                log.info("dependency set %s removed: no version uses it", path.name)
+        for record in self._sets.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                if not self.has(json.loads(record.read_text())["key"]):
+                    record.unlink()
+        return freed
+
+    def _make_room(self, listed: str, size: int) -> None:
+        """Room in the store for a new entry of ``size`` bytes, collecting what no
+        version uses when it is short; InvalidDependencies when that is not enough."""
+        cap = self.settings.max_total_bytes
+        if self._entries_size() + size <= cap:
+            return
+        self.collect()
+        if self._entries_size() + size > cap:
+            raise InvalidDependencies(
+                f"{listed}: the dependency store is full ({_mib(cap)}, "
+                "AUTHHOOKS_DEPENDENCY_STORE_MAX_BYTES), even without the sets no version uses"
+            )
+
+    def _entries_size(self) -> int:
+        return sum(disk_usage(path) for path in self.root.iterdir() if _KEY.fullmatch(path.name))
 
     def _known(self, digest: str) -> Installed | None:
         try:
@@ -420,192 +476,7 @@ class _CappedRun:
                 )
 
 
-class NpmInstaller(Installer):
-    """npm packages for JavaScript hooks, from the configured registry, with
-    ``--ignore-scripts``: no install script (nor any other package code) runs on
-    the server, and no ``node_modules/.bin`` links are made."""
-
-    name = "npm"
-    runtime = "node"
-    tool = "npm"
-
-    def __init__(self, registry: str = "https://registry.npmjs.org/", npm: str = "npm") -> None:
-        self.registry = registry
-        self._npm = npm
-
-    def declare(self, name: str, version: str) -> tuple[str, str]:
-        if not _NPM_NAME.fullmatch(name) or name.lower() in _NPM_RESERVED:
-            raise InvalidDependencies(
-                f"{name!r} is not a valid npm package name (letters, digits, '-', '.', '_' "
-                "and '~', not starting with '.' or '_', optionally '@scope/' first)"
-            )
-        exact = version.strip()
-        if exact.startswith(("=", "v")) and _SEMVER.fullmatch(exact.lstrip("=v")):
-            exact = exact.lstrip("=v")  # npm reads both as the bare version
-        if _SEMVER.fullmatch(exact):
-            return name, exact
-        if ":" in exact or "/" in exact:
-            raise InvalidDependencies(
-                f"{name}: {version!r} is not a registry version: only packages of the "
-                "registry, each at an exact version such as 4.17.21, can be declared"
-            )
-        if _NPM_RANGE.search(exact):
-            raise InvalidDependencies(
-                f"{name}: {version!r} is a range; declare an exact version, such as 4.17.21"
-            )
-        raise InvalidDependencies(f"{name}: {version!r} is not an exact version (such as 4.17.21)")
-
-    def unavailable(self) -> str | None:
-        if shutil.which(self._npm) is None:
-            return "npm is not installed (apt-get install npm)"
-        return None
-
-    def secrets(self) -> Iterable[str]:
-        credentials = _USERINFO.search(self.registry)
-        return [credentials.group("userinfo")] if credentials else []
-
-    def install(
-        self, declared: Mapping[str, str], entry: Path, scratch: Path, run: Run
-    ) -> list[Package]:
-        manifest = {
-            "name": "authhooks-dependencies",
-            "version": "1.0.0",
-            "private": True,
-            "dependencies": dict(declared),
-        }
-        (entry / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        home = scratch / "home"
-        home.mkdir()
-        command = [
-            self._npm,
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "--no-update-notifier",
-            "--no-bin-links",
-            "--package-lock",
-            "--logs-max=0",
-            "--loglevel=error",
-            "--fetch-retries=1",
-            # One retry, soon: npm's default waits 10 s first.
-            "--fetch-retry-mintimeout=1000",
-            "--fetch-retry-maxtimeout=4000",
-            f"--cache={scratch / 'cache'}",
-        ]
-        run(command, entry, self._environment(home))
-        try:
-            lock = json.loads((entry / "package-lock.json").read_text())
-            found = lock["packages"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InstallFailed("it wrote no readable package-lock.json") from None
-        packages = []
-        for path, meta in found.items():
-            if path == "":
-                continue
-            name = meta.get("name") or path.rpartition("node_modules/")[2]
-            version, integrity = meta.get("version"), meta.get("integrity")
-            if meta.get("link") or not isinstance(version, str):
-                raise InstallFailed(f"{name} is not a package of the registry")
-            if meta.get("inBundle"):
-                packages.append(Package(name, version, integrity))
-                continue  # inside its parent's archive, which came from the registry
-            # A package's own dependencies may name a URL, a file or git repository
-            # rather than a registry version; npm computes an integrity hash for
-            # those too, so only where it came from tells.
-            resolved = meta.get("resolved")
-            if integrity is None or not _from_registry(resolved, self.registry):
-                raise InstallFailed(
-                    f"{name}@{version} does not come from the registry: git, file and URL "
-                    "dependencies are refused, a package's own included"
-                )
-            packages.append(Package(name, version, integrity))
-        for name, version in declared.items():
-            installed = found.get(f"node_modules/{name}", {})
-            if installed.get("version") != version:
-                raise InstallFailed(f"it did not install {name}@{version}")
-        return packages
-
-    def reason(self, output: str) -> str:
-        kept: list[str] = []
-        for raw in output.splitlines():
-            prefixed = _NPM_PREFIX.match(raw)
-            if prefixed is None:
-                continue
-            line = raw[prefixed.end() :]
-            if _NPM_NOISE.match(_NPM_TAG.sub("", line, count=1)):
-                continue
-            line = " ".join(_NPM_SHOWN_TAG.sub("", line, count=1).split())
-            elsewhere = _NPM_ELSEWHERE.search(line)
-            if elsewhere is not None:
-                line = (
-                    f"a dependency names {elsewhere['url']}, which is not the registry: "
-                    "git, file and URL dependencies are refused, a package's own included"
-                )
-            if line and line not in kept:
-                kept.append(line)
-        return "; ".join(kept[:6])
-
-    def _environment(self, home: Path) -> dict[str, str]:
-        # No ~/.npmrc of the server's user (HOME is the install's own); the system's
-        # npmrc (npm's globalconfig) still applies, for an operator's proxy, CA or
-        # registry credentials. The registry goes in the environment, not the
-        # command line, which every local user can read.
-        environment = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "HOME": str(home),
-            "LANG": "C.UTF-8",
-            "npm_config_registry": self.registry,
-            # A git dependency fails at once, naming git: nothing is fetched with it.
-            "npm_config_git": "authhooks-refuses-git-dependencies",
-        }
-        passed = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-        environment.update(passed)
-        if not passed.keys() & _PROXIES:
-            # A package's dependencies may name any URL, which npm would fetch from
-            # the server, inside its network. Every host but the registry's goes to
-            # a proxy that is not there, so nothing else is ever asked. (An
-            # operator's own proxy, when there is one, is the server's egress rule.)
-            environment["npm_config_proxy"] = _NOWHERE
-            environment["npm_config_https_proxy"] = _NOWHERE
-            environment["npm_config_noproxy"] = urlsplit(self.registry).hostname or ""
-        return environment
-
-
-def _from_registry(resolved: Any, registry: str) -> bool:
-    """Whether a lock entry's ``resolved`` URL is the registry's own."""
-    if not isinstance(resolved, str):
-        return False
-    where, home = urlsplit(resolved), urlsplit(registry)
-    return (
-        (where.scheme, where.hostname, where.port) == (home.scheme, home.hostname, home.port)
-        and where.path.startswith(home.path)
-        and ".." not in where.path.split("/")
-    )
-
-
-# validate-npm-package-name's rules: URL-safe, at most 214 characters, not starting
-# with '.' or '_', none of ~'!()* in a new name; capitals are allowed, for the old
-# packages that have them.
-_NPM_NAME = re.compile(r"(?:@[A-Za-z0-9~-][A-Za-z0-9._~-]*/)?[A-Za-z0-9~-][A-Za-z0-9._~-]*")
-_NPM_RESERVED = frozenset({"node_modules", "favicon.ico"})
-# semver.org's grammar; build metadata is allowed (npm ignores it).
-_SEMVER = re.compile(
-    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
-    r"(?:-(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*)?"
-    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
-)
-_NPM_RANGE = re.compile(r"^[\^~<>=]|(?:^|\.)[xX*](?:\.|$)|\|\||\s|^\d+(?:\.\d+)?$")
-_NPM_PREFIX = re.compile(r"^npm (?:error|ERR!) ?")
-# What npm prints around its reason: stack frames, the error object's fields,
-# where its log is, and advice that says nothing of this install.
-_NPM_NOISE = re.compile(
-    r"^(?:\s+at |\s*[{}]\s*$|\s+[\w-]+: |code \w+$|syscall |errno |$"
-    r"|Log files were not written|A complete log of this run|Note that you can also install"
-    r"|tarball, folder, http url, or git url|In most cases you|If you are behind a proxy)"
-)
-_NPM_TAG = re.compile(r"^(?:notarget|network|\d{3})(?:\s+|$)")  # a line's category
-_NPM_SHOWN_TAG = re.compile(r"^(?:notarget|network|\d{3}(?=\s{2}))\s+")  # "404 Not Found" stays
+# What an installer's process may learn of the server's proxy, and CA bundle.
 _PASSED_THROUGH = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
@@ -615,13 +486,26 @@ _PASSED_THROUGH = (
     "no_proxy",
     "NODE_EXTRA_CA_CERTS",
 )
-# What npm says of a fetch that went to _NOWHERE: a URL not on the registry.
-_NPM_ELSEWHERE = re.compile(
-    r"request to (?P<url>\S+) failed, reason: connect ECONNREFUSED 127\.0\.0\.1:9$"
-)
 _PROXIES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"})
 # Discard's port on loopback: a proxy that refuses every connection at once.
-_NOWHERE = "http://127.0.0.1:9/"
+NOWHERE = "http://127.0.0.1:9/"
+
+
+def fetch_environment(allowed: Iterable[str]) -> dict[str, str]:
+    """The proxy settings of an installer's process. A package's dependencies may
+    name any URL, which the installer would fetch from the server, inside its
+    network: every host but ``allowed`` (the index's) goes to a proxy that is not
+    there, so nothing else is ever asked. An operator's own proxy, when the server
+    has one, is passed on instead: its rules are the server's egress."""
+    passed = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    if passed.keys() & _PROXIES:
+        return passed
+    hosts = ",".join(host for host in allowed if host)
+    return {**passed, "HTTP_PROXY": NOWHERE, "HTTPS_PROXY": NOWHERE, "NO_PROXY": hosts}
+
+
+def _listed(installer: Installer, declared: Mapping[str, str]) -> str:
+    return ", ".join(installer.spec(name, version) for name, version in declared.items())
 
 
 def store_key(installer: str, packages: Iterable[Package]) -> str:
@@ -698,7 +582,7 @@ def reachable_by_others(path: Path) -> bool:
     return mode & need == need
 
 
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
+USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@", re.IGNORECASE)
 _CREDENTIAL = re.compile(
     r"(?P<name>_authToken|_auth|_password|authorization|token|password)(?P<sep>\s*[=:]\s*)\S+",
     re.IGNORECASE,
@@ -714,7 +598,7 @@ def clean(text: str, paths: Iterable[str] = (), secrets: Iterable[str] = ()) -> 
         text = text.replace(value, "***")
     for value in sorted((value for value in paths if value), key=len, reverse=True):
         text = text.replace(value, "…")
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    text = USERINFO.sub(r"\g<scheme>***@", text)
     text = _CREDENTIAL.sub(r"\g<name>\g<sep>***", text)
     text = _ABSOLUTE_PATH.sub("…", text)
     text = " ".join(text.split())

@@ -224,6 +224,9 @@ class Lifecycle:
 
         await run_sync(write)
         self._changed()
+        if self._dependencies is not None:
+            # Its sets, when no other version uses them, once their grace is over.
+            await run_sync(self._dependencies.collect)
 
     def secrets_changed(self) -> None:
         """Secrets go with each call: the live flows reload them, no worker changes."""

@@ -225,6 +225,14 @@ def delete_hook(session: Session, hook_id: str) -> None:
     bump_generation(session)
 
 
+def installed_keys(session: Session) -> set[str]:
+    """The dependency store's entries some version uses (hooks/dependencies.py)."""
+    found = session.scalars(
+        select(models.HookVersion.installed).where(models.HookVersion.installed.is_not(None))
+    )
+    return {key for key in found if key is not None}
+
+
 def get_version(session: Session, hook_id: str, number: int) -> models.HookVersion:
     version = session.get(models.HookVersion, (hook_id, number))
     if version is None:

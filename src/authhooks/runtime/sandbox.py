@@ -48,6 +48,17 @@ CA_MOUNT = "/opt/authhooks-ca/ca-certificates.crt"
 NODE_MOUNT = "/opt/authhooks-node"
 FILTER_MOUNT = "/opt/authhooks-filter.bpf"
 DEPENDENCIES_MOUNT = "/opt/authhooks-deps"
+# The manylinux policy's system libraries (PEP 600), which wheels link to as they are.
+MANYLINUX_LIBRARIES = (
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "librt.so.1",
+    "libpthread.so.0",
+    "libutil.so.1",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+)
 NODE_DIR = Path(__file__).resolve().parent / "node"
 MIN_NODE = (20, 0)
 LANGUAGES = ("python", "node")
@@ -174,13 +185,28 @@ class Sandbox:
         self.python = _choose_python(self.settings.python, root and self.settings.uid_base > 0)
         stdlib, platstdlib = _interpreter_paths(self.python)
         self.seccomp_library = _find_library("libseccomp.so.2")
-        shared = _shared_libraries([self.python, *Path(platstdlib, "lib-dynload").glob("*.so")])
+        # What compiled wheels a hook declares may load beyond the interpreter's own
+        # libraries: the system libraries the manylinux policy lets wheels take
+        # from the system (they bring the rest themselves).
+        wheel_runtimes = [
+            found for found in map(_optional_library, MANYLINUX_LIBRARIES) if found is not None
+        ]
+        shared = _shared_libraries(
+            [self.python, *Path(platstdlib, "lib-dynload").glob("*.so"), *wheel_runtimes]
+        )
         self.package = Path(authhooks.__file__).resolve().parent
         # A library other uids cannot read is left out rather than let it decide
         # whether workers get uids of their own.
         self.hook_libraries = [path for path in _hook_libraries() if _others_can_read(path)]
         self.binds = sorted(
-            {self.python, Path(stdlib), Path(platstdlib), self.seccomp_library, *shared}
+            {
+                self.python,
+                Path(stdlib),
+                Path(platstdlib),
+                self.seccomp_library,
+                *wheel_runtimes,
+                *shared,
+            }
         )
         self.hidden = [path for path in (Path(stdlib) / "site-packages",) if path.is_dir()]
         self.separate_uids = (
@@ -244,8 +270,13 @@ class Sandbox:
         for path in self.hidden:
             args += ["--size", "4096", "--tmpfs", str(path), "--remount-ro", str(path)]
         args += self._read_only()
+        # The version's packages come last: after the standard library and the
+        # server's own modules, which none of them can shadow.
+        last = (
+            f"; sys.path.append({DEPENDENCIES_MOUNT + '/site-packages'!r})" if dependencies else ""
+        )
         bootstrap = (
-            f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]; "
+            f"import sys; sys.path[:0] = [{PACKAGE_MOUNT!r}, {LIBRARY_MOUNT!r}]{last}; "
             f"from authhooks.runtime.worker import main; main({out_fd})"
         )
         return [*args, str(self.python), "-I", "-S", "-B", "-X", "utf8", "-c", bootstrap]
@@ -657,6 +688,13 @@ def _find_library(name: str) -> Path:
         if line.strip().startswith(name + " ") and "=>" in line:
             return Path(line.split("=>", 1)[1].strip())
     raise SandboxUnavailable(f"{name} is missing (Debian package libseccomp2)")
+
+
+def _optional_library(name: str) -> Path | None:
+    try:
+        return _find_library(name)
+    except SandboxUnavailable:
+        return None
 
 
 def _others_can_read(path: Path) -> bool:

@@ -15,6 +15,7 @@ import { ApiError, hooks as hooksApi, point as pointNamed, problem } from "./api
 import { completions } from "./completion";
 import { CONVENTIONS, LANGUAGES, conventionOf, label, languageLabel, languageOf, starter, variant } from "./conventions";
 import { LogsPanel } from "./logs";
+import { DependenciesPanel } from "./dependencies";
 import { SecretsPanel } from "./secrets";
 import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest, Runtime } from "./types";
 import { VersionsPanel } from "./versions";
@@ -242,7 +243,18 @@ export function EditorPage({ hookId }: { hookId: string }) {
             <span class="status" role="status">{status}</span>
           </div>
         </div>
-        <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} />
+        <div class="side">
+          <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} />
+          {hook && (
+            <DependenciesPanel
+              hook={hook}
+              onSaved={(saved) => {
+                setHook(saved);
+                setStatus(`Dependencies installed: version ${saved.version}`);
+              }}
+            />
+          )}
+        </div>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {hook && (

@@ -32,15 +32,24 @@ export type Hook = {
   on_error: string;
   capture_events: boolean;
   egress: string[];
+  /** As declared: name -> exact version. */
+  dependencies: Record<string, string>;
+  /** Every package installed for them, theirs included. */
+  resolved: ResolvedPackage[];
   version: number;
   created_at: string;
   updated_at: string;
 };
 
+export type ResolvedPackage = { name: string; version: string; integrity: string | null };
+
 export type HookCreate = { name: string; triggerId: string; script: string; runtime?: Runtime; enabled?: boolean };
 
 export type HookUpdate = Partial<
-  Pick<Hook, "name" | "script" | "runtime" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress">
+  Pick<
+    Hook,
+    "name" | "script" | "runtime" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress" | "dependencies"
+  >
 > & { exclusive?: boolean };
 
 export type Version = {
