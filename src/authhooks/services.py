@@ -30,6 +30,7 @@ from authhooks.identity.oauth2.endpoint import TokenEndpoint
 from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.grants.client_credentials import ClientCredentialsGrant
 from authhooks.identity.oauth2.grants.password import PasswordGrant
+from authhooks.identity.oauth2.grants.password_realm import PasswordRealmGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.logs.bus import LogBus
 from authhooks.logs.notify import PgRelay
@@ -193,13 +194,16 @@ class Services:
             ClientCredentialsGrant(
                 directory, issuer, settings.default_audience, flows, settings.management_audience
             ),
-            PasswordGrant(
-                directory,
-                issuer,
-                login,
-                settings.default_audience,
-                settings.management_audience,
-                flows,
+            *(
+                grant(
+                    directory,
+                    issuer,
+                    login,
+                    settings.default_audience,
+                    settings.management_audience,
+                    flows,
+                )
+                for grant in (PasswordGrant, PasswordRealmGrant)
             ),
         ]
         return cls(

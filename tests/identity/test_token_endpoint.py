@@ -180,7 +180,8 @@ def test_repeated_parameter_is_invalid_request(server: Server, machine: Machine)
     assert_error(response, 400, "invalid_request", "'audience' is repeated")
 
 
-def test_wrong_content_type_is_invalid_request(server: Server, machine: Machine) -> None:
+def test_a_json_body_is_read_as_a_form_is(server: Server, machine: Machine) -> None:
+    """Auth0 accepts JSON at the token endpoint, and its SDKs send it."""
     response = httpx.post(
         server.url + "/oauth/token",
         json={
@@ -188,7 +189,40 @@ def test_wrong_content_type_is_invalid_request(server: Server, machine: Machine)
             "client_id": machine.client_id,
             "client_secret": machine.client_secret,
             "audience": machine.audience,
+            "scope": None,  # as omitted, as an empty form value is
         },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ('["client_credentials"]', "must be a JSON object"),
+        ('{"grant_type": "client_credentials", "grant_type": "password"}', "is repeated"),
+        ('{"grant_type": 1}', "'grant_type' must be a string"),
+        ('{"grant_type": "client_credentials", "audience": ["a", "b"]}', "must be a string"),
+        ('{"grant_type": {"nested": "x"}}', "must be a string"),
+        ('{"grant_type": "client_credentials"', "not valid JSON"),
+        ('{"grant_type": "client\\u0000credentials"}', "NUL character"),
+        ("[" * 5000 + "]" * 5000, "not valid JSON"),
+    ],
+)
+def test_a_bad_json_body_is_invalid_request(server: Server, body: str, mentions: str) -> None:
+    response = httpx.post(
+        server.url + "/oauth/token",
+        content=body,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert_error(response, 400, "invalid_request", mentions)
+
+
+def test_wrong_content_type_is_invalid_request(server: Server, machine: Machine) -> None:
+    response = httpx.post(
+        server.url + "/oauth/token",
+        content=f"grant_type=client_credentials&client_id={machine.client_id}",
+        headers={"Content-Type": "text/plain"},
     )
     assert_error(response, 400, "invalid_request", "application/x-www-form-urlencoded")
 

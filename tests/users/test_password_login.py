@@ -142,7 +142,45 @@ def test_refusals(server: Server) -> None:
 def test_discovery_lists_the_password_grant(server: Server) -> None:
     metadata = httpx.get(server.url + "/.well-known/oauth-authorization-server").json()
     assert "password" in metadata["grant_types_supported"]
+    assert REALM_GRANT in metadata["grant_types_supported"]
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
+
+
+REALM_GRANT = "http://auth0.com/oauth/grant-type/password-realm"
+
+
+def test_the_password_realm_grant_as_auth0s_sdks_send_it(server: Server) -> None:
+    """auth0-python's GetToken.login and node-auth0's passwordGrant send this grant,
+    with a realm naming the connection, as JSON."""
+    app, email, audience = registered(server, grant_types=[REALM_GRANT])
+    body = {
+        "grant_type": REALM_GRANT,
+        "client_id": app["client_id"],
+        "username": email,
+        "password": PASSWORD,
+        "audience": audience,
+        "scope": "openid read:notes",
+        "realm": "Username-Password-Authentication",
+    }
+    response = httpx.post(server.url + "/oauth/token", json=body)
+    assert response.status_code == 200, response.text
+    claims = verified_claims(server, response.json()["access_token"], audience)
+    assert claims["sub"] == find_user(server, email)["user_id"]
+
+    for realm, mentions in (
+        ({"realm": "google-oauth2"}, "unknown realm 'google-oauth2'"),
+        ({"realm": ""}, "realm is required"),
+    ):
+        refused = httpx.post(server.url + "/oauth/token", json={**body, **realm})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_request"
+        assert mentions in refused.json()["error_description"]
+    wrong = httpx.post(server.url + "/oauth/token", json={**body, "password": OTHER_PASSWORD})
+    assert wrong.json()["error"] == "invalid_grant", wrong.text
+    # A client not given the grant may not use it.
+    other, _, _ = registered(server)
+    denied = httpx.post(server.url + "/oauth/token", json={**body, "client_id": other["client_id"]})
+    assert denied.json()["error"] == "unauthorized_client", denied.text
 
 
 def test_failed_logins_are_throttled(backend: str, tmp_path: Path) -> None:

@@ -9,7 +9,11 @@ from authhooks.identity.oauth2.issuer import TokenResponse
 from authhooks.identity.oauth2.request import RequestInfo
 
 # The grant types a client may be given; each has a module beside this one.
-GRANT_TYPES = ("client_credentials", "password")
+GRANT_TYPES = (
+    "client_credentials",
+    "password",
+    "http://auth0.com/oauth/grant-type/password-realm",
+)
 
 
 class Grant(Protocol):
