@@ -254,6 +254,14 @@ def own_index(marks: Path) -> Iterator[Index]:
         },
     )
     index.add("authhooks-test-extra", {"authhooks_test_extra.py": ""})
+    # A host whose name ends as the index's does: a suffix, not the index.
+    index.add(
+        "authhooks-test-suffix",
+        {"authhooks_test_suffix.py": ""},
+        requires=(
+            f"inner @ http://evil127.0.0.1:{index.port}/internal/inner-1.0-py3-none-any.whl",
+        ),
+    )
     index.add(
         "authhooks-test-spawns",
         {"authhooks_test_spawns.py": "import subprocess\nsubprocess.run(['/bin/true'])\n"},
@@ -346,17 +354,24 @@ def test_a_package_that_starts_a_process_fails_in_the_hooks_log(
     assert "import authhooks_test_spawns" in report["error"]["traceback"][-1]
 
 
+@pytest.mark.parametrize(
+    ("package", "host"),
+    [("authhooks-test-reaches", "localhost"), ("authhooks-test-suffix", "evil127.0.0.1")],
+)
 def test_a_packages_url_dependency_is_refused_unfetched(
-    local_server: tuple[Server, Path], own_index: Index
+    local_server: tuple[Server, Path], own_index: Index, package: str, host: str
 ) -> None:
     server, store = local_server
     before = set(store.iterdir())
     response = post_hook(
         server,
         "def credentials_exchange(client, scope, audience, context):\n    return None\n",
-        dependencies={"authhooks-test-reaches": "1.0.0"},
+        dependencies={package: "1.0.0"},
     )
-    assert_api_error(response, 400, "authhooks-test-reaches==1.0.0", "invalid_dependencies")
+    message = assert_api_error(response, 400, f"{package}==1.0.0", "invalid_dependencies")[
+        "message"
+    ]
+    assert f"is fetched from {host}:{own_index.port}, which is not the index" in message
     assert not any(path.startswith("/internal") for path in own_index.requests)
     assert set(store.iterdir()) == before
 

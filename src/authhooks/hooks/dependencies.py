@@ -46,11 +46,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
 
 from authhooks.errors import DomainError
+from authhooks.hooks.fetch_proxy import FetchProxy
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,10 @@ class Installer(ABC):
         """Why this server cannot install with it (its tool is missing), or None."""
 
     @abstractmethod
+    def hosts(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs of its index: all an install may reach."""
+
+    @abstractmethod
     def install(
         self, declared: Mapping[str, str], entry: Path, scratch: Path, run: Run
     ) -> list[Package]:
@@ -160,6 +166,12 @@ class Installer(ABC):
     def secrets(self) -> Iterable[str]:
         """Values of its configuration never to appear in a message (credentials)."""
         return ()
+
+    @staticmethod
+    def credentials(url: str) -> list[str]:
+        """The user-info part of an index URL, when it has one."""
+        found = USERINFO.search(url)
+        return [found.group("userinfo")] if found else []
 
     def spec(self, name: str, version: str) -> str:
         """A package at a version, as its users write it."""
@@ -234,6 +246,15 @@ class DependencyStore:
     def has(self, key: str) -> bool:
         return bool(_KEY.fullmatch(key)) and (self.root / key).is_dir()
 
+    def _used(self, key: str) -> bool:
+        """Whether the entry is there, marked as just used: garbage collection
+        spares an entry for a grace period after its last use, not its install."""
+        try:
+            os.utime(self.root / key)
+        except OSError:
+            return False
+        return self.has(key)
+
     async def install(self, runtime: str, declared: Mapping[str, str]) -> Installed | None:
         """The store's entry for ``declared`` (None for no dependencies): one
         installed before, else a new install (InvalidDependencies when it fails)."""
@@ -264,7 +285,7 @@ class DependencyStore:
     async def ensure(self, runtime: str, declared: Mapping[str, str], key: str | None) -> None:
         """A stored version's installed set is in the store: installed again from its
         declared set when it is not (the store was emptied, or another host's wrote it)."""
-        if not declared or key is None or await run_sync(self.has, key):
+        if not declared or key is None or await run_sync(self._used, key):
             return
         installed = await self.install(runtime, declared)
         if installed is None or installed.key != key:
@@ -305,9 +326,20 @@ class DependencyStore:
             entry, scratch = work / "entry", work / "scratch"
             entry.mkdir()
             scratch.mkdir()
-            runner = _CappedRun(self.settings, work, installer)
             try:
-                packages = installer.install(declared, entry, scratch, runner)
+                fetch = FetchProxy(installer.hosts())
+                with fetch as proxy:
+                    runner = _CappedRun(self.settings, work, installer, _through(proxy, scratch))
+                    try:
+                        packages = installer.install(declared, entry, scratch, runner)
+                    except InstallFailed:
+                        if fetch.refused:  # what it said of it is the proxy's 403, in its words
+                            raise InstallFailed(
+                                f"a dependency is fetched from {fetch.refused[0]}, which is not "
+                                "the index: git, file and URL dependencies are refused, a "
+                                "package's own included"
+                            ) from None
+                        raise
                 size = seal(entry)
             except InstallFailed as error:
                 reason = clean(str(error), [str(work), str(self.root)], installer.secrets())
@@ -320,15 +352,16 @@ class DependencyStore:
                     f"{listed}: the installed packages take {_mib(size)}, over the cap of "
                     f"{_mib(self.settings.max_bytes)} (AUTHHOOKS_DEPENDENCY_MAX_BYTES)"
                 )
-            self._make_room(listed, size)
             unique = sorted(set(packages), key=lambda p: (p.name, p.version, p.integrity or ""))
             key = store_key(installer.name, unique)
+            if not self.has(key):  # a set resolving to an entry there already takes no room
+                self._make_room(listed, size)
             resolved = [package.view() for package in unique]
             try:
                 os.rename(entry, self.root / key)
             except OSError as error:
                 # Another install of the same packages got there first: it is the same.
-                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not self.has(key):
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not self._used(key):
                     raise
             self._remember(digest, Installed(key, resolved))
             log.info(
@@ -359,6 +392,9 @@ class DependencyStore:
                 # Renamed away first, so no worker starting now binds half of it.
                 doomed = Path(tempfile.mkdtemp(prefix="collected-", dir=self._tmp))
                 os.rename(path, doomed / path.name)
+                if (doomed / path.name).lstat().st_mtime >= oldest:
+                    os.rename(doomed / path.name, path)  # used again just now: it stays
+                    continue
                 shutil.rmtree(doomed, ignore_errors=True)
                 freed += size
                 log.info("dependency set %s removed: no version uses it", path.name)
@@ -395,7 +431,9 @@ class DependencyStore:
                 "dependency set %s: its record is unreadable (%s): installing anew", digest, error
             )
             return None
-        if not isinstance(key, str) or not isinstance(resolved, list) or not self.has(key):
+        if not isinstance(key, str) or not isinstance(resolved, list):
+            return None
+        if not _KEY.fullmatch(key) or not self._used(key):
             return None
         return Installed(key, resolved)
 
@@ -423,18 +461,21 @@ class _CappedRun:
     """Runs an installer's commands in a process group of their own, killed whole
     when they outlast the install's time or its directory outgrows the size cap."""
 
-    def __init__(self, settings: StoreSettings, work: Path, installer: Installer) -> None:
+    def __init__(
+        self, settings: StoreSettings, work: Path, installer: Installer, network: dict[str, str]
+    ) -> None:
         self._deadline = time.monotonic() + settings.install_timeout
         self._settings = settings
         self._work = work
         self._installer = installer
+        self._network = network  # the proxy and temporary directory settings of every command
 
     def __call__(self, command: list[str], cwd: Path, env: dict[str, str]) -> str:
         tool = self._installer.tool
         with subprocess.Popen(
             command,
             cwd=cwd,
-            env=env,
+            env={**env, **self._network},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -476,32 +517,33 @@ class _CappedRun:
                 )
 
 
-# What an installer's process may learn of the server's proxy, and CA bundle.
-_PASSED_THROUGH = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "NODE_EXTRA_CA_CERTS",
-)
-_PROXIES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"})
-# Discard's port on loopback: a proxy that refuses every connection at once.
-NOWHERE = "http://127.0.0.1:9/"
+# What an installer's process may learn of the server's CA bundle.
+_PASSED_THROUGH = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def fetch_environment(allowed: Iterable[str]) -> dict[str, str]:
-    """The proxy settings of an installer's process. A package's dependencies may
-    name any URL, which the installer would fetch from the server, inside its
-    network: every host but ``allowed`` (the index's) goes to a proxy that is not
-    there, so nothing else is ever asked. An operator's own proxy, when the server
-    has one, is passed on instead: its rules are the server's egress."""
+def host_and_port(url: str) -> tuple[str, int]:
+    """An index URL's host and port, as an install connects to them."""
+    where = urlsplit(url)
+    return (where.hostname or "", where.port or (443 if where.scheme == "https" else 80))
+
+
+def _through(proxy: str, scratch: Path) -> dict[str, str]:
+    """Every command of an install: the network only through ``proxy`` (a
+    FetchProxy: the index's hosts and nothing else), under the names each package
+    manager reads, with no exceptions; temporary files in the install's own
+    directory, where its caps measure them."""
     passed = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-    if passed.keys() & _PROXIES:
-        return passed
-    hosts = ",".join(host for host in allowed if host)
-    return {**passed, "HTTP_PROXY": NOWHERE, "HTTPS_PROXY": NOWHERE, "NO_PROXY": hosts}
+    temporary = scratch / "tmp"
+    temporary.mkdir(exist_ok=True)
+    return {
+        **passed,
+        **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), proxy),
+        **dict.fromkeys(("npm_config_proxy", "npm_config_https_proxy"), proxy),
+        "NO_PROXY": "",
+        "no_proxy": "",
+        "npm_config_noproxy": "",
+        "TMPDIR": str(temporary),
+    }
 
 
 def _listed(installer: Installer, declared: Mapping[str, str]) -> str:

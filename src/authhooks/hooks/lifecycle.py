@@ -12,6 +12,7 @@ module; nothing else builds a version's runtime key.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets as random
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ from authhooks.runtime.outcome import LoadError, LoadFailed
 from authhooks.runtime.supervisor import CodeVersion, Entry, Runtime
 from authhooks.storage import models
 from authhooks.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 
 class InvalidScript(DomainError):
@@ -225,8 +228,12 @@ class Lifecycle:
         await run_sync(write)
         self._changed()
         if self._dependencies is not None:
-            # Its sets, when no other version uses them, once their grace is over.
-            await run_sync(self._dependencies.collect)
+            # Its sets, when no other version uses them, once their grace is over; the
+            # deletion is done whatever happens here.
+            try:
+                await run_sync(self._dependencies.collect)
+            except Exception:
+                log.exception("collecting the dependency store after deleting %s failed", hook_id)
 
     def secrets_changed(self) -> None:
         """Secrets go with each call: the live flows reload them, no worker changes."""

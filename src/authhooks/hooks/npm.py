@@ -13,14 +13,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authhooks.hooks.dependencies import (
-    NOWHERE,
-    USERINFO,
     Installer,
     InstallFailed,
     InvalidDependencies,
     Package,
     Run,
-    fetch_environment,
+    host_and_port,
 )
 
 
@@ -65,8 +63,10 @@ class NpmInstaller(Installer):
         return None
 
     def secrets(self) -> Iterable[str]:
-        credentials = USERINFO.search(self.registry)
-        return [credentials.group("userinfo")] if credentials else []
+        return self.credentials(self.registry)
+
+    def hosts(self) -> list[tuple[str, int]]:
+        return [host_and_port(self.registry)]
 
     def install(
         self, declared: Mapping[str, str], entry: Path, scratch: Path, run: Run
@@ -140,22 +140,16 @@ class NpmInstaller(Installer):
             if _NPM_NOISE.match(_NPM_TAG.sub("", line, count=1)):
                 continue
             line = " ".join(_NPM_SHOWN_TAG.sub("", line, count=1).split())
-            elsewhere = _NPM_ELSEWHERE.search(line)
-            if elsewhere is not None:
-                line = (
-                    f"a dependency names {elsewhere['url']}, which is not the registry: "
-                    "git, file and URL dependencies are refused, a package's own included"
-                )
             if line and line not in kept:
                 kept.append(line)
         return "; ".join(kept[:6])
 
     def _environment(self, home: Path) -> dict[str, str]:
         # No ~/.npmrc of the server's user (HOME is the install's own); the system's
-        # npmrc (npm's globalconfig) still applies, for an operator's proxy, CA or
-        # registry credentials. The registry goes in the environment, not the
-        # command line, which every local user can read.
-        environment = {
+        # npmrc (npm's globalconfig) still applies, for an operator's CA or registry
+        # credentials. The registry goes in the environment, not the command line,
+        # which every local user can read. The network is the store's (a FetchProxy).
+        return {
             "PATH": os.environ.get("PATH", os.defpath),
             "HOME": str(home),
             "LANG": "C.UTF-8",
@@ -163,14 +157,6 @@ class NpmInstaller(Installer):
             # A git dependency fails at once, naming git: nothing is fetched with it.
             "npm_config_git": "authhooks-refuses-git-dependencies",
         }
-        environment.update(fetch_environment([urlsplit(self.registry).hostname or ""]))
-        # npm's own names for what fetch_environment sets, which npm reads first.
-        for variable, setting in (("HTTP_PROXY", "proxy"), ("HTTPS_PROXY", "https_proxy")):
-            if environment.get(variable) == NOWHERE:
-                environment[f"npm_config_{setting}"] = NOWHERE
-        if environment.get("HTTP_PROXY") == NOWHERE:
-            environment["npm_config_noproxy"] = environment["NO_PROXY"]
-        return environment
 
 
 def _from_registry(resolved: Any, registry: str) -> bool:
@@ -207,7 +193,3 @@ _NPM_NOISE = re.compile(
 )
 _NPM_TAG = re.compile(r"^(?:notarget|network|\d{3})(?:\s+|$)")  # a line's category
 _NPM_SHOWN_TAG = re.compile(r"^(?:notarget|network|\d{3}(?=\s{2}))\s+")  # "404 Not Found" stays
-# What npm says of a fetch that went to _NOWHERE: a URL not on the registry.
-_NPM_ELSEWHERE = re.compile(
-    r"request to (?P<url>\S+) failed, reason: connect ECONNREFUSED 127\.0\.0\.1:9$"
-)

@@ -14,6 +14,7 @@ package can shadow none of them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -34,13 +36,12 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from authhooks.hooks.dependencies import (
-    USERINFO,
     Installer,
     InstallFailed,
     InvalidDependencies,
     Package,
     Run,
-    fetch_environment,
+    host_and_port,
 )
 
 PYPI = "https://pypi.org/simple/"
@@ -52,8 +53,18 @@ SITE_PACKAGES = "site-packages"
 _RESERVED = frozenset({"authhooks"})
 # PEP 508's distribution names.
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
-_RANGE = re.compile(r"^\s*(?:~=|!=|<=|>=|<|>|===)|[*,]|^\s*$")
-_PIP_ERROR = re.compile(r"^ERROR: (?P<line>.+)$", re.M)
+_RANGE = re.compile(r"^\s*(?:~=|!=|<=|>=|<|>|=)|[*,]")
+_PIP_ERROR = re.compile(r"^(?:ERROR: (?P<line>.+)|(?P<fetch>Could not fetch URL .+))$", re.M)
+# The system's CA bundle, which pip's own (certifi's) may lack: a proxy of the
+# operator's that inspects TLS, say. SSL_CERT_FILE when the server has it.
+_CA_BUNDLE = next(
+    (
+        path
+        for path in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt")
+        if path and os.path.isfile(path)
+    ),
+    None,
+)
 _NO_MATCH = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
 
 
@@ -67,6 +78,7 @@ class PipInstaller(Installer):
     def __init__(self, index: str = PYPI, python: str = sys.executable) -> None:
         self.index = index if index.endswith("/") else index + "/"
         self._python = python
+        self._unavailable: str | None = None  # asked once: why pip cannot run, or ""
 
     def declare(self, name: str, version: str) -> tuple[str, str]:
         if not _NAME.fullmatch(name):
@@ -75,6 +87,8 @@ class PipInstaller(Installer):
                 "'.', starting and ending with a letter or digit)"
             )
         exact = version.strip().removeprefix("==").strip()
+        if not exact:
+            raise InvalidDependencies(f"{name}: no version; declare an exact one, such as 8.0.4")
         if "@" in exact or "://" in exact or "/" in exact:
             raise InvalidDependencies(
                 f"{name}: {version!r} is not an index version: only packages of the index, "
@@ -93,9 +107,14 @@ class PipInstaller(Installer):
         return canonicalize_name(name), str(parsed)
 
     def unavailable(self) -> str | None:
+        if self._unavailable is None:
+            self._unavailable = self._check_pip() or ""
+        return self._unavailable or None
+
+    def _check_pip(self) -> str | None:
         try:
             subprocess.run(
-                [self._python, "-m", "pip", "--version"],
+                [self._python, "-I", "-m", "pip", "--version"],
                 capture_output=True,
                 check=True,
                 timeout=30,
@@ -106,8 +125,11 @@ class PipInstaller(Installer):
         return None
 
     def secrets(self) -> Iterable[str]:
-        credentials = USERINFO.search(self.index)
-        return [credentials.group("userinfo")] if credentials else []
+        return self.credentials(self.index)
+
+    def hosts(self) -> list[tuple[str, int]]:
+        found = [host_and_port(self.index)]
+        return [*found, (_PYPI_FILES, 443)] if found[0][0] == "pypi.org" else found
 
     def spec(self, name: str, version: str) -> str:
         return f"{name}=={version}"
@@ -119,10 +141,10 @@ class PipInstaller(Installer):
         site = entry / SITE_PACKAGES
         command = [
             self._python,
+            "-I",  # nor the working directory nor PYTHON* variables on its path
             "-m",
             "pip",
             "install",
-            "--isolated",  # no pip.conf, no PIP_* of the server's
             "--disable-pip-version-check",
             "--no-input",
             "--only-binary=:all:",
@@ -130,17 +152,21 @@ class PipInstaller(Installer):
             "--progress-bar=off",
             "--retries=1",
             "--timeout=30",
-            f"--index-url={self.index}",
             f"--cache-dir={scratch / 'cache'}",
             f"--target={site}",
             f"--report={report}",
-            *(f"{name}=={version}" for name, version in declared.items()),
+            *(self.spec(name, version) for name, version in declared.items()),
         ]
         environment = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(scratch),
             "LANG": "C.UTF-8",
-            **fetch_environment(self._hosts()),
+            # No pip.conf, the system's included (--isolated leaves that one), and the
+            # index in the environment: the command line, which every local user can
+            # read, holds no credentials. The network is the store's (a FetchProxy).
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_INDEX_URL": self.index,
+            **({"PIP_CERT": _CA_BUNDLE} if _CA_BUNDLE else {}),
         }
         try:
             run(command, scratch, environment)
@@ -160,13 +186,9 @@ class PipInstaller(Installer):
         return packages
 
     def reason(self, output: str) -> str:
-        lines = [match["line"].strip() for match in _PIP_ERROR.finditer(output)]
+        lines = [(match["line"] or match["fetch"]).strip() for match in _PIP_ERROR.finditer(output)]
         kept = [line for line in dict.fromkeys(lines) if line]
         return "; ".join(kept[:4])
-
-    def _hosts(self) -> list[str]:
-        host = urlsplit(self.index).hostname or ""
-        return [host, _PYPI_FILES] if host == "pypi.org" else [host]
 
     def _package(self, item: dict[str, Any]) -> Package:
         """One installed distribution, from the index and a wheel, or refused."""
@@ -174,7 +196,8 @@ class PipInstaller(Installer):
         name, version = str(metadata.get("name")), str(metadata.get("version"))
         url = str(info.get("url", ""))
         hashes = info.get("archive_info", {}).get("hashes", {})
-        if item.get("is_direct") or urlsplit(url).hostname not in self._hosts():
+        hosts = {host for host, _ in self.hosts()}
+        if item.get("is_direct") or urlsplit(url).hostname not in hosts:
             raise InstallFailed(
                 f"{name}=={version} does not come from the index: URL and file "
                 "dependencies are refused, a package's own included"
@@ -187,22 +210,24 @@ class PipInstaller(Installer):
         """pip's "no matching distribution", said as what it is: no such package, no
         such version, or no wheel of it for this server (sdists are not built)."""
         missing = _NO_MATCH.search(reason)
-        if missing is None:
+        if missing is None or "Could not fetch URL" in reason:  # the index did not answer
             return reason
-        name, _, version = missing["requirement"].partition("==")
-        name = canonicalize_name(name)
-        version = declared.get(name, version)
+        try:
+            requirement = Requirement(missing["requirement"])
+        except InvalidRequirement:
+            return reason
+        name = canonicalize_name(requirement.name)
         files = self._files(name)
         if files is None:
             return reason
         if not files:
             return f"{name} is not a package of the index"
-        versions = {found for found, _ in files}
-        if Version(version) not in versions:
+        if name not in declared:  # one of theirs: its range is theirs to say
+            return f"{requirement}, which a declared package needs: {_no_wheel()}"
+        version = declared[name]
+        if Version(version) not in {found for found, _ in files}:
             return f"{name} has no version {version} on the index"
-        if name not in declared:
-            return f"{name}=={version}, which a declared package needs, {_no_wheel()}"
-        return f"{name}=={version}: {_no_wheel()}"
+        return f"{name}=={version}: {_no_wheel()} (or none for this Python version)"
 
     def _files(self, name: str) -> list[tuple[Version, str]] | None:
         """The index's files of a project, as (version, kind); None when it cannot say."""
