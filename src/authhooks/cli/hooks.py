@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -303,7 +304,11 @@ def show(
         ("egress", ", ".join(hook["egress"]) or "none"),
         ("captures events", "yes" if hook["capture_events"] else "no"),
         ("secrets", ", ".join(sorted(secrets)) or "none"),
-        *([("dependencies", _dependencies(dependencies))] if dependencies else []),
+        *(
+            [("dependencies", _dependencies(dependencies, hook.get("runtime")))]
+            if dependencies
+            else []
+        ),
         ("updated", hook["updated_at"]),
     ]:
         table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
@@ -313,13 +318,15 @@ def show(
     out.print(Syntax(hook["script"], lexer, line_numbers=True, theme="ansi_dark"))
 
 
-def _dependencies(declared: Any) -> str:
-    """``{"lodash": "4.17.21"}`` (Auth0 Hooks) or ``[{"name", "version"}]`` (Actions)."""
+def _dependencies(declared: Any, runtime: str | None) -> str:
+    """``{"lodash": "4.17.21"}`` (Auth0 Hooks) or ``[{"name", "version"}]`` (Actions),
+    as its package manager writes them: ``lodash@4.17.21``, ``python-slugify==8.0.4``."""
+    at = "==" if runtime == "python" else "@"
     if isinstance(declared, dict):
-        pairs = [f"{name}@{version}" for name, version in declared.items()]
+        pairs = [f"{name}{at}{version}" for name, version in declared.items()]
     elif isinstance(declared, list):
         pairs = [
-            f"{item.get('name')}@{item.get('version')}" if isinstance(item, dict) else str(item)
+            f"{item.get('name')}{at}{item.get('version')}" if isinstance(item, dict) else str(item)
             for item in declared
         ]
     else:
@@ -356,7 +363,9 @@ def save_code(
 ) -> None:
     """Save ``script`` (and ``dependencies``, when given) as a new version; ``runtime``
     is its language when the file says it, else the server infers it from the code."""
-    unchanged = dependencies is None or dependencies == hook.get("dependencies")
+    unchanged = dependencies is None or _canonical(dependencies) == _canonical(
+        hook.get("dependencies") or {}
+    )
     if script == hook["script"] and unchanged:
         note(f"{escape(hook['name'])}: the code is unchanged; version {hook['version']} stays")
         return
@@ -584,3 +593,12 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
     app.command()(versions)
     app.command()(diff)
+
+
+def _canonical(declared: dict[str, str]) -> dict[str, str]:
+    """Names and versions as the server keeps them, near enough to tell a change:
+    PyPA's normalised names, versions without pip's ``==`` or npm's ``=``/``v``."""
+    return {
+        re.sub(r"[-_.]+", "-", name).lower(): version.strip().lstrip("=v").strip()
+        for name, version in declared.items()
+    }

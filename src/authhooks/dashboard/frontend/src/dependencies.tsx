@@ -67,8 +67,8 @@ export function DependenciesPanel({ hook, onSaved }: { hook: Hook; onSaved: (sav
         </p>
       )}
       <form onSubmit={add}>
-        <input name="dependency_name" placeholder={hook.runtime === "node" ? "lodash" : "python-slugify"} value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        <input name="dependency_version" placeholder="exact version" value={version} onInput={(e) => setVersion(e.currentTarget.value)} />
+        <input name="dependency_name" required placeholder={hook.runtime === "node" ? "lodash" : "python-slugify"} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        <input name="dependency_version" required placeholder="exact version" value={version} onInput={(e) => setVersion(e.currentTarget.value)} />
         <button type="submit" disabled={busy}>
           {busy ? "Installing…" : "Add"}
         </button>
