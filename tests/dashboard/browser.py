@@ -32,8 +32,10 @@ def chromium() -> Iterator[webdriver.Chrome]:
 
 
 def wait(
-    driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 10
+    driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 30
 ) -> T:
+    # Long enough for a page of a server on a machine busy with other tests; a
+    # condition that holds returns at once.
     return WebDriverWait(driver, timeout).until(condition)  # type: ignore[no-any-return]
 
 
