@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         admins,
     ):
         management.include_router(module.router)
+    management.include_router(users.by_email)
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())

@@ -626,3 +626,34 @@ def test_unpaired_surrogates_are_refused_before_anything_is_stored(server: Serve
         assert response.status_code == 400, response.text
         assert "unpaired surrogate" in response.json()["message"]
         assert api.get("/users", params={"email": email}).json() == []
+
+
+def test_users_by_email_as_auth0s_sdks_ask(server: Server) -> None:
+    user = create_user(server)
+    local, _, domain = user["email"].partition("@")
+    with server.api() as api:
+        found = api.get("/users-by-email", params={"email": f"{local.upper()}@{domain}"})
+        assert found.status_code == 200, found.text
+        assert [each["user_id"] for each in found.json()] == [user["user_id"]]
+        assert api.get("/users-by-email", params={"email": new_email()}).json() == []
+
+        chosen = api.get(
+            "/users-by-email", params={"email": user["email"], "fields": "user_id,email"}
+        ).json()
+        assert chosen == [{"user_id": user["user_id"], "email": user["email"]}]
+        left_out = api.get(
+            "/users-by-email",
+            params={"email": user["email"], "fields": "user_metadata", "include_fields": "false"},
+        ).json()
+        assert "user_metadata" not in left_out[0]
+        assert left_out[0]["user_id"] == user["user_id"]
+
+        for params, mentions in (
+            ({}, "email"),
+            ({"email": user["email"], "fields": "password_hash"}, "unknown field 'password_hash'"),
+        ):
+            refused = api.get("/users-by-email", params=params)
+            assert refused.status_code == 400, refused.text
+            assert mentions in refused.text
+    denied = httpx.get(server.url + "/api/v2/users-by-email", params={"email": user["email"]})
+    assert denied.status_code == 401

@@ -144,6 +144,46 @@ def list_users(
     return page.shape("users", items, total)
 
 
+# Auth0's lookup by address (GET /api/v2/users-by-email), which its SDKs call.
+by_email = APIRouter(prefix="/users-by-email", tags=["users"], route_class=StrictJSONRoute)
+
+
+@by_email.get("", response_model=list[dict[str, Any]])
+def users_by_email(
+    _: Annotated[Caller, Depends(require("read:users"))],
+    found: Annotated[Services, Depends(services)],
+    email: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=store.MAX_EMAIL_LENGTH,
+            description="the address, in any case or spelling of its domain",
+        ),
+    ],
+    fields: Annotated[
+        str | None, Query(max_length=1000, description="comma-separated fields to show")
+    ] = None,
+    include_fields: Annotated[
+        bool, Query(description="whether `fields` are those shown (true) or left out")
+    ] = True,
+) -> list[dict[str, Any]]:
+    """The users with this address (at most one here: addresses are unique in the
+    one connection), as a list, as Auth0 answers."""
+    with found.database.session() as session:
+        rows, _total = store.list_users(session, email=email, search=None, offset=0, limit=10)
+        users = [_out(row).model_dump(mode="json") for row in rows]
+    if fields is None:
+        return users
+    chosen = {name.strip() for name in fields.split(",") if name.strip()}
+    unknown = chosen - set(UserOut.model_fields)
+    if unknown:
+        raise InvalidInput(f"unknown field {sorted(unknown)[0]!r} in fields")
+    return [
+        {key: value for key, value in user.items() if (key in chosen) == include_fields}
+        for user in users
+    ]
+
+
 @router.get("/{user_id}", response_model=UserOut)
 def get_user(
     user_id: str,
