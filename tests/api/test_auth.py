@@ -65,6 +65,7 @@ ROUTES = [
     ("GET", "/users/{user_id}", "read:users"),
     ("PATCH", "/users/{user_id}", "update:users"),
     ("DELETE", "/users/{user_id}", "delete:users"),
+    ("GET", "/users-by-email", "read:users"),
     ("GET", "/admins", "read:admins"),
     ("POST", "/admins", "create:admins"),
     ("GET", "/admins/{admin_id}", "read:admins"),
