@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from authhooks.api.auth import Caller, ensure_holds, require, services
 from authhooks.api.models import Body, Out, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.errors import InvalidInput
 from authhooks.identity import clients
 from authhooks.services import Services
 
@@ -65,10 +66,30 @@ def list_client_grants(
     _: Annotated[Caller, Depends(require("read:client_grants"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    request: Request,
     client_id: Annotated[str | None, Query(max_length=64)] = None,
     audience: Annotated[str | None, Query(max_length=600)] = None,
+    after: Annotated[
+        str | None,
+        Query(alias="from", max_length=64, description="checkpoint: the `next` of the last page"),
+    ] = None,
+    take: Annotated[
+        int | None, Query(ge=1, le=100, description="checkpoint: how many to answer")
+    ] = None,
 ) -> Any:
+    checkpoint = after is not None or take is not None
+    if checkpoint and {"page", "per_page", "include_totals"} & set(request.query_params):
+        raise InvalidInput("use page and per_page, or from and take, not both")
     with found.database.session() as session:
+        if checkpoint:
+            limit = take or 50
+            rows = clients.client_grants_after(
+                session, after=after, limit=limit, client_id=client_id, audience=audience
+            )
+            items = [ClientGrantOut.model_validate(row) for row in rows]
+            # As Auth0 answers: next only while there may be more.
+            more = {"next": rows[-1].id} if len(rows) == limit else {}
+            return {"client_grants": items, **more}
         rows, total = clients.list_client_grants(
             session, offset=page.offset, limit=page.per_page, client_id=client_id, audience=audience
         )

@@ -308,6 +308,26 @@ def list_client_grants(
     return page(session, query, offset, limit)
 
 
+def client_grants_after(
+    session: Session,
+    *,
+    after: str | None,
+    limit: int,
+    client_id: str | None = None,
+    audience: str | None = None,
+) -> list[models.ClientGrant]:
+    """Auth0's checkpoint pagination: the grants after ``after`` in id order, so that
+    pages stay whole while grants are added or removed between them."""
+    query = select(models.ClientGrant).order_by(models.ClientGrant.id).limit(limit)
+    if after is not None:
+        query = query.where(models.ClientGrant.id > after)
+    if client_id is not None:
+        query = query.where(models.ClientGrant.client_id == client_id)
+    if audience is not None:
+        query = query.where(models.ClientGrant.audience == audience)
+    return list(session.scalars(query))
+
+
 def update_client_grant(session: Session, grant_id: str, scope: list[str]) -> models.ClientGrant:
     grant = get_client_grant(session, grant_id)
     _check_scopes(get_resource_server(session, grant.audience), scope)
