@@ -20,7 +20,11 @@ def test_discovery_documents(server: Server) -> None:
         assert document["issuer"] == server.issuer
         assert document["token_endpoint"] == server.issuer + "oauth/token"
         assert document["jwks_uri"] == server.issuer + ".well-known/jwks.json"
-        assert document["grant_types_supported"] == ["client_credentials", "password"]
+        assert document["grant_types_supported"] == [
+            "client_credentials",
+            "password",
+            "http://auth0.com/oauth/grant-type/password-realm",
+        ]
         assert document["token_endpoint_auth_methods_supported"] == [
             "client_secret_basic",
             "client_secret_post",

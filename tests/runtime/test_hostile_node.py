@@ -571,7 +571,10 @@ def test_a_thread_bomb_is_bounded(harness: Harness) -> None:
     if outcome.ok:
         assert outcome.result[0] < 16, outcome
     else:
-        assert isinstance(outcome.failure, OutOfMemory), outcome
+        # Out of memory when V8 says so; a thread that gets no memory to start in can
+        # also take the worker down with a crash of its own (SIGSEGV, SIGABRT).
+        assert isinstance(outcome.failure, OutOfMemory | Crashed), outcome
+    harness.healthy_js()
 
 
 def test_a_vm_context_escape_gains_nothing(harness: Harness) -> None:
