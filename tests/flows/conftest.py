@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from tests.conftest import BACKENDS, Server, run_server, unique
+from tests.users.helpers import create_app, find_user, new_email, signup, wait_for
 
 AddHook = Callable[..., dict[str, Any]]
 
@@ -52,3 +53,24 @@ def add_hook(server: Server) -> Iterator[AddHook]:
 
 def claims(token: str) -> dict[str, Any]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def delivered_console(server: Server, hook_id: str, point: str) -> tuple[str, str]:
+    """Reach an asynchronous point: a signup, and for post-change-password a new
+    password too; then wait for the hook's one delivered run. (The new user's
+    email, the console text of that run.)"""
+    email = new_email()
+    assert signup(server, create_app(server)["client_id"], email).status_code == 200
+    if point == "post-change-password":
+        user = find_user(server, email)
+        with server.api() as api:
+            changed = api.patch(f"/users/{user['user_id']}", json={"password": "New-Horse-77"})
+        assert changed.status_code == 200, changed.text
+
+    def delivered() -> list[dict[str, Any]]:
+        with server.api() as api:
+            logs = api.get(f"/hooks/{hook_id}/logs").json()
+        return [log for log in logs if log["outcome"] == "ok"]
+
+    (log,) = wait_for(delivered)
+    return email, " ".join(line["text"] for line in log["console"])

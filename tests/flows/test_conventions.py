@@ -4,13 +4,11 @@ convention has its own tests beside each point's; JavaScript, test_javascript.py
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from tests.conftest import Server, create_machine, unique
-from tests.flows.conftest import AddHook, claims
+from tests.flows.conftest import AddHook, claims, delivered_console
 from tests.users.helpers import (
     PASSWORD,
     create_api,
@@ -19,7 +17,6 @@ from tests.users.helpers import (
     new_email,
     password_token,
     signup,
-    wait_for,
 )
 
 
@@ -140,22 +137,7 @@ def test_asynchronous_points_are_delivered(server: Server, add_hook: AddHook, po
         "    attempt = event['delivery']['attempt']\n"
         "    print('told of', event['user']['email'], event['event_id'], 'attempt', attempt)\n",
     )
-    app = create_app(server)
-    email = new_email()
-    assert signup(server, app["client_id"], email).status_code == 200
-    if point == "post-change-password":
-        user = find_user(server, email)
-        with server.api() as api:
-            changed = api.patch(f"/users/{user['user_id']}", json={"password": "New-Horse-77"})
-        assert changed.status_code == 200, changed.text
-
-    def delivered() -> list[dict[str, Any]]:
-        with server.api() as api:
-            logs = api.get(f"/hooks/{hook['id']}/logs").json()
-        return [log for log in logs if log["outcome"] == "ok"]
-
-    (log,) = wait_for(delivered)
-    text = " ".join(line["text"] for line in log["console"])
+    email, text = delivered_console(server, hook["id"], point)
     assert f"told of {email} evt_" in text
     assert text.count("attempt 1") >= 1
 

@@ -7,12 +7,10 @@ Auth0 documented."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.conftest import Server, create_machine
-from tests.flows.conftest import AddHook, claims
+from tests.flows.conftest import AddHook, claims, delivered_console
 from tests.users.helpers import (
     PASSWORD,
     create_api,
@@ -21,7 +19,6 @@ from tests.users.helpers import (
     new_email,
     password_token,
     signup,
-    wait_for,
 )
 
 # --- Auth0 Hooks ---------------------------------------------------------------------
@@ -234,22 +231,7 @@ def test_asynchronous_points(
 ) -> None:
     function = "onExecute" + "".join(word.title() for word in point.split("-"))
     hook = add_hook(point, POST_HOOK if convention == "hooks" else post_action(function))
-    app = create_app(server)
-    email = new_email()
-    assert signup(server, app["client_id"], email).status_code == 200
-    if point == "post-change-password":
-        user = find_user(server, email)
-        with server.api() as api:
-            changed = api.patch(f"/users/{user['user_id']}", json={"password": "New-Horse-77"})
-        assert changed.status_code == 200, changed.text
-
-    def delivered() -> list[dict[str, Any]]:
-        with server.api() as api:
-            logs = api.get(f"/hooks/{hook['id']}/logs").json()
-        return [log for log in logs if log["outcome"] == "ok"]
-
-    (log,) = wait_for(delivered)
-    text = " ".join(line["text"] for line in log["console"])
+    email, text = delivered_console(server, hook["id"], point)
     assert f"told of {email}" in text
     if convention == "actions":
         assert "attempt 1" in text
