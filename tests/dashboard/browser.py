@@ -8,6 +8,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -78,3 +83,27 @@ def page_errors(browser: webdriver.Chrome) -> list[dict[str, Any]]:
         for entry in browser.get_log("browser")
         if entry["level"] == "SEVERE" and entry["source"] != "network"
     ]
+
+
+def offered(browser: webdriver.Chrome, expected: Callable[[list[str]], bool]) -> list[str]:
+    """The labels of the completion menu, once they are what is ``expected`` (the menu
+    of the keystroke before may still show for a moment on a busy machine); what it
+    shows after a while otherwise, for the assertion that follows to report."""
+    seen: list[str] = []
+
+    def labels(found: webdriver.Chrome) -> list[str] | None:
+        nonlocal seen
+        try:
+            menu = found.find_element(By.CSS_SELECTOR, ".cm-tooltip-autocomplete")
+            seen = [
+                label.text
+                for label in menu.find_elements(By.CSS_SELECTOR, "li .cm-completionLabel")
+            ]
+        except (NoSuchElementException, StaleElementReferenceException):
+            return None
+        return seen if expected(seen) else None
+
+    try:
+        return wait(browser, labels)
+    except TimeoutException:
+        return seen

@@ -5,46 +5,23 @@ Hooks convention's completion (``context.webtask.secrets.``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from selenium.common.exceptions import (
-    NoSuchElementException,
-    StaleElementReferenceException,
-    TimeoutException,
-)
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Server, unique
-from tests.dashboard.browser import chromium, page_errors, replace_code, signed_in, wait
+from tests.dashboard.browser import (
+    chromium,
+    offered,
+    page_errors,
+    replace_code,
+    signed_in,
+    wait,
+)
 from tests.dashboard.test_points_in_the_editor import code_of, listed_points, selected
-
-
-def offered(browser: Chrome, expected: Callable[[list[str]], bool]) -> list[str]:
-    """The labels of the completion menu, once they are what is ``expected`` (the menu
-    of the keystroke before may still show for a moment on a busy machine); what it
-    shows after a while otherwise, for the assertion that follows to report."""
-    seen: list[str] = []
-
-    def labels(found: Chrome) -> list[str] | None:
-        nonlocal seen
-        try:
-            menu = found.find_element(By.CSS_SELECTOR, ".cm-tooltip-autocomplete")
-            seen = [
-                label.text
-                for label in menu.find_elements(By.CSS_SELECTOR, "li .cm-completionLabel")
-            ]
-        except (NoSuchElementException, StaleElementReferenceException):
-            return None
-        return seen if expected(seen) else None
-
-    try:
-        return wait(browser, labels)
-    except TimeoutException:
-        return seen
 
 
 def stored(server: Server, name: str) -> dict[str, Any]:

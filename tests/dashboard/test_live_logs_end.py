@@ -35,11 +35,14 @@ def test_the_live_logs_stop_and_say_why_when_the_admin_is_deleted(server: Server
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .empty"))
+        # Deleted once the stream is open (before, the stream's own request is refused).
+        wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs[data-live=true]"))
         with server.api() as api:
             assert api.delete(f"/admins/{admin['id']}").status_code == 204
         ended = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .ended"))
         assert "admin no longer exists" in ended.text
         assert browser.find_elements(By.CSS_SELECTOR, ".logs .empty") == []
+        assert browser.find_element(By.CSS_SELECTOR, ".logs .status").text == "stopped"
 
         # Its token still verifies, but the API refuses it now (401): sign-in, with
         # the page's place kept.

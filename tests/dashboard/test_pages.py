@@ -3,7 +3,6 @@ the server, an ended session, sign out."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -294,8 +293,7 @@ def test_the_live_logs_panel_shows_a_production_invocation(server: Server) -> No
         machine = create_machine(server)
         with chromium() as browser:
             signed_in(browser, server, f"/dashboard#/hooks/{hook['id']}")
-            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .empty"))
-            time.sleep(1)  # the stream is open
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs[data-live=true]"))
             issued = server.token(
                 machine.client_id, machine.client_secret, audience=machine.audience
             )
@@ -457,8 +455,7 @@ def test_the_whole_story_of_a_hook(server: Server) -> None:
             wait(browser, lambda _: hooks_named(server, [name])[name]["enabled"])
 
             browser.get(server.url + f"/dashboard#/hooks/{hook['id']}")
-            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs .empty"))
-            time.sleep(1)  # the stream is open
+            wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".logs[data-live=true]"))
             issued = server.token(
                 machine.client_id, machine.client_secret, audience=machine.audience
             )

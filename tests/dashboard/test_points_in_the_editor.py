@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Server, unique
-from tests.dashboard.browser import chromium, page_errors, signed_in, wait
+from tests.dashboard.browser import chromium, offered, page_errors, signed_in, wait
 
 
 def listed_points(server: Server) -> list[dict[str, Any]]:
@@ -71,10 +71,9 @@ def test_a_new_hook_in_the_actions_convention_completes_and_runs(server: Server)
         content.send_keys(Keys.CONTROL, Keys.END)  # the empty line after the template's last
         browser.execute_cdp_cmd("Input.insertText", {"text": '    print("client", event'})
         content.send_keys(".")
-        menu = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-tooltip-autocomplete"))
-        offered = [item.text for item in menu.find_elements(By.CSS_SELECTOR, "li")]
-        assert any(item.startswith("client") for item in offered), offered
-        assert not any(item.startswith("scope") for item in offered)  # a Hooks argument
+        keys = offered(browser, lambda found: any(key.startswith("client") for key in found))
+        assert any(key.startswith("client") for key in keys), keys
+        assert not any(key.startswith("scope") for key in keys)  # a Hooks argument
         content.send_keys("cli")
         wait(browser, lambda b: "client" in selected(b))
         content.send_keys(Keys.ENTER)

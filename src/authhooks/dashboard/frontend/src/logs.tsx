@@ -17,10 +17,12 @@ const invocationOf = (event: Event) => (event.kind === "console" ? event.data.in
 const KEEP = 200;
 
 /** Read the stream until ``signal`` aborts or the server ends it for good (the answer:
- * why); reconnect with Last-Event-ID whenever else it ends. */
+ * why); reconnect with Last-Event-ID whenever else it ends. ``onLive`` hears whether
+ * the stream is open now. */
 async function follow(
   hookId: string,
   onEvent: (event: Event) => void,
+  onLive: (live: boolean) => void,
   signal: AbortSignal,
 ): Promise<string | null> {
   let position: string | null = null;
@@ -29,6 +31,7 @@ async function follow(
       const response = await logStream(hookId, position, signal);
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      onLive(true);
       let buffer = "";
       let kind = "message";
       let data: string[] = [];
@@ -59,6 +62,8 @@ async function follow(
     } catch (failure) {
       if (signal.aborted) return null;
       if (failure instanceof SignedOut) throw failure;
+    } finally {
+      onLive(false);
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
@@ -73,6 +78,7 @@ export function LogsPanel({ hookId }: { hookId: string }) {
   const pausedRef = useRef(false);
   const [waiting, setWaiting] = useState(0); // invocations in the buffer
   const [ended, setEnded] = useState<string | null>(null); // why the server ended the stream
+  const [live, setLive] = useState(false); // the stream is open
 
   const apply = (events: Event[]) =>
     setEntries((current) => {
@@ -104,6 +110,7 @@ export function LogsPanel({ hookId }: { hookId: string }) {
           setWaiting(new Set(buffer.current.map(invocationOf)).size);
         } else apply([event]);
       },
+      setLive,
       stop.signal,
     )
       .then(setEnded)
@@ -127,8 +134,13 @@ export function LogsPanel({ hookId }: { hookId: string }) {
   });
 
   return (
-    <section class="logs">
-      <h2>Live logs</h2>
+    <section class="logs" data-live={live ? "true" : "false"}>
+      <h2>
+        Live logs{" "}
+        <span class="status" role="status">
+          {ended !== null ? "stopped" : live ? "live" : "connecting…"}
+        </span>
+      </h2>
       <div class="actions">
         <button onClick={togglePause}>{paused ? `Resume (${waiting} waiting)` : "Pause"}</button>
         <select aria-label="outcome" value={outcome} onChange={(e) => setOutcome(e.currentTarget.value)}>
