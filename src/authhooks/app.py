@@ -32,6 +32,7 @@ from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
 from authhooks.web import dbconnections, health, oauth
+from authhooks.web.pages import render as hosted_pages
 
 OPENAPI_URL = "/api/v2/openapi.json"
 DOCS_URL = "/api/v2/docs"
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
+    app.router.routes.extend(hosted_pages.routes())
     app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))
     fast = FastPath(
         app,

@@ -108,6 +108,20 @@ class Client(Base):
     client_metadata: Mapped[dict[str, Any]] = mapped_column(nullable=False)
     # Whether users may sign up through this client (POST /dbconnections/signup).
     signup_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Browser sign-in (Auth0's names): redirect URIs, matched exactly; where logout
+    # may return to; origins allowed to call the token endpoint from a browser.
+    callbacks: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    allowed_logout_urls: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    web_origins: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    allowed_origins: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    # none (a public client: spa, native), client_secret_post or client_secret_basic.
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), nullable=False, default="client_secret_post"
+    )
+    # A third-party client asks the person's consent before it gets their data.
+    is_first_party: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Auth0's refresh_token object: rotation_type, expiration_type, lifetimes.
+    refresh_token: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
@@ -338,3 +352,88 @@ class DashboardSession(Base):
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+
+
+class LoginSession(Base):
+    """A person signed in with a browser: the session cookie holds a token, this row
+    its hash. Gives single sign-on across clients until it expires or is revoked."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public: ``sid``
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # The clients signed in to through this session, in order.
+    clients: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    authenticated_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    user_agent: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+
+
+class AuthorizationTransaction(Base):
+    """An /authorize request waiting for the person to sign in (or consent), bound to
+    the browser that made it by a cookie whose hash is kept here."""
+
+    __tablename__ = "authorization_transactions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False
+    )
+    request: Mapped[dict[str, Any]] = mapped_column(nullable=False)  # the checked parameters
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+
+
+class AuthorizationCode(Base):
+    """A code issued to a client's redirect URI: single use, short-lived. What the
+    tokens it is exchanged for will carry is fixed when it is issued."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    grant: Mapped[dict[str, Any]] = mapped_column(nullable=False)  # identity.grant_state
+    redirect_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    # Set when exchanged; a second exchange revokes what the first issued.
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    refresh_family: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RefreshToken(Base):
+    """One refresh token of a family (the tokens that rotated from one grant). The
+    token itself is never stored, only its hash."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    grant: Mapped[dict[str, Any]] = mapped_column(nullable=False)  # identity.grant_state
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    # The family's absolute end, and this token's idle end (None: never).
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    idle_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when it rotated (used once); presented again, the whole family is revoked.
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
