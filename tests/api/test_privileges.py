@@ -178,7 +178,8 @@ def test_an_identifier_may_not_look_like_an_id(server: Server) -> None:
 def test_public_clients_get_no_client_credentials(server: Server) -> None:
     with server.api() as api:
         spa = create_client(api, app_type="spa")
-        assert spa["grant_types"] == []
+        assert spa["grant_types"] == ["authorization_code", "refresh_token"]
+        assert spa["token_endpoint_auth_method"] == "none"
         refused = api.post(
             "/clients",
             json={

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field, field_validator
@@ -34,13 +36,93 @@ def _check_grant_types(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+def _check_redirect_uris(value: list[str] | None) -> list[str] | None:
+    """Absolute URIs without a fragment (RFC 6749 §3.1.2), matched exactly: no wildcards."""
+    if value is None:
+        return value
+    for uri in value:
+        parts = urlsplit(uri)
+        if not parts.scheme or not (parts.netloc or parts.path):
+            raise ValueError(f"{uri!r} is not an absolute URI")
+        if parts.fragment or uri.endswith("#"):
+            raise ValueError(f"{uri!r} has a fragment, which a redirect URI may not have")
+        if "*" in uri:
+            raise ValueError(f"{uri!r}: URIs are matched exactly, so wildcards are not allowed")
+        if parts.scheme in ("http", "https") and not parts.hostname:
+            raise ValueError(f"{uri!r} has no host")
+    return list(dict.fromkeys(value))
+
+
+def _check_origins(value: list[str] | None) -> list[str] | None:
+    """Origins: scheme, host and port, nothing else (RFC 6454)."""
+    if value is None:
+        return value
+    for origin in value:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{origin!r} is not an origin (https://host[:port])")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or "*" in origin:
+            raise ValueError(f"{origin!r} is not an origin: no path, query or wildcard")
+    return [origin.rstrip("/") for origin in dict.fromkeys(value)]
+
+
+URIs = Annotated[list[Annotated[str, Field(min_length=1, max_length=2048)]], Field(max_length=100)]
+AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
+
+
+class RefreshTokenIn(Body):
+    """Auth0's refresh_token settings; what is left out keeps its value."""
+
+    rotation_type: Literal["rotating", "non-rotating"] | None = None
+    expiration_type: Literal["expiring", "non-expiring"] | None = None
+    leeway: Annotated[int, Field(ge=0, le=60)] | None = None
+    token_lifetime: Annotated[int, Field(ge=60, le=10 * 365 * 24 * 3600)] | None = None
+    idle_token_lifetime: Annotated[int, Field(ge=60, le=10 * 365 * 24 * 3600)] | None = None
+    infinite_token_lifetime: bool | None = None
+    infinite_idle_token_lifetime: bool | None = None
+
+
+class RefreshTokenOut(Out):
+    rotation_type: str
+    expiration_type: str
+    leeway: int
+    token_lifetime: int
+    idle_token_lifetime: int
+    infinite_token_lifetime: bool
+    infinite_idle_token_lifetime: bool
+
+
+class BrowserSettings(Body):
+    """What a client people sign in to by browser registers (Auth0's fields)."""
+
+    callbacks: URIs | None = None
+    allowed_logout_urls: URIs | None = None
+    web_origins: URIs | None = None
+    allowed_origins: URIs | None = None
+    # Default: none for spa and native apps (public clients), client_secret_post otherwise.
+    token_endpoint_auth_method: AuthMethod | None = None
+    is_first_party: bool | None = None
+    refresh_token: RefreshTokenIn | None = None
+
+    _redirects = field_validator("callbacks", "allowed_logout_urls")(_check_redirect_uris)
+    _origins = field_validator("web_origins", "allowed_origins")(_check_origins)
+
+    def settings(self) -> dict[str, Any]:
+        chosen = self.model_dump(
+            include=set(BrowserSettings.model_fields), exclude_unset=True, exclude_none=True
+        )
+        if self.refresh_token is not None:
+            chosen["refresh_token"] = self.refresh_token.model_dump(exclude_none=True)
+        return chosen
+
+
 def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
     if value is not None and any(not key or len(key) > 255 for key in value):
         raise ValueError("metadata keys must be 1 to 255 characters")
     return value
 
 
-class ClientCreate(Body):
+class ClientCreate(BrowserSettings):
     name: Name
     description: Description = ""
     app_type: AppType = "non_interactive"
@@ -54,7 +136,7 @@ class ClientCreate(Body):
     _metadata = field_validator("client_metadata")(_check_metadata)
 
 
-class ClientUpdate(Patch):
+class ClientUpdate(Patch, BrowserSettings):
     name: Name | None = None
     description: Description | None = None
     app_type: AppType | None = None
@@ -74,8 +156,23 @@ class ClientOut(Out):
     grant_types: list[str]
     client_metadata: dict[str, str]
     signup_enabled: bool
+    callbacks: list[str]
+    allowed_logout_urls: list[str]
+    web_origins: list[str]
+    allowed_origins: list[str]
+    token_endpoint_auth_method: str
+    is_first_party: bool
+    refresh_token: RefreshTokenOut
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("refresh_token", mode="before")
+    @classmethod
+    def _with_defaults(cls, stored: Any) -> Any:
+        # Clients stored before these settings existed hold {}: the defaults apply.
+        if isinstance(stored, dict):
+            return asdict(clients.RefreshTokenSettings.of(stored))
+        return stored
 
 
 class ClientWithSecret(ClientOut):
@@ -98,6 +195,7 @@ def create_client(
             grant_types=body.grant_types,
             client_metadata=body.client_metadata,
             signup_enabled=body.signup_enabled,
+            settings=body.settings(),
         )
         session.flush()
         out = ClientWithSecret(
@@ -136,7 +234,8 @@ def update_client(
     _: Annotated[Caller, Depends(require("update:clients"))],
     found: Annotated[Services, Depends(services)],
 ) -> ClientOut:
-    changes = body.model_dump(exclude_unset=True)
+    changes = body.model_dump(exclude_unset=True, exclude=set(BrowserSettings.model_fields))
+    changes.update(body.settings())
     with found.database.session() as session:
         out = ClientOut.model_validate(clients.update_client(session, client_id, changes))
     found.directory.invalidate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,47 @@ from authhooks.storage.models import utcnow
 _ALPHANUMERIC = string.ascii_letters + string.digits
 # Apps that run on the user's device cannot keep a secret (Auth0's "public" clients).
 PUBLIC_APP_TYPES = frozenset({"spa", "native"})
+# A public client authenticates with its client_id alone (RFC 7591 §2).
+PUBLIC_AUTH_METHOD = "none"
+# Apps people sign in to, by browser: what they may do unless told otherwise.
+_BROWSER_GRANTS = ["authorization_code", "refresh_token"]
+
+
+@dataclass(frozen=True)
+class RefreshTokenSettings:
+    """Auth0's ``refresh_token`` object of a client. Unlike Auth0's defaults (no
+    rotation, no expiry), refresh tokens here rotate and expire unless a client
+    says otherwise, as OAuth 2.1 asks; a public client's always rotate."""
+
+    rotation_type: str = "rotating"  # or non-rotating
+    expiration_type: str = "expiring"  # or non-expiring
+    leeway: int = 0  # seconds a rotated token still works (a retry racing its answer)
+    token_lifetime: int = 30 * 24 * 3600  # absolute, from the first token of the family
+    idle_token_lifetime: int = 15 * 24 * 3600  # from the token's own issue
+    infinite_token_lifetime: bool = False
+    infinite_idle_token_lifetime: bool = False
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> RefreshTokenSettings:
+        known = {key: value for key, value in stored.items() if key in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def rotates(self) -> bool:
+        return self.rotation_type == "rotating"
+
+    @property
+    def absolute(self) -> int | None:
+        """The family's lifetime in seconds; None: unbounded."""
+        if self.expiration_type == "non-expiring" or self.infinite_token_lifetime:
+            return None
+        return self.token_lifetime
+
+    @property
+    def idle(self) -> int | None:
+        if self.expiration_type == "non-expiring" or self.infinite_idle_token_lifetime:
+            return None
+        return self.idle_token_lifetime
 
 
 def new_client_id() -> str:
@@ -50,13 +92,14 @@ def create_client(
     grant_types: Sequence[str] | None,
     client_metadata: dict[str, str],
     signup_enabled: bool | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[models.Client, str]:
-    """Store a client; returns it with its secret, which is never readable again."""
+    """Store a client; returns it with its secret, which is never readable again.
+    ``settings``: the browser sign-in fields (callbacks, origins, ...)."""
     if grant_types is None:
-        grant_types = [] if app_type in PUBLIC_APP_TYPES else ["client_credentials"]
+        grant_types = default_grant_types(app_type)
     if signup_enabled is None:
         signup_enabled = app_type != "non_interactive"
-    _check_confidential(app_type, grant_types)
     secret = new_client_secret()
     now = utcnow()
     client = models.Client(
@@ -68,12 +111,33 @@ def create_client(
         grant_types=list(grant_types),
         client_metadata=dict(client_metadata),
         signup_enabled=signup_enabled,
+        callbacks=[],
+        allowed_logout_urls=[],
+        web_origins=[],
+        allowed_origins=[],
+        token_endpoint_auth_method=default_auth_method(app_type),
+        is_first_party=True,
+        refresh_token=asdict(RefreshTokenSettings()),
         created_at=now,
         updated_at=now,
     )
+    _apply_settings(client, settings or {})
+    _check_client(client)
     session.add(client)
     bump_generation(session)
     return client, secret
+
+
+def default_grant_types(app_type: str) -> list[str]:
+    if app_type in PUBLIC_APP_TYPES:
+        return list(_BROWSER_GRANTS)
+    if app_type == "regular_web":
+        return [*_BROWSER_GRANTS, "client_credentials"]
+    return ["client_credentials"]
+
+
+def default_auth_method(app_type: str) -> str:
+    return PUBLIC_AUTH_METHOD if app_type in PUBLIC_APP_TYPES else "client_secret_post"
 
 
 def get_client(session: Session, client_id: str) -> models.Client:
@@ -90,18 +154,66 @@ def list_clients(session: Session, *, offset: int, limit: int) -> tuple[list[mod
 
 def update_client(session: Session, client_id: str, changes: dict[str, Any]) -> models.Client:
     client = get_client(session, client_id)
+    changes = dict(changes)
+    # A client that becomes a spa can no longer keep a secret, and one that stops
+    # being one gets a secret's method back.
+    new_type = changes.get("app_type", client.app_type)
+    if "token_endpoint_auth_method" not in changes and (new_type in PUBLIC_APP_TYPES) != (
+        client.app_type in PUBLIC_APP_TYPES
+    ):
+        changes["token_endpoint_auth_method"] = default_auth_method(new_type)
+    settings = {key: changes.pop(key) for key in list(changes) if key in _SETTINGS}
     for field, value in changes.items():
         setattr(client, field, value)
-    _check_confidential(client.app_type, client.grant_types)
+    _apply_settings(client, settings)
+    _check_client(client)
     client.updated_at = utcnow()
     bump_generation(session)
     return client
 
 
-def _check_confidential(app_type: str, grant_types: Sequence[str]) -> None:
-    if app_type in PUBLIC_APP_TYPES and "client_credentials" in grant_types:
+# The browser sign-in fields a client's create or update may carry.
+_SETTINGS = frozenset(
+    {
+        "callbacks",
+        "allowed_logout_urls",
+        "web_origins",
+        "allowed_origins",
+        "token_endpoint_auth_method",
+        "is_first_party",
+        "refresh_token",
+    }
+)
+
+
+def _apply_settings(client: models.Client, settings: dict[str, Any]) -> None:
+    for field, value in settings.items():
+        if field not in _SETTINGS:
+            raise InvalidInput(f"{field} is not a client setting")
+        if field == "refresh_token":
+            # A partial object changes only what it names, as in Auth0.
+            value = asdict(RefreshTokenSettings.of({**client.refresh_token, **value}))
+        setattr(client, field, value)
+
+
+def _check_client(client: models.Client) -> None:
+    public = client.token_endpoint_auth_method == PUBLIC_AUTH_METHOD
+    if client.app_type in PUBLIC_APP_TYPES and not public:
         raise InvalidInput(
-            f"a {app_type} client cannot keep a secret, so it may not use client_credentials"
+            f"a {client.app_type} client cannot keep a secret: "
+            "its token_endpoint_auth_method must be none"
+        )
+    if public and "client_credentials" in client.grant_types:
+        raise InvalidInput(
+            f"a {client.app_type} client cannot keep a secret, so it may not use client_credentials"
+            if client.app_type in PUBLIC_APP_TYPES
+            else "a client whose token_endpoint_auth_method is none has no secret, "
+            "so it may not use client_credentials"
+        )
+    if public and not RefreshTokenSettings.of(client.refresh_token).rotates:
+        raise InvalidInput(
+            "a public client's refresh tokens must rotate (OAuth 2.1 §4.3.1): "
+            "refresh_token.rotation_type must be rotating"
         )
 
 

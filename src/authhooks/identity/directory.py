@@ -18,14 +18,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from anyio.to_thread import run_sync
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from authhooks.identity.clients import PUBLIC_APP_TYPES
+from authhooks.identity.clients import PUBLIC_AUTH_METHOD, RefreshTokenSettings
 from authhooks.identity.tokens import KeySet, load_key_set
 from authhooks.masterkey import MasterKey
 from authhooks.points import shapes
@@ -53,6 +53,13 @@ class KnownClient:
     # spa and native apps: no secret, so they authenticate with client_id alone.
     public: bool = False
     signup_enabled: bool = False
+    # Browser sign-in: redirect URIs (exact match), logout return URLs, and the
+    # origins allowed to call the token endpoint from a browser (CORS).
+    callbacks: tuple[str, ...] = ()
+    allowed_logout_urls: tuple[str, ...] = ()
+    web_origins: frozenset[str] = frozenset()
+    first_party: bool = True
+    refresh: RefreshTokenSettings = field(default_factory=RefreshTokenSettings)
 
     def hook_view(self) -> shapes.Client:
         """The client as hooks see it."""
@@ -241,8 +248,13 @@ class Directory:
                 frozenset(row.grant_types),
                 row.name,
                 dict(row.client_metadata),
-                public=row.app_type in PUBLIC_APP_TYPES,
+                public=row.token_endpoint_auth_method == PUBLIC_AUTH_METHOD,
                 signup_enabled=row.signup_enabled,
+                callbacks=tuple(row.callbacks),
+                allowed_logout_urls=tuple(row.allowed_logout_urls),
+                web_origins=frozenset([*row.web_origins, *row.allowed_origins]),
+                first_party=row.is_first_party,
+                refresh=RefreshTokenSettings.of(row.refresh_token),
             )
 
     def _load_entitlement(self, client_id: str, audience: str) -> Entitlement | None:

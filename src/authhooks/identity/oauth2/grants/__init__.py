@@ -10,6 +10,8 @@ from authhooks.identity.oauth2.request import RequestInfo
 
 # The grant types a client may be given; each has a module beside this one.
 GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
     "client_credentials",
     "password",
     "http://auth0.com/oauth/grant-type/password-realm",
