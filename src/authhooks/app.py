@@ -31,7 +31,7 @@ from authhooks.observability import http as metrics_http
 from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
-from authhooks.web import dbconnections, health, oauth
+from authhooks.web import authorize, dbconnections, health, logout, oauth
 from authhooks.web.pages import render as hosted_pages
 
 OPENAPI_URL = "/api/v2/openapi.json"
@@ -114,6 +114,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))
     fast = FastPath(
         app,
-        oauth.routes() + dbconnections.routes() + metrics_http.routes(services.settings),
+        oauth.routes()
+        + authorize.routes()
+        + logout.routes()
+        + dbconnections.routes()
+        + metrics_http.routes(services.settings),
     )
     return RequestIds(fast)

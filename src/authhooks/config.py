@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=100, ge=1)
     login_failure_window: int = Field(default=900, ge=1, le=86400)
 
+    # --- browser sign-in (docs/sign-in.md) ---
+    # Sign-in sessions (SSO across clients) end after this long without use, or
+    # this long after the person signed in.
+    login_session_idle: int = Field(default=3 * 86400, ge=60, le=365 * 86400)
+    login_session_max: int = Field(default=30 * 86400, ge=60, le=365 * 86400)
+    # How long a person has to sign in after /authorize, and a code to be exchanged.
+    authorize_transaction_lifetime: int = Field(default=1800, ge=60, le=86400)
+    authorization_code_lifetime: int = Field(default=60, ge=5, le=600)
+    id_token_lifetime: int = Field(default=36000, ge=60, le=30 * 86400)
+    # Run post-login hooks again when a refresh token is exchanged (Auth0 runs
+    # post-login Actions at sign-in only).
+    post_login_on_refresh: bool = False
+
     # --- hook logs ---
     # Invocation records are kept this many days, and at most this many per hook.
     log_retention_days: int = Field(default=7, ge=1, le=365)

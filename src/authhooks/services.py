@@ -28,10 +28,16 @@ from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
 from authhooks.identity.oauth2.grants import Grant
+from authhooks.identity.oauth2.grants.authorization_code import AuthorizationCodeGrant
 from authhooks.identity.oauth2.grants.client_credentials import ClientCredentialsGrant
 from authhooks.identity.oauth2.grants.password import PasswordGrant
 from authhooks.identity.oauth2.grants.password_realm import PasswordRealmGrant
+from authhooks.identity.oauth2.grants.refresh_token import RefreshTokenGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
+from authhooks.identity.oauth2.revocation import Revocation
+from authhooks.identity.oauth2.user_tokens import UserTokens
+from authhooks.identity.sessions import SessionLimits
+from authhooks.identity.sign_in import SignIn, SignInSettings
 from authhooks.logs.bus import LogBus
 from authhooks.logs.notify import PgRelay
 from authhooks.logs.stream import batch_of
@@ -113,6 +119,9 @@ class Services:
     password_change: PasswordChange
     signup_throttle: SignupThrottle
     admins: AdminAccounts
+    sign_in: SignIn
+    user_tokens: UserTokens
+    revocation: Revocation
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -190,7 +199,12 @@ class Services:
         )
         login = PasswordLogin(database, passwords, throttle)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
+        user_tokens = UserTokens(
+            database, directory, issuer, settings.issuer, settings.id_token_lifetime
+        )
         grants: list[Grant] = [
+            AuthorizationCodeGrant(database, user_tokens),
+            RefreshTokenGrant(database, user_tokens),
             ClientCredentialsGrant(
                 directory, issuer, settings.default_audience, flows, settings.management_audience
             ),
@@ -237,6 +251,20 @@ class Services:
             password_change=PasswordChange(database, passwords, policy, login, flows, deliverer),
             signup_throttle=SignupThrottle(database, settings.signup_max_per_ip),
             admins=AdminAccounts(database, passwords, policy, throttle),
+            sign_in=SignIn(
+                database,
+                flows,
+                SignInSettings(
+                    issuer=settings.issuer,
+                    sessions=SessionLimits(
+                        idle=settings.login_session_idle, max_age=settings.login_session_max
+                    ),
+                    transaction_lifetime=settings.authorize_transaction_lifetime,
+                    code_lifetime=settings.authorization_code_lifetime,
+                ),
+            ),
+            user_tokens=user_tokens,
+            revocation=Revocation(database, directory, hasher),
         )
 
     async def start(self) -> None:

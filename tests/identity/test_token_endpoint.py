@@ -362,7 +362,7 @@ def test_revoked_grant_is_access_denied(server: Server, machine: Machine) -> Non
 def test_get_is_not_allowed(server: Server) -> None:
     response = httpx.get(server.url + "/oauth/token")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "OPTIONS, POST"  # OPTIONS: CORS preflights
     assert response.json()["error"] == "method_not_allowed"
 
 

@@ -121,6 +121,7 @@ class Directory:
         self._entitlements: _Cache[tuple[str, str], Entitlement] = _Cache(100_000, 10_000)
         self._apis: _Cache[str, Api] = _Cache(10_000, 10_000)
         self._keys: _Cache[None, KeySet] = _Cache(1, 1)
+        self._origins: _Cache[None, frozenset[str]] = _Cache(1, 1)
         self._rereads: dict[str, float] = {}
         self._rereading: dict[str, asyncio.Future[KnownClient | None]] = {}
         self._reread_budget = float(_REREADS_PER_SECOND)
@@ -188,6 +189,13 @@ class Directory:
             return await self.keys()
         return keys
 
+    async def web_origins(self) -> frozenset[str]:
+        """Every origin some client allows to call it from a browser (CORS preflights
+        name no client, so they are answered for the union)."""
+        origins = await self._lookup(self._origins, None, self._load_origins)
+        assert origins is not None
+        return origins
+
     async def _lookup(
         self, cache: _Cache[_K, _V], key: _K, load: Callable[..., _V | None], *args: object
     ) -> _V | None:
@@ -236,6 +244,12 @@ class Directory:
         self._entitlements.clear()
         self._apis.clear()
         self._keys.clear()
+        self._origins.clear()
+
+    def _load_origins(self) -> frozenset[str]:
+        with self._db.session() as session:
+            rows = session.execute(select(models.Client.web_origins, models.Client.allowed_origins))
+            return frozenset(origin for row in rows for listed in row for origin in listed)
 
     def _load_client(self, client_id: str) -> KnownClient | None:
         with self._db.session() as session:

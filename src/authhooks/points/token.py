@@ -96,7 +96,7 @@ def access_token_claims(
     *,
     issuer: str,
     subject: str,
-    audience: str,
+    audience: str | list[str],
     client_id: str,
     scopes: Sequence[str],
     grant: str,
@@ -117,8 +117,9 @@ def access_token_claims(
         "jti": jti,
         "client_id": client_id,
         "azp": client_id,
-        "gty": grant,
     }
+    if grant:  # Auth0's grant type claim, set for machine and password grants only
+        claims["gty"] = grant
     if scopes:
         claims["scope"] = " ".join(scopes)
     return claims

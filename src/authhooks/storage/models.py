@@ -437,3 +437,18 @@ class RefreshToken(Base):
     # Set when it rotated (used once); presented again, the whole family is revoked.
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Consent(Base):
+    """The scopes a person allowed a third-party client, asked once (until they change)."""
+
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes: Mapped[list[Any]] = mapped_column(nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)

@@ -1,4 +1,5 @@
-"""The OAuth 2.0 endpoints: the token endpoint, JWKS and discovery.
+"""The OAuth 2.0 endpoints: the token endpoint, revocation, userinfo, JWKS and
+discovery.
 
 These are plain Starlette routes, served ahead of FastAPI (app.FastPath): the
 token endpoint sits inside every client's request path. Each handler turns
@@ -17,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from authhooks.http import BodyTooLarge, read_bounded
+from authhooks.identity.authorization import OIDC_SCOPES, PROMPTS
 from authhooks.identity.oauth2.client_auth import AUTH_METHODS
 from authhooks.identity.oauth2.errors import (
     InvalidRequestError,
@@ -26,7 +28,9 @@ from authhooks.identity.oauth2.errors import (
 )
 from authhooks.identity.oauth2.request import MAX_BODY_BYTES
 from authhooks.services import Services
+from authhooks.web.cors import allow_registered_origins
 from authhooks.web.request_info import request_info
+from authhooks.web.userinfo import userinfo
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,28 @@ async def token(request: Request) -> Response:
     return _json(response.body(), 200, _NO_STORE)
 
 
+async def revoke(request: Request) -> Response:
+    """POST /oauth/revoke (RFC 7009): 200 with an empty body, whatever the token."""
+    services: Services = request.app.state.services
+    try:
+        body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
+        await services.revocation.revoke(
+            request.headers.get("content-type"), request.headers.get("authorization"), body
+        )
+    except BodyTooLarge as too_large:
+        error: OAuth2Error = InvalidRequestError(str(too_large))
+        return _json(error.body(), error.status_code, _NO_STORE)
+    except OAuth2Error as error:
+        return _json(error.body(), error.status_code, {**_NO_STORE, **error.headers()})
+    except DBAPIError as error:
+        log.error("revocation: database unavailable (%s)", type(error.orig).__name__)
+        unavailable = TemporarilyUnavailableError("the database is unavailable; try again shortly")
+        return _json(unavailable.body(), unavailable.status_code, {**_NO_STORE, "Retry-After": "1"})
+    except ClientDisconnect:
+        return Response(status_code=400)
+    return Response(status_code=200, headers=_NO_STORE)
+
+
 async def jwks(request: Request) -> Response:
     """GET /.well-known/jwks.json (RFC 7517): every key whose tokens may still be valid."""
     services: Services = request.app.state.services
@@ -97,15 +123,42 @@ def metadata(services: Services) -> dict[str, Any]:
     issuer = services.settings.issuer
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}authorize",
         "token_endpoint": f"{issuer}oauth/token",
+        "userinfo_endpoint": f"{issuer}userinfo",
         "jwks_uri": f"{issuer}.well-known/jwks.json",
+        "revocation_endpoint": f"{issuer}oauth/revoke",
+        "end_session_endpoint": f"{issuer}oidc/logout",
         "grant_types_supported": services.token_endpoint.grant_types,
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": list(OIDC_SCOPES),
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "name",
+            "nickname",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
+        ],
+        "prompt_values_supported": sorted(PROMPTS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "subject_types_supported": ["public"],
-        # No ID tokens are issued: this names the algorithm of the access tokens
-        # (RFC 9068), under OpenID Connect's field so that generic clients find it.
         "id_token_signing_alg_values_supported": [services.settings.signing_algorithm],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 
@@ -118,7 +171,21 @@ async def discovery(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        Route("/oauth/token", token, methods=["POST"]),
+        Route(
+            "/oauth/token",
+            allow_registered_origins(token, "POST"),
+            methods=["POST", "OPTIONS"],
+        ),
+        Route(
+            "/oauth/revoke",
+            allow_registered_origins(revoke, "POST"),
+            methods=["POST", "OPTIONS"],
+        ),
+        Route(
+            "/userinfo",
+            allow_registered_origins(userinfo, "GET, POST"),
+            methods=["GET", "POST", "OPTIONS"],
+        ),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),

@@ -98,6 +98,40 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
+class UnsupportedResponseTypeError(OAuth2Error):
+    """RFC 6749 §4.1.2.1: only ``code`` is served (OAuth 2.1 drops the implicit flow)."""
+
+    error = "unsupported_response_type"
+
+
+class LoginRequiredError(OAuth2Error):
+    """OIDC Core §3.1.2.6: ``prompt=none``, and nobody is signed in (or not recently enough)."""
+
+    error = "login_required"
+
+
+class ConsentRequiredError(OAuth2Error):
+    """OIDC Core §3.1.2.6: ``prompt=none``, and the person has not consented yet."""
+
+    error = "consent_required"
+
+
+class RequestNotSupportedError(OAuth2Error):
+    """OIDC Core §6: request objects are not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuth2Error):
+    error = "request_uri_not_supported"
+
+
+class UnsupportedTokenTypeError(OAuth2Error):
+    """RFC 7009 §2.2.1: the server cannot revoke tokens of this type hint."""
+
+    error = "unsupported_token_type"
+
+
 class ServerError(OAuth2Error):
     error = "server_error"
     status_code = 500
@@ -111,7 +145,8 @@ class TemporarilyUnavailableError(OAuth2Error):
 # The errors a token point's refusal may name (points/token.py, DENIAL_CODES and
 # server_error for failures): each is raised as the class of that wire code.
 _REFUSALS: dict[str, type[OAuth2Error]] = {
-    error.error: error for error in (InvalidRequestError, InvalidScopeError, ServerError)
+    error.error: error
+    for error in (InvalidRequestError, InvalidScopeError, ServerError, AccessDeniedError)
 }
 
 

@@ -19,6 +19,8 @@ class TokenResponse:
     access_token: str
     expires_in: int
     scope: str
+    id_token: str | None = None  # OIDC Core §3.1.3.3
+    refresh_token: str | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -28,6 +30,10 @@ class TokenResponse:
         }
         if self.scope:
             body["scope"] = self.scope
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
         return body
 
 
@@ -42,7 +48,7 @@ class AccessTokenIssuer:
         *,
         subject: str,
         client_id: str,
-        audience: str,
+        audience: str | list[str],
         scopes: tuple[str, ...],
         grant_type_claim: str,
         lifetime: int | None,

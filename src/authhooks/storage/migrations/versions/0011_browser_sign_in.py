@@ -1,6 +1,7 @@
 """Browser sign-in: clients' redirect URIs, origins, authentication method, party
 and refresh-token settings; sign-in sessions, /authorize transactions,
-authorization codes and refresh tokens.
+authorization codes, refresh tokens and
+third-party clients' consents.
 
 Existing spa and native clients authenticate with ``none`` (they had no secret to
 use); the others keep Auth0's default, ``client_secret_post``.
@@ -130,8 +131,27 @@ def upgrade() -> None:
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"])
     op.create_index("ix_refresh_tokens_user_id", "refresh_tokens", ["user_id"])
 
+    op.create_table(
+        "consents",
+        sa.Column(
+            "user_id",
+            sa.String(64),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "client_id",
+            sa.String(64),
+            sa.ForeignKey("clients.client_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("consents")
     op.drop_table("refresh_tokens")
     op.drop_table("authorization_codes")
     op.drop_table("authorization_transactions")
