@@ -43,6 +43,17 @@ class ServerError(HookError):
     code = "server_error"
 
 
+class UnauthorizedError(HookError):
+    """Refuse a sign-in (post-login), as Auth0 Rules did: the application's callback
+    gets ``error=access_denied`` with ``message`` as its ``error_description``.
+    Only post-login honours it; another point treats it as any ``HookError``."""
+
+    code = "access_denied"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+
+
 class PreUserRegistrationError(HookError):
     """Refuse a signup: ``log_message`` is logged, ``user_message`` is shown to the user."""
 

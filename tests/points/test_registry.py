@@ -17,15 +17,16 @@ from authhooks.runtime.supervisor import Entry
 from tests.runtime.conftest import Harness
 
 
-def test_the_five_points_are_declared() -> None:
-    assert set(POINTS) == {
+def test_the_six_points_are_declared() -> None:
+    assert list(POINTS) == [
         "credentials-exchange",
         "password-exchange",
         "pre-user-registration",
         "post-user-registration",
         "post-change-password",
-    }
-    assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False]
+        "post-login",
+    ]
+    assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False, True]
 
 
 def _hook(point_id: str, template: str, runtime: str) -> FlowHook:

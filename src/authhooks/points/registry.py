@@ -17,6 +17,7 @@ from authhooks.points import (
     credentials_exchange,
     password_exchange,
     post_change_password,
+    post_login,
     post_user_registration,
     pre_user_registration,
 )
@@ -31,6 +32,7 @@ BUILT_IN: MappingProxyType[str, Point[Any, Any]] = MappingProxyType(
             pre_user_registration.POINT,
             post_user_registration.POINT,
             post_change_password.POINT,
+            post_login.POINT,
         )
     }
 )

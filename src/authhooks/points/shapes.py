@@ -9,9 +9,10 @@ sees nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from authhooks.points.contract import BadEvent
 
@@ -68,6 +69,53 @@ class NewUser(Shape):
     phone_number: str | None = None
     user_metadata: dict[str, Any] = Field(default_factory=dict)
     tenant: str = TENANT
+
+
+# What a sign-in is made of (post-login), in Auth0's names; a browser sign-in is
+# oidc-basic-profile, a refresh oauth2-refresh-token.
+SignInProtocol = Literal["oidc-basic-profile", "oauth2-refresh-token"]
+
+
+class AuthenticationMethod(Shape):
+    """A way the person proved who they are during the session (Auth0's names:
+    ``pwd`` for a password), and when."""
+
+    name: str
+    timestamp: str  # ISO 8601
+
+    @field_validator("timestamp")
+    @classmethod
+    def _iso_8601(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date and time") from None
+        return value
+
+
+class Authentication(Shape):
+    methods: list[AuthenticationMethod] = Field(default_factory=list)
+
+
+class Transaction(Shape):
+    """The authorization request being answered (Auth0's ``event.transaction``)."""
+
+    requested_scopes: list[str] = Field(default_factory=list)  # every scope asked for
+    prompt: list[str] = Field(default_factory=list)
+    redirect_uri: str | None = None
+    response_type: list[str] = Field(default_factory=lambda: ["code"])
+    # oidc-basic-profile: a browser sign-in; oauth2-refresh-token: a refresh.
+    protocol: SignInProtocol = "oidc-basic-profile"
+    ui_locales: list[str] = Field(default_factory=list)
+    login_hint: str | None = None
+
+
+class Stats(Shape):
+    logins_count: int = Field(default=1, ge=0)  # this sign-in included
+
+
+class Session(Shape):
+    id: str
 
 
 class Delivery(Shape):

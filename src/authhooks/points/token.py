@@ -40,6 +40,11 @@ MAX_CLAIMS_BYTES = 16 * 1024
 DENIAL_CODES = ("invalid_scope", "invalid_request", "server_error")
 
 
+def is_custom_claim(name: str) -> bool:
+    """Whether a hook's key names a custom claim: an http(s) URL, as Auth0 namespaces them."""
+    return _URL.fullmatch(name) is not None
+
+
 @dataclass(frozen=True)
 class TokenState:
     scopes: tuple[str, ...]
@@ -78,7 +83,7 @@ def merge(state: TokenState, output: Any) -> tuple[TokenState, list[str]]:
                         f"scope {' '.join(undefined)} was dropped: the API does not define it"
                     )
                     scopes = tuple(item for item in scopes if item in state.defined)
-        elif _URL.fullmatch(key):
+        elif is_custom_claim(key):
             claims[key] = value
         elif key in RESERVED_CLAIMS:
             notes.append(f"claim {key!r} is set by the server and cannot be overwritten")

@@ -38,6 +38,10 @@ declare class PreUserRegistrationError extends Error {
   constructor(logMessage?: string, userMessage?: string);
   userMessage: string | null;
 }
+/** Refuses a sign-in (post-login): access_denied at the application's callback. */
+declare class UnauthorizedError extends Error {
+  constructor(message?: string);
+}
 /** Refuses the call of a point declared from data, with what its caller is shown. */
 declare class HookError extends Error {
   constructor(message?: string, userMessage?: string);

@@ -72,8 +72,14 @@ class ServerError extends HookError {}
 ServerError.code = 'server_error';
 class PreUserRegistrationError extends HookError {}
 PreUserRegistrationError.code = 'access_denied';
+// Auth0 Rules' refusal of a sign-in: honoured by post-login only.
+class UnauthorizedError extends HookError {
+  constructor(message) { super(message); }
+}
+UnauthorizedError.code = 'access_denied';
 const HOOK_ERRORS = {
   HookError, InvalidRequestError, InvalidScopeError, ServerError, PreUserRegistrationError,
+  UnauthorizedError,
 };
 
 // --- frames ------------------------------------------------------------------------------
