@@ -36,6 +36,7 @@ from authhooks.identity.oauth2.grants.refresh_token import RefreshTokenGrant
 from authhooks.identity.oauth2.issuer import AccessTokenIssuer
 from authhooks.identity.oauth2.revocation import Revocation
 from authhooks.identity.oauth2.user_tokens import UserTokens
+from authhooks.identity.post_login import PostLogin
 from authhooks.identity.sessions import SessionLimits
 from authhooks.identity.sign_in import SignIn, SignInSettings
 from authhooks.logs.bus import LogBus
@@ -199,12 +200,17 @@ class Services:
         )
         login = PasswordLogin(database, passwords, throttle)
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
+        post_login = PostLogin(database, directory, flows)
         user_tokens = UserTokens(
             database, directory, issuer, settings.issuer, settings.id_token_lifetime
         )
         grants: list[Grant] = [
             AuthorizationCodeGrant(database, user_tokens),
-            RefreshTokenGrant(database, user_tokens),
+            RefreshTokenGrant(
+                database,
+                user_tokens,
+                post_login if settings.post_login_on_refresh else None,
+            ),
             ClientCredentialsGrant(
                 directory, issuer, settings.default_audience, flows, settings.management_audience
             ),
@@ -253,7 +259,7 @@ class Services:
             admins=AdminAccounts(database, passwords, policy, throttle),
             sign_in=SignIn(
                 database,
-                flows,
+                post_login,
                 SignInSettings(
                     issuer=settings.issuer,
                     sessions=SessionLimits(

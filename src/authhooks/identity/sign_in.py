@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from anyio.to_thread import run_sync
 
-from authhooks.flows.engine import FlowRunner
 from authhooks.identity import codes, consents, sessions, transactions
 from authhooks.identity.authorization import AuthorizationRequest, RedirectError, with_query
 from authhooks.identity.directory import KnownClient
@@ -22,8 +21,10 @@ from authhooks.identity.oauth2.errors import (
     AccessDeniedError,
     ConsentRequiredError,
     LoginRequiredError,
+    refused,
 )
 from authhooks.identity.oauth2.request import RequestInfo
+from authhooks.identity.post_login import PostLogin, PostLoginRefused, SignInFacts
 from authhooks.identity.sessions import SessionLimits, SignedIn
 from authhooks.storage import models
 from authhooks.storage.database import Database
@@ -54,9 +55,9 @@ class NewSession:
 
 
 class SignIn:
-    def __init__(self, database: Database, flows: FlowRunner, settings: SignInSettings) -> None:
+    def __init__(self, database: Database, post_login: PostLogin, settings: SignInSettings) -> None:
         self._db = database
-        self._flows = flows
+        self._post_login = post_login
         self.settings = settings
 
     # --- the session ---------------------------------------------------------
@@ -180,14 +181,31 @@ class SignIn:
         found = await run_sync(user)
         if found is None or found.blocked:
             raise request.redirect_error(AccessDeniedError("the user may no longer sign in"))
+        facts = SignInFacts(
+            scopes=request.scopes,
+            audience=request.audience,
+            authenticated_at=signed_in.authenticated_at,
+            session_id=signed_in.id,
+            redirect_uri=request.redirect_uri,
+            prompt=sorted(request.prompt),
+            ui_locales=request.ui_locales,
+            login_hint=request.login_hint,
+        )
+        try:
+            decided = await self._post_login.run(found, client, facts, info)
+        except PostLoginRefused as refusal:
+            error = refusal.refusal
+            raise request.redirect_error(refused(error.error, error.description)) from None
         grant = GrantState(
             user_id=found.id,
             client_id=client.client_id,
-            scopes=request.scopes,
+            scopes=decided.scopes,
             audience=request.audience,
             auth_time=int(signed_in.authenticated_at.timestamp()),
             sid=signed_in.id,
             nonce=request.nonce,
+            access_claims=decided.access_claims,
+            id_claims=decided.id_claims,
         )
 
         def issue() -> str:

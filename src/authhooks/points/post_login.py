@@ -84,13 +84,6 @@ class Event(Shape):
     session: Session | None = None
 
 
-# The access token's ``gty`` for each protocol; the preview shows it, and the caller
-# signs it, so that both say the same.
-GRANT_TYPE_CLAIMS: Mapping[str, str] = {
-    "oidc-basic-profile": "authorization_code",
-    "oauth2-refresh-token": "refresh_token",
-}
-
 # --- the state, and the rules a hook's output follows ------------------------------------
 
 # OpenID Connect Core §2 and §5.1, and what an ID token carries besides: the server
@@ -295,7 +288,7 @@ def preview(event: Event, state: PostLoginState, output: Any, server: Preview) -
         audience=event.audience or "",
         client_id=event.client.id,
         scopes=state.scopes,
-        grant=GRANT_TYPE_CLAIMS[event.transaction.protocol],
+        grant="",  # as in Auth0, a person's token carries no gty
         custom=state.access_token_claims,
         issued_at=0,
         lifetime=server.token_lifetime,
