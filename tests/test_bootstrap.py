@@ -20,7 +20,7 @@ from authhooks.sealing import secret_hasher
 from authhooks.storage import models
 from authhooks.storage.database import Database
 
-NEW_IN_THIS_VERSION = {"read:admins", "create:admins", "update:admins", "delete:admins"}
+NEW_IN_THIS_VERSION = {"read:sessions", "create:sessions", "update:sessions", "delete:sessions"}
 
 
 def test_a_full_admin_grant_gains_the_scopes_a_new_version_adds(tmp_path: Path) -> None:

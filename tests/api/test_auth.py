@@ -66,6 +66,8 @@ ROUTES = [
     ("PATCH", "/users/{user_id}", "update:users"),
     ("DELETE", "/users/{user_id}", "delete:users"),
     ("GET", "/users-by-email", "read:users"),
+    ("GET", "/users/{user_id}/sessions", "read:sessions"),
+    ("DELETE", "/users/{user_id}/sessions", "delete:sessions"),
     ("GET", "/admins", "read:admins"),
     ("POST", "/admins", "create:admins"),
     ("GET", "/admins/{admin_id}", "read:admins"),

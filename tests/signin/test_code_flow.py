@@ -197,3 +197,72 @@ def test_a_second_app_signs_in_through_the_session_without_a_page(server: Server
         answer = query_of(refused.headers["location"])
         assert answer["error"] == "login_required"
         assert answer["iss"] == server.issuer
+
+
+def test_sessions_are_listed_and_revoked_through_the_management_api(server: Server) -> None:
+    app = create_web_app(server)
+    email = new_person(server, app["client_id"])
+    _, challenge = pkce()
+    with browser(server) as person:
+        sign_in(person, authorize_params(app["client_id"], challenge), email)
+        with server.api() as api:
+            user_id = api.get("/users", params={"email": email}).json()[0]["user_id"]
+            listed = api.get(f"/users/{user_id}/sessions")
+            assert listed.status_code == 200, listed.text
+            (only,) = listed.json()["sessions"]
+            assert only["user_id"] == user_id
+            assert only["clients"] == [{"client_id": app["client_id"]}]
+            assert only["authentication"]["methods"][0]["name"] == "pwd"
+            assert api.delete(f"/users/{user_id}/sessions").status_code == 202
+            assert api.get(f"/users/{user_id}/sessions").json() == {"sessions": []}
+            assert api.get("/users/auth0|nobody/sessions").status_code == 404
+        # The browser's cookie no longer signs anyone in.
+        silent = person.get(
+            "/authorize", params=authorize_params(app["client_id"], challenge, prompt="none")
+        )
+        assert query_of(silent.headers["location"])["error"] == "login_required"
+
+
+def test_logout_ends_the_session_and_returns_only_to_allowed_urls(server: Server) -> None:
+    app = create_web_app(server)
+    email = new_person(server, app["client_id"])
+    verifier, challenge = pkce()
+    with browser(server) as person:
+        callback = sign_in(person, authorize_params(app["client_id"], challenge), email)
+        id_token = httpx.post(
+            server.url + "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": query_of(callback)["code"],
+                "redirect_uri": CALLBACK,
+                "code_verifier": verifier,
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
+        ).json()["id_token"]
+        elsewhere = person.get(
+            "/oidc/logout",
+            params={"id_token_hint": id_token, "post_logout_redirect_uri": "https://evil.example/"},
+        )
+        assert elsewhere.status_code == 400
+        assert "allowed logout URLs" in elsewhere.text
+        forged = person.get("/oidc/logout", params={"id_token_hint": id_token[:-4] + "AAAA"})
+        assert forged.status_code == 400
+        # Without a hint, the person is asked first; the confirmation signs them out.
+        asked = person.get("/oidc/logout")
+        assert asked.status_code == 200
+        assert "Do you want to sign out" in asked.text
+        signed_out = person.get(
+            "/oidc/logout",
+            params={
+                "id_token_hint": id_token,
+                "post_logout_redirect_uri": "https://app.example.com/signed-out",
+                "state": "after",
+            },
+        )
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "https://app.example.com/signed-out?state=after"
+        silent = person.get(
+            "/authorize", params=authorize_params(app["client_id"], challenge, prompt="none")
+        )
+        assert query_of(silent.headers["location"])["error"] == "login_required"

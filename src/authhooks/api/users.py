@@ -8,7 +8,7 @@ null is removed, as in Auth0.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
@@ -20,6 +20,7 @@ from authhooks.api.models import Body, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
+from authhooks.identity import sessions as sign_in_sessions
 from authhooks.points.contract import BadOutput
 from authhooks.points.user_events import check_metadata
 from authhooks.services import Services
@@ -249,3 +250,48 @@ def delete_user(
     with found.database.session() as session:
         session.delete(store.get_user(session, user_id))
     return Response(status_code=204)
+
+
+@router.get("/{user_id}/sessions")
+def list_sessions(
+    user_id: str,
+    _: Annotated[Caller, Depends(require("read:sessions"))],
+    found: Annotated[Services, Depends(services)],
+) -> dict[str, Any]:
+    """The user's live sign-in sessions, in Auth0's shape."""
+    idle = timedelta(seconds=found.settings.login_session_idle)
+    with found.database.session() as session:
+        store.get_user(session, user_id)  # 404 for an unknown user
+        return {
+            "sessions": [
+                {
+                    "id": row.id,
+                    "user_id": row.user_id,
+                    "created_at": row.created_at,
+                    "updated_at": row.last_seen_at,
+                    "authenticated_at": row.authenticated_at,
+                    "last_interacted_at": row.last_seen_at,
+                    "expires_at": row.expires_at,
+                    "idle_expires_at": row.last_seen_at + idle,
+                    "device": {"initial_ip": row.ip, "initial_user_agent": row.user_agent},
+                    "clients": [{"client_id": client_id} for client_id in row.clients],
+                    "authentication": {
+                        "methods": [{"name": "pwd", "timestamp": row.authenticated_at}]
+                    },
+                }
+                for row in sign_in_sessions.of_user(session, user_id)
+            ]
+        }
+
+
+@router.delete("/{user_id}/sessions", status_code=202)
+def delete_sessions(
+    user_id: str,
+    _: Annotated[Caller, Depends(require("delete:sessions"))],
+    found: Annotated[Services, Depends(services)],
+) -> Response:
+    """Sign the user out everywhere: every session ends now (Auth0 answers 202 too)."""
+    with found.database.session() as session:
+        store.get_user(session, user_id)
+        sign_in_sessions.end_all(session, user_id)
+    return Response(status_code=202)

@@ -12,6 +12,7 @@ _RESOURCES = {
     "users": "users",
     "hooks": "hooks, their versions and secrets",
     "admins": "dashboard admin users",
+    "sessions": "people's sign-in sessions",
 }
 _ACTIONS = ("read", "create", "update", "delete")
 

@@ -72,6 +72,8 @@ async def authorize(request: Request) -> Response:
             )
         except PageError as error:
             return error_page(error.title, error.message)
+        except RedirectError as error:
+            return _redirect(error.location(services.settings.issuer))
         sign_in = services.sign_in
         signed_in = await sign_in.session_of(request.cookies.get(SESSION_COOKIE))
         browser = request.cookies.get(transactions.BROWSER_COOKIE) or secrets.token_urlsafe(24)
