@@ -72,3 +72,13 @@ if [ ! -f "$bundle" ] || [ ! -f "$docs_bundle" ] \
   || [ -n "$(find "$frontend/src" "$frontend/package.json" "$frontend/package-lock.json" -newer "$bundle" -print -quit)" ]; then
   (cd "$frontend" && npm run --silent build >/dev/null)
 fi
+
+# The browser sign-in tests' single-page app: oidc-client-ts from npm (pinned by
+# its lock file, no install scripts).
+if [ "$extras" = dev ]; then
+  spa=tests/signin/spa
+  if [ ! -f "$spa/node_modules/.package-lock.json" ] \
+    || [ "$spa/package-lock.json" -nt "$spa/node_modules/.package-lock.json" ]; then
+    (cd "$spa" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+fi

@@ -115,7 +115,11 @@ async def jwks(request: Request) -> Response:
         return _json({"error": "internal error: the server log has details"}, 500)
     # Verifiers refetch on an unknown kid, so a new key is found at once; the
     # max-age only bounds how long a withdrawn key lingers in their caches.
-    return _json(keys.jwks, headers={"Cache-Control": "public, max-age=60"})
+    # Public documents: any page may read them (single-page apps fetch them).
+    return _json(
+        keys.jwks,
+        headers={"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 def metadata(services: Services) -> dict[str, Any]:
@@ -165,7 +169,8 @@ def metadata(services: Services) -> dict[str, Any]:
 async def discovery(request: Request) -> Response:
     """GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server."""
     return _json(
-        metadata(request.app.state.services), headers={"Cache-Control": "public, max-age=300"}
+        metadata(request.app.state.services),
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
     )
 
 

@@ -39,7 +39,9 @@ def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
         ),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        # Same-origin: forms then carry their Origin, which the pages check; no
+        # other site learns a page's URL (it holds the transaction id).
+        "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
     }
 
