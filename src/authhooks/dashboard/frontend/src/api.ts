@@ -222,6 +222,8 @@ export const hooks = {
 export const clients = {
   list: () => call<Client[]>("GET", "/clients?per_page=100"),
   create: (body: { name: string; app_type: string }) => call<ClientWithSecret>("POST", "/clients", body),
+  get: (id: string) => call<Client>("GET", `/clients/${encodeURIComponent(id)}`),
+  update: (id: string, body: Partial<Client>) => call<Client>("PATCH", `/clients/${encodeURIComponent(id)}`, body),
 };
 
 export const resourceServers = {

@@ -9,6 +9,7 @@ import { useEffect, useState } from "preact/hooks";
 import { Credentials, Session, currentSession, onSignedOut, problem, signIn, signOut } from "./api";
 import { EditorPage } from "./editor";
 import { HooksPage } from "./hooks";
+import { ClientPage } from "./client";
 import { AdminsPage, ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
 
 function useHash(): string {
@@ -86,6 +87,10 @@ function Page({ hash }: { hash: string }) {
     const hookId = decodeURIComponent(hash.slice("#/hooks/".length));
     // Keyed by hook: another hook is another page, with an editor of its own.
     return <EditorPage key={hookId} hookId={hookId} />;
+  }
+  if (hash.startsWith("#/clients/")) {
+    const clientId = decodeURIComponent(hash.slice("#/clients/".length));
+    return <ClientPage key={clientId} clientId={clientId} />;
   }
   if (hash === "#/clients") return <ClientsPage />;
   if (hash === "#/apis") return <ApisPage />;

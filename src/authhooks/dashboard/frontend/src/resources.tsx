@@ -85,7 +85,12 @@ export function ClientsPage() {
       {items && (
         <Table
           head={["Name", "Client ID", "Type", "Grant types"]}
-          rows={items.map((client) => [client.name, <code>{client.client_id}</code>, client.app_type, client.grant_types.join(", ")])}
+          rows={items.map((client) => [
+            <a href={`#/clients/${encodeURIComponent(client.client_id)}`}>{client.name}</a>,
+            <code>{client.client_id}</code>,
+            client.app_type,
+            client.grant_types.join(", "),
+          ])}
         />
       )}
     </section>

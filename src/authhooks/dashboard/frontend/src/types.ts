@@ -155,8 +155,25 @@ export type Client = {
   grant_types: string[];
   client_metadata: Record<string, string>;
   signup_enabled: boolean;
+  callbacks: string[];
+  allowed_logout_urls: string[];
+  web_origins: string[];
+  allowed_origins: string[];
+  token_endpoint_auth_method: "none" | "client_secret_post" | "client_secret_basic";
+  is_first_party: boolean;
+  refresh_token: RefreshTokenSettings;
   created_at: string;
   updated_at: string;
+};
+
+export type RefreshTokenSettings = {
+  rotation_type: "rotating" | "non-rotating";
+  expiration_type: "expiring" | "non-expiring";
+  leeway: number;
+  token_lifetime: number;
+  idle_token_lifetime: number;
+  infinite_token_lifetime: boolean;
+  infinite_idle_token_lifetime: boolean;
 };
 
 export type ClientWithSecret = Client & { client_secret: string };
