@@ -49,6 +49,11 @@ class PasswordLogin:
             rehashed = await self._passwords.hash(password)
         return await run_sync(self._logged_in, user, rehashed)
 
+    async def signed_up(self, user: models.User) -> models.User:
+        """Count the login that a signup through the hosted page is (the password was
+        just set, so it is not verified again)."""
+        return await run_sync(self._logged_in, user, None)
+
     async def verify(self, login: str, password: str, ip: str | None) -> models.User:
         """Like ``authenticate`` without counting a login (for a password change)."""
         attempt = await run_sync(self._reserve, login, ip)

@@ -191,7 +191,7 @@ async def signup(request: Request) -> Response:
         except TooManySignups as error:
             return _signup(waiting, client, email, str(error), status_code=429)
         # Signing up proves the password: the person is signed in.
-        user = await services.login.authenticate(user.email, password, info.ip)
+        user = await services.login.signed_up(user)
         new = await services.sign_in.start_session(user, info)
         return await _signed_in(services, request, waiting, client, new)
 
@@ -288,8 +288,12 @@ async def _signed_in(
     client: KnownClient,
     new: NewSession,
 ) -> Response:
-    """After a sign-in or sign-up: consent if needed, else the code."""
+    """After a sign-in or sign-up: consent if needed, else the code. A session this
+    browser held before ends: the person signed in again, perhaps as someone else."""
     sign_in = services.sign_in
+    earlier = await sign_in.session_of(request.cookies.get(SESSION_COOKIE))
+    if earlier is not None:
+        await sign_in.end_session(earlier.id)
     checked = waiting.request
     try:
         if await sign_in.needs_consent(client, checked, new.signed_in.user_id):
