@@ -71,6 +71,16 @@ def test_a_bad_client_or_redirect_uri_gets_a_page_not_a_redirect(
         ({"max_age": "soon"}, "invalid_request", "max_age"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported", "request objects"),
         ({"response_mode": "fragment"}, "invalid_request", "response_mode"),
+        ({"scope": "openid "}, "invalid_scope", "single spaces"),
+        ({"prompt": "login  consent"}, "invalid_request", "prompt"),
+        ({"max_age": "\u00b2"}, "invalid_request", "max_age"),
+        ({"nonce": "a\u0000b"}, "invalid_request", "NUL"),
+        ({"redirect_uri": None}, "invalid_request", "redirect_uri is required"),
+        (
+            {"code_challenge": None, "code_challenge_method": None, "nonce": None},
+            "invalid_request",
+            "PKCE",
+        ),
     ],
 )
 def test_other_errors_go_back_to_the_application(
@@ -89,6 +99,37 @@ def test_other_errors_go_back_to_the_application(
     assert mentions in answer["error_description"]
     assert answer["state"] == params["state"]
     assert answer["iss"] == server.issuer
+
+
+def test_a_nul_in_the_client_id_gets_a_page(server: Server) -> None:
+    response = httpx.get(server.url + "/authorize", params={"client_id": "a\u0000b"})
+    assert response.status_code == 400
+    assert "NUL" in response.text
+
+
+def test_a_loopback_callback_matches_on_any_port_and_http_only_on_loopback(
+    server: Server,
+) -> None:
+    native = create_web_app(server, app_type="native", callbacks=["http://127.0.0.1/callback"])
+    _, challenge = pkce()
+    params = {
+        **authorize_params(native["client_id"], challenge),
+        "redirect_uri": "http://127.0.0.1:49152/callback",
+    }
+    with browser(server) as person:
+        started = person.get("/authorize", params=params)
+        assert started.headers["location"].startswith("/u/login?state=")
+        other_path = person.get(
+            "/authorize", params={**params, "redirect_uri": "http://127.0.0.1:49152/other"}
+        )
+        assert other_path.status_code == 400
+    with server.api() as api:
+        refused = api.post(
+            "/clients",
+            json={"name": "plain", "app_type": "spa", "callbacks": ["http://app.example.com/cb"]},
+        )
+    assert refused.status_code == 400
+    assert "use https" in refused.json()["message"]
 
 
 def test_a_repeated_parameter_goes_back_as_invalid_request(

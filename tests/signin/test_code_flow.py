@@ -19,6 +19,7 @@ from tests.signin.helpers import (
     authorize_params,
     browser,
     create_web_app,
+    hidden_fields,
     new_person,
     pkce,
     query_of,
@@ -248,10 +249,32 @@ def test_logout_ends_the_session_and_returns_only_to_allowed_urls(server: Server
         assert "allowed logout URLs" in elsewhere.text
         forged = person.get("/oidc/logout", params={"id_token_hint": id_token[:-4] + "AAAA"})
         assert forged.status_code == 400
-        # Without a hint, the person is asked first; the confirmation signs them out.
-        asked = person.get("/oidc/logout")
+        # An access token, signed by the same key, is no ID token.
+        not_an_id_token = person.get(
+            "/oidc/logout", params={"id_token_hint": server.management_token()}
+        )
+        assert not_an_id_token.status_code == 400
+        assert "not an ID token" in not_an_id_token.text
+        # Without a hint, the person is asked first; the confirmation keeps the
+        # application and where to return.
+        asked = person.get(
+            "/oidc/logout",
+            params={
+                "client_id": app["client_id"],
+                "post_logout_redirect_uri": "https://app.example.com/signed-out",
+            },
+        )
         assert asked.status_code == 200
         assert "Do you want to sign out" in asked.text
+        assert (
+            "form-action 'self' https://app.example.com" in asked.headers["content-security-policy"]
+        )
+        confirmed = person.post(
+            "/oidc/logout", data={**hidden_fields(asked.text), "decision": "logout"}
+        )
+        assert confirmed.status_code == 303
+        assert confirmed.headers["location"] == "https://app.example.com/signed-out"
+        # Signed out already: the hinted logout returns at once.
         signed_out = person.get(
             "/oidc/logout",
             params={

@@ -17,7 +17,7 @@ from tests.signin.helpers import (
     pkce,
     query_of,
 )
-from tests.users.helpers import PASSWORD
+from tests.users.helpers import PASSWORD, create_api
 
 
 def signed_in_to_consent(person: httpx.Client, params: dict[str, str], email: str) -> str:
@@ -75,3 +75,41 @@ def test_a_third_party_client_asks_once_and_a_refusal_is_access_denied(server: S
             ),
         )
         assert query_of(silent.headers["location"])["error"] == "consent_required"
+
+
+def test_the_consent_page_cannot_skip_a_sign_in_the_app_asked_for(server: Server) -> None:
+    app = create_web_app(server, is_first_party=False)
+    email = new_person(server, app["client_id"])
+    _, challenge = pkce()
+    with browser(server) as person:
+        consent = person.get(
+            signed_in_to_consent(person, authorize_params(app["client_id"], challenge), email)
+        )
+        person.post("/u/consent", data={**hidden_fields(consent.text), "decision": "accept"})
+        # Signed in; the app asks for a fresh sign-in: the consent page is no way around it.
+        forced = person.get(
+            "/authorize", params=authorize_params(app["client_id"], challenge, prompt="login")
+        )
+        login_page = forced.headers["location"]
+        assert login_page.startswith("/u/login?state=")
+        fields = hidden_fields(person.get(login_page).text)
+        skipped = person.get(login_page.replace("/u/login", "/u/consent"))
+        assert skipped.status_code == 400
+        posted = person.post("/u/consent", data={**fields, "decision": "accept"})
+        assert posted.status_code == 400
+        assert "location" not in posted.headers
+
+
+def test_consent_to_one_api_is_not_consent_to_another(server: Server) -> None:
+    first, second = create_api(server, ["read"]), create_api(server, ["read"])
+    app = create_web_app(server, is_first_party=False)
+    email = new_person(server, app["client_id"])
+    _, challenge = pkce()
+    with browser(server) as person:
+        params = authorize_params(app["client_id"], challenge, scope="openid read", audience=first)
+        consent = person.get(signed_in_to_consent(person, params, email))
+        person.post("/u/consent", data={**hidden_fields(consent.text), "decision": "accept"})
+        same = person.get("/authorize", params=params)
+        assert same.headers["location"].startswith(CALLBACK + "?code=")
+        other = person.get("/authorize", params={**params, "audience": second})
+        assert other.headers["location"].startswith("/u/consent?state=")

@@ -127,3 +127,8 @@ def test_a_hook_denies_and_the_callback_says_why(
     assert answer_at_callback["state"] == params["state"]
     assert "code" not in answer_at_callback
     assert find_user(server, email)["app_metadata"] == {}
+    # Refused, so not signed in either: no session to answer prompt=none from.
+    with browser(server) as person:
+        sign_in(person, params, email)
+        silent = person.get("/authorize", params={**params, "prompt": "none"})
+        assert query_of(silent.headers["location"])["error"] == "login_required"

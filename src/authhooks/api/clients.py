@@ -36,6 +36,9 @@ def _check_grant_types(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 def _check_redirect_uris(value: list[str] | None) -> list[str] | None:
     """Absolute URIs without a fragment (RFC 6749 §3.1.2), matched exactly: no wildcards."""
     if value is None:
@@ -50,6 +53,9 @@ def _check_redirect_uris(value: list[str] | None) -> list[str] | None:
             raise ValueError(f"{uri!r}: URIs are matched exactly, so wildcards are not allowed")
         if parts.scheme in ("http", "https") and not parts.hostname:
             raise ValueError(f"{uri!r} has no host")
+        if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            # OAuth 2.1 §2.3.1: a code sent in clear could be read on its way.
+            raise ValueError(f"{uri!r}: use https (http only for localhost and loopback addresses)")
     return list(dict.fromkeys(value))
 
 

@@ -279,7 +279,9 @@ def list_sessions(
                         "methods": [{"name": "pwd", "timestamp": row.authenticated_at}]
                     },
                 }
-                for row in sign_in_sessions.of_user(session, user_id)
+                for row in sign_in_sessions.of_user(
+                    session, found.sign_in.settings.sessions, user_id
+                )
             ]
         }
 

@@ -109,22 +109,58 @@ class AuthorizationRequest:
         return RedirectError(error, self.redirect_uri, self.state)
 
 
+# RFC 8252 §7.3: a native app listens on a loopback port the system chose, so a
+# registered loopback redirect URI matches on any port.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+
+
+def registered(uri: str, callbacks: tuple[str, ...]) -> bool:
+    """Whether ``uri`` is one of ``callbacks``: exactly, or, for an http loopback IP
+    address, on any port."""
+    if uri in callbacks:
+        return True
+    try:
+        portless = _portless(uri)
+        if portless is None:
+            return False
+        return any(_portless(callback) == portless for callback in callbacks)
+    except ValueError:  # a malformed port or host: not registered
+        return False
+
+
+def _portless(uri: str) -> str | None:
+    parts = urlsplit(uri)
+    if parts.scheme != "http" or parts.hostname not in _LOOPBACK_HOSTS:
+        return None
+    return parts._replace(netloc=_host(parts.hostname)).geturl()
+
+
+def _host(hostname: str) -> str:
+    return f"[{hostname}]" if ":" in hostname else hostname
+
+
 def with_query(uri: str, values: dict[str, str]) -> str:
     """``uri`` with ``values`` added to its query (RFC 6749 §4.1.2: keep its own)."""
     separator = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
     return f"{uri}{separator}{urlencode(values)}"
 
 
-def _single_values(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """The parameters (an empty value is as if absent) and the names that repeat,
-    which RFC 6749 §3.1 forbids."""
+def _single_values(
+    pairs: list[tuple[str, str]],
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """The parameters (an empty value is as if absent), the names that repeat (which
+    RFC 6749 §3.1 forbids), and the names whose value holds a NUL."""
     values: dict[str, str] = {}
     repeated: list[str] = []
+    with_nul: list[str] = []
     for name, value in pairs:
         if name in values and name not in repeated:
             repeated.append(name)
+        if "\0" in value or "\0" in name:
+            with_nul.append(name.replace("\0", "?"))
         values[name] = value
-    return {name: value for name, value in values.items() if value != ""}, repeated
+    present = {name: value for name, value in values.items() if value != ""}
+    return present, repeated, with_nul
 
 
 async def check_request(
@@ -136,10 +172,12 @@ async def check_request(
 ) -> tuple[KnownClient, AuthorizationRequest, Api | None]:
     """The client, the checked request and the API the token is for (None: no API,
     the access token is good for userinfo only); PageError or RedirectError."""
-    params, repeated = _single_values(pairs)
+    params, repeated, with_nul = _single_values(pairs)
     for name in ("client_id", "redirect_uri"):
         if name in repeated:
             raise PageError("Invalid request", f"the parameter {name} is repeated: send it once")
+        if name in with_nul:
+            raise PageError("Invalid request", f"the parameter {name} holds a NUL character")
     client_id = params.get("client_id")
     if client_id is None:
         raise PageError("Invalid request", "client_id is missing")
@@ -155,7 +193,7 @@ async def check_request(
                 + ("none" if not client.callbacks else "several"),
             )
         chosen = client.callbacks[0]
-    elif redirect_uri not in client.callbacks:
+    elif not registered(redirect_uri, client.callbacks):
         raise PageError(
             "Callback URL mismatch",
             f"{redirect_uri[:200]} is not one of the application's registered callback URLs",
@@ -169,6 +207,8 @@ async def check_request(
 
     if repeated:
         raise fail(InvalidRequestError(f"the parameter {repeated[0]} is repeated: send it once"))
+    if with_nul:
+        raise fail(InvalidRequestError(f"the parameter {with_nul[0]} holds a NUL character"))
     for name, value in params.items():
         if len(value) > _MAX_PARAMETER:
             raise fail(InvalidRequestError(f"{name} is longer than {_MAX_PARAMETER} characters"))
@@ -202,7 +242,12 @@ async def check_request(
         if len(challenge) != 43 or not _PKCE_VALUE.fullmatch(challenge):
             raise fail(InvalidRequestError("code_challenge must be 43 base64url characters (S256)"))
 
-    prompt = frozenset(parse_scope(params.get("prompt")))
+    try:
+        prompt = frozenset(parse_scope(params.get("prompt")))
+    except InvalidScopeError:
+        raise fail(
+            InvalidRequestError("prompt must be values separated by single spaces")
+        ) from None
     unknown_prompts = sorted(prompt - PROMPTS)
     if unknown_prompts:
         raise fail(InvalidRequestError(f"prompt {' '.join(unknown_prompts)} is not supported"))
@@ -210,7 +255,7 @@ async def check_request(
         raise fail(InvalidRequestError("prompt=none may not be combined with other values"))
     max_age = None
     if "max_age" in params:
-        if not params["max_age"].isdigit():
+        if not re.fullmatch(r"[0-9]{1,10}", params["max_age"]):
             raise fail(InvalidRequestError("max_age must be a number of seconds"))
         max_age = int(params["max_age"])
     screen_hint = params.get("screen_hint")
@@ -218,13 +263,26 @@ async def check_request(
         raise fail(InvalidRequestError("screen_hint must be signup or login"))
 
     audience, api = await _target(directory, params, default_audience, management_audience, fail)
-    requested = [value for value in parse_scope(params.get("scope")) if value]
+    try:
+        requested = [value for value in parse_scope(params.get("scope")) if value]
+    except InvalidScopeError as error:
+        raise fail(error) from None
     defined = api.defined_scopes if api is not None else frozenset()
     unknown = [value for value in requested if value not in OIDC_SCOPES and value not in defined]
     if unknown:
         where = f"by {audience!r}" if audience else "without an audience"
         raise fail(InvalidScopeError(f"scope {' '.join(unknown)} is not defined {where}"))
     scopes = tuple(dict.fromkeys(requested))
+    if "openid" in scopes and redirect_uri is None:
+        raise fail(InvalidRequestError("redirect_uri is required (OpenID Connect Core §3.1.2.1)"))
+    if challenge is None and not ("openid" in scopes and "nonce" in params):
+        # RFC 9700 §2.1.1: a code must be bound to its request, by PKCE or by the
+        # OpenID Connect nonce, or an attacker's code could be injected.
+        raise fail(
+            InvalidRequestError(
+                "use PKCE (code_challenge with S256), or an OpenID Connect request with a nonce"
+            )
+        )
     return (
         client,
         AuthorizationRequest(

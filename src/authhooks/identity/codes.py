@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from authhooks.identity.authorization import AuthorizationRequest
@@ -115,3 +115,11 @@ def s256(verifier: str) -> str:
     """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier)))."""
     digest = hashlib.sha256(verifier.encode("ascii", errors="replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def prune(session: Session) -> None:
+    """Remove expired codes. A used one is kept until then: its replay must still
+    find it, to revoke what it issued."""
+    session.execute(
+        delete(models.AuthorizationCode).where(models.AuthorizationCode.expires_at <= utcnow())
+    )

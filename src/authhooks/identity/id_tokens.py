@@ -89,7 +89,11 @@ def verify_id_token_hint(token: str, public: Mapping[str, Any], issuer: str) -> 
     """The claims of an ID token this server signed, expired or not (OIDC RP-initiated
     logout §2: a hint may have expired)."""
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
+        header = jwt.get_unverified_header(token)
+        if header.get("typ") != ID_TOKEN_TYPE:
+            # An access token (at+jwt) is no ID token, whoever holds one.
+            raise InvalidIdTokenHint("id_token_hint is not an ID token")
+        kid = header.get("kid")
         key = public.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidIdTokenHint("id_token_hint was not signed by a key of this server")
@@ -98,8 +102,10 @@ def verify_id_token_hint(token: str, public: Mapping[str, Any], issuer: str) -> 
             key,
             algorithms=[key.algorithm_name],
             issuer=issuer,
-            options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud"]},
+            options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud", "sid"]},
         )
     except jwt.PyJWTError as error:
         raise InvalidIdTokenHint(f"id_token_hint is invalid: {error}") from None
+    if not isinstance(claims["aud"], str) or not isinstance(claims["sid"], str):
+        raise InvalidIdTokenHint("id_token_hint is not an ID token of this server")
     return claims

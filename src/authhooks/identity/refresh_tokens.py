@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from authhooks.identity.clients import RefreshTokenSettings
@@ -71,7 +71,9 @@ def use(
         raise RefreshRefused("the refresh token is invalid")
     if row.client_id != client_id:
         raise RefreshRefused("the refresh token was issued to another client")
-    if row.revoked_at is not None:
+    if row.revoked_at is not None or _family_revoked(session, row.family_id):
+        # A token rotated while its family was being revoked escapes the revoking
+        # UPDATE (it did not exist yet when that began): its family still tells.
         raise RefreshRefused("the refresh token was revoked")
     now = utcnow()
     if row.used_at is not None and row.used_at + timedelta(seconds=settings.leeway) < now:
@@ -124,6 +126,19 @@ def narrowed(grant: GrantState, requested: list[str]) -> GrantState:
     return GrantState(**{**grant.__dict__, "scopes": kept})
 
 
+def _family_revoked(session: Session, family_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    models.RefreshToken.family_id == family_id,
+                    models.RefreshToken.revoked_at.is_not(None),
+                )
+            )
+        )
+    )
+
+
 def revoke_family(session: Session, family_id: str) -> None:
     session.execute(
         update(models.RefreshToken)
@@ -149,3 +164,13 @@ def revoke_user(session: Session, user_id: str) -> None:
     )
     for family_id in list(families):
         revoke_family(session, family_id)
+
+
+def prune(session: Session) -> None:
+    """Remove the tokens of families past their absolute end (a family that never
+    ends is kept: its tokens may be used, or replayed, at any time)."""
+    session.execute(
+        delete(models.RefreshToken).where(
+            models.RefreshToken.expires_at.is_not(None), models.RefreshToken.expires_at <= utcnow()
+        )
+    )

@@ -103,12 +103,17 @@ def end_all(session: Session, user_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def of_user(session: Session, user_id: str) -> list[models.LoginSession]:
+def of_user(session: Session, limits: SessionLimits, user_id: str) -> list[models.LoginSession]:
+    """The user's live sessions: neither past their end nor idle too long."""
     now = utcnow()
     return list(
         session.scalars(
             select(models.LoginSession)
-            .where(models.LoginSession.user_id == user_id, models.LoginSession.expires_at > now)
+            .where(
+                models.LoginSession.user_id == user_id,
+                models.LoginSession.expires_at > now,
+                models.LoginSession.last_seen_at > now - timedelta(seconds=limits.idle),
+            )
             .order_by(models.LoginSession.created_at.desc())
         )
     )

@@ -8,12 +8,14 @@ The hosted pages (web/authorize.py) call these steps; nothing here knows HTML.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 
 from anyio.to_thread import run_sync
+from sqlalchemy.orm import Session
 
-from authhooks.identity import codes, consents, sessions, transactions
+from authhooks.identity import codes, consents, refresh_tokens, sessions, transactions
 from authhooks.identity.authorization import AuthorizationRequest, RedirectError, with_query
 from authhooks.identity.directory import KnownClient
 from authhooks.identity.grant_state import GrantState
@@ -40,11 +42,14 @@ class SignInSettings:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A transaction, as its pages need it."""
+    """A transaction, as its pages need it: what it waits for, a sign-in
+    (``transactions.LOGIN``) or the consent of the session ``session_id``."""
 
     id: str
     request: AuthorizationRequest
     csrf_token: str
+    awaiting: str = transactions.LOGIN
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,23 @@ class SignIn:
 
     # --- the transaction -----------------------------------------------------
 
-    async def wait(self, request: AuthorizationRequest, browser: str) -> Waiting:
+    async def wait(
+        self, request: AuthorizationRequest, browser: str, consent_by: str | None = None
+    ) -> Waiting:
+        """A transaction waiting for a sign-in, or for ``consent_by``'s consent."""
+
         def begin() -> Waiting:
             with self._db.session() as session:
+                if secrets.randbelow(100) == 0:  # now and then, rather than on a timer
+                    _prune(session)
                 row = transactions.begin(
-                    session, request, browser, self.settings.transaction_lifetime
+                    session,
+                    request,
+                    browser,
+                    self.settings.transaction_lifetime,
+                    consent_by=consent_by,
                 )
-                return Waiting(row.id, request, row.csrf_token)
+                return Waiting(row.id, request, row.csrf_token, row.awaiting, row.session_id)
 
         return await run_sync(begin)
 
@@ -125,10 +140,21 @@ class SignIn:
             with self._db.session() as session:
                 row = transactions.find(session, transaction_id, browser)
                 return Waiting(
-                    row.id, AuthorizationRequest.from_stored(row.request), row.csrf_token
+                    row.id,
+                    AuthorizationRequest.from_stored(row.request),
+                    row.csrf_token,
+                    row.awaiting,
+                    row.session_id,
                 )
 
         return await run_sync(find)
+
+    async def await_consent(self, waiting: Waiting, session_id: str) -> None:
+        def update() -> None:
+            with self._db.session() as session:
+                transactions.await_consent(session, waiting.id, session_id)
+
+        await run_sync(update)
 
     # --- consent -------------------------------------------------------------
 
@@ -145,7 +171,8 @@ class SignIn:
 
             def covered() -> bool:
                 with self._db.session() as session:
-                    return consents.covers(session, user_id, client.client_id, request.scopes)
+                    wanted = consents.consented(request.scopes, request.audience)
+                    return consents.covers(session, user_id, client.client_id, wanted)
 
             needed = not await run_sync(covered)
         if needed and "none" in request.prompt:
@@ -157,7 +184,8 @@ class SignIn:
     async def consent(self, user_id: str, request: AuthorizationRequest) -> None:
         def grant() -> None:
             with self._db.session() as session:
-                consents.grant(session, user_id, request.client_id, request.scopes)
+                wanted = consents.consented(request.scopes, request.audience)
+                consents.grant(session, user_id, request.client_id, wanted)
 
         await run_sync(grant)
 
@@ -225,3 +253,11 @@ class SignIn:
 
     def denied(self, request: AuthorizationRequest, reason: str) -> RedirectError:
         return request.redirect_error(AccessDeniedError(reason))
+
+
+def _prune(session: Session) -> None:
+    """Remove what has expired: transactions, codes, sessions, refresh-token families."""
+    transactions.prune(session)
+    codes.prune(session)
+    sessions.prune(session)
+    refresh_tokens.prune(session)

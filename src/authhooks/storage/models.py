@@ -388,6 +388,10 @@ class AuthorizationTransaction(Base):
     )
     request: Mapped[dict[str, Any]] = mapped_column(nullable=False)  # the checked parameters
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    # What it waits for: "login" (the sign-in or sign-up page), or "consent" by
+    # the session named here.
+    awaiting: Mapped[str] = mapped_column(String(16), nullable=False, default="login")
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
 

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from anyio.to_thread import run_sync
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -29,13 +29,14 @@ from authhooks.identity import transactions
 from authhooks.identity.authorization import PageError, RedirectError, check_request
 from authhooks.identity.directory import KnownClient
 from authhooks.identity.sessions import COOKIE as SESSION_COOKIE
+from authhooks.identity.sessions import SignedIn
 from authhooks.identity.sign_in import NewSession, Waiting
 from authhooks.services import Services
 from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
 from authhooks.users.throttle import TooManyAttempts, TooManySignups
-from authhooks.web.pages.render import error_page, page
+from authhooks.web.pages.render import error_page, form_target, page
 from authhooks.web.request_info import request_info
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ async def authorize(request: Request) -> Response:
                 return response
             assert signed_in is not None
             if await sign_in.needs_consent(client, checked, signed_in.user_id):
-                waiting = await sign_in.wait(checked, browser)
+                waiting = await sign_in.wait(checked, browser, consent_by=signed_in.id)
                 response = _redirect(f"/u/consent?{urlencode({'state': waiting.id})}")
                 _browser_cookie(response, services, browser)
                 return response
@@ -150,7 +151,7 @@ def _login(
             "reset_url": "",
         },
         status_code=status_code or (400 if error else 200),
-        form_targets=[_origin(waiting.request.redirect_uri)],
+        form_targets=[form_target(waiting.request.redirect_uri)],
     )
 
 
@@ -219,7 +220,7 @@ def _signup(
             "login_url": f"/u/login?{urlencode({'state': waiting.id})}",
         },
         status_code=status_code or (400 if error else 200),
-        form_targets=[_origin(waiting.request.redirect_uri)],
+        form_targets=[form_target(waiting.request.redirect_uri)],
     )
 
 
@@ -233,8 +234,7 @@ def _may_sign_up(services: Services, client: KnownClient) -> bool:
 async def consent_page(request: Request) -> Response:
     async def handle(services: Services) -> Response:
         waiting, client = await _waiting(services, request, request.query_params.get("state"))
-        if await services.sign_in.session_of(request.cookies.get(SESSION_COOKIE)) is None:
-            return error_page("Session ended", _LOST)
+        await _consenting(services, request, waiting)
         return _consent(waiting, client)
 
     return await _serve(request, handle)
@@ -245,9 +245,7 @@ async def consent(request: Request) -> Response:
         form = await _posted(request)
         waiting, client = await _checked_post(services, request, form)
         sign_in = services.sign_in
-        signed_in = await sign_in.session_of(request.cookies.get(SESSION_COOKIE))
-        if signed_in is None:
-            return error_page("Session ended", _LOST)
+        signed_in = await _consenting(services, request, waiting)
         checked = waiting.request
         if form.get("decision") != "accept":
             denied = sign_in.denied(checked, "the person did not allow the application access")
@@ -264,6 +262,20 @@ async def consent(request: Request) -> Response:
     return await _serve(request, handle)
 
 
+async def _consenting(services: Services, request: Request, waiting: Waiting) -> SignedIn:
+    """The session whose consent the transaction waits for; FormRefused when it waits
+    for a sign-in (a sign-in the application asked for cannot be skipped by going
+    to this page) or the browser's session is another."""
+    signed_in = await services.sign_in.session_of(request.cookies.get(SESSION_COOKIE))
+    if (
+        waiting.awaiting != transactions.CONSENT
+        or signed_in is None
+        or signed_in.id != waiting.session_id
+    ):
+        raise FormRefused(_LOST)
+    return signed_in
+
+
 def _consent(waiting: Waiting, client: KnownClient) -> Response:
     return page(
         "consent.html",
@@ -274,7 +286,7 @@ def _consent(waiting: Waiting, client: KnownClient) -> Response:
             "state": waiting.id,
             "csrf": waiting.csrf_token,
         },
-        form_targets=[_origin(waiting.request.redirect_uri)],
+        form_targets=[form_target(waiting.request.redirect_uri)],
     )
 
 
@@ -297,6 +309,7 @@ async def _signed_in(
     checked = waiting.request
     try:
         if await sign_in.needs_consent(client, checked, new.signed_in.user_id):
+            await sign_in.await_consent(waiting, new.signed_in.id)
             response: Response = _redirect(
                 f"/u/consent?{urlencode({'state': waiting.id})}", status_code=303
             )
@@ -306,7 +319,9 @@ async def _signed_in(
             )
             response = _redirect(location, status_code=303)
     except RedirectError as error:
-        response = _redirect(error.location(services.settings.issuer), status_code=303)
+        # Refused (by a post-login hook, say): the person is not signed in either.
+        await sign_in.end_session(new.signed_in.id)
+        return _redirect(error.location(services.settings.issuer), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
@@ -358,6 +373,8 @@ async def _posted(request: Request) -> dict[str, str]:
     for name, value in pairs:
         if name in form:
             raise FormRefused(f"The field {name} was sent twice.")
+        if "\0" in value or "\0" in name:
+            raise FormRefused("The form holds a NUL character.")
         form[name] = value
     return form
 
@@ -394,11 +411,6 @@ def _secure(services: Services) -> bool:
     return services.settings.issuer.startswith("https://")
 
 
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
-
-
 async def _serve(request: Request, handle: Callable[[Services], Awaitable[Response]]) -> Response:
     services: Services = request.app.state.services
     try:
@@ -409,6 +421,9 @@ async def _serve(request: Request, handle: Callable[[Services], Awaitable[Respon
         return error_page("Something went wrong", str(too_large), 413)
     except ClientDisconnect:
         return Response(status_code=400)
+    except IntegrityError:
+        # What the request named was deleted meanwhile (the application, say).
+        return error_page("Something went wrong", "The application no longer exists.", 400)
     except DBAPIError as error:
         log.error("sign-in: database unavailable (%s)", type(error.orig).__name__)
         return error_page("Try again shortly", "The service is unavailable.", 503)

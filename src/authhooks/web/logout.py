@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import ClientDisconnect, Request
@@ -27,7 +27,7 @@ from authhooks.identity.grant_state import hash_secret
 from authhooks.identity.id_tokens import InvalidIdTokenHint, verify_id_token_hint
 from authhooks.identity.sessions import COOKIE as SESSION_COOKIE
 from authhooks.services import Services
-from authhooks.web.pages.render import error_page, page
+from authhooks.web.pages.render import error_page, form_target, page
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def oidc_logout(request: Request) -> Response:
     try:
         params = await _params(request)
         cookie = request.cookies.get(SESSION_COOKIE)
-        client_id, hinted_session, hinted_user = await _hint(services, params)
+        client_id, hinted_session = await _hint(services, params)
         target = await _return_to(
             services, client_id, params.get("post_logout_redirect_uri"), params.get("state")
         )
@@ -52,13 +52,14 @@ async def oidc_logout(request: Request) -> Response:
         confirmed = request.method == "POST" and params.get("decision") == "logout"
         if confirmed and not (cookie and _csrf_matches(cookie, params.get("csrf"))):
             raise LogoutRefused("This sign-out form has expired: try again.")
-        hinted = signed_in is not None and (
-            hinted_session == signed_in.id
-            or (hinted_session is None and hinted_user == signed_in.user_id)
-        )
+        # At once only for an ID token of this very session (its ``sid``).
+        hinted = signed_in is not None and hinted_session == signed_in.id
         if signed_in is not None and not (hinted or confirmed):
             client = await services.directory.client(client_id) if client_id else None
+            # The application as the hint named it, so that the confirmation still knows.
             carried = [(name, params[name]) for name in _CARRIED if name in params]
+            if client_id is not None and "client_id" not in params:
+                carried.append(("client_id", client_id))
             return page(
                 "logout.html",
                 {
@@ -67,7 +68,7 @@ async def oidc_logout(request: Request) -> Response:
                     "csrf": _csrf(cookie or ""),
                     "carried": carried,
                 },
-                form_targets=[_origin(target)] if target else (),
+                form_targets=[form_target(target)] if target else (),
             )
         if signed_in is not None:
             await services.sign_in.end_session(signed_in.id)
@@ -81,6 +82,9 @@ async def oidc_logout(request: Request) -> Response:
     except DBAPIError as error:
         log.error("logout: database unavailable (%s)", type(error.orig).__name__)
         return error_page("Try again shortly", "The service is unavailable.", 503)
+    except Exception:
+        log.exception("logout: unexpected error")
+        return error_page("Something went wrong", "An internal error occurred.", 500)
 
 
 async def auth0_logout(request: Request) -> Response:
@@ -112,30 +116,30 @@ async def _params(request: Request) -> dict[str, str]:
     for name, value in pairs:
         if name in params:
             raise LogoutRefused(f"The parameter {name} is repeated: send it once.")
+        if "\0" in value or "\0" in name:
+            raise LogoutRefused("A parameter holds a NUL character.")
         if value:
             params[name] = value
     return params
 
 
-async def _hint(
-    services: Services, params: dict[str, str]
-) -> tuple[str | None, str | None, str | None]:
-    """(client_id, the hint's session, the hint's user) from id_token_hint and client_id."""
+async def _hint(services: Services, params: dict[str, str]) -> tuple[str | None, str | None]:
+    """(client_id, the hint's session) from id_token_hint and client_id."""
     client_id = params.get("client_id")
     hint = params.get("id_token_hint")
     if hint is None:
-        return client_id, None, None
+        return client_id, None
     keys = await services.directory.keys()
     try:
         claims = verify_id_token_hint(hint, keys.public, services.settings.issuer)
     except InvalidIdTokenHint as error:
         raise LogoutRefused(str(error)) from None
-    audience = claims["aud"]
-    hinted_client = audience if isinstance(audience, str) else None
+    hinted_client = str(claims["aud"])
     if client_id is not None and hinted_client != client_id:
         raise LogoutRefused("client_id differs from the id_token_hint's audience")
-    sid = claims.get("sid")
-    return hinted_client, sid if isinstance(sid, str) else None, str(claims["sub"])
+    if await services.directory.client(hinted_client) is None:
+        raise LogoutRefused("id_token_hint names an application that no longer exists")
+    return hinted_client, str(claims["sid"])
 
 
 async def _return_to(
@@ -175,12 +179,7 @@ def _csrf(cookie: str) -> str:
 
 
 def _csrf_matches(cookie: str, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(_csrf(cookie), token)
-
-
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
+    return token is not None and hmac.compare_digest(_csrf(cookie).encode(), token.encode())
 
 
 def routes() -> list[Route]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -44,6 +45,13 @@ def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
         "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
     }
+
+
+def form_target(uri: str) -> str:
+    """The CSP source a form's redirect to ``uri`` needs: its origin, or for a
+    native app's own scheme (``com.example.app:/callback``), the scheme."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
 def page(

@@ -79,6 +79,8 @@ def upgrade() -> None:
         ),
         sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("awaiting", sa.String(16), nullable=False),
+        sa.Column("session_id", sa.String(32), nullable=True),
         _when(),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
