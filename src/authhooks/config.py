@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -140,6 +140,42 @@ class Settings(BaseSettings):
     delivery_lease: float = Field(default=60.0, gt=0, le=3600)
     # How often each process looks for deliveries that another process queued.
     delivery_poll_interval: float = Field(default=1.0, gt=0, le=60)
+
+    # --- mail: password reset and email verification (docs/operations.md, "Mail") ---
+    # The SMTP server every mail goes through; empty: mail is off.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls: upgrade the connection, required; tls: TLS from the first byte (port 465);
+    # none: plain text (a relay on the same host).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = Field(default="", max_length=512)
+    smtp_password: SecretStr = SecretStr("")
+    # The CA certificates (a PEM file) the SMTP server's certificate is checked
+    # against; empty: the system's.
+    smtp_ca_bundle: str = ""
+    # The From of every mail: "no-reply@example.com" or "Example <no-reply@example.com>".
+    mail_from: str = Field(default="", max_length=512)
+    # Seconds a password reset link, and an email verification link, stays valid.
+    password_reset_ticket_lifetime: int = Field(default=3600, ge=1, le=30 * 86400)
+    email_verification_ticket_lifetime: int = Field(default=5 * 86400, ge=1, le=30 * 86400)
+    # Password reset mails one address, and one client address, may ask for per hour.
+    password_reset_max_per_email: int = Field(default=5, ge=1)
+    password_reset_max_per_ip: int = Field(default=50, ge=1)
+    # Attempts per mail before it is given up; waits double from the backoff.
+    mail_max_attempts: int = Field(default=10, ge=1, le=100)
+    mail_backoff: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("smtp_username")
+    @classmethod
+    def _no_credentials_in_clear(cls, value: str, info: ValidationInfo) -> str:
+        # A field's validator, not the model's: an error shows its input, and the
+        # model's input holds the password.
+        if value and info.data.get("smtp_security") == "none":
+            raise ValueError(
+                "an SMTP username (and password) needs smtp_security starttls or tls: "
+                "with none they would cross the network in clear"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -1,7 +1,8 @@
 """What the master key seals in the database, and how it is rotated.
 
 The master key encrypts the private signing keys, the hooks' secrets, the
-captured events, and the key of the client-secret hash. Rotation opens each of
+captured events, the content of mails waiting to be sent, and the key of the
+client-secret hash. Rotation opens each of
 them with the old key and seals it again with a new one, in one transaction:
 the database is never half old, half new. The hash key itself does not change
 (client secrets are stored only as hashes, so new hashes could not be made):
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from authhooks.hooks import captures
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.identity import tokens
+from authhooks.identity.mail import outbox
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.storage import models
 
@@ -54,6 +56,7 @@ class Resealed:
     hook_secrets: int
     captured_events: int
     sealed_keys: int
+    waiting_mails: int = 0
 
 
 def reseal_everything(session: Session, old: MasterKey, new: MasterKey) -> Resealed:
@@ -68,6 +71,7 @@ def reseal_everything(session: Session, old: MasterKey, new: MasterKey) -> Resea
         hook_secrets=hook_secrets.reseal(session, old, new),
         captured_events=captures.reseal(session, old, new),
         sealed_keys=sealed,
+        waiting_mails=outbox.reseal(session, old, new),
     )
 
 

@@ -26,6 +26,8 @@ from authhooks.hooks.npm import NpmInstaller
 from authhooks.hooks.pip import PipInstaller
 from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
+from authhooks.identity.mail.outbox import MailOutbox, MailPolicy
+from authhooks.identity.mail.sender import SmtpSettings
 from authhooks.identity.oauth2.endpoint import TokenEndpoint
 from authhooks.identity.oauth2.grants import Grant
 from authhooks.identity.oauth2.grants.authorization_code import AuthorizationCodeGrant
@@ -123,6 +125,7 @@ class Services:
     sign_in: SignIn
     user_tokens: UserTokens
     revocation: Revocation
+    outbox: MailOutbox
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -199,6 +202,16 @@ class Services:
             master_key,
         )
         login = PasswordLogin(database, passwords, throttle)
+        outbox = MailOutbox(
+            database,
+            master_key,
+            SmtpSettings.from_settings(settings),
+            MailPolicy(
+                max_attempts=settings.mail_max_attempts,
+                backoff=settings.mail_backoff,
+                poll_interval=settings.delivery_poll_interval,
+            ),
+        )
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
         post_login = PostLogin(database, directory, flows)
         user_tokens = UserTokens(
@@ -271,6 +284,7 @@ class Services:
             ),
             user_tokens=user_tokens,
             revocation=Revocation(database, directory, hasher),
+            outbox=outbox,
         )
 
     async def start(self) -> None:
@@ -284,8 +298,10 @@ class Services:
             self.relay.start()
         await self.live.start()
         self.deliverer.start()
+        self.outbox.start()
 
     async def close(self) -> None:
+        await self.outbox.close()
         await self.deliverer.close()
         await self.live.close()
         await self.invocations.close()

@@ -239,6 +239,12 @@ def _serve(settings: Settings, profile: str | None) -> None:
         # In-flight requests may take a hook's longest timeout to finish.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
+    # Once per serve, in the server's log (the config above set logging up), not
+    # once per worker process.
+    from authhooks.identity.mail.sender import announce
+
+    with clean_errors():
+        announce(settings)
     if settings.workers > 1:
         Supervisor(config, sockets=[config.bind_socket()]).run()
         return

@@ -456,3 +456,58 @@ class Consent(Base):
     )
     scopes: Mapped[list[Any]] = mapped_column(nullable=False)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class UserTicket(Base):
+    """A link sent to (or made for) a user: a password reset or an email
+    verification. Single use and short-lived; the ticket itself is never stored,
+    only its SHA-256."""
+
+    __tablename__ = "user_tickets"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # password_reset or email_verification.
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # The address it was made for: a ticket made before an email change proves nothing.
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # A password reset through it also marks the email verified (a mailed link proves it).
+    verifies_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Where the person goes once it is used (a management API ticket's result_url).
+    result_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OutgoingMail(Base):
+    """A mail to send, queued in the transaction that made its ticket and sent at
+    least once by whichever server process claims it (``identity/mail/outbox.py``).
+    What it says (its link is a secret) is sealed with the master key, and erased
+    once it is sent or given up."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # password_reset or email_verification: which templates it is written with.
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(320), nullable=False)
+    sealed_content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # pending, sent, or failed (attempts used up).
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False)
+    # Set while a process sends it; a process that dies lets it lapse.
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The claiming process's token: its later writes hold only while the claim is its own.
+    claim: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
