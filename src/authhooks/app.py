@@ -21,6 +21,7 @@ from authhooks.api import (
     logs,
     points,
     resource_servers,
+    tickets,
     users,
 )
 from authhooks.api import clients as clients_api
@@ -32,7 +33,9 @@ from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
 from authhooks.web import authorize, dbconnections, health, logout, oauth
+from authhooks.web.pages import email_verification as verification_page
 from authhooks.web.pages import render as hosted_pages
+from authhooks.web.pages import reset_password as reset_page
 
 OPENAPI_URL = "/api/v2/openapi.json"
 DOCS_URL = "/api/v2/docs"
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         logs,
         users,
         admins,
+        tickets,
     ):
         management.include_router(module.router)
     management.include_router(users.by_email)
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
     app.router.routes.extend(hosted_pages.routes())
+    app.router.routes.extend(reset_page.routes() + verification_page.routes())
     app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))
     fast = FastPath(
         app,

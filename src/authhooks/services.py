@@ -54,12 +54,19 @@ from authhooks.runtime.supervisor import Runtime, RuntimeSettings, claim_cpu
 from authhooks.sealing import secret_hasher
 from authhooks.shutdown import on_stop_signal
 from authhooks.storage.database import Database
+from authhooks.users.email_verification import EmailVerification
 from authhooks.users.login import PasswordLogin
 from authhooks.users.password_change import PasswordChange
+from authhooks.users.password_reset import PasswordReset
 from authhooks.users.passwords import Argon2Parameters, Passwords
 from authhooks.users.policy import PasswordPolicy
 from authhooks.users.registration import Registration
-from authhooks.users.throttle import LoginThrottle, SignupThrottle, ThrottleLimits
+from authhooks.users.throttle import (
+    LoginThrottle,
+    ResetThrottle,
+    SignupThrottle,
+    ThrottleLimits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +133,8 @@ class Services:
     user_tokens: UserTokens
     revocation: Revocation
     outbox: MailOutbox
+    password_reset: PasswordReset
+    email_verification: EmailVerification
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -202,6 +211,7 @@ class Services:
             master_key,
         )
         login = PasswordLogin(database, passwords, throttle)
+        password_change = PasswordChange(database, passwords, policy, login, flows, deliverer)
         outbox = MailOutbox(
             database,
             master_key,
@@ -211,6 +221,9 @@ class Services:
                 backoff=settings.mail_backoff,
                 poll_interval=settings.delivery_poll_interval,
             ),
+        )
+        verification = EmailVerification(
+            database, outbox, settings.issuer, settings.email_verification_ticket_lifetime
         )
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
         post_login = PostLogin(database, directory, flows)
@@ -265,9 +278,9 @@ class Services:
                 Preview(settings.issuer, settings.token_lifetime),
             ),
             passwords=passwords,
-            registration=Registration(database, passwords, policy, flows, deliverer),
+            registration=Registration(database, passwords, policy, flows, deliverer, verification),
             login=login,
-            password_change=PasswordChange(database, passwords, policy, login, flows, deliverer),
+            password_change=password_change,
             signup_throttle=SignupThrottle(database, settings.signup_max_per_ip),
             admins=AdminAccounts(database, passwords, policy, throttle),
             sign_in=SignIn(
@@ -285,6 +298,19 @@ class Services:
             user_tokens=user_tokens,
             revocation=Revocation(database, directory, hasher),
             outbox=outbox,
+            password_reset=PasswordReset(
+                database,
+                outbox,
+                password_change,
+                ResetThrottle(
+                    master_key,
+                    settings.password_reset_max_per_email,
+                    settings.password_reset_max_per_ip,
+                ),
+                settings.issuer,
+                settings.password_reset_ticket_lifetime,
+            ),
+            email_verification=verification,
         )
 
     async def start(self) -> None:

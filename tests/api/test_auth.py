@@ -73,6 +73,8 @@ ROUTES = [
     ("GET", "/admins/{admin_id}", "read:admins"),
     ("PATCH", "/admins/{admin_id}", "update:admins"),
     ("DELETE", "/admins/{admin_id}", "delete:admins"),
+    ("POST", "/tickets/password-change", "create:user_tickets"),
+    ("POST", "/tickets/email-verification", "create:user_tickets"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 

@@ -60,6 +60,9 @@ class UserCreate(Body):
     app_metadata: Metadata = Field(default_factory=dict)
     # Store the user without running pre- or post-user-registration (imports, fixes).
     skip_hooks: bool = False
+    # Mail a verification link (Auth0's field); by default when email_verified is
+    # false and mail is on. True with mail off is 501.
+    verify_email: bool | None = None
 
 
 class UserUpdate(Patch):
@@ -122,7 +125,7 @@ async def create_user(
         app_metadata=body.app_metadata,
     )
     user = await found.registration.register(
-        new, request_info(request), run_hooks=not body.skip_hooks
+        new, request_info(request), run_hooks=not body.skip_hooks, verify_email=body.verify_email
     )
     return _out(user)
 

@@ -20,6 +20,12 @@ MANAGEMENT_SCOPES: list[dict[str, str]] = [
     {"value": f"{action}:{resource}", "description": f"{action.capitalize()} {label}"}
     for resource, label in _RESOURCES.items()
     for action in _ACTIONS
-] + [{"value": "read:logs", "description": "Read and stream hook logs"}]
+] + [
+    {"value": "read:logs", "description": "Read and stream hook logs"},
+    {
+        "value": "create:user_tickets",
+        "description": "Create password change and email verification tickets",
+    },
+]
 
 MANAGEMENT_API_NAME = "authhooks Management API"

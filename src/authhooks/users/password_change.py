@@ -46,6 +46,10 @@ class PasswordChange:
         user = await self._login.verify(email, current, request.ip)
         return await self.set(user.id, new, request)
 
+    def nudge(self) -> None:
+        """Start the post-change-password runs ``apply`` queued, once committed."""
+        self._deliverer.nudge()
+
     async def set(self, user_id: str, new: str, request: RequestInfo) -> models.User:
         """Set the password; WeakPassword, or NotFound for an unknown user."""
         password_hash = await self.hash(new)

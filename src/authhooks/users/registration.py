@@ -1,5 +1,6 @@
 """Signup: validate, run pre-user-registration, store the user and queue
-post-user-registration in one transaction.
+post-user-registration (and, when mail is on, the verification mail) in one
+transaction.
 
 Used by POST /dbconnections/signup and POST /api/v2/users alike.
 """
@@ -15,6 +16,7 @@ from anyio.to_thread import run_sync
 from authhooks.errors import DomainError
 from authhooks.flows.deliveries import Deliverer, enqueue
 from authhooks.flows.engine import FlowRunner
+from authhooks.identity.mail.sender import MailOff
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.points import post_user_registration, pre_user_registration, shapes
 from authhooks.points.contract import BadOutput, Refusal
@@ -22,6 +24,7 @@ from authhooks.points.user_events import check_metadata
 from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.users import store
+from authhooks.users.email_verification import EmailVerification
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
 
@@ -64,17 +67,33 @@ class Registration:
         policy: PasswordPolicy,
         flows: FlowRunner,
         deliverer: Deliverer,
+        verification: EmailVerification,
     ) -> None:
         self._db = database
         self._passwords = passwords
         self._policy = policy
         self._flows = flows
         self._deliverer = deliverer
+        self._verification = verification
 
     async def register(
-        self, new: NewUser, request: RequestInfo, *, run_hooks: bool = True
+        self,
+        new: NewUser,
+        request: RequestInfo,
+        *,
+        run_hooks: bool = True,
+        verify_email: bool | None = None,
     ) -> models.User:
-        """The stored user; InvalidInput, WeakPassword, Conflict or SignupRefused otherwise."""
+        """The stored user; InvalidInput, WeakPassword, Conflict or SignupRefused otherwise.
+
+        ``verify_email`` (Auth0's field of that name): whether to mail a verification
+        link; by default when the email is not verified and mail is on. True with mail
+        off is MailOff, before anything is stored.
+        """
+        if verify_email is None:
+            verify_email = not new.email_verified and self._verification.enabled
+        elif verify_email and not self._verification.enabled:
+            raise MailOff()
         email = store.normalize_email(new.email)
         username = store.normalize_username(new.username) if new.username else None
         phone = store.check_phone_number(new.phone_number) if new.phone_number else None
@@ -110,7 +129,7 @@ class Registration:
         password_hash = await self._passwords.hash(new.password)
         post_hooks = await self._flows.hooks(post_user_registration.POINT) if run_hooks else ()
 
-        def store_user() -> tuple[models.User, str | None]:
+        def store_user() -> tuple[models.User, str | None, str | None]:
             with self._db.session() as session:
                 user = store.create_user(
                     session,
@@ -129,11 +148,14 @@ class Registration:
                     post_hooks,
                     store.user_event(user, request.hook_view()),
                 )
-                return user, queued
+                mail = self._verification.mail(session, user) if verify_email else None
+                return user, queued, mail
 
-        user, queued = await run_sync(store_user)
+        user, queued, mail = await run_sync(store_user)
         if queued is not None:
             self._deliverer.nudge()
+        if mail is not None:
+            self._verification.nudge()
         return user
 
     def _ensure_available(self, email: str, username: str | None) -> None:

@@ -1,5 +1,5 @@
 """Password attempts, counted per user and client IP and per IP, in a fixed window;
-and public signups, counted per IP.
+public signups, counted per IP; and password reset requests, per address and IP.
 
 An attempt is counted *before* its password is verified, in one statement per
 counter, so that parallel guesses cannot all slip in under the cap; a correct
@@ -133,6 +133,44 @@ class SignupThrottle:
         if count > self.per_ip:
             left = (started + timedelta(seconds=self.window) - now).total_seconds()
             raise TooManySignups(max(1, math.ceil(left)))
+
+
+class TooManyResets(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many password reset requests; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+# What the key of the reset throttle's keyed hash of addresses is derived for.
+RESET_HASH_PURPOSE = "password-reset-throttle"
+
+
+class ResetThrottle:
+    """Password reset requests, counted per address asked for (known or not, under a
+    keyed hash) and per client IP: a mailbox is not flooded with reset mails, and
+    one address cannot send mail to many."""
+
+    def __init__(self, master_key: MasterKey, per_email: int, per_ip: int, window: int = 3600):
+        self._hasher = SecretHasher(master_key.derive(RESET_HASH_PURPOSE))
+        self.per_email = per_email
+        self.per_ip = per_ip
+        self.window = window
+
+    def reserve(self, session: Session, email: str, ip: str | None) -> None:
+        """Count a request for ``email`` (its normal form) from ``ip``, in the caller's
+        transaction; TooManyResets if that takes a counter over its cap (then the
+        caller's rollback counts nothing)."""
+        now = utcnow()
+        caps = {f"reset-email:{self._hasher.hash(email).hex()}": self.per_email}
+        if ip:
+            caps["reset-ip:" + address_key(ip)] = self.per_ip
+        waits = []
+        for key, cap in caps.items():
+            count, started = count_attempt(session, key, now, self.window)
+            if count > cap:
+                waits.append((started + timedelta(seconds=self.window) - now).total_seconds())
+        if waits:
+            raise TooManyResets(max(1, math.ceil(max(waits))))
 
 
 def count_attempt(session: Session, key: str, now: datetime, window: int) -> tuple[int, datetime]:
