@@ -18,6 +18,7 @@ from authhooks.api import (
     client_grants,
     errors,
     hooks,
+    jobs,
     logs,
     points,
     resource_servers,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         users,
         admins,
         tickets,
+        jobs,
     ):
         management.include_router(module.router)
     management.include_router(users.by_email)

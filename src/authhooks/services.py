@@ -211,7 +211,7 @@ class Services:
             master_key,
         )
         login = PasswordLogin(database, passwords, throttle)
-        password_change = PasswordChange(database, passwords, policy, login, flows, deliverer)
+        password_change = PasswordChange(database, passwords, policy, flows, deliverer)
         outbox = MailOutbox(
             database,
             master_key,

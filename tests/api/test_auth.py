@@ -75,6 +75,7 @@ ROUTES = [
     ("DELETE", "/admins/{admin_id}", "delete:admins"),
     ("POST", "/tickets/password-change", "create:user_tickets"),
     ("POST", "/tickets/email-verification", "create:user_tickets"),
+    ("POST", "/jobs/verification-email", "update:users"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 

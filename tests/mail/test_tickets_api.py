@@ -149,3 +149,7 @@ def test_tickets_need_their_scope(mail: MailServer) -> None:
             refused = api.post(path, json={"user_id": user["user_id"]})
             assert refused.status_code == 403
             assert refused.json()["errorCode"] == "insufficient_scope"
+    with mail.server.api(scope="create:user_tickets") as api:
+        refused = api.post("/jobs/verification-email", json={"user_id": user["user_id"]})
+        assert refused.status_code == 403
+        assert "update:users" in refused.json()["message"]

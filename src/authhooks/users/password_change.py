@@ -1,5 +1,6 @@
-"""Setting a new password, by the user (proving the current one) or by an admin;
-either way post-change-password is queued in the same transaction."""
+"""Setting a new password — by an admin, or by the user through a reset link
+(users/password_reset.py) — and queueing post-change-password in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from authhooks.storage import models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 from authhooks.users import store
-from authhooks.users.login import PasswordLogin
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
 
@@ -28,27 +28,14 @@ class PasswordChange:
         database: Database,
         passwords: Passwords,
         policy: PasswordPolicy,
-        login: PasswordLogin,
         flows: FlowRunner,
         deliverer: Deliverer,
     ) -> None:
         self._db = database
         self._passwords = passwords
         self._policy = policy
-        self._login = login
         self._flows = flows
         self._deliverer = deliverer
-
-    async def by_user(
-        self, email: str, current: str, new: str, request: RequestInfo
-    ) -> models.User:
-        """WrongCredentials, UserBlocked, TooManyAttempts or WeakPassword unless it changed."""
-        user = await self._login.verify(email, current, request.ip)
-        return await self.set(user.id, new, request)
-
-    def nudge(self) -> None:
-        """Start the post-change-password runs ``apply`` queued, once committed."""
-        self._deliverer.nudge()
 
     async def set(self, user_id: str, new: str, request: RequestInfo) -> models.User:
         """Set the password; WeakPassword, or NotFound for an unknown user."""
@@ -62,8 +49,12 @@ class PasswordChange:
 
         user, queued = await run_sync(save)
         if queued is not None:
-            self._deliverer.nudge()
+            self.nudge()
         return user
+
+    def nudge(self) -> None:
+        """Start the post-change-password runs ``apply`` queued, once committed."""
+        self._deliverer.nudge()
 
     async def hash(self, new: str) -> str:
         """The stored form of a new password; WeakPassword if the policy refuses it."""

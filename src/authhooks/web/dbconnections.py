@@ -6,8 +6,8 @@ Errors follow Auth0's authentication API: ``{"name", "code", "description",
 that turns a domain failure into one of them. Password policy errors are
 ``PasswordStrengthError`` with the list of rules and which of them failed.
 
-Auth0's change_password sends a reset email; this server has no mail, so the
-user proves the current password.
+change_password mails a reset link, as Auth0's does, and answers the same
+whether or not the address is a user's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Annotated, Any, ClassVar
+from urllib.parse import parse_qsl
 
 from anyio.to_thread import run_sync
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,16 +24,21 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authhooks.errors import Conflict, InvalidInput, NotFound
-from authhooks.http import BodyRefused, check_json_body, describe_validation_errors, read_bounded
+from authhooks.errors import Conflict, InvalidInput
+from authhooks.http import (
+    BodyRefused,
+    check_json_body,
+    describe_validation_errors,
+    read_bounded,
+)
 from authhooks.identity.directory import KnownClient
+from authhooks.identity.mail.sender import MailOff
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.services import Services
 from authhooks.users import store
-from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import MAX_PASSWORD_LENGTH, WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
-from authhooks.users.throttle import TooManyAttempts, TooManySignups
+from authhooks.users.throttle import TooManyAttempts, TooManyResets, TooManySignups
 from authhooks.web.request_info import request_info
 
 log = logging.getLogger(__name__)
@@ -131,22 +137,6 @@ class ExtensibilityError(DbConnectionError):
     code = "extensibility_error"
 
 
-class InvalidUserPassword(DbConnectionError):
-    status = 403
-    code = "invalid_user_password"
-
-    def __init__(self) -> None:
-        super().__init__("Wrong email or password.")
-
-
-class BlockedUser(DbConnectionError):
-    status = 403
-    code = "unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__("user is blocked")
-
-
 class RateLimited(DbConnectionError):
     status = 429
     code = "too_many_attempts"
@@ -159,12 +149,18 @@ class RateLimited(DbConnectionError):
         return {"Retry-After": str(self.retry_after)}
 
 
-class UserNotFound(DbConnectionError):
-    status = 404
-    code = "user_not_found"
+class MailNotConfigured(DbConnectionError):
+    """change_password needs mail, and this server has no SMTP server configured."""
+
+    status = 501
+    code = "mail_not_configured"
+    name = "NotImplementedError"
 
     def __init__(self) -> None:
-        super().__init__("the user no longer exists")
+        super().__init__(
+            "password reset by mail is not available: this server's operator has not "
+            "configured an SMTP server; ask an administrator to set your password"
+        )
 
 
 class TemporarilyUnavailable(DbConnectionError):
@@ -222,8 +218,12 @@ class SignupForm(_Form):
 
 class ChangePasswordForm(_Form):
     email: Annotated[str, Field(min_length=1, max_length=store.MAX_EMAIL_LENGTH)]
-    password: Password
-    new_password: Password
+
+
+# Auth0's answer to every change_password request that names an address: a JSON
+# string, whether or not a user has that address.
+RESET_MAIL_SENT = "We've just sent you an email to reset your password."
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 async def signup(request: Request) -> Response:
@@ -258,22 +258,30 @@ async def signup(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
-    """POST /dbconnections/change_password: the current password proves the user."""
+    """POST /dbconnections/change_password (JSON or a form): mail a reset link to the
+    user with this address, if there is one; the same answer either way."""
 
     async def handle(services: Services, body: bytes, info: RequestInfo) -> Response:
         form = _parse(ChangePasswordForm, body)
         await _client(services, form.client_id)
-        await services.password_change.by_user(form.email, form.password, form.new_password, info)
-        return _json({"message": "Password changed."})
+        try:
+            await services.password_reset.request(form.email, info)
+        except InvalidInput as error:  # not an address: the body is wrong, not a signup
+            raise InvalidBody(str(error)) from None
+        return _json(RESET_MAIL_SENT)
 
-    return await _serve(request, handle)
+    return await _serve(request, handle, forms=True)
 
 
-async def _serve(request: Request, handle: Any) -> Response:
+async def _serve(request: Request, handle: Any, *, forms: bool = False) -> Response:
     services: Services = request.app.state.services
     try:
         body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
-        check_json_body(request.headers.get("content-type"), body)
+        content_type = request.headers.get("content-type")
+        if forms and _media_type(content_type) == FORM_CONTENT_TYPE:
+            body = _form_as_json(body)
+        else:
+            check_json_body(content_type, body)
         return await handle(services, body, request_info(request))  # type: ignore[no-any-return]
     except ClientDisconnect:
         return Response(status_code=400)
@@ -297,19 +305,38 @@ def _answer_for(error: Exception) -> DbConnectionError:
             return InvalidSignup(str(error))
         case SignupRefused():
             return ExtensibilityError(str(error))
-        case WrongCredentials():
-            return InvalidUserPassword()
-        case UserBlocked():
-            return BlockedUser()
-        case TooManyAttempts() | TooManySignups():
+        case TooManyAttempts() | TooManySignups() | TooManyResets():
             return RateLimited(str(error), error.retry_after)
-        case NotFound():
-            return UserNotFound()
+        case MailOff():
+            return MailNotConfigured()
         case DBAPIError():
             log.error("dbconnections: database unavailable (%s)", type(error.orig).__name__)
             return TemporarilyUnavailable()
     log.exception("dbconnections: unexpected error")
     return ServerError()
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _form_as_json(body: bytes) -> bytes:
+    """A form body as the JSON object it stands for, each field at most once (Auth0's
+    clients send change_password as a form too)."""
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict"
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidBody("the body is not valid form encoding") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise InvalidBody(f"field {name!r} is repeated")
+        if "\x00" in name or "\x00" in value:
+            raise InvalidBody(f"field {name!r} holds a NUL character")
+        fields[name] = value
+    return json.dumps(fields).encode()
 
 
 def _parse(model: type[_Form], body: bytes) -> Any:
@@ -328,7 +355,7 @@ async def _client(services: Services, client_id: str) -> KnownClient:
 
 
 def _json(
-    body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
+    body: dict[str, Any] | str, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
         json.dumps(body, separators=(",", ":"), default=str).encode(),
