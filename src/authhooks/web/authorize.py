@@ -28,6 +28,7 @@ from authhooks.http import BodyTooLarge, read_bounded
 from authhooks.identity import transactions
 from authhooks.identity.authorization import PageError, RedirectError, check_request
 from authhooks.identity.directory import KnownClient
+from authhooks.identity.mail.sender import MailOff
 from authhooks.identity.sessions import COOKIE as SESSION_COOKIE
 from authhooks.identity.sessions import SignedIn
 from authhooks.identity.sign_in import NewSession, Waiting
@@ -35,7 +36,7 @@ from authhooks.services import Services
 from authhooks.users.login import UserBlocked, WrongCredentials
 from authhooks.users.policy import WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
-from authhooks.users.throttle import TooManyAttempts, TooManySignups
+from authhooks.users.throttle import TooManyAttempts, TooManyResets, TooManySignups
 from authhooks.web.pages.render import error_page, form_target, page
 from authhooks.web.request_info import request_info
 
@@ -148,7 +149,7 @@ def _login(
             "username": username,
             "error": error,
             "signup_url": f"/u/signup?{state}" if _may_sign_up(services, client) else "",
-            "reset_url": "",
+            "reset_url": f"/u/reset-password?{state}" if services.outbox.enabled else "",
         },
         status_code=status_code or (400 if error else 200),
         form_targets=[form_target(waiting.request.redirect_uri)],
@@ -226,6 +227,64 @@ def _signup(
 
 def _may_sign_up(services: Services, client: KnownClient) -> bool:
     return services.settings.signup_enabled and client.signup_enabled
+
+
+# --- forgot password ---------------------------------------------------------
+
+# Auth0's answer, whether or not someone has this address.
+RESET_SENT = "We've just sent you an email to reset your password."
+
+
+async def forgot_page(request: Request) -> Response:
+    async def handle(services: Services) -> Response:
+        waiting, _ = await _waiting(services, request, request.query_params.get("state"))
+        if not services.outbox.enabled:
+            raise FormRefused("Password reset by mail is not available here.", 404)
+        return _forgot(waiting, waiting.request.login_hint or "")
+
+    return await _serve(request, handle)
+
+
+async def forgot(request: Request) -> Response:
+    async def handle(services: Services) -> Response:
+        form = await _posted(request)
+        waiting, _ = await _checked_post(services, request, form)
+        email = form.get("email", "")
+        try:
+            await services.password_reset.request(email, request_info(request))
+        except InvalidInput as error:
+            return _forgot(waiting, email, str(error))
+        except TooManyResets as error:
+            return _forgot(waiting, email, str(error), status_code=429)
+        except MailOff:
+            raise FormRefused("Password reset by mail is not available here.", 404) from None
+        return page(
+            "message.html",
+            {
+                "title": "Check your email",
+                "message": RESET_SENT,
+                "continue_url": f"/u/login?{urlencode({'state': waiting.id})}",
+            },
+        )
+
+    return await _serve(request, handle)
+
+
+def _forgot(
+    waiting: Waiting, email: str, error: str = "", status_code: int | None = None
+) -> Response:
+    return page(
+        "forgot_password.html",
+        {
+            "title": "Forgot your password?",
+            "state": waiting.id,
+            "csrf": waiting.csrf_token,
+            "email": email,
+            "error": error,
+            "login_url": f"/u/login?{urlencode({'state': waiting.id})}",
+        },
+        status_code=status_code or (400 if error else 200),
+    )
 
 
 # --- consent -----------------------------------------------------------------
@@ -448,4 +507,5 @@ def routes() -> list[Route]:
         Route("/u/login", _by_method(login_page, login), methods=["GET", "POST"]),
         Route("/u/signup", _by_method(signup_page, signup), methods=["GET", "POST"]),
         Route("/u/consent", _by_method(consent_page, consent), methods=["GET", "POST"]),
+        Route("/u/reset-password", _by_method(forgot_page, forgot), methods=["GET", "POST"]),
     ]
