@@ -227,7 +227,6 @@ def test_the_preview_shows_both_tokens_and_the_metadata() -> None:
                 "aud": "https://api.example.com/",
                 "client_id": "notes-web",
                 "azp": "notes-web",
-                "gty": "authorization_code",
                 "scope": "read:notes write:notes",
             },
         },
@@ -245,7 +244,7 @@ def test_the_preview_shows_both_tokens_and_the_metadata() -> None:
     refresh = event(audience=None, transaction={"protocol": "oauth2-refresh-token"})
     shown = POINT.preview(refresh, POINT.initial(refresh), None, SERVER)
     assert "aud" not in shown["access_token"]["claims"]
-    assert shown["access_token"]["claims"]["gty"] == "refresh_token"
+    assert "gty" not in shown["access_token"]["claims"]  # as in Auth0, a person's token has none
 
 
 # --- in the sandbox, through the flow engine ---------------------------------------------
