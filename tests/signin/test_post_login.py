@@ -5,13 +5,14 @@ hook acts only for its test's own client: the server is shared."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
-from tests.conftest import Server, unique
+from tests.conftest import Server, run_server, unique
 from tests.signin.helpers import (
     CALLBACK,
     authorize_params,
@@ -132,3 +133,49 @@ def test_a_hook_denies_and_the_callback_says_why(
         sign_in(person, params, email)
         silent = person.get("/authorize", params={**params, "prompt": "none"})
         assert query_of(silent.headers["location"])["error"] == "login_required"
+
+
+PROTOCOL_CLAIM = """
+def on_execute_post_login(event, api):
+    protocol = event["transaction"]["protocol"]
+    api.access_token.set_custom_claim("https://example.com/protocol", protocol)
+"""
+
+
+def test_post_login_runs_again_on_refresh_when_configured(tmp_path: Path, backend: str) -> None:
+    with run_server(tmp_path, backend, post_login_on_refresh="true") as again:
+        app = create_web_app(again)
+        with again.api() as api:
+            created = api.post(
+                "/hooks",
+                json={
+                    "name": unique("protocol"),
+                    "triggerId": "post-login",
+                    "script": PROTOCOL_CLAIM,
+                    "enabled": True,
+                },
+            )
+            assert created.status_code == 201, created.text
+        email = new_person(again, app["client_id"])
+        verifier, challenge = pkce()
+        with browser(again) as person:
+            callback = sign_in(
+                person,
+                authorize_params(app["client_id"], challenge, scope="openid offline_access"),
+                email,
+            )
+        issued = exchange(again, app, callback, verifier).json()
+        first = jwt.decode(issued["access_token"], options={"verify_signature": False})
+        assert first["https://example.com/protocol"] == "oidc-basic-profile"
+        refreshed = httpx.post(
+            again.url + "/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": issued["refresh_token"],
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        claims = jwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})
+        assert claims["https://example.com/protocol"] == "oauth2-refresh-token"
