@@ -82,3 +82,13 @@ if [ "$extras" = dev ]; then
     (cd "$spa" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
 fi
+
+# The compatibility tests' tools: Auth0's Deploy CLI from npm (pinned by its lock
+# file, no install scripts).
+if [ "$extras" = dev ]; then
+  compat=tests/compat
+  if [ ! -f "$compat/node_modules/.package-lock.json" ] \
+    || [ "$compat/package-lock.json" -nt "$compat/node_modules/.package-lock.json" ]; then
+    (cd "$compat" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+fi

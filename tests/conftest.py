@@ -172,7 +172,8 @@ def _serve(env: dict[str, str], backend: str, tmp_path: Path) -> Iterator[Server
             [*AUTHHOOKS, "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        url = f"http://127.0.0.1:{port}"
+        scheme = "https" if env.get("AUTHHOOKS_TLS_CERTFILE") else "http"
+        url = f"{scheme}://127.0.0.1:{port}"
         _wait_ready(url, process, log)
         admin = json.loads((data_dir / "bootstrap-admin.json").read_text())
         yield Server(

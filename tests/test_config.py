@@ -75,3 +75,10 @@ def test_unknown_key_in_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_master_key_is_not_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHHOOKS_MASTER_KEY", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=")
     assert "c2VjcmV0" not in repr(Settings())
+
+
+def test_tls_files_go_together_and_make_the_default_issuer_https(tmp_path: Path) -> None:
+    served = Settings(tls_certfile=tmp_path / "cert.pem", tls_keyfile=tmp_path / "key.pem")
+    assert served.issuer == "https://127.0.0.1:8000/"
+    with pytest.raises(ValidationError, match="set both, or neither"):
+        Settings(tls_certfile=tmp_path / "cert.pem")

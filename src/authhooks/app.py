@@ -22,6 +22,7 @@ from authhooks.api import (
     logs,
     points,
     resource_servers,
+    tenant,
     tickets,
     users,
 )
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     ):
         management.include_router(module.router)
     management.include_router(users.by_email)
+    management.include_router(tenant.router)
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())

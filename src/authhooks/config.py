@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Used when a token request names no audience (Auth0's tenant "default audience").
     default_audience: str = ""
     workers: int = Field(default=1, ge=1, le=64)
+    # Serve HTTPS directly (PEM files), for tools that speak only https — Auth0's
+    # SDKs and Deploy CLI — without a proxy in front; the default issuer is then https.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     # Give each server process a CPU of its own, shared with its hook workers:
     # a hook call then wakes a worker on the same CPU (see bench/README.md).
     pin_cpus: bool = False
@@ -208,8 +212,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both, or neither")
         if not self.issuer:
-            self.issuer = f"http://{self.host}:{self.port}/"
+            scheme = "https" if self.tls_certfile is not None else "http"
+            self.issuer = f"{scheme}://{self.host}:{self.port}/"
         if not self.issuer.endswith("/"):
             self.issuer += "/"
         if not self.database_url:

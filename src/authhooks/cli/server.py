@@ -222,6 +222,11 @@ def _serve(settings: Settings, profile: str | None) -> None:
         raise typer.Exit(2) from None
     from authhooks.serving import PROTOCOL, Supervisor
 
+    for tls_file in (settings.tls_certfile, settings.tls_keyfile):
+        if tls_file is not None and not tls_file.is_file():
+            console.print(f"[red]TLS:[/red] {escape(str(tls_file))} is not a readable file")
+            raise typer.Exit(2)
+
     console.print(
         f"Issuer: [bold]{settings.issuer}[/bold]  (listening on {settings.host}:{settings.port})"
     )
@@ -238,6 +243,8 @@ def _serve(settings: Settings, profile: str | None) -> None:
         server_header=False,
         # In-flight requests may take a hook's longest timeout to finish.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
     )
     # Once per serve, in the server's log (the config above set logging up), not
     # once per worker process.

@@ -13,6 +13,8 @@ _RESOURCES = {
     "hooks": "hooks, their versions and secrets",
     "admins": "dashboard admin users",
     "sessions": "people's sign-in sessions",
+    "connections": "the database connection",
+    "tenant_settings": "tenant settings",
 }
 _ACTIONS = ("read", "create", "update", "delete")
 
