@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import Field, field_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from authhooks.api import auth0_fields as auth0
 from authhooks.api.auth import Caller, ensure_holds, require, services
-from authhooks.api.models import Body, Name, Out, Patch
+from authhooks.api.models import Auth0Body, Body, Name, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.errors import InvalidInput
 from authhooks.identity import clients
 from authhooks.identity.oauth2.grants import GRANT_TYPES
 from authhooks.services import Services
@@ -98,8 +106,13 @@ class RefreshTokenOut(Out):
     infinite_idle_token_lifetime: bool
 
 
-class BrowserSettings(Body):
-    """What a client people sign in to by browser registers (Auth0's fields)."""
+class BrowserSettings(Auth0Body):
+    """What a client people sign in to by browser registers (Auth0's fields), and
+    Auth0's fields of no effect."""
+
+    auth0_fields = auth0.CLIENT_NO_EFFECT
+    read_only = auth0.CLIENT_READ_ONLY
+    refused = auth0.CLIENT_REFUSED
 
     callbacks: URIs | None = None
     allowed_logout_urls: URIs | None = None
@@ -141,6 +154,11 @@ class ClientCreate(BrowserSettings):
     _grants = field_validator("grant_types")(_check_grant_types)
     _metadata = field_validator("client_metadata")(_check_metadata)
 
+    @model_validator(mode="after")
+    def _nothing_read_only(self) -> Self:
+        self.refuse_read_only()
+        return self
+
 
 class ClientUpdate(Patch, BrowserSettings):
     name: Name | None = None
@@ -171,6 +189,12 @@ class ClientOut(Out):
     refresh_token: RefreshTokenOut
     created_at: datetime
     updated_at: datetime
+    auth0_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _with_auth0_settings(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Auth0's fields of no effect, answered back as they were sent.
+        return {**self.auth0_settings, **handler(self)}
 
     @field_validator("refresh_token", mode="before")
     @classmethod
@@ -183,6 +207,11 @@ class ClientOut(Out):
 
 class ClientWithSecret(ClientOut):
     client_secret: str = Field(description="Shown only in this response; store it now.")
+
+
+def _with_secret(client: Any, secret: str) -> ClientWithSecret:
+    # Every field as read, Auth0's of no effect included, and the secret this once.
+    return ClientWithSecret(**vars(ClientOut.model_validate(client)), client_secret=secret)
 
 
 @router.post("", status_code=201, response_model=ClientWithSecret)
@@ -203,10 +232,9 @@ def create_client(
             signup_enabled=body.signup_enabled,
             settings=body.settings(),
         )
+        client.auth0_settings = dict(body.no_effect)
         session.flush()
-        out = ClientWithSecret(
-            **ClientOut.model_validate(client).model_dump(), client_secret=secret
-        )
+        out = _with_secret(client, secret)
     found.directory.invalidate()
     return out
 
@@ -243,6 +271,12 @@ def update_client(
     changes = body.model_dump(exclude_unset=True, exclude=set(BrowserSettings.model_fields))
     changes.update(body.settings())
     with found.database.session() as session:
+        current = clients.get_client(session, client_id)
+        changed = body.changed_read_only(ClientOut.model_validate(current).model_dump(mode="json"))
+        if changed:
+            raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
+        if body.no_effect:
+            changes["auth0_settings"] = {**current.auth0_settings, **body.no_effect}
         out = ClientOut.model_validate(clients.update_client(session, client_id, changes))
     found.directory.invalidate()
     return out
@@ -271,8 +305,6 @@ def rotate_secret(
         held = clients.granted_scopes(session, client_id, found.settings.management_audience)
         ensure_holds(caller, held, "rotate this client's secret")
         client, secret = clients.rotate_client_secret(session, found.hasher, client_id)
-        out = ClientWithSecret(
-            **ClientOut.model_validate(client).model_dump(), client_secret=secret
-        )
+        out = _with_secret(client, secret)
     found.directory.invalidate()
     return out

@@ -12,15 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
+from authhooks.api.models import Auth0Body, Out, Patch
 from authhooks.api.models import Body as RequestBody
-from authhooks.api.models import Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.egress.rules import parse_rule
+from authhooks.errors import InvalidInput
 from authhooks.flows import deliveries
 from authhooks.flows.runner import Trial
 from authhooks.hooks import dependencies as hook_dependencies
@@ -113,7 +115,10 @@ class HookCreate(RequestBody):
     dependencies: Dependencies = Field(default_factory=dict)
 
 
-class HookUpdate(Patch):
+class HookUpdate(Patch, Auth0Body):
+    # What a GET answers and no PATCH sets: sent back unchanged, it is fine.
+    read_only = frozenset({"id", "triggerId", "resolved", "version", "created_at", "updated_at"})
+
     name: Name | None = None
     script: Script | None = None
     runtime: Runtime | None = Field(
@@ -263,6 +268,16 @@ async def update_hook(
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
     changes = body.model_dump(exclude_unset=True)
+    if body.echoed:
+
+        def shown() -> dict[str, Any]:
+            with found.database.session() as session:
+                hook = store.get_hook(session, hook_id)
+                return _out(hook, store.current_code(session, hook)).model_dump(mode="json")
+
+        changed = body.changed_read_only(await run_sync(shown))
+        if changed:
+            raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
     updated, code = await found.lifecycle.update(
         hook_id,
         changes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,6 +16,47 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+class Auth0Body(Body):
+    """A body in Auth0's shape, as its SDKs and Deploy CLI send it: Auth0's own
+    fields that mean nothing here (``auth0_fields``) are set aside, to be stored
+    and answered back as sent; fields that a GET answers but no request sets
+    (``read_only``) are set aside, to be compared with the stored ones (a GET
+    sent back unchanged is fine, a change is a 400); ``refused`` fields get a 400
+    saying why. Any other unknown field is still an error."""
+
+    auth0_fields: ClassVar[frozenset[str]] = frozenset()
+    read_only: ClassVar[frozenset[str]] = frozenset()
+    refused: ClassVar[Mapping[str, str]] = {}
+
+    no_effect: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    echoed: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_aside(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for own in ("no_effect", "echoed"):
+            if own in data:
+                raise ValueError(f"{own}: Extra inputs are not permitted")
+        for name, why in cls.refused.items():
+            if name in data:
+                raise ValueError(f"{name}: {why}")
+        rest = dict(data)
+        rest["no_effect"] = {k: rest.pop(k) for k in list(rest) if k in cls.auth0_fields}
+        rest["echoed"] = {k: rest.pop(k) for k in list(rest) if k in cls.read_only}
+        return rest
+
+    def refuse_read_only(self) -> None:
+        """On create, a read-only field has nothing to equal: it is an error."""
+        if self.echoed:
+            raise ValueError(f"{', '.join(sorted(self.echoed))}: read-only")
+
+    def changed_read_only(self, current: Mapping[str, Any]) -> list[str]:
+        """The read-only fields sent with a value other than ``current``'s (JSON form)."""
+        return sorted(name for name, value in self.echoed.items() if current.get(name) != value)
+
+
 class Patch(Body):
     """A partial update: absent fields stay as they are; null only where ``nullable`` says."""
 
@@ -24,8 +66,14 @@ class Patch(Body):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            # Auth0's fields of no effect, and read-only ones, are taken as sent.
+            aside = getattr(cls, "auth0_fields", frozenset()) | getattr(
+                cls, "read_only", frozenset()
+            )
             nulls = [
-                key for key, value in data.items() if value is None and key not in cls.nullable
+                key
+                for key, value in data.items()
+                if value is None and key not in cls.nullable and key not in aside
             ]
             if nulls:
                 raise ValueError(f"{', '.join(nulls)} cannot be null")

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from authhooks.api import auth0_fields as auth0
 from authhooks.api.auth import Caller, require, services
-from authhooks.api.models import Body, Name, Out, Patch, ScopeValue
+from authhooks.api.models import Auth0Body, Body, Name, Out, Patch, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.errors import InvalidInput
 from authhooks.identity import clients
 from authhooks.services import Services
 
@@ -52,7 +61,11 @@ def _unique_scopes(value: list[Scope] | None) -> list[Scope] | None:
 Scopes = Annotated[list[Scope], Field(max_length=1000)]
 
 
-class ResourceServerCreate(Body):
+class ResourceServerCreate(Auth0Body):
+    auth0_fields = auth0.RESOURCE_SERVER_NO_EFFECT
+    read_only = auth0.RESOURCE_SERVER_READ_ONLY
+    refused = auth0.RESOURCE_SERVER_REFUSED
+
     name: Name
     identifier: Identifier
     scopes: Scopes = Field(default_factory=list)
@@ -60,9 +73,18 @@ class ResourceServerCreate(Body):
 
     _unique = field_validator("scopes")(_unique_scopes)
 
+    @model_validator(mode="after")
+    def _nothing_read_only(self) -> Self:
+        self.refuse_read_only()
+        return self
 
-class ResourceServerUpdate(Patch):
+
+class ResourceServerUpdate(Patch, Auth0Body):
     nullable = frozenset({"token_lifetime"})
+    auth0_fields = auth0.RESOURCE_SERVER_NO_EFFECT
+    # Its identifier is the audience of every token issued for it: never changed.
+    read_only = auth0.RESOURCE_SERVER_READ_ONLY | {"identifier"}
+    refused = auth0.RESOURCE_SERVER_REFUSED
 
     name: Name | None = None
     scopes: Scopes | None = None
@@ -80,6 +102,12 @@ class ResourceServerOut(Out):
     is_system: bool
     created_at: datetime
     updated_at: datetime
+    auth0_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_serializer(mode="wrap")
+    def _with_auth0_settings(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Auth0's fields of no effect, answered back as they were sent.
+        return {**self.auth0_settings, **handler(self)}
 
 
 @router.post("", status_code=201, response_model=ResourceServerOut)
@@ -97,6 +125,7 @@ def create_resource_server(
             scopes=[scope.model_dump() for scope in body.scopes],
             token_lifetime=body.token_lifetime,
         )
+        server.auth0_settings = dict(body.no_effect)
         session.flush()
         out = ResourceServerOut.model_validate(server)
     found.directory.invalidate()
@@ -136,6 +165,13 @@ def update_resource_server(
 ) -> ResourceServerOut:
     changes = body.model_dump(exclude_unset=True)
     with found.database.session() as session:
+        current = clients.get_resource_server(session, id)
+        shown = ResourceServerOut.model_validate(current).model_dump(mode="json")
+        changed = body.changed_read_only(shown)
+        if changed:
+            raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
+        if body.no_effect:
+            changes["auth0_settings"] = {**current.auth0_settings, **body.no_effect}
         server = clients.update_resource_server(session, id, changes)
         out = ResourceServerOut.model_validate(server)
     found.directory.invalidate()

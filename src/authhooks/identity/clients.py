@@ -314,7 +314,10 @@ def list_resource_servers(
 def update_resource_server(
     session: Session, id_or_identifier: str, changes: dict[str, Any]
 ) -> models.ResourceServer:
-    server = _changeable(get_resource_server(session, id_or_identifier))
+    server = get_resource_server(session, id_or_identifier)
+    if all(getattr(server, field) == value for field, value in changes.items()):
+        return server  # nothing changes (Auth0's tools send back what they read)
+    _changeable(server)
     for field, value in changes.items():
         setattr(server, field, value)
     if "scopes" in changes:

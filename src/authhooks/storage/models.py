@@ -122,6 +122,8 @@ class Client(Base):
     is_first_party: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # Auth0's refresh_token object: rotation_type, expiration_type, lifetimes.
     refresh_token: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    # Auth0's fields that mean nothing here, kept as sent (docs/management-api.md).
+    auth0_settings: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
@@ -136,6 +138,8 @@ class ResourceServer(Base):
     scopes: Mapped[list[Any]] = mapped_column(nullable=False)
     token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_system: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Auth0's fields that mean nothing here, kept as sent (docs/management-api.md).
+    auth0_settings: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 

@@ -19,32 +19,23 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_EMPTY_LIST = sa.text("'[]'")
-_EMPTY_OBJECT = sa.text("'{}'")
-
 
 def _when() -> sa.Column[object]:
     return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("clients") as table:
-        for name in ("callbacks", "allowed_logout_urls", "web_origins", "allowed_origins"):
-            table.add_column(sa.Column(name, sa.JSON(), nullable=False, server_default=_EMPTY_LIST))
-        table.add_column(
-            sa.Column(
-                "token_endpoint_auth_method",
-                sa.String(32),
-                nullable=False,
-                server_default="client_secret_post",
-            )
-        )
-        table.add_column(
-            sa.Column("is_first_party", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
-        table.add_column(
-            sa.Column("refresh_token", sa.JSON(), nullable=False, server_default=_EMPTY_OBJECT)
-        )
+    # Plain ADD COLUMN, written out: alembic copies a SQLite table to add a column
+    # with a default, and dropping the old copy, with foreign keys on, deletes
+    # every grant and session of every client by cascade.
+    for name in ("callbacks", "allowed_logout_urls", "web_origins", "allowed_origins"):
+        op.execute(f"ALTER TABLE clients ADD COLUMN {name} JSON NOT NULL DEFAULT '[]'")
+    op.execute(
+        "ALTER TABLE clients ADD COLUMN token_endpoint_auth_method VARCHAR(32) NOT NULL "
+        "DEFAULT 'client_secret_post'"
+    )
+    op.execute("ALTER TABLE clients ADD COLUMN is_first_party BOOLEAN NOT NULL DEFAULT true")
+    op.execute("ALTER TABLE clients ADD COLUMN refresh_token JSON NOT NULL DEFAULT '{}'")
     op.execute(
         "UPDATE clients SET token_endpoint_auth_method = 'none' WHERE app_type IN ('spa', 'native')"
     )
@@ -158,14 +149,13 @@ def downgrade() -> None:
     op.drop_table("authorization_codes")
     op.drop_table("authorization_transactions")
     op.drop_table("login_sessions")
-    with op.batch_alter_table("clients") as table:
-        for name in (
-            "refresh_token",
-            "is_first_party",
-            "token_endpoint_auth_method",
-            "allowed_origins",
-            "web_origins",
-            "allowed_logout_urls",
-            "callbacks",
-        ):
-            table.drop_column(name)
+    for name in (
+        "refresh_token",
+        "is_first_party",
+        "token_endpoint_auth_method",
+        "allowed_origins",
+        "web_origins",
+        "allowed_logout_urls",
+        "callbacks",
+    ):
+        op.execute(f"ALTER TABLE clients DROP COLUMN {name}")

@@ -1,0 +1,72 @@
+"""Auth0's fields that mean nothing here are accepted and answered back as sent
+(docs/management-api.md, "Accepted, no effect"); read-only fields sent back
+unchanged are fine, changed they are a 400; fields that would set a secret are
+refused; anything else unknown is still an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from authhooks.api.auth0_fields import CLIENT_NO_EFFECT, RESOURCE_SERVER_NO_EFFECT
+from tests.api.helpers import assert_api_error, create_client
+from tests.conftest import Server, unique
+
+SENT = {"auth0": True, "nested": {"kept": ["as", "sent"]}}
+
+
+@pytest.mark.parametrize("field", sorted(CLIENT_NO_EFFECT))
+def test_a_clients_auth0_field_is_stored_and_returned(server: Server, field: str) -> None:
+    with server.api() as api:
+        created = create_client(api, **{field: SENT})
+        assert created[field] == SENT
+        changed = api.patch(f"/clients/{created['client_id']}", json={field: {"second": 2}})
+        assert changed.status_code == 200, changed.text
+        assert api.get(f"/clients/{created['client_id']}").json()[field] == {"second": 2}
+
+
+@pytest.mark.parametrize("field", sorted(RESOURCE_SERVER_NO_EFFECT))
+def test_an_apis_auth0_field_is_stored_and_returned(server: Server, field: str) -> None:
+    with server.api() as api:
+        created = api.post(
+            "/resource-servers",
+            json={"name": unique("api"), "identifier": f"https://{unique('a')}/", field: SENT},
+        )
+        assert created.status_code == 201, created.text
+        assert api.get(f"/resource-servers/{created.json()['id']}").json()[field] == SENT
+
+
+def test_read_only_fields_sent_back_unchanged_are_fine(server: Server) -> None:
+    with server.api() as api:
+        created = create_client(api, oidc_conformant=True)
+        read = api.get(f"/clients/{created['client_id']}").json()
+        assert api.patch(f"/clients/{created['client_id']}", json=read).status_code == 200
+        moved = api.patch(
+            f"/clients/{created['client_id']}", json={"created_at": "2001-01-01T00:00:00Z"}
+        )
+        assert_api_error(moved, 400, "created_at: read-only")
+        secret = api.patch(f"/clients/{created['client_id']}", json={"client_secret": "x"})
+        assert_api_error(secret, 400, "rotate-secret")
+        unknown = api.patch(f"/clients/{created['client_id']}", json={"no_such_field": 1})
+        assert_api_error(unknown, 400, "no_such_field")
+        # The system API (the management API) takes back what it answers, unchanged.
+        system = next(
+            each
+            for each in api.get("/resource-servers", params={"per_page": 100}).json()
+            if each["is_system"]
+        )
+        same = api.patch(f"/resource-servers/{system['id']}", json=system)
+        assert same.status_code == 200, same.text
+        renamed = api.patch(f"/resource-servers/{system['id']}", json={"name": "mine"})
+        assert_api_error(renamed, 400, "system resource server")
+        hook = api.post(
+            "/hooks",
+            json={
+                "name": unique("hook"),
+                "triggerId": "credentials-exchange",
+                "script": "def credentials_exchange(client, scope, audience, context):\n"
+                "    return {}\n",
+            },
+        ).json()
+        assert api.patch(f"/hooks/{hook['id']}", json=hook).status_code == 200
+        moved_hook = api.patch(f"/hooks/{hook['id']}", json={"triggerId": "post-login"})
+        assert_api_error(moved_hook, 400, "triggerId: read-only")
