@@ -70,3 +70,10 @@ def test_read_only_fields_sent_back_unchanged_are_fine(server: Server) -> None:
         assert api.patch(f"/hooks/{hook['id']}", json=hook).status_code == 200
         moved_hook = api.patch(f"/hooks/{hook['id']}", json={"triggerId": "post-login"})
         assert_api_error(moved_hook, 400, "triggerId: read-only")
+
+
+def test_auth0_search_syntax_is_refused_not_answered_empty(server: Server) -> None:
+    with server.api() as api:
+        refused = api.get("/users", params={"q": 'email:"a@example.com"', "search_engine": "v3"})
+        assert_api_error(refused, 400, "search syntax")
+        assert api.get("/users", params={"q": "example.com"}).status_code == 200

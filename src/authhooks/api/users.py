@@ -140,6 +140,13 @@ def list_users(
         str | None, Query(max_length=200, description="part of an email or username")
     ] = None,
 ) -> Any:
+    if q is not None and ":" in q and "@" not in q.split(":", 1)[0]:
+        # Auth0's search syntax (field:value, AND, OR): answered with a refusal that
+        # says so, rather than an empty list that would read as "nobody".
+        raise InvalidInput(
+            "Auth0's search syntax (field:value) is not supported here: use email=<address>, "
+            "or q=<part of an email or username>"
+        )
     with found.database.session() as session:
         rows, total = store.list_users(
             session, email=email, search=q, offset=page.offset, limit=page.per_page
