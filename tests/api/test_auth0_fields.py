@@ -40,10 +40,15 @@ def test_read_only_fields_sent_back_unchanged_are_fine(server: Server) -> None:
         created = create_client(api, oidc_conformant=True)
         read = api.get(f"/clients/{created['client_id']}").json()
         assert api.patch(f"/clients/{created['client_id']}", json=read).status_code == 200
-        moved = api.patch(
+        # Timestamps are the server's to keep: sent back from an older read, they are
+        # ignored; the id is not.
+        older = api.patch(
             f"/clients/{created['client_id']}", json={"created_at": "2001-01-01T00:00:00Z"}
         )
-        assert_api_error(moved, 400, "created_at: read-only")
+        assert older.status_code == 200, older.text
+        assert older.json()["created_at"] == read["created_at"]
+        moved = api.patch(f"/clients/{created['client_id']}", json={"client_id": "another"})
+        assert_api_error(moved, 400, "client_id: read-only")
         secret = api.patch(f"/clients/{created['client_id']}", json={"client_secret": "x"})
         assert_api_error(secret, 400, "rotate-secret")
         unknown = api.patch(f"/clients/{created['client_id']}", json={"no_such_field": 1})
@@ -77,3 +82,22 @@ def test_auth0_search_syntax_is_refused_not_answered_empty(server: Server) -> No
         refused = api.get("/users", params={"q": 'email:"a@example.com"', "search_engine": "v3"})
         assert_api_error(refused, 400, "search syntax")
         assert api.get("/users", params={"q": "example.com"}).status_code == 200
+
+
+def test_settings_the_servers_configuration_holds_take_only_what_they_answer(
+    server: Server,
+) -> None:
+    with server.api() as api:
+        settings = api.get("/tenants/settings").json()
+        assert api.patch("/tenants/settings", json=settings).status_code == 200
+        changed = api.patch("/tenants/settings", json={"friendly_name": "mine"})
+        assert_api_error(changed, 400, "friendly_name")
+        connection = api.get("/connections/con_default").json()
+        assert api.patch(
+            "/connections/con_default", json={"options": connection["options"]}
+        ).is_success
+        refused = api.patch("/connections/con_default", json={"options": {"disable_signup": True}})
+        assert_api_error(refused, 400, "disable_signup")
+        assert api.put("/guardian/policies", json=[]).json() == []
+        mfa = api.put("/guardian/policies", json=["all-applications"])
+        assert_api_error(mfa, 403, "multi-factor")

@@ -70,7 +70,7 @@ call(
 )
 call(
     "update_client_read_only",
-    lambda: management.clients.update(app["client_id"], {"created_at": "2001-01-01T00:00:00.000Z"}),
+    lambda: management.clients.update(app["client_id"], {"client_id": "another"}),
 )
 call("set_secret", lambda: management.clients.update(app["client_id"], {"client_secret": "x"}))
 hook = call(

@@ -67,7 +67,7 @@ def test_a_teams_scripts_work_unchanged(tls_server: Server, tls: Tls) -> None:
     # Refusals carry Auth0's shape, so the SDK shows their code and text.
     read_only = results["update_client_read_only"]
     assert read_only["status"] == 400
-    assert "created_at: read-only" in read_only["message"]
+    assert "client_id: read-only" in read_only["message"]
     assert "rotate-secret" in results["set_secret"]["message"]
     assert results["bad_client"]["status"] == 400
     assert "name" in results["bad_client"]["message"]

@@ -2,7 +2,8 @@
 ``a0deploy export`` reads every resource type it knows, and completes — what
 authhooks has (clients, APIs, grants, hooks, the database connection, tenant
 settings) exported as it is, what it does not have (rules, flows, MFA, …)
-exported as none."""
+exported as none; ``a0deploy import`` of that export, unchanged, succeeds and
+changes nothing: a second export is byte for byte the first."""
 
 from __future__ import annotations
 
@@ -48,9 +49,7 @@ def a0deploy(server: Server, tls: Tls, work: Path, *args: str) -> subprocess.Com
     )
 
 
-def test_an_export_reads_everything_and_completes(
-    tls_server: Server, tls: Tls, tmp_path: Path
-) -> None:
+def test_an_export_imports_back_unchanged(tls_server: Server, tls: Tls, tmp_path: Path) -> None:
     audience = f"https://{unique('api')}.example.com/"
     with tls_server.api() as api:
         made_api = api.post(
@@ -63,6 +62,17 @@ def test_an_export_reads_everything_and_completes(
         )
         assert made_api.status_code == 201, made_api.text
         client = api.post("/clients", json={"name": unique("worker")}).json()
+        web = api.post(
+            "/clients",
+            json={
+                "name": unique("web"),
+                "app_type": "regular_web",
+                "callbacks": ["https://app.example.com/callback"],
+                "oidc_conformant": True,
+                "jwt_configuration": {"alg": "RS256"},
+            },
+        )
+        assert web.status_code == 201, web.text
         granted = api.post(
             "/client-grants",
             json={"client_id": client["client_id"], "audience": audience, "scope": ["read:notes"]},
@@ -86,3 +96,10 @@ def test_an_export_reads_everything_and_completes(
     assert database["strategy"] == "auth0"
     assert tenant["rules"] == []
     assert tenant["rulesConfigs"] == []
+
+    imported = a0deploy(tls_server, tls, tmp_path, "import", "-i", "export/tenant.yaml")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    again = a0deploy(tls_server, tls, tmp_path, "export", "-f", "yaml", "-o", "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    first = (tmp_path / "export" / "tenant.yaml").read_text()
+    assert (tmp_path / "again" / "tenant.yaml").read_text() == first

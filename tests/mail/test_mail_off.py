@@ -1,5 +1,5 @@
 """A server with no SMTP server: it says so once at start; what needs mail answers
-501, saying so; links an admin hands over work all the same."""
+400 mail_not_configured, saying so; links an admin hands over work all the same."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def test_change_password_says_mail_is_not_configured(no_mail: tuple[Server, Path
     assert signup(server, app["client_id"], email).status_code == 200  # no mail, no error
     for address in (email, new_email()):
         answer = ask_reset(server, app["client_id"], address)
-        assert answer.status_code == 501, answer.text
+        assert answer.status_code == 400, answer.text
         body = answer.json()
         assert body["code"] == "mail_not_configured"
-        assert body["statusCode"] == 501
+        assert body["statusCode"] == 400
         assert "SMTP" in body["description"]
     # Its own mistakes are still told first.
     assert ask_reset(server, "nothing", email).status_code == 400
@@ -58,10 +58,10 @@ def test_the_management_api_without_mail(no_mail: tuple[Server, Path]) -> None:
         refused = api.post(
             "/users", json={"email": new_email(), "password": PASSWORD, "verify_email": True}
         )
-        assert refused.status_code == 501
+        assert refused.status_code == 400
         assert refused.json()["errorCode"] == "mail_not_configured"
         job = api.post("/jobs/verification-email", json={"user_id": user_id})
-        assert job.status_code == 501
+        assert job.status_code == 400
         assert "SMTP" in job.json()["message"]
 
         # A link to hand over needs no mail.

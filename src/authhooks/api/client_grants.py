@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from authhooks.api.auth import Caller, ensure_holds, require, services
-from authhooks.api.models import Body, Out, ScopeValue
+from authhooks.api.models import Auth0Body, Body, Out, ScopeValue
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.errors import InvalidInput
 from authhooks.identity import clients
 from authhooks.services import Services
 
@@ -26,7 +27,10 @@ class ClientGrantCreate(Body):
     scope: ScopeList
 
 
-class ClientGrantUpdate(Body):
+class ClientGrantUpdate(Auth0Body):
+    # What a GET answers and no PATCH sets: sent back unchanged, it is fine.
+    read_only = frozenset({"id", "client_id", "audience", "created_at", "updated_at"})
+
     scope: ScopeList
 
 
@@ -114,7 +118,13 @@ def update_client_grant(
     found: Annotated[Services, Depends(services)],
 ) -> ClientGrantOut:
     with found.database.session() as session:
-        if clients.get_client_grant(session, id).audience == found.settings.management_audience:
+        current = clients.get_client_grant(session, id)
+        changed = body.changed_read_only(
+            ClientGrantOut.model_validate(current).model_dump(mode="json")
+        )
+        if changed:
+            raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
+        if current.audience == found.settings.management_audience:
             ensure_holds(caller, body.scope, "update this grant")
         grant = clients.update_client_grant(session, id, list(dict.fromkeys(body.scope)))
         out = ClientGrantOut.model_validate(grant)

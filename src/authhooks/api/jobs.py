@@ -36,7 +36,7 @@ async def verification_email(
     _: Annotated[Caller, Depends(require("update:users"))],
     found: Annotated[Services, Depends(services)],
 ) -> JobOut:
-    """501 ``mail_not_configured`` when this server sends no mail."""
+    """400 ``mail_not_configured`` when this server sends no mail."""
     mail_id = await found.email_verification.send(body.user_id)
     return JobOut(
         type="verification_email",

@@ -16,6 +16,10 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+# Read-only fields the server keeps up by itself: never compared.
+_INFORMATIONAL = frozenset({"created_at", "updated_at", "version", "resolved"})
+
+
 class Auth0Body(Body):
     """A body in Auth0's shape, as its SDKs and Deploy CLI send it: Auth0's own
     fields that mean nothing here (``auth0_fields``) are set aside, to be stored
@@ -53,8 +57,15 @@ class Auth0Body(Body):
             raise ValueError(f"{', '.join(sorted(self.echoed))}: read-only")
 
     def changed_read_only(self, current: Mapping[str, Any]) -> list[str]:
-        """The read-only fields sent with a value other than ``current``'s (JSON form)."""
-        return sorted(name for name, value in self.echoed.items() if current.get(name) != value)
+        """The read-only fields that name the object (its id, its point, ...) sent with
+        a value other than ``current``'s (JSON form). What the server keeps up by
+        itself (timestamps, version numbers) and Auth0's fields it has no value for
+        are only informational: tools send back what they read, perhaps an edit ago."""
+        return sorted(
+            name
+            for name, value in self.echoed.items()
+            if name in current and name not in _INFORMATIONAL and current[name] != value
+        )
 
 
 class Patch(Body):

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from sqlalchemy import select
 
 from authhooks.api.auth import Caller, authenticate, require, services
 from authhooks.api.errors import ApiError
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
-from authhooks.errors import NotFound
+from authhooks.errors import InvalidInput, NotFound
 from authhooks.points import shapes
 from authhooks.services import Services
 from authhooks.storage import models
@@ -216,6 +216,14 @@ async def guardian_policies(_: Authenticated) -> list[Any]:
     return []  # no multi-factor authentication, so no policy asks for it
 
 
+@router.put("/guardian/policies", include_in_schema=False)
+async def set_guardian_policies(_: Authenticated, policies: list[str]) -> list[str]:
+    # "No policy" is what is here already; any other is multi-factor authentication.
+    if policies:
+        raise FeatureNotEnabled("authhooks has no multi-factor authentication")
+    return []
+
+
 @router.get("/custom-domains", include_in_schema=False)
 async def custom_domains(_: Authenticated) -> list[Any]:
     return []  # the issuer is the domain: AUTHHOOKS_ISSUER
@@ -288,3 +296,100 @@ async def prompt_text(prompt: str, language: str, _: Authenticated) -> dict[str,
 @router.get("/prompts/{prompt}/partials", include_in_schema=False)
 async def prompt_partials(prompt: str, _: Authenticated) -> dict[str, Any]:
     return {}
+
+
+# Settings that the server's configuration holds (docs/operations.md) take a
+# PATCH of what they answer — an import of an unchanged export — and refuse any
+# change with the setting to change instead.
+
+
+def _as_answered(current: dict[str, Any], sent: dict[str, Any], where: str) -> dict[str, Any]:
+    changed = sorted(name for name, value in sent.items() if current.get(name, value) != value)
+    if changed:
+        raise InvalidInput(f"{', '.join(changed)}: {where}")
+    return current
+
+
+@router.patch("/attack-protection/brute-force-protection", include_in_schema=False)
+def set_brute_force_protection(
+    caller: Annotated[Caller, Depends(require("update:tenant_settings"))],
+    found: Annotated[Services, Depends(services)],
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    current = brute_force_protection(caller, found)
+    return _as_answered(current, body, "set by AUTHHOOKS_LOGIN_MAX_FAILURES_PER_USER")
+
+
+@router.patch("/attack-protection/suspicious-ip-throttling", include_in_schema=False)
+def set_suspicious_ip_throttling(
+    caller: Annotated[Caller, Depends(require("update:tenant_settings"))],
+    found: Annotated[Services, Depends(services)],
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    current = suspicious_ip_throttling(caller, found)
+    return _as_answered(
+        current, body, "set by AUTHHOOKS_LOGIN_MAX_FAILURES_PER_IP and AUTHHOOKS_SIGNUP_MAX_PER_IP"
+    )
+
+
+@router.patch("/attack-protection/breached-password-detection", include_in_schema=False)
+async def set_breached_password_detection(
+    caller: Authenticated, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    current = await breached_password_detection(caller)
+    return _as_answered(current, body, "authhooks has no breached-password detection")
+
+
+@router.patch("/tenants/settings", include_in_schema=False)
+def set_tenant_settings(
+    caller: Annotated[Caller, Depends(require("update:tenant_settings"))],
+    found: Annotated[Services, Depends(services)],
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    current = tenant_settings(caller, found)
+    return _as_answered(current, body, "set by the server's settings (docs/operations.md)")
+
+
+@router.patch("/connections/{connection_id}", include_in_schema=False)
+def set_connection(
+    connection_id: str,
+    caller: Annotated[Caller, Depends(require("update:connections"))],
+    found: Annotated[Services, Depends(services)],
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    current = get_connection(connection_id, caller, found)
+    options = body.pop("options", None)
+    if options is not None:
+        _as_answered(current["options"], options, "set by the server's settings")
+    return _as_answered(current, body, "the database connection is the server's own")
+
+
+@router.patch("/prompts", include_in_schema=False)
+async def set_prompts(
+    caller: Authenticated, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    return _as_answered(await prompts(caller), body, "the hosted pages have no such setting")
+
+
+@router.get("/risk-assessments/settings", include_in_schema=False)
+async def risk_assessment(_: Authenticated) -> dict[str, Any]:
+    return {"enabled": False}
+
+
+@router.patch("/risk-assessments/settings", include_in_schema=False)
+async def set_risk_assessment(
+    _: Authenticated, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    return _as_answered(await risk_assessment(_), body, "authhooks has no risk assessment")
+
+
+@router.get("/risk-assessments/settings/new-device", include_in_schema=False)
+async def new_device(_: Authenticated) -> dict[str, Any]:
+    return {"remember_for": 0}
+
+
+@router.patch("/risk-assessments/settings/new-device", include_in_schema=False)
+async def set_new_device(
+    _: Authenticated, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    return _as_answered(await new_device(_), body, "authhooks has no risk assessment")

@@ -61,7 +61,7 @@ class UserCreate(Body):
     # Store the user without running pre- or post-user-registration (imports, fixes).
     skip_hooks: bool = False
     # Mail a verification link (Auth0's field); by default when email_verified is
-    # false and mail is on. True with mail off is 501.
+    # false and mail is on. True with mail off is 400 mail_not_configured.
     verify_email: bool | None = None
 
 

@@ -269,7 +269,14 @@ class Lifecycle:
                     f"(an empty set, say) with a script in {language}"
                 )
             dependencies = deployed.dependencies
-        return Code(script, language, self._declare(language, dependencies))
+        code = Code(script, language, self._declare(language, dependencies))
+        if (code.script, code.runtime, code.dependencies) == (
+            deployed.script,
+            deployed.runtime,
+            deployed.dependencies,
+        ):
+            return None  # the live version sent back (a tool's round trip): nothing new
+        return code
 
     def _declare(self, runtime: str, dependencies: Mapping[str, str]) -> dict[str, str]:
         return self._store().declare(runtime, dependencies) if dependencies else {}

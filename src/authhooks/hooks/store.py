@@ -200,6 +200,8 @@ def add_version(session: Session, hook: models.Hook, code: Code, author: str) ->
 
 def update_hook(session: Session, hook_id: str, changes: dict[str, Any]) -> models.Hook:
     hook = get_hook(session, hook_id)
+    if all(getattr(hook, name) == value for name, value in changes.items()):
+        return hook  # as it is: no change, and no new updated_at
     if "name" in changes:
         check_name_free(session, changes["name"], hook_id)
     for name, value in changes.items():

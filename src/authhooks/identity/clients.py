@@ -163,10 +163,13 @@ def update_client(session: Session, client_id: str, changes: dict[str, Any]) -> 
     ):
         changes["token_endpoint_auth_method"] = default_auth_method(new_type)
     settings = {key: changes.pop(key) for key in list(changes) if key in _SETTINGS}
+    before = {column.key: getattr(client, column.key) for column in models.Client.__table__.c}
     for field, value in changes.items():
         setattr(client, field, value)
     _apply_settings(client, settings)
     _check_client(client)
+    if all(getattr(client, key) == value for key, value in before.items()):
+        return client  # sent back as it is (a tool's round trip): no new updated_at
     client.updated_at = utcnow()
     bump_generation(session)
     return client
@@ -445,6 +448,8 @@ def client_grants_after(
 
 def update_client_grant(session: Session, grant_id: str, scope: list[str]) -> models.ClientGrant:
     grant = get_client_grant(session, grant_id)
+    if grant.scope == scope:
+        return grant  # sent back as it is: no new updated_at
     _check_scopes(get_resource_server(session, grant.audience), scope)
     grant.scope = scope
     grant.updated_at = utcnow()

@@ -152,9 +152,9 @@ class RateLimited(DbConnectionError):
 class MailNotConfigured(DbConnectionError):
     """change_password needs mail, and this server has no SMTP server configured."""
 
-    status = 501
+    status = 400
     code = "mail_not_configured"
-    name = "NotImplementedError"
+    name = "BadRequestError"
 
     def __init__(self) -> None:
         super().__init__(

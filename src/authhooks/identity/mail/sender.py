@@ -33,7 +33,9 @@ _MAX_REASON_CHARS = 300
 class MailOff(DomainError):
     """Mail is needed and this server has no SMTP server configured."""
 
-    status = 501
+    # 4xx: the request asks for what this server, as configured, does not do; no
+    # retry will help, and nothing failed (a 5xx would say the server did).
+    status = 400
     code = "mail_not_configured"
 
     def __init__(self) -> None:
@@ -103,7 +105,8 @@ def announce(settings: Settings) -> None:
     if smtp is None:
         log.warning(
             "mail is off (AUTHHOOKS_SMTP_HOST is not set): no password reset or email "
-            "verification mail is sent, and POST /dbconnections/change_password answers 501"
+            "verification mail is sent, and POST /dbconnections/change_password answers "
+            "400 mail_not_configured"
         )
     else:
         log.info("mail goes through %s", smtp.describe())
