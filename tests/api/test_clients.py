@@ -293,7 +293,8 @@ def test_patch_with_null_for_a_non_nullable_field_is_400(server: Server, field: 
     assert fetched[field] == created[field]
 
 
-@pytest.mark.parametrize("field", ["client_id", "client_secret", "created_at"])
+# (created_at sent back from an older read is ignored: test_auth0_fields.py.)
+@pytest.mark.parametrize("field", ["client_id", "client_secret"])
 def test_patch_of_a_read_only_field_is_400_naming_it(server: Server, field: str) -> None:
     with server.api() as api:
         created = create_client(api)

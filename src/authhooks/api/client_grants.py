@@ -31,7 +31,7 @@ class ClientGrantUpdate(Auth0Body):
     # What a GET answers and no PATCH sets: sent back unchanged, it is fine.
     read_only = frozenset({"id", "client_id", "audience", "created_at", "updated_at"})
 
-    scope: ScopeList
+    scope: ScopeList | None = None  # required; checked after the read-only fields
 
 
 class ClientGrantOut(Out):
@@ -124,6 +124,8 @@ def update_client_grant(
         )
         if changed:
             raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
+        if body.scope is None:
+            raise InvalidInput("scope: Field required")
         if current.audience == found.settings.management_audience:
             ensure_holds(caller, body.scope, "update this grant")
         grant = clients.update_client_grant(session, id, list(dict.fromkeys(body.scope)))
