@@ -83,6 +83,10 @@ def test_a_new_hook_in_the_actions_convention_completes_and_runs(server: Server)
         content.send_keys(Keys.ENTER)
         browser.execute_cdp_cmd("Input.insertText", {"text": "api.access"})
         content.send_keys(".")
+        if not offered(browser, lambda found: "deny" in found):
+            # On a busy machine the "." may land before the editor listens for it:
+            # ask for the completions as a person would (Ctrl+Space).
+            content.send_keys(Keys.CONTROL, " ")
         wait(browser, lambda b: "deny" in selected(b))
         content.send_keys(Keys.ESCAPE)
         content.send_keys(Keys.BACKSPACE * len("api.access."))
