@@ -94,13 +94,15 @@ if [ "$extras" = dev ]; then
 fi
 
 # ... and Auth0's Python SDK, as teams leaving Auth0 call the Management API with
-# it: its last 4.x (which still has a Hooks class), in a directory of its own so
-# that its dependencies never meet the server's.
+# it: the current 6.x and the last 4.x (which still has a Hooks class), each in a
+# directory of its own so that their dependencies never meet the server's.
 if [ "$extras" = dev ]; then
-  sdk=tests/compat/.auth0-python-4
-  if [ ! -f "$sdk/.installed-4.13.0" ]; then
-    rm -rf "$sdk"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --target "$sdk" 'auth0-python==4.13.0' 2>/dev/null
-    touch "$sdk/.installed-4.13.0"
-  fi
+  for version in 4.13.0 6.8.0; do
+    sdk="tests/compat/.auth0-python-${version%%.*}"
+    if [ ! -f "$sdk/.installed-$version" ]; then
+      rm -rf "$sdk"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check --target "$sdk" "auth0-python==$version" 2>/dev/null
+      touch "$sdk/.installed-$version"
+    fi
+  done
 fi
