@@ -77,10 +77,12 @@ def test_read_only_fields_sent_back_unchanged_are_fine(server: Server) -> None:
         assert_api_error(moved_hook, 400, "triggerId: read-only")
 
 
-def test_auth0_search_syntax_is_refused_not_answered_empty(server: Server) -> None:
+def test_unsupported_search_is_refused_not_answered_empty(server: Server) -> None:
     with server.api() as api:
-        refused = api.get("/users", params={"q": 'email:"a@example.com"', "search_engine": "v3"})
-        assert_api_error(refused, 400, "search syntax")
+        refused = api.get("/users", params={"q": "last_ip:203.0.113.1", "search_engine": "v3"})
+        assert_api_error(refused, 400, "cannot search by 'last_ip'")
+        old_engine = api.get("/users", params={"q": "email:a@example.com", "search_engine": "v2"})
+        assert_api_error(old_engine, 400, "use v3")
         assert api.get("/users", params={"q": "example.com"}).status_code == 200
 
 

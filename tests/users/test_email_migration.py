@@ -7,11 +7,12 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import select
+from sqlalchemy import JSON, Boolean, Integer, column, insert, select, table
 
 from authhooks.storage import models
 from authhooks.storage.database import MIGRATIONS, Database
@@ -45,17 +46,36 @@ def wide(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) for c in text)
 
 
-def user(user_id: str, email: str, age: int) -> models.User:
+# The users table as it was at 0008 (the model has columns added since).
+USERS_0008 = table(
+    "users",
+    column("id"),
+    column("email"),
+    column("password_hash"),
+    column("email_verified", Boolean),
+    column("blocked", Boolean),
+    column("logins_count", Integer),
+    column("user_metadata", JSON),
+    column("app_metadata", JSON),
+    column("created_at", models.UTCDateTime()),
+    column("updated_at", models.UTCDateTime()),
+)
+
+
+def user(user_id: str, email: str, age: int) -> dict[str, Any]:
     now = utcnow() - timedelta(minutes=age)
-    return models.User(
-        id=user_id,
-        email=email,
-        password_hash="x",
-        user_metadata={},
-        app_metadata={},
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "id": user_id,
+        "email": email,
+        "password_hash": "x",
+        "email_verified": False,
+        "blocked": False,
+        "logins_count": 0,
+        "user_metadata": {},
+        "app_metadata": {},
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def test_emails_are_normalised_and_typed_logins_dropped(
@@ -64,7 +84,8 @@ def test_emails_are_normalised_and_typed_logins_dropped(
     migrate_to(database, "0008")
     now = utcnow()
     with database.session() as session:
-        session.add_all(
+        session.execute(
+            insert(USERS_0008),
             [
                 # As the previous version stored them: the domain in Unicode, NFC only.
                 user("auth0|idn", "ada@bücher.example", 5),
@@ -76,7 +97,7 @@ def test_emails_are_normalised_and_typed_logins_dropped(
                 # Two look-alikes, neither normal: the older one gets the normal form.
                 user("auth0|first", wide("mal") + "@example.com", 2),
                 user("auth0|second", wide("ma") + "l@example.com", 1),
-            ]
+            ],
         )
         session.add(
             models.Admin(

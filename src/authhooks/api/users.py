@@ -8,6 +8,7 @@ null is removed, as in Auth0.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,16 +17,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, Field
 
 from authhooks.api.auth import Caller, require, services
+from authhooks.api.errors import InvalidQuery
+from authhooks.api.fields import FieldSelection, field_selection
 from authhooks.api.models import Body, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
 from authhooks.identity import sessions as sign_in_sessions
+from authhooks.identity.mail.sender import MailOff
 from authhooks.points.contract import BadOutput
 from authhooks.points.user_events import check_metadata
 from authhooks.services import Services
 from authhooks.storage import models
-from authhooks.users import store
+from authhooks.users import profile, search, store
 from authhooks.users.policy import MAX_PASSWORD_LENGTH
 from authhooks.users.registration import NewUser
 from authhooks.web.request_info import request_info
@@ -46,9 +50,25 @@ Username = Annotated[str, Field(min_length=1, max_length=128)]
 Phone = Annotated[str, Field(max_length=32)]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Connection = Annotated[str, Field(pattern=f"^{store.CONNECTION['name']}$")]
+Name = Annotated[str, Field(min_length=1, max_length=profile.LIMITS["name"])]
+Nickname = Annotated[str, Field(min_length=1, max_length=profile.LIMITS["nickname"])]
+GivenName = Annotated[str, Field(min_length=1, max_length=profile.LIMITS["given_name"])]
+FamilyName = Annotated[str, Field(min_length=1, max_length=profile.LIMITS["family_name"])]
+Picture = Annotated[str, Field(min_length=1, max_length=profile.LIMITS["picture"])]
 
 
-class UserCreate(Body):
+class _Profile(Body):
+    """Auth0's profile fields, honoured (users/profile.py)."""
+
+    name: Name | None = None
+    nickname: Nickname | None = None
+    given_name: GivenName | None = None
+    family_name: FamilyName | None = None
+    picture: Picture | None = None
+    phone_verified: bool | None = None  # accepted, no effect: stored and answered back
+
+
+class UserCreate(_Profile):
     email: Email
     password: Password
     connection: Connection | None = None
@@ -63,10 +83,12 @@ class UserCreate(Body):
     # Mail a verification link (Auth0's field); by default when email_verified is
     # false and mail is on. True with mail off is 400 mail_not_configured.
     verify_email: bool | None = None
+    # Auth0's own id for the user, without "auth0|" (imports keep their ids).
+    user_id: Annotated[str, Field(min_length=1, max_length=58)] | None = None
 
 
-class UserUpdate(Patch):
-    nullable = frozenset({"username", "phone_number"})
+class UserUpdate(Patch, _Profile):
+    nullable = frozenset({"username", "phone_number", *profile.FIELDS})
 
     email: Email | None = None
     username: Username | None = None
@@ -77,6 +99,14 @@ class UserUpdate(Patch):
     connection: Connection | None = None
     user_metadata: Metadata | None = None
     app_metadata: Metadata | None = None
+    # Mail a verification link when the address changes (by default when mail is on
+    # and the new address is not said to be verified), as Auth0's field does.
+    verify_email: bool | None = None
+    # Auth0's request flags of no effect here: no phone or password is verified by
+    # mail, and a change of address needs no client to mail from.
+    verify_phone_number: bool | None = None
+    verify_password: bool | None = None
+    client_id: Annotated[str, Field(max_length=64)] | None = None
 
 
 class Identity(Out):
@@ -100,6 +130,12 @@ class UserOut(Out):
     last_password_reset: datetime | None
     last_login: datetime | None
     logins_count: int
+    name: str
+    nickname: str
+    given_name: str | None
+    family_name: str | None
+    picture: str | None
+    phone_verified: bool
     identities: list[Identity]
 
 
@@ -123,6 +159,11 @@ async def create_user(
         blocked=body.blocked,
         user_metadata=body.user_metadata,
         app_metadata=body.app_metadata,
+        profile={
+            field: value for field in profile.FIELDS if (value := getattr(body, field)) is not None
+        },
+        phone_verified=bool(body.phone_verified),
+        user_id=body.user_id,
     )
     user = await found.registration.register(
         new, request_info(request), run_hooks=not body.skip_hooks, verify_email=body.verify_email
@@ -130,39 +171,66 @@ async def create_user(
     return _out(user)
 
 
+_SORT = re.compile(rf"^({'|'.join(store.SORTABLE)}):(1|-1)$")
+
+
 @router.get("", response_model=list[UserOut] | dict[str, Any])
 def list_users(
     _: Annotated[Caller, Depends(require("read:users"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    selection: Annotated[FieldSelection, Depends(field_selection)],
     email: Annotated[str | None, Query(max_length=store.MAX_EMAIL_LENGTH)] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="part of an email or username")
+        str | None,
+        Query(
+            max_length=search.MAX_QUERY_LENGTH,
+            description="a search in Auth0's query syntax (docs/users.md, Search)",
+        ),
     ] = None,
+    search_engine: Annotated[str | None, Query(max_length=8)] = None,
+    sort: Annotated[
+        str | None, Query(max_length=40, description="field:1 (ascending) or field:-1")
+    ] = None,
+    connection: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Any:
-    if q is not None and ":" in q and "@" not in q.split(":", 1)[0]:
-        # Auth0's search syntax (field:value, AND, OR): answered with a refusal that
-        # says so, rather than an empty list that would read as "nobody".
-        raise InvalidInput(
-            "Auth0's search syntax (field:value) is not supported here: use email=<address>, "
-            "or q=<part of an email or username>"
-        )
+    if search_engine not in (None, "v3"):
+        raise InvalidQuery(f"search_engine {search_engine!r} is not served: use v3 (the default)")
+    order = ("created_at", True)
+    if sort is not None:
+        if not (chosen := _SORT.fullmatch(sort)):
+            raise InvalidQuery(
+                f"sort is field:1 or field:-1, the field one of {', '.join(store.SORTABLE)}"
+            )
+        order = (chosen.group(1), chosen.group(2) == "1")
+    try:
+        query = search.parse(q) if q is not None and q.strip() else None
+    except InvalidInput as error:  # a query parameter's fault, as Auth0 names it
+        raise InvalidQuery(str(error)) from None
+    if connection not in (None, store.CONNECTION["name"]):
+        return selection.shaped(page.shape("users", [], 0), "users")  # no such connection
     with found.database.session() as session:
         rows, total = store.list_users(
-            session, email=email, search=q, offset=page.offset, limit=page.per_page
+            session,
+            email=email,
+            query=query,
+            offset=page.offset,
+            limit=page.per_page,
+            sort=order,
         )
         items = [_out(row) for row in rows]
-    return page.shape("users", items, total)
+    return selection.shaped(page.shape("users", items, total), "users")
 
 
 # Auth0's lookup by address (GET /api/v2/users-by-email), which its SDKs call.
 by_email = APIRouter(prefix="/users-by-email", tags=["users"], route_class=StrictJSONRoute)
 
 
-@by_email.get("", response_model=list[dict[str, Any]])
+@by_email.get("", response_model=list[UserOut])
 def users_by_email(
     _: Annotated[Caller, Depends(require("read:users"))],
     found: Annotated[Services, Depends(services)],
+    selection: Annotated[FieldSelection, Depends(field_selection)],
     email: Annotated[
         str,
         Query(
@@ -171,28 +239,12 @@ def users_by_email(
             description="the address, in any case or spelling of its domain",
         ),
     ],
-    fields: Annotated[
-        str | None, Query(max_length=1000, description="comma-separated fields to show")
-    ] = None,
-    include_fields: Annotated[
-        bool, Query(description="whether `fields` are those shown (true) or left out")
-    ] = True,
-) -> list[dict[str, Any]]:
+) -> Any:
     """The users with this address (at most one here: addresses are unique in the
     one connection), as a list, as Auth0 answers."""
     with found.database.session() as session:
-        rows, _total = store.list_users(session, email=email, search=None, offset=0, limit=10)
-        users = [_out(row).model_dump(mode="json") for row in rows]
-    if fields is None:
-        return users
-    chosen = {name.strip() for name in fields.split(",") if name.strip()}
-    unknown = chosen - set(UserOut.model_fields)
-    if unknown:
-        raise InvalidInput(f"unknown field {sorted(unknown)[0]!r} in fields")
-    return [
-        {key: value for key, value in user.items() if (key in chosen) == include_fields}
-        for user in users
-    ]
+        rows, _total = store.list_users(session, email=email, query=None, offset=0, limit=10)
+        return selection.shaped([_out(row) for row in rows])
 
 
 @router.get("/{user_id}", response_model=UserOut)
@@ -200,9 +252,10 @@ def get_user(
     user_id: str,
     _: Annotated[Caller, Depends(require("read:users"))],
     found: Annotated[Services, Depends(services)],
-) -> UserOut:
+    selection: Annotated[FieldSelection, Depends(field_selection)],
+) -> Any:
     with found.database.session() as session:
-        return _out(store.get_user(session, user_id))
+        return selection.shaped(_out(store.get_user(session, user_id)))
 
 
 @router.patch("/{user_id}", response_model=UserOut)
@@ -214,7 +267,13 @@ async def update_user(
     found: Annotated[Services, Depends(services)],
 ) -> UserOut:
     changes = body.model_dump(exclude_unset=True)
-    changes.pop("connection", None)
+    for flag in ("connection", "verify_phone_number", "verify_password", "client_id"):
+        changes.pop(flag, None)
+    verify_email = changes.pop("verify_email", None)
+    verification = found.email_verification
+    if verify_email and not verification.enabled:
+        raise MailOff()
+    changes.update(profile.check_all({k: v for k, v in changes.items() if k in profile.FIELDS}))
     password = changes.pop("password", None)
     if "email" in changes:
         changes["email"] = store.normalize_email(changes["email"])
@@ -227,12 +286,16 @@ async def update_user(
     hooks = await passwords.hooks() if password is not None else ()
     info = request_info(request)
 
-    def save() -> tuple[models.User, str | None]:
+    def save() -> tuple[models.User, str | None, str | None]:
         with found.database.session() as session:
             user = store.get_user(session, user_id)
+            send_verification = False
             if changes.get("email", user.email) != user.email:
                 # A new address is unverified unless the caller says otherwise (as in Auth0).
                 changes.setdefault("email_verified", False)
+                send_verification = bool(verify_email) or (
+                    verify_email is None and not changes["email_verified"] and verification.enabled
+                )
             for name in ("user_metadata", "app_metadata"):
                 if name in changes:
                     merged = store.merge_metadata(getattr(user, name), changes[name])
@@ -241,13 +304,16 @@ async def update_user(
                     except BadOutput as error:
                         raise InvalidInput(f"Payload validation error: {error}") from None
             store.update_user(session, user, changes)
+            mail = verification.mail(session, user) if send_verification else None
             if password_hash is None:
-                return user, None
-            return user, passwords.apply(session, user, password_hash, hooks, info)
+                return user, None, mail
+            return user, passwords.apply(session, user, password_hash, hooks, info), mail
 
-    user, queued = await run_sync(save)
+    user, queued, mail = await run_sync(save)
     if queued is not None:
         found.deliverer.nudge()
+    if mail is not None:
+        verification.nudge()
     return _out(user)
 
 

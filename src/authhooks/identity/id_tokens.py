@@ -1,9 +1,10 @@
 """ID tokens (OIDC Core §2, §3.1.3.6) and the claims userinfo answers with (§5.3).
 
 The standard claims come from the user by scope: ``profile`` gives name,
-nickname, preferred_username (a username, when the user has one) and
-updated_at; ``email`` gives email and email_verified. Post-login hooks add
-custom claims; none may replace a standard one (points/post_login.py).
+nickname, given_name, family_name and picture (those set; users/profile.py),
+preferred_username (a username, when the user has one) and updated_at;
+``email`` gives email and email_verified. Post-login hooks add custom claims;
+none may replace a standard one (points/post_login.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jwt
 
 from authhooks.identity.tokens import ActiveKey
 from authhooks.storage import models
+from authhooks.users import profile
 
 ID_TOKEN_TYPE = "JWT"
 
@@ -25,8 +27,7 @@ def user_claims(user: models.User, scopes: tuple[str, ...]) -> dict[str, Any]:
     """The person's standard claims the scopes ask for (``sub`` always)."""
     claims: dict[str, Any] = {"sub": user.id}
     if "profile" in scopes:
-        claims["name"] = user.email
-        claims["nickname"] = user.email.split("@", 1)[0]
+        claims.update({key: value for key, value in profile.shown(user).items() if value})
         if user.username:
             claims["preferred_username"] = user.username
         claims["updated_at"] = int(user.updated_at.timestamp())

@@ -56,6 +56,12 @@ class User(Shape):
     phone_number: str | None = None
     user_metadata: dict[str, Any] = Field(default_factory=dict)
     app_metadata: dict[str, Any] = Field(default_factory=dict)
+    # The profile (Auth0's root attributes): name and nickname are never empty.
+    name: str | None = None
+    nickname: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    picture: str | None = None
     created_at: str | None = None
     last_password_reset: str | None = None
     tenant: str = TENANT

@@ -265,6 +265,14 @@ class User(Base):
     last_password_reset: Mapped[datetime | None] = mapped_column(nullable=True)
     last_login: Mapped[datetime | None] = mapped_column(nullable=True)
     logins_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The profile (users/profile.py); unset fields show Auth0's defaults.
+    name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    nickname: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    given_name: Mapped[str | None] = mapped_column(String(150), nullable=True)
+    family_name: Mapped[str | None] = mapped_column(String(150), nullable=True)
+    picture: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # Auth0's field, kept as set: no phone is verified here.
+    phone_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class HookDelivery(Base):

@@ -23,7 +23,7 @@ from authhooks.points.contract import BadOutput, Refusal
 from authhooks.points.user_events import check_metadata
 from authhooks.storage import models
 from authhooks.storage.database import Database
-from authhooks.users import store
+from authhooks.users import profile, store
 from authhooks.users.email_verification import EmailVerification
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
@@ -57,6 +57,12 @@ class NewUser:
     blocked: bool = False
     user_metadata: dict[str, Any] = field(default_factory=dict)
     app_metadata: dict[str, Any] = field(default_factory=dict)
+    # Auth0's profile fields (users/profile.py), checked by ``register``.
+    profile: dict[str, str] = field(default_factory=dict)
+    phone_verified: bool = False
+    # The id to store the user under (without "auth0|"), as Auth0's imports keep
+    # theirs; a new one when absent.
+    user_id: str | None = None
 
 
 class Registration:
@@ -97,6 +103,8 @@ class Registration:
         email = store.normalize_email(new.email)
         username = store.normalize_username(new.username) if new.username else None
         phone = store.check_phone_number(new.phone_number) if new.phone_number else None
+        user_profile = profile.check_all(new.profile)
+        user_id = store.check_user_id(new.user_id) if new.user_id is not None else None
         self._policy.check(new.password)
         await run_sync(self._ensure_available, email, username)
         user_metadata, app_metadata = dict(new.user_metadata), dict(new.app_metadata)
@@ -141,6 +149,9 @@ class Registration:
                     user_metadata=user_metadata,
                     app_metadata=app_metadata,
                     blocked=new.blocked,
+                    user_id=user_id,
+                    profile=user_profile,
+                    phone_verified=new.phone_verified,
                 )
                 queued = enqueue(
                     session,

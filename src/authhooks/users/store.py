@@ -14,7 +14,7 @@ import unicodedata
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from authhooks.points.user_events import UserEvent
 from authhooks.storage import models
 from authhooks.storage.database import page
 from authhooks.storage.models import utcnow
+from authhooks.users import profile, search
 
 # The one database connection, named as in Auth0 so that ported hooks find it.
 CONNECTION = {"id": shapes.CONNECTION_ID, "name": shapes.CONNECTION_NAME}
@@ -36,8 +37,21 @@ _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _SAME_USER = "the user already exists"
 
 
+_GIVEN_ID = re.compile(r"^[A-Za-z0-9_.@\-]{1,58}$")
+
+
 def new_user_id() -> str:
     return USER_ID_PREFIX + secrets.token_hex(12)
+
+
+def check_user_id(given: str) -> str:
+    """The stored id of a user created with its own id (Auth0's ``user_id`` on
+    create, without the ``auth0|`` it is stored with)."""
+    if not _GIVEN_ID.fullmatch(given):
+        raise InvalidInput(
+            "user_id must be 1 to 58 letters, digits or _ . @ -, without the auth0| prefix"
+        )
+    return USER_ID_PREFIX + given
 
 
 def normalize_email(email: str) -> str:
@@ -100,12 +114,18 @@ def create_user(
     user_metadata: dict[str, Any] | None = None,
     app_metadata: dict[str, Any] | None = None,
     blocked: bool = False,
+    user_id: str | None = None,
+    profile: dict[str, str | None] | None = None,
+    phone_verified: bool = False,
 ) -> models.User:
-    """Store a user whose fields are already normalized; Conflict if email or username is taken."""
+    """Store a user whose fields are already checked; Conflict if the id, email or
+    username is taken."""
     ensure_available(session, email, username)
+    if user_id is not None and session.get(models.User, user_id) is not None:
+        raise Conflict(_SAME_USER)
     now = utcnow()
     user = models.User(
-        id=new_user_id(),
+        id=user_id or new_user_id(),
         email=email,
         username=username,
         phone_number=phone_number,
@@ -117,6 +137,8 @@ def create_user(
         created_at=now,
         updated_at=now,
         logins_count=0,
+        phone_verified=phone_verified,
+        **(profile or {}),
     )
     session.add(user)
     try:
@@ -154,22 +176,48 @@ def find_by_login(session: Session, login: str) -> models.User | None:
     return session.scalar(select(models.User).where(column == key))
 
 
+# What users may be sorted by (Auth0's ``sort=field:1`` or ``:-1``).
+SORTABLE = {
+    "user_id": models.User.id,
+    "email": models.User.email,
+    "username": models.User.username,
+    "created_at": models.User.created_at,
+    "updated_at": models.User.updated_at,
+    "last_login": models.User.last_login,
+    "logins_count": models.User.logins_count,
+    "name": func.coalesce(models.User.name, models.User.email),
+}
+
+
 def list_users(
-    session: Session, *, email: str | None, search: str | None, offset: int, limit: int
+    session: Session,
+    *,
+    email: str | None,
+    query: search.Node | None,
+    offset: int,
+    limit: int,
+    sort: tuple[str, bool] = ("created_at", True),
 ) -> tuple[list[models.User], int]:
-    query = select(models.User).order_by(models.User.created_at, models.User.id)
+    """A page of the users with this address or matching this query (users/search.py),
+    and how many there are in all."""
+    column = SORTABLE[sort[0]]
+    rows = select(models.User).order_by(column.asc() if sort[1] else column.desc(), models.User.id)
     if email is not None:
-        query = query.where(models.User.email == login_key(email))
-    if search:
-        matches = []
-        for term in search_terms(search):
-            pattern = "%" + _escape_like(term) + "%"
-            matches += [
-                models.User.email.like(pattern, escape="\\"),
-                models.User.username.like(pattern, escape="\\"),
-            ]
-        query = query.where(or_(*matches))
-    return page(session, query, offset, limit)
+        rows = rows.where(models.User.email == login_key(email))
+    if query is None:
+        return page(session, rows, offset, limit)
+    narrowed = search.narrowing(query, search_terms)
+    if narrowed is not None:
+        rows = rows.where(narrowed)
+    found: list[models.User] = []
+    total = 0
+    # The exact test runs here, on what the database could not rule out.
+    for user in session.scalars(rows.execution_options(yield_per=500)):
+        if search.matches(query, user_view(user), search_terms):
+            if offset <= total < offset + limit:
+                found.append(user)
+            total += 1
+    return found, total
 
 
 def search_terms(search: str) -> list[str]:
@@ -247,6 +295,8 @@ def user_view(user: models.User) -> dict[str, Any]:
         "last_password_reset": user.last_password_reset,
         "last_login": user.last_login,
         "logins_count": user.logins_count,
+        **profile.shown(user),
+        "phone_verified": user.phone_verified,
         "identities": [
             {
                 "connection": CONNECTION["name"],
@@ -268,6 +318,7 @@ def hook_user(user: models.User) -> shapes.User:
         phone_number=user.phone_number,
         user_metadata=dict(user.user_metadata),
         app_metadata=dict(user.app_metadata),
+        **profile.shown(user),
         created_at=_iso(user.created_at),
         last_password_reset=_iso(user.last_password_reset),
     )
@@ -280,7 +331,3 @@ def user_event(user: models.User, request: shapes.Request) -> UserEvent:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -35,7 +35,7 @@ from authhooks.identity.directory import KnownClient
 from authhooks.identity.mail.sender import MailOff
 from authhooks.identity.oauth2.request import RequestInfo
 from authhooks.services import Services
-from authhooks.users import store
+from authhooks.users import profile, store
 from authhooks.users.policy import MAX_PASSWORD_LENGTH, WeakPassword
 from authhooks.users.registration import NewUser, SignupRefused
 from authhooks.users.throttle import TooManyAttempts, TooManyResets, TooManySignups
@@ -202,6 +202,12 @@ class SignupForm(_Form):
     username: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     phone_number: Annotated[str, Field(max_length=32)] | None = None
     user_metadata: dict[str, str] = Field(default_factory=dict)
+    # The person's profile, as Auth0's signup takes it (users/profile.py checks it).
+    name: str | None = None
+    nickname: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    picture: str | None = None
 
     @field_validator("user_metadata")
     @classmethod
@@ -241,6 +247,11 @@ async def signup(request: Request) -> Response:
             username=form.username,
             phone_number=form.phone_number,
             user_metadata=dict(form.user_metadata),
+            profile={
+                field: value
+                for field in profile.FIELDS
+                if (value := getattr(form, field)) is not None
+            },
         )
         user = await services.registration.register(new, info)
         answer: dict[str, Any] = {
@@ -250,6 +261,9 @@ async def signup(request: Request) -> Response:
         }
         if user.username:
             answer["username"] = user.username
+        answer.update(
+            {field: getattr(user, field) for field in profile.FIELDS if getattr(user, field)}
+        )
         if user.user_metadata:
             answer["user_metadata"] = user.user_metadata
         return _json(answer)
