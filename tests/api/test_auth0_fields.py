@@ -12,6 +12,7 @@ from tests.api.helpers import assert_api_error, create_client
 from tests.conftest import Server, unique
 
 SENT = {"auth0": True, "nested": {"kept": ["as", "sent"]}}
+SCRIPT = "def credentials_exchange(client, scope, audience, context):\n    return {}\n"
 
 
 @pytest.mark.parametrize("field", sorted(CLIENT_NO_EFFECT))
@@ -103,3 +104,66 @@ def test_settings_the_servers_configuration_holds_take_only_what_they_answer(
         assert api.put("/guardian/policies", json=[]).json() == []
         mfa = api.put("/guardian/policies", json=["all-applications"])
         assert_api_error(mfa, 403, "multi-factor")
+
+
+def test_users_phone_verified_is_stored_and_returned(server: Server) -> None:
+    with server.api() as api:
+        created = api.post(
+            "/users",
+            json={
+                "email": f"{unique('pv')}@example.com",
+                "password": "Correct-Horse-42",
+                "phone_number": "+14155550100",
+                "phone_verified": True,
+            },
+        )
+        assert created.status_code == 201, created.text
+        user_path = "/users/" + created.json()["user_id"].replace("|", "%7C")
+        assert api.get(user_path).json()["phone_verified"] is True
+        # Request flags of no effect here are accepted with the rest of a change.
+        changed = api.patch(
+            user_path,
+            json={
+                "phone_verified": False,
+                "verify_phone_number": True,
+                "verify_password": False,
+                "client_id": "any",
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["phone_verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "items"),
+    [("/clients", "clients"), ("/hooks", "hooks"), ("/connections", "connections")],
+)
+def test_fields_select_what_lists_show(server: Server, path: str, items: str) -> None:
+    with server.api() as api:
+        create_client(api)
+        hook = {"name": unique("fields"), "triggerId": "credentials-exchange", "script": SCRIPT}
+        assert api.post("/hooks", json=hook).status_code == 201
+        every = api.get(path, params={"include_totals": "true"}).json()
+        assert every[items]
+        chosen = api.get(path, params={"fields": "name", "include_totals": "true"}).json()
+        left_out = api.get(path, params={"fields": "name", "include_fields": "false"}).json()
+    assert every["total"] == chosen["total"]
+    assert chosen[items] == [{"name": item["name"]} for item in every[items]]
+    assert left_out == [{k: v for k, v in item.items() if k != "name"} for item in every[items]]
+
+
+def test_fields_select_what_one_resource_shows(server: Server) -> None:
+    with server.api() as api:
+        client = create_client(api)
+        one = api.get(
+            f"/clients/{client['client_id']}", params={"fields": "client_id,name,no_such_field"}
+        )
+        assert one.json() == {"client_id": client["client_id"], "name": client["name"]}
+        settings = api.get("/tenants/settings", params={"fields": "friendly_name"}).json()
+        assert settings == {"friendly_name": "authhooks"}
+        connection = api.get(
+            "/connections/con_default", params={"fields": "options", "include_fields": "false"}
+        ).json()
+        assert "options" not in connection
+        assert connection["name"] == "Username-Password-Authentication"
+        assert_api_error(api.get("/clients", params={"fields": ","}), 400, "comma-separated")

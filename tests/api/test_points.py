@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from authhooks.points.registry import POINTS
 from tests.api.helpers import assert_api_error
-from tests.conftest import Server
+from tests.conftest import Server, unique
 
 
 def test_every_point_with_its_signature_sample_and_template(server: Server) -> None:
@@ -46,3 +46,19 @@ def test_every_point_with_its_signature_sample_and_template(server: Server) -> N
 def test_points_need_read_hooks(server: Server) -> None:
     with server.api("read:logs") as api:
         assert api.get("/points").status_code == 403
+
+
+def test_points_and_admins_page_as_every_list_does(server: Server) -> None:
+    with server.api() as api:
+        for _ in range(2):
+            admin = {"email": f"{unique('adm')}@example.com", "password": "Correct-Horse-42"}
+            assert api.post("/admins", json={**admin, "scopes": []}).status_code == 201
+        for path, key in (("/points", "points"), ("/admins", "admins")):
+            every = api.get(path, params={"include_totals": "true", "per_page": 100}).json()
+            assert every["total"] == len(every[key]) >= 1
+            pages = [
+                api.get(path, params={"page": number, "per_page": 1}).json()
+                for number in range(every["total"] + 1)
+            ]
+            assert [item for page in pages for item in page] == every[key]
+            assert pages[-1] == []

@@ -9,13 +9,14 @@ Passwords are write-only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 
 from authhooks.api.auth import Caller, ensure_holds, require, services
 from authhooks.api.models import Body, Out, Patch, ScopeValue
+from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.identity import admins
 from authhooks.services import Services
@@ -61,13 +62,16 @@ async def create_admin(
     return AdminOut.model_validate(admin)
 
 
-@router.get("", response_model=list[AdminOut])
+@router.get("", response_model=list[AdminOut] | dict[str, Any])
 def list_admins(
     _: Annotated[Caller, Depends(require("read:admins"))],
     found: Annotated[Services, Depends(services)],
-) -> list[AdminOut]:
+    page: Annotated[Pagination, Depends(pagination)],
+) -> Any:
     with found.database.session() as session:
-        return [AdminOut.model_validate(admin) for admin in admins.list_admins(session)]
+        rows, total = admins.list_admins(session, page.offset, page.per_page)
+        items = [AdminOut.model_validate(admin) for admin in rows]
+    return page.shape("admins", items, total)
 
 
 @router.get("/{admin_id}", response_model=AdminOut)

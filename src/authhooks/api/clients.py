@@ -18,6 +18,7 @@ from pydantic import (
 
 from authhooks.api import auth0_fields as auth0
 from authhooks.api.auth import Caller, ensure_holds, require, services
+from authhooks.api.fields import FieldSelection, field_selection
 from authhooks.api.models import Auth0Body, Body, Name, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
@@ -244,11 +245,12 @@ def list_clients(
     _: Annotated[Caller, Depends(require("read:clients"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    selection: Annotated[FieldSelection, Depends(field_selection)],
 ) -> Any:
     with found.database.session() as session:
         rows, total = clients.list_clients(session, offset=page.offset, limit=page.per_page)
         items = [ClientOut.model_validate(row) for row in rows]
-    return page.shape("clients", items, total)
+    return selection.shaped(page.shape("clients", items, total), "clients")
 
 
 @router.get("/{client_id}", response_model=ClientOut)
@@ -256,9 +258,10 @@ def get_client(
     client_id: str,
     _: Annotated[Caller, Depends(require("read:clients"))],
     found: Annotated[Services, Depends(services)],
-) -> ClientOut:
+    selection: Annotated[FieldSelection, Depends(field_selection)],
+) -> Any:
     with found.database.session() as session:
-        return ClientOut.model_validate(clients.get_client(session, client_id))
+        return selection.shaped(ClientOut.model_validate(clients.get_client(session, client_id)))
 
 
 @router.patch("/{client_id}", response_model=ClientOut)

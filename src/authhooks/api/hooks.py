@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from authhooks.api.auth import Caller, require, services
+from authhooks.api.fields import FieldSelection, field_selection
 from authhooks.api.models import Auth0Body, Out, Patch
 from authhooks.api.models import Body as RequestBody
 from authhooks.api.pagination import Pagination, pagination
@@ -238,6 +239,7 @@ def list_hooks(
     _: Annotated[Caller, Depends(require("read:hooks"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    selection: Annotated[FieldSelection, Depends(field_selection)],
     trigger_id: Annotated[str | None, Query(alias="triggerId", max_length=64)] = None,
     enabled: bool | None = None,
 ) -> Any:
@@ -246,7 +248,7 @@ def list_hooks(
             session, offset=page.offset, limit=page.per_page, trigger_id=trigger_id, enabled=enabled
         )
         items = [_out(hook, code) for hook, code in rows]
-    return page.shape("hooks", items, total)
+    return selection.shaped(page.shape("hooks", items, total), "hooks")
 
 
 @router.get("/{hook_id}", response_model=HookOut)
@@ -254,10 +256,11 @@ def get_hook(
     hook_id: str,
     _: Annotated[Caller, Depends(require("read:hooks"))],
     found: Annotated[Services, Depends(services)],
-) -> HookOut:
+    selection: Annotated[FieldSelection, Depends(field_selection)],
+) -> Any:
     with found.database.session() as session:
         hook = store.get_hook(session, hook_id)
-        return _out(hook, store.current_code(session, hook))
+        return selection.shaped(_out(hook, store.current_code(session, hook)))
 
 
 @router.patch("/{hook_id}", response_model=HookOut)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 
 from authhooks.api.auth import Caller, require
 from authhooks.api.models import Out
+from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import NotFound
 from authhooks.hooks.lifecycle import js_name
@@ -164,9 +165,13 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-@router.get("", response_model=list[PointOut])
-def list_points(_: Annotated[Caller, Depends(require("read:hooks"))]) -> list[PointOut]:
-    return [_out(point) for point in POINTS.values()]
+@router.get("", response_model=list[PointOut] | dict[str, Any])
+def list_points(
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    page: Annotated[Pagination, Depends(pagination)],
+) -> Any:
+    every = [_out(point) for point in POINTS.values()]
+    return page.shape("points", every[page.offset : page.offset + page.per_page], len(every))
 
 
 @router.get("/{point_id}", response_model=PointOut)

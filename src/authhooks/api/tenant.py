@@ -24,8 +24,10 @@ from sqlalchemy import select
 
 from authhooks.api.auth import Caller, authenticate, require, services
 from authhooks.api.errors import ApiError
+from authhooks.api.fields import FieldSelection, field_selection
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
+from authhooks.config import Settings
 from authhooks.errors import InvalidInput, NotFound
 from authhooks.points import shapes
 from authhooks.services import Services
@@ -69,6 +71,7 @@ def list_connections(
     _: Annotated[Caller, Depends(require("read:connections"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    selection: Annotated[FieldSelection, Depends(field_selection)],
     strategy: str | None = None,
     name: str | None = None,
 ) -> Any:
@@ -77,7 +80,7 @@ def list_connections(
         name is None or name == shapes.CONNECTION_NAME
     )
     items = [connection] if matches and page.page == 0 else []
-    return page.shape("connections", items, 1 if matches else 0)
+    return selection.shaped(page.shape("connections", items, 1 if matches else 0), "connections")
 
 
 @router.get("/connections/{connection_id}")
@@ -85,10 +88,11 @@ def get_connection(
     connection_id: str,
     _: Annotated[Caller, Depends(require("read:connections"))],
     found: Annotated[Services, Depends(services)],
-) -> dict[str, Any]:
+    selection: Annotated[FieldSelection, Depends(field_selection)],
+) -> Any:
     if connection_id != shapes.CONNECTION_ID:
         raise NotFound(f"no connection with id {connection_id!r}")
-    return _connection(found)
+    return selection.shaped(_connection(found))
 
 
 @router.get("/connections/{connection_id}/clients")
@@ -108,8 +112,12 @@ def connection_clients(
 def tenant_settings(
     _: Annotated[Caller, Depends(require("read:tenant_settings"))],
     found: Annotated[Services, Depends(services)],
-) -> dict[str, Any]:
-    settings = found.settings
+    selection: Annotated[FieldSelection, Depends(field_selection)],
+) -> Any:
+    return selection.shaped(_tenant_settings(found.settings))
+
+
+def _tenant_settings(settings: Settings) -> dict[str, Any]:
     return {
         "friendly_name": "authhooks",
         "default_audience": settings.default_audience,
@@ -346,7 +354,7 @@ def set_tenant_settings(
     found: Annotated[Services, Depends(services)],
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
-    current = tenant_settings(caller, found)
+    current = _tenant_settings(found.settings)
     return _as_answered(current, body, "set by the server's settings (docs/operations.md)")
 
 
@@ -357,7 +365,9 @@ def set_connection(
     found: Annotated[Services, Depends(services)],
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
-    current = get_connection(connection_id, caller, found)
+    if connection_id != shapes.CONNECTION_ID:
+        raise NotFound(f"no connection with id {connection_id!r}")
+    current = _connection(found)
     options = body.pop("options", None)
     if options is not None:
         _as_answered(current["options"], options, "set by the server's settings")

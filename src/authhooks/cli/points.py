@@ -56,9 +56,7 @@ def runtime_of_file(path: Path) -> str | None:
 
 def listed_points(remote: Remote) -> dict[str, dict[str, Any]]:
     """Every point the server lists, by id."""
-    listed = remote.call("GET", "/points")
-    if not isinstance(listed, list):
-        raise CliError("GET /points: the answer is not a list of points", ExitCode.FAILED)
+    listed = remote.every("/points", "points")
     return {point["id"]: point for point in listed if isinstance(point, dict) and "id" in point}
 
 

@@ -174,21 +174,24 @@ class Remote:
 
     # Hooks by name
 
-    def hooks(self, trigger_id: str | None = None) -> list[dict[str, Any]]:
-        """Every hook (of one point), all pages."""
+    def every(self, path: str, what: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a list, all pages (``what`` names them in an error)."""
         found: list[dict[str, Any]] = []
         page = 0
         while True:
-            params: dict[str, Any] = {"page": page, "per_page": _PAGE}
-            if trigger_id is not None:
-                params["triggerId"] = trigger_id
-            batch = self.call("GET", "/hooks", params=params)
+            batch = self.call("GET", path, params={**params, "page": page, "per_page": _PAGE})
             if not isinstance(batch, list):
-                raise CliError("GET /hooks: the answer is not a list of hooks", ExitCode.FAILED)
+                raise CliError(f"GET {path}: the answer is not a list of {what}", ExitCode.FAILED)
             found += batch
             if len(batch) < _PAGE:
                 return found
             page += 1
+
+    def hooks(self, trigger_id: str | None = None) -> list[dict[str, Any]]:
+        """Every hook (of one point), all pages."""
+        if trigger_id is None:
+            return self.every("/hooks", "hooks")
+        return self.every("/hooks", "hooks", triggerId=trigger_id)
 
     def hook(self, name: str) -> dict[str, Any]:
         """The hook called ``name``; an error suggesting the closest names otherwise."""

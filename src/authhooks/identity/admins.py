@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from authhooks.errors import Conflict, InvalidInput, NotFound
 from authhooks.identity.management import MANAGEMENT_SCOPES
 from authhooks.storage import models
-from authhooks.storage.database import Database
+from authhooks.storage.database import Database, page
 from authhooks.storage.models import utcnow
 from authhooks.users.passwords import Passwords
 from authhooks.users.policy import PasswordPolicy
@@ -90,8 +90,9 @@ def get_admin_or_none(
     return session.get(models.Admin, admin_id, with_for_update=lock)
 
 
-def list_admins(session: Session) -> list[models.Admin]:
-    return list(session.scalars(select(models.Admin).order_by(models.Admin.email)))
+def list_admins(session: Session, offset: int, limit: int) -> tuple[list[models.Admin], int]:
+    """A page of the admins, by address, and how many there are."""
+    return page(session, select(models.Admin).order_by(models.Admin.email), offset, limit)
 
 
 def delete_admin(

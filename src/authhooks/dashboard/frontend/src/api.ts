@@ -171,11 +171,22 @@ export async function logStream(hookId: string, lastEventId: string | null, sign
 
 const at = (id: string) => `/hooks/${encodeURIComponent(id)}`;
 
+/** Every item of a list, page by page: a list is never cut short at a page's end. */
+async function every<T>(path: string): Promise<T[]> {
+  const found: T[] = [];
+  const joiner = path.includes("?") ? "&" : "?";
+  for (let page = 0; ; page++) {
+    const batch = await call<T[]>("GET", `${path}${joiner}per_page=100&page=${page}`);
+    found.push(...batch);
+    if (batch.length < 100) return found;
+  }
+}
+
 /** Every point, asked for once per sign-in: they change only with the server's code,
  * or when a point is declared (``refresh`` asks again). */
 export function points(refresh = false): Promise<Point[]> {
   if (!pointsCache || refresh) {
-    const asked = call<Point[]>("GET", "/points");
+    const asked = every<Point>("/points");
     pointsCache = asked;
     asked.catch(() => {
       if (pointsCache === asked) pointsCache = null; // ask again next time
@@ -194,14 +205,7 @@ export async function point(id: string): Promise<Point> {
 }
 
 export const hooks = {
-  async all(): Promise<Hook[]> {
-    const found: Hook[] = [];
-    for (let page = 0; ; page++) {
-      const batch = await call<Hook[]>("GET", `/hooks?per_page=100&page=${page}`);
-      found.push(...batch);
-      if (batch.length < 100) return found;
-    }
-  },
+  all: () => every<Hook>("/hooks"),
   get: (id: string) => call<Hook>("GET", at(id)),
   create: (body: HookCreate) => call<Hook>("POST", "/hooks", body),
   update: (id: string, body: HookUpdate) => call<Hook>("PATCH", at(id), body),
@@ -220,20 +224,20 @@ export const hooks = {
 };
 
 export const clients = {
-  list: () => call<Client[]>("GET", "/clients?per_page=100"),
+  list: () => every<Client>("/clients"),
   create: (body: { name: string; app_type: string }) => call<ClientWithSecret>("POST", "/clients", body),
   get: (id: string) => call<Client>("GET", `/clients/${encodeURIComponent(id)}`),
   update: (id: string, body: Partial<Client>) => call<Client>("PATCH", `/clients/${encodeURIComponent(id)}`, body),
 };
 
 export const resourceServers = {
-  list: () => call<ResourceServer[]>("GET", "/resource-servers?per_page=100"),
+  list: () => every<ResourceServer>("/resource-servers"),
   create: (body: { name: string; identifier: string; scopes: { value: string }[] }) =>
     call<ResourceServer>("POST", "/resource-servers", body),
 };
 
 export const clientGrants = {
-  list: () => call<ClientGrant[]>("GET", "/client-grants?per_page=100"),
+  list: () => every<ClientGrant>("/client-grants"),
   create: (body: { client_id: string; audience: string; scope: string[] }) =>
     call<ClientGrant>("POST", "/client-grants", body),
 };
@@ -243,7 +247,7 @@ export const users = {
 };
 
 export const admins = {
-  list: () => call<Admin[]>("GET", "/admins"),
+  list: () => every<Admin>("/admins"),
   create: (body: { email: string; password: string; scopes: string[] }) => call<Admin>("POST", "/admins", body),
   remove: (id: string) => call<null>("DELETE", `/admins/${encodeURIComponent(id)}`),
 };
