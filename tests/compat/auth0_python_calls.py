@@ -11,9 +11,13 @@ from typing import Any
 from auth0.authentication import Database, GetToken
 from auth0.exceptions import Auth0Error
 from auth0.management import Auth0
+from auth0.rest import RestClientOptions
 
 domain, client_id, client_secret, audience, unique = sys.argv[1:6]
 results: dict[str, Any] = {}
+# The SDK gives up after 5 s by default: too soon on a busy machine, where a hook's
+# code is checked in the sandbox before it is stored.
+TIMEOUT = 30.0
 
 
 def call(name: str, action: Any) -> Any:
@@ -31,9 +35,12 @@ def call(name: str, action: Any) -> Any:
 
 
 token = call(
-    "token", lambda: GetToken(domain, client_id, client_secret).client_credentials(audience)
+    "token",
+    lambda: GetToken(domain, client_id, client_secret, timeout=TIMEOUT).client_credentials(
+        audience
+    ),
 )
-management = Auth0(domain, token["access_token"])
+management = Auth0(domain, token["access_token"], RestClientOptions(timeout=TIMEOUT))
 api = f"https://{unique}.example.com/"
 call(
     "create_api",
@@ -93,13 +100,13 @@ call(
 email = f"{unique}@example.com"
 call(
     "signup",
-    lambda: Database(domain, app["client_id"]).signup(
+    lambda: Database(domain, app["client_id"], timeout=TIMEOUT).signup(
         email=email, password="Correct-Horse-42", connection="Username-Password-Authentication"
     ),
 )
 call(
     "login",
-    lambda: GetToken(domain, app["client_id"], app["client_secret"]).login(
+    lambda: GetToken(domain, app["client_id"], app["client_secret"], timeout=TIMEOUT).login(
         username=email,
         password="Correct-Horse-42",
         realm="Username-Password-Authentication",

@@ -6,49 +6,13 @@ grants, the connection; refusals arrive as Auth0Error with their code and text."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 from tests.compat.conftest import Tls
-from tests.conftest import Server, unique
-
-SDK = Path(__file__).parent / ".auth0-python-4"
-CALLS = Path(__file__).parent / "auth0_python_calls.py"
-
-
-def run_calls(server: Server, tls: Tls) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SDK),
-        "REQUESTS_CA_BUNDLE": str(tls.bundle),
-        "SSL_CERT_FILE": str(tls.bundle),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(CALLS),
-            server.url.removeprefix("https://"),
-            server.admin_id,
-            server.admin_secret,
-            server.management_audience,
-            unique("sdk"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    results: dict[str, Any] = json.loads(done.stdout)
-    return results
+from tests.compat.python_sdk import run_calls
+from tests.conftest import Server
 
 
 def test_a_teams_scripts_work_unchanged(tls_server: Server, tls: Tls) -> None:
-    results = run_calls(tls_server, tls)
+    results = run_calls(".auth0-python-4", "auth0_python_calls.py", tls_server, tls)
     for name in ("token", "create_api", "create_client", "update_client_as_read",
                  "create_hook", "update_hook_as_read", "signup", "login", "users_by_email",
                  "grants", "connections"):  # fmt: skip

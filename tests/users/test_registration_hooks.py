@@ -87,6 +87,8 @@ def test_pre_registration_refuses_and_sets_metadata(solo: Server) -> None:
         "code": "extensibility_error",
         "description": "Sign-ups from this domain are closed",
         "statusCode": 400,
+        "error": "extensibility_error",
+        "error_description": "Sign-ups from this domain are closed",
     }
     with solo.api() as api:
         assert api.get("/users", params={"email": refused_email}).json() == []

@@ -43,6 +43,9 @@ def test_duplicate_email_is_a_conflict(server: Server, app: dict[str, object]) -
         "code": "user_exists",
         "description": "The user already exists.",
         "statusCode": 409,
+        # The same, as Auth0's SDKs read an authentication API error.
+        "error": "user_exists",
+        "error_description": "The user already exists.",
     }
 
 
@@ -66,6 +69,7 @@ def test_weak_passwords_say_which_rule_failed(
     broken = [rule for rule in body["description"]["rules"] if not rule["verified"]]
     assert [rule["code"] for rule in broken] == [failed]
     assert broken[0]["message"] in body["message"]
+    assert (body["error"], body["error_description"]) == ("invalid_password", body["message"])
     with server.api() as api:
         assert api.get("/users", params={"email": email}).json() == []
 

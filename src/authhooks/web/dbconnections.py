@@ -5,6 +5,10 @@ Errors follow Auth0's authentication API: ``{"name", "code", "description",
 "statusCode"}``, one class per code below, and ``_answer_for`` the one place
 that turns a domain failure into one of them. Password policy errors are
 ``PasswordStrengthError`` with the list of rules and which of them failed.
+Each also carries its code and text as ``error`` and ``error_description``,
+the shape /oauth/token answers in (RFC 6749 §5.2): that is where Auth0's SDKs
+look for an error's text, and auth0-python finds none in ``description``, so
+without them a refusal reached its callers as a bare "400: ".
 
 change_password mails a reset link, as Auth0's does, and answers the same
 whether or not the address is a user's.
@@ -51,7 +55,7 @@ SIGNUP_METADATA_VALUE_CHARS = 500
 
 class DbConnectionError(Exception):
     """An answer of Auth0's authentication API: ``{"name", "code", "description",
-    "statusCode"}``; ``str(error)`` is the description."""
+    "statusCode", "error", "error_description"}``; ``str(error)`` is the description."""
 
     status: int = 400  # a class's own, but InvalidBody keeps the refusal's
     code: ClassVar[str]
@@ -65,6 +69,8 @@ class DbConnectionError(Exception):
             "code": self.code,
             "description": str(self),
             "statusCode": self.status,
+            "error": self.code,
+            "error_description": str(self),
         }
 
     def headers(self) -> dict[str, str]:
@@ -116,6 +122,8 @@ class PasswordStrengthError(DbConnectionError):
             "code": self.code,
             "description": {"rules": rules, "verified": False},
             "statusCode": self.status,
+            "error": self.code,
+            "error_description": str(self),
         }
 
 
