@@ -180,6 +180,57 @@ call("users_by_email", lambda: management.users.list_users_by_email(email=email)
 call("connections", lambda: list(management.connections.list()))
 call("tenant_settings", lambda: management.tenants.settings.get())
 
+# People: Auth0's profile fields at signup, on create and on update; a search in
+# Auth0's syntax (its v3 engine's); fields chosen on one user.
+profiled = f"profiled-{unique}@example.com"
+call(
+    "signup_with_profile",
+    lambda: Database(domain, app.client_id, timeout=TIMEOUT).signup(
+        email=profiled,
+        password=PASSWORD,
+        connection=CONNECTION,
+        given_name="Ada",
+        family_name="Lovelace",
+        name="Ada Lovelace",
+        nickname="ada",
+        picture="https://example.com/ada.png",
+    ),
+)
+created = call(
+    "create_user",
+    lambda: management.users.create(
+        connection=CONNECTION,
+        email=f"created-{unique}@example.com",
+        password=PASSWORD,
+        name="Grace Hopper",
+        nickname="grace",
+        app_metadata={"plan": "gold", "team": unique},
+        phone_verified=False,
+    ),
+)
+call(
+    "update_user",
+    lambda: management.users.update(created.user_id, given_name="Grace", name="Rear Admiral"),
+)
+call(
+    "search",
+    lambda: [
+        user.email
+        for user in management.users.list(
+            q=f'app_metadata.team:"{unique}" AND app_metadata.plan:gold', search_engine="v3"
+        )
+    ],
+)
+call(
+    "search_by_email",
+    lambda: [user.user_id for user in management.users.list(q=f'email:"{profiled}"')],
+)
+call("bad_search", lambda: list(management.users.list(q="last_ip:203.0.113.1")))
+call(
+    "user_fields",
+    lambda: management.users.get(created.user_id, fields="email,user_id", include_fields=True),
+)
+
 for machine in machines:  # deleting a client deletes its grants
     management.clients.delete(machine.client_id)
 call("grants_of_api_after", lambda: list(management.client_grants.list(audience=api)))

@@ -24,7 +24,9 @@ def test_a_teams_scripts_work_unchanged(tls_server: Server, tls: Tls) -> None:
                  "update_client_as_read", "machines", "clients", "clients_by_20",
                  "first_clients_page", "grants_of_api", "grants_of_api_by_10", "grants",
                  "first_grants_page", "signup", "login", "users_by_email", "connections",
-                 "tenant_settings", "grants_of_api_after"):  # fmt: skip
+                 "tenant_settings", "grants_of_api_after", "signup_with_profile",
+                 "create_user", "update_user", "search", "search_by_email",
+                 "user_fields"):  # fmt: skip
         assert "ok" in results[name], (name, results[name])
     assert results["token"]["ok"]["token_type"] == "Bearer"
 
@@ -96,3 +98,24 @@ def test_a_teams_scripts_work_unchanged(tls_server: Server, tls: Tls) -> None:
     assert (reset["error"], reset["status"]) == ("mail_not_configured", 400)
     assert "SMTP server" in reset["message"]
     assert reset["str"] == "400: " + reset["message"]
+
+    # People: the profile as Auth0 takes it, search in Auth0's syntax, fields.
+    profiled = results["signup_with_profile"]["ok"]
+    assert (profiled["given_name"], profiled["picture"]) == ("Ada", "https://example.com/ada.png")
+    created = results["create_user"]["ok"]
+    assert (created["name"], created["nickname"], created["phone_verified"]) == (
+        "Grace Hopper",
+        "grace",
+        False,
+    )
+    updated = results["update_user"]["ok"]
+    assert (updated["name"], updated["given_name"]) == ("Rear Admiral", "Grace")
+    assert results["search"]["ok"] == [created["email"]]
+    assert results["search_by_email"]["ok"] == ["auth0|" + profiled["_id"]]
+    bad_search = results["bad_search"]
+    assert (bad_search["error"], bad_search["status"]) == ("BadRequestError", 400)
+    assert "cannot search by 'last_ip'" in bad_search["body"]["message"]
+    assert results["user_fields"]["ok"] == {
+        "email": created["email"],
+        "user_id": created["user_id"],
+    }
