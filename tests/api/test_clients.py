@@ -189,6 +189,43 @@ def test_page_past_the_end_is_empty(server: Server) -> None:
     assert response.json() == []
 
 
+def filtered(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        response = api.get("/clients", params={**params, "page": page, "per_page": 100})
+        assert response.status_code == 200, response.text
+        items += response.json()
+        if len(response.json()) < 100:
+            return items
+        page += 1
+
+
+def test_list_filters_by_app_type_and_first_party_as_auth0_does(server: Server) -> None:
+    with server.api() as api:
+        spa = create_client(api, app_type="spa")
+        native = create_client(api, app_type="native", is_first_party=False)
+        machine = create_client(api)
+        spas = filtered(api, app_type="spa")
+        browser_apps = filtered(api, app_type="spa,native")
+        third_party = filtered(api, is_first_party="false")
+        none = filtered(api, app_type="sso_integration")
+        natives = filtered(api, app_type="native")
+        counted = api.get("/clients", params={"app_type": "native", "include_totals": "true"})
+    assert {client["app_type"] for client in spas} == {"spa"}
+    assert spa["client_id"] in [client["client_id"] for client in spas]
+    ids = [client["client_id"] for client in browser_apps]
+    assert spa["client_id"] in ids
+    assert native["client_id"] in ids
+    assert machine["client_id"] not in ids
+    assert [client["client_id"] for client in third_party if not client["is_first_party"]] == [
+        client["client_id"] for client in third_party
+    ]
+    assert native["client_id"] in [client["client_id"] for client in third_party]
+    assert none == []
+    assert counted.json()["total"] == len(natives)  # the total counts the filtered clients
+
+
 @pytest.mark.parametrize(
     ("params", "names"),
     [
@@ -197,8 +234,16 @@ def test_page_past_the_end_is_empty(server: Server) -> None:
         ({"per_page": "ten"}, "per_page"),
         ({"page": -1}, "page"),
         ({"include_totals": "maybe"}, "include_totals"),
+        ({"is_first_party": "maybe"}, "is_first_party"),
     ],
-    ids=["per_page_0", "per_page_101", "per_page_text", "page_negative", "include_totals_text"],
+    ids=[
+        "per_page_0",
+        "per_page_101",
+        "per_page_text",
+        "page_negative",
+        "include_totals_text",
+        "is_first_party_text",
+    ],
 )
 def test_bad_pagination_is_400(server: Server, params: dict[str, Any], names: str) -> None:
     with server.api() as api:

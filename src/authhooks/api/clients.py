@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
@@ -246,9 +246,25 @@ def list_clients(
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
     selection: Annotated[FieldSelection, Depends(field_selection)],
+    app_type: Annotated[
+        str | None,
+        Query(max_length=512, description="comma-separated app types: the clients of any of them"),
+    ] = None,
+    is_first_party: bool | None = None,
 ) -> Any:
+    # Auth0's filters: an SDK's clients.list({app_type}) must not answer every
+    # client. A type authhooks has no client of (sso_integration, ...) matches none.
+    # is_global is not one: every Auth0 tenant has a global client, and Auth0's
+    # Deploy CLI fails without one (it reads the login page from it); none is here.
+    app_types = None if app_type is None else [each.strip() for each in app_type.split(",")]
     with found.database.session() as session:
-        rows, total = clients.list_clients(session, offset=page.offset, limit=page.per_page)
+        rows, total = clients.list_clients(
+            session,
+            offset=page.offset,
+            limit=page.per_page,
+            app_types=app_types,
+            is_first_party=is_first_party,
+        )
         items = [ClientOut.model_validate(row) for row in rows]
     return selection.shaped(page.shape("clients", items, total), "clients")
 

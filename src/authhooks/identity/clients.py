@@ -147,8 +147,20 @@ def get_client(session: Session, client_id: str) -> models.Client:
     return client
 
 
-def list_clients(session: Session, *, offset: int, limit: int) -> tuple[list[models.Client], int]:
+def list_clients(
+    session: Session,
+    *,
+    offset: int,
+    limit: int,
+    app_types: Sequence[str] | None = None,
+    is_first_party: bool | None = None,
+) -> tuple[list[models.Client], int]:
+    """A page of clients, those of ``app_types`` and first party or not when given."""
     query = select(models.Client).order_by(models.Client.created_at, models.Client.client_id)
+    if app_types is not None:
+        query = query.where(models.Client.app_type.in_(app_types))
+    if is_first_party is not None:
+        query = query.where(models.Client.is_first_party.is_(is_first_party))
     return page(session, query, offset, limit)
 
 
