@@ -296,6 +296,22 @@ def test_list_includes_a_new_api(server: Server) -> None:
     assert listed[created["id"]] == created
 
 
+def test_list_filters_by_identifiers_as_auth0_does(server: Server) -> None:
+    with server.api() as api:
+        first, second, _ = create_api(api), create_api(api), create_api(api)
+        asked = [first["identifier"], second["identifier"], "https://none.example.com/"]
+        both = api.get("/resource-servers", params={"identifiers": asked, "include_totals": "true"})
+        one = api.get("/resource-servers", params={"identifiers": first["identifier"]})
+        none = api.get("/resource-servers", params={"identifiers": "https://none.example.com/"})
+        eleven = api.get("/resource-servers", params={"identifiers": [new_identifier()] * 11})
+    assert both.status_code == 200, both.text
+    assert both.json()["resource_servers"] == [first, second]
+    assert both.json()["total"] == 2
+    assert one.json() == [first]
+    assert none.json() == []
+    assert_api_error(eleven, 400, "identifiers", "invalid_query_string")
+
+
 def test_get_by_id(server: Server) -> None:
     with server.api() as api:
         created = create_api(api, scopes=[{"value": "a", "description": "A"}])

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import (
     AfterValidator,
     Field,
@@ -137,10 +137,15 @@ def list_resource_servers(
     _: Annotated[Caller, Depends(require("read:resource_servers"))],
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
+    identifiers: Annotated[
+        list[str] | None,
+        Query(max_length=10, description="the APIs with these identifiers (repeat it, up to 10)"),
+    ] = None,
 ) -> Any:
+    # Auth0's filter: an SDK's resourceServers.list({identifiers}) must not answer every API.
     with found.database.session() as session:
         rows, total = clients.list_resource_servers(
-            session, offset=page.offset, limit=page.per_page
+            session, offset=page.offset, limit=page.per_page, identifiers=identifiers
         )
         items = [ResourceServerOut.model_validate(row) for row in rows]
     return page.shape("resource_servers", items, total)

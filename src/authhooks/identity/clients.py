@@ -318,11 +318,14 @@ def get_resource_server(session: Session, id_or_identifier: str) -> models.Resou
 
 
 def list_resource_servers(
-    session: Session, *, offset: int, limit: int
+    session: Session, *, offset: int, limit: int, identifiers: Sequence[str] | None = None
 ) -> tuple[list[models.ResourceServer], int]:
+    """A page of resource servers, those with one of ``identifiers`` when given."""
     query = select(models.ResourceServer).order_by(
         models.ResourceServer.created_at, models.ResourceServer.id
     )
+    if identifiers is not None:
+        query = query.where(models.ResourceServer.identifier.in_(identifiers))
     return page(session, query, offset, limit)
 
 
