@@ -87,6 +87,17 @@ def test_unsupported_search_is_refused_not_answered_empty(server: Server) -> Non
         assert api.get("/users", params={"q": "example.com"}).status_code == 200
 
 
+def test_connections_filter_by_any_of_the_strategies_named(server: Server) -> None:
+    with server.api() as api:
+        both = api.get("/connections", params={"strategy": ["auth0", "google-oauth2"]})
+        reversed_ = api.get("/connections", params={"strategy": ["google-oauth2", "auth0"]})
+        other = api.get("/connections", params={"strategy": "google-oauth2"})
+        named = api.get("/connections", params={"name": "Username-Password-Authentication"})
+    assert [each["name"] for each in both.json()] == ["Username-Password-Authentication"]
+    assert reversed_.json() == both.json() == named.json()
+    assert other.json() == []
+
+
 def test_settings_the_servers_configuration_holds_take_only_what_they_answer(
     server: Server,
 ) -> None:

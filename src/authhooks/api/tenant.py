@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from sqlalchemy import select
 
 from authhooks.api.auth import Caller, authenticate, require, services
@@ -72,11 +72,13 @@ def list_connections(
     found: Annotated[Services, Depends(services)],
     page: Annotated[Pagination, Depends(pagination)],
     selection: Annotated[FieldSelection, Depends(field_selection)],
-    strategy: str | None = None,
+    # Auth0's strategy filter may be repeated (node-auth0 sends an array so): the
+    # connections of any of them, not of the last one named.
+    strategy: Annotated[list[str] | None, Query()] = None,
     name: str | None = None,
 ) -> Any:
     connection = _connection(found)
-    matches = (strategy is None or strategy == "auth0") and (
+    matches = (strategy is None or "auth0" in strategy) and (
         name is None or name == shapes.CONNECTION_NAME
     )
     items = [connection] if matches and page.page == 0 else []
