@@ -223,6 +223,27 @@ def test_list_filter_matching_nothing_is_empty(server: Server) -> None:
         assert grants_for(api, audience=f"https://{unique('nothing')}/") == []
 
 
+def test_auth0_filters_on_what_authhooks_lacks_match_no_grant(server: Server) -> None:
+    # Every grant here is a client's, for no organization, and none is a default.
+    with server.api() as api:
+        client_id = create_client(api)["client_id"]
+        made = grant(api, client_id, new_audience(api), [])
+        assert grants_for(api, client_id=client_id, subject_type="client") == [made]
+        assert grants_for(api, client_id=client_id, allow_any_organization="false") == [made]
+        for params in (
+            {"subject_type": "user"},
+            {"allow_any_organization": "true"},
+            {"default_for": "third_party_clients"},
+        ):
+            assert grants_for(api, client_id=client_id, **params) == []
+            totals = api.get("/client-grants", params={**params, "include_totals": "true"})
+            assert totals.json() == {"client_grants": [], "start": 0, "limit": 50, "total": 0}
+            checkpoint = api.get("/client-grants", params={**params, "take": 10})
+            assert checkpoint.json() == {"client_grants": []}
+        bad = api.get("/client-grants", params={"subject_type": "robot"})
+    assert_api_error(bad, 400, "subject_type", "invalid_query_string")
+
+
 def test_list_filter_with_a_nul_character_is_400(server: Server) -> None:
     # PostgreSQL cannot compare text with NUL: the filter must not reach it as an error.
     with server.api() as api:
