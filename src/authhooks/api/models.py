@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from authhooks.points.token import SCOPE_TOKEN_PATTERN
 
@@ -95,5 +95,18 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^<>]+$")]
+def _no_angle_brackets(value: str) -> str:
+    # Said in words: a refusal reaches people through SDK errors, where a regular
+    # expression tells them little.
+    if "<" in value or ">" in value:
+        raise ValueError("may not contain < or >")
+    return value
+
+
+# The pattern stays in the OpenAPI document; the check says what is wrong in words.
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=255, json_schema_extra={"pattern": r"^[^<>]+$"}),
+    AfterValidator(_no_angle_brackets),
+]
 ScopeValue = Annotated[str, Field(max_length=280, pattern=SCOPE_TOKEN_PATTERN)]
