@@ -11,6 +11,7 @@ import httpx
 from tests.mail.conftest import MailServer
 from tests.users.helpers import create_app, new_email, signup
 
+# change_password's answer, as plain text (Auth0's is not JSON).
 RESET_SENT = "We've just sent you an email to reset your password."
 NEW_PASSWORD = "Mended-Fences-1984"
 

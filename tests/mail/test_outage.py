@@ -50,7 +50,7 @@ def test_mail_waits_for_the_smtp_server(late: MailServer) -> None:
     assert signup(late.server, app["client_id"], email).status_code == 200
     asked = ask_reset(late, app["client_id"], email)
     assert asked.status_code == 200
-    assert asked.json() == RESET_SENT
+    assert asked.text == RESET_SENT
 
     def failures() -> list[dict[str, str]]:
         return [

@@ -234,8 +234,9 @@ class ChangePasswordForm(_Form):
     email: Annotated[str, Field(min_length=1, max_length=store.MAX_EMAIL_LENGTH)]
 
 
-# Auth0's answer to every change_password request that names an address: a JSON
-# string, whether or not a user has that address.
+# Auth0's answer to every change_password request that names an address, whether
+# or not a user has that address: this sentence as plain text, not JSON (Auth0's
+# SDKs read it as text: node-auth0's changePassword would answer it with quotes).
 RESET_MAIL_SENT = "We've just sent you an email to reset your password."
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -290,7 +291,11 @@ async def change_password(request: Request) -> Response:
             await services.password_reset.request(form.email, info)
         except InvalidInput as error:  # not an address: the body is wrong, not a signup
             raise InvalidBody(str(error)) from None
-        return _json(RESET_MAIL_SENT)
+        return Response(
+            RESET_MAIL_SENT,
+            headers={"Cache-Control": "no-store"},
+            media_type="text/plain; charset=utf-8",
+        )
 
     return await _serve(request, handle, forms=True)
 
@@ -377,7 +382,7 @@ async def _client(services: Services, client_id: str) -> KnownClient:
 
 
 def _json(
-    body: dict[str, Any] | str, status_code: int = 200, headers: dict[str, str] | None = None
+    body: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
         json.dumps(body, separators=(",", ":"), default=str).encode(),
