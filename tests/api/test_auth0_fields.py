@@ -178,3 +178,16 @@ def test_fields_select_what_one_resource_shows(server: Server) -> None:
         assert "options" not in connection
         assert connection["name"] == "Username-Password-Authentication"
         assert_api_error(api.get("/clients", params={"fields": ","}), 400, "comma-separated")
+
+
+def test_clients_search_by_organization_grant_finds_none(server: Server) -> None:
+    with server.api() as api:
+        create_client(api)
+        for q in (
+            "client_grant.organization_id:org_123",
+            "client_grant.allow_any_organization:true",
+        ):
+            found = api.get("/clients", params={"q": q, "include_totals": "true"})
+            assert found.status_code == 200, found.text
+            assert (found.json()["clients"], found.json()["total"]) == ([], 0)
+        assert_api_error(api.get("/clients", params={"q": "name:web*"}), 400, "no organizations")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
@@ -18,6 +19,7 @@ from pydantic import (
 
 from authhooks.api import auth0_fields as auth0
 from authhooks.api.auth import Caller, ensure_holds, require, services
+from authhooks.api.errors import InvalidQuery
 from authhooks.api.fields import FieldSelection, field_selection
 from authhooks.api.models import Auth0Body, Body, Name, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
@@ -251,7 +253,15 @@ def list_clients(
         Query(max_length=512, description="comma-separated app types: the clients of any of them"),
     ] = None,
     is_first_party: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=1000, description="Auth0's client search: by client_grant fields"),
+    ] = None,
 ) -> Any:
+    if q is not None:
+        _check_client_search(q)
+        # Auth0's q finds the clients granted for organizations; none is, here.
+        return selection.shaped(page.shape("clients", [], 0), "clients")
     # Auth0's filters: an SDK's clients.list({app_type}) must not answer every
     # client. A type authhooks has no client of (sso_integration, ...) matches none.
     # is_global is not one: every Auth0 tenant has a global client, and Auth0's
@@ -267,6 +277,21 @@ def list_clients(
         )
         items = [ClientOut.model_validate(row) for row in rows]
     return selection.shaped(page.shape("clients", items, total), "clients")
+
+
+_ORGANIZATION_GRANT = re.compile(
+    r'client_grant\.(organization_id:"?[A-Za-z0-9_\-]+"?|allow_any_organization:"?true"?)'
+)
+
+
+def _check_client_search(q: str) -> None:
+    """``q`` must be a search Auth0's clients list takes (a client's grants for
+    organizations); any other is a 400 that says so."""
+    if not _ORGANIZATION_GRANT.fullmatch(q.strip()):
+        raise InvalidQuery(
+            "q takes client_grant.organization_id:<id> or client_grant.allow_any_organization:"
+            "true (authhooks has no organizations, so either finds no client)"
+        )
 
 
 @router.get("/{client_id}", response_model=ClientOut)
