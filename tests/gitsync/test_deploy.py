@@ -118,7 +118,10 @@ def test_a_broken_commit_changes_nothing_and_says_why_then_a_fix_deploys(
 @pytest.mark.parametrize(
     ("files", "reason"),
     [
-        ({"hooks/{n}.json": '{"triggerId": "credentials-exchange", "timeout_ms": 1}'}, "timeout_ms"),
+        (
+            {"hooks/{n}.json": '{"triggerId": "credentials-exchange", "timeout_ms": 1}'},
+            "timeout_ms",
+        ),
         ({"hooks/{n}.json": "{not json"}, "not JSON"),
         ({"hooks/{n}.json": '{"triggerId": "no-such-point"}'}, "triggerId"),
         ({"hooks/{n}.json": '{"triggerId": "credentials-exchange", "colour": 1}'}, "colour"),

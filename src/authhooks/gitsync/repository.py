@@ -36,6 +36,9 @@ def check_repository(url: str, *, allow_local: bool) -> str:
         raise InvalidInput(f"repository: longer than {MAX_URL_CHARS} characters")
     if not url or any(ord(c) < 0x21 or c == "\x7f" for c in url) or url.startswith("-"):
         raise InvalidInput("repository: give an https://, ssh:// or git@host:path URL")
+    if "::" in url.split("/", 1)[0]:
+        # <transport>::<address> picks a remote helper (ext:: runs a command): never.
+        raise InvalidInput("repository: transport:: URLs are not allowed; give https:// or ssh")
     local = "the server's setting AUTHHOOKS_GIT_ALLOW_LOCAL_REPOSITORIES is off"
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
