@@ -111,6 +111,8 @@ class Deployer:
             sha, hooks_dir, declared, commit = await run_sync(
                 self._fetch, Path(workdir), source, deployment.commit, credentials
             )
+        if deployment.trigger == "poll" and await run_sync(self._unchanged_poll, deployment, sha):
+            return  # the head is what was deployed last: a poll records nothing
         await run_sync(self._note_commit, deployment_id, commit)
         planned = await run_sync(self._plan, source, declared, hooks_dir)
         for change in planned:
@@ -181,6 +183,22 @@ class Deployer:
         except (GitError, FormatError) as error:
             raise DeploymentFailed(str(error)) from None
         return sha, hooks_dir, declared, commit_read
+
+    def _unchanged_poll(self, deployment: models.GitDeployment, sha: str) -> bool:
+        table = models.GitDeployment
+        with self._db.session() as session:
+            last = session.scalar(
+                select(table.commit)
+                .where(table.source_id == deployment.source_id, table.status == "succeeded")
+                .order_by(table.finished_at.desc())
+                .limit(1)
+            )
+            if last != sha:
+                return False
+            row = session.get(table, deployment.id)
+            if row is not None:
+                session.delete(row)
+            return True
 
     def _note_commit(self, deployment_id: str, commit: Commit) -> None:
         with self._db.session() as session:
