@@ -114,6 +114,8 @@ def call(
         invocation_id="nothing",
         point_id="credentials-exchange",
         number=1,
+        source_id="nothing",
+        deployment_id="nothing",
     )
     url = f"{server.url}/api/v2{path}"
     if path.endswith("/stream"):  # never ends by itself: the status and headers will do

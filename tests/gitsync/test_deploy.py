@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,3 +299,22 @@ def test_a_symlink_out_of_the_repository_and_a_huge_file_fail(
     assert f"hooks/{name}.py" in huge["error"]
     assert "bytes" in huge["error"]
     assert hook_named(git_server, name) is None
+
+
+def test_a_polled_source_deploys_its_branch_head_without_a_webhook(
+    git_server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path)
+    name = unique("polled")
+    repo.hook(name, "p", enabled=False)
+    sha = repo.push("polled")
+    # A source that has never been polled is polled at once, then every interval.
+    source = create_source(git_server, repo.url, poll_interval=3600)
+    deadline = time.monotonic() + 120
+    while not (found := deployments(git_server, source["id"])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [d["trigger"] for d in found] == ["poll"]
+    result = finished(git_server, source["id"], found[0]["id"])
+    assert result["status"] == "succeeded", result
+    assert result["commit"] == sha
+    assert hook_named(git_server, name) is not None

@@ -115,3 +115,24 @@ def test_unknown_sources_are_404(server: Server) -> None:
         ):
             response = api.request(method, path, json={} if method == "PATCH" else None)
             assert response.status_code == 404, (method, path, response.text)
+
+
+def test_an_ssh_source_keeps_its_key_sealed_and_unshown(server: Server) -> None:
+    key = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----"
+    )
+    status, created = _create(
+        server,
+        repository="git@git.example.com:team/hooks.git",
+        credentials={"ssh_private_key": key},
+    )
+    assert status == 201, created
+    assert created["credentials"] == {"kind": "ssh_private_key"}
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(created)
+    with server.api() as api:
+        cleared = api.patch(f"/git-sources/{created['id']}", json={"credentials": None})
+        renamed = api.patch(f"/git-sources/{created['id']}", json={"branch": "release/v2"})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["credentials"] is None
+    assert renamed.json()["branch"] == "release/v2"
