@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, Server, create_machine, run_server, unique
+from tests.gitsync.http_backend import git_http_server
 from tests.gitsync.repos import (
     PYTHON_HOOK,
     Repo,
@@ -318,3 +321,51 @@ def test_a_polled_source_deploys_its_branch_head_without_a_webhook(
     assert result["status"] == "succeeded", result
     assert result["commit"] == sha
     assert hook_named(git_server, name) is not None
+
+
+def test_a_token_reaches_git_and_a_wrong_one_fails_without_being_echoed(
+    git_server: Server, tmp_path: Path
+) -> None:
+    token = "tok-" + secrets.token_hex(16)
+    repo = Repo(tmp_path / "served")
+    name = unique("private")
+    repo.hook(name, "private", enabled=False)
+    repo.push("private")
+    with git_http_server(tmp_path / "served", token) as base:
+        url = f"{base}/origin.git"
+        wrong = create_source(git_server, url, credentials={"token": "wrong-" + token})
+        with git_server.api() as api:
+            queued = api.post(f"/git-sources/{wrong['id']}/sync").json()
+        refused = finished(git_server, wrong["id"], queued["id"])
+        assert refused["status"] == "failed", refused
+        assert "git fetch" in refused["error"]
+        assert "Authentication failed" in refused["error"]
+        assert token not in str(refused)
+        assert hook_named(git_server, name) is None
+
+        right = create_source(git_server, url, credentials={"token": token})
+        with git_server.api() as api:
+            queued = api.post(f"/git-sources/{right['id']}/sync").json()
+        deployed = finished(git_server, right["id"], queued["id"])
+        assert deployed["status"] == "succeeded", deployed
+        assert hook_named(git_server, name) is not None
+
+
+def test_a_repository_past_the_fetch_cap_fails_and_changes_nothing(
+    tmp_path: Path, backend: str
+) -> None:
+    repo = Repo(tmp_path / "big")
+    name = unique("big")
+    repo.hook(name, "b", enabled=False)
+    repo.write("assets/blob.bin", os.urandom(3 * 1024 * 1024).hex())
+    with run_server(
+        tmp_path,
+        backend,
+        git_allow_local_repositories="true",
+        git_max_fetch_bytes=str(1024 * 1024),
+    ) as capped:
+        source = create_source(capped, repo.url)
+        result = push_and_deliver(capped, repo, source, "big")
+        assert result["status"] == "failed", result
+        assert "larger than 1048576 bytes" in result["error"]
+        assert hook_named(capped, name) is None

@@ -109,7 +109,8 @@ class Repository:
             self._env["AUTHHOOKS_GIT_PASSWORD"] = credentials.value
         self._env["GIT_SSH_COMMAND"] = " ".join(ssh)
         protocols = ["-c", "protocol.allow=never"]
-        for protocol in ("https", "ssh") + (("file",) if settings.allow_local else ()):
+        local = ("file", "http") if settings.allow_local else ()  # checked by repository.py
+        for protocol in ("https", "ssh", *local):
             protocols += ["-c", f"protocol.{protocol}.allow=always"]
         self._config = [*protocols, "-c", "credential.helper=", "-c", "core.fsmonitor=false"]
         self._git(["init", "--bare", "-q", str(self.git_dir)], in_repo=False)

@@ -50,7 +50,13 @@ def check_repository(url: str, *, allow_local: bool) -> str:
                 "repository: a file:// URL names an absolute path: file:///srv/x.git"
             )
         return url
-    if scheme in ("https", "ssh"):
+    # Plain http only to this machine (a test's git http-backend), when local is allowed.
+    if scheme == "http" and not (allow_local and _is_loopback(parts.hostname or "")):
+        raise InvalidInput(
+            "repository: http:// is not allowed (credentials and code would cross the "
+            "network in clear); give https://"
+        )
+    if scheme in ("https", "ssh", "http"):
         host = parts.hostname or ""
         if not host or not (_HOST.match(host) or _is_ip(host)):
             raise InvalidInput(f"repository: {scheme}:// URL without a valid host")
