@@ -369,3 +369,26 @@ def test_a_repository_past_the_fetch_cap_fails_and_changes_nothing(
         assert result["status"] == "failed", result
         assert "larger than 1048576 bytes" in result["error"]
         assert hook_named(capped, name) is None
+
+
+def test_a_detached_sources_hooks_are_editable_and_no_longer_its_own(
+    git_server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path)
+    name = unique("detached")
+    repo.hook(name, "d", enabled=False)
+    source = create_source(git_server, repo.url)
+    assert push_and_deliver(git_server, repo, source, "first")["status"] == "succeeded"
+    hook = hook_named(git_server, name)
+    assert hook is not None
+    with git_server.api() as api:
+        detached = api.post(f"/git-sources/{source['id']}/detach")
+        assert detached.status_code == 200, detached.text
+        assert detached.json()["hooks"] == []
+        edited = api.patch(f"/hooks/{hook['id']}", json={"order": 7})
+        assert edited.status_code == 200, edited.text
+    # The hook is hand-made now: the source's next commit may not take it back.
+    repo.hook(name, "again", enabled=False)
+    clash = push_and_deliver(git_server, repo, source, "again")
+    assert clash["status"] == "failed", clash
+    assert "made by hand" in clash["error"]
