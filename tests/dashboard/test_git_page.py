@@ -133,6 +133,7 @@ def test_a_source_is_added_synced_and_keeps_its_hooks_read_only(
         content = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".cm-content"))
         assert content.get_attribute("contenteditable") == "false"
         assert browser.find_elements(By.XPATH, "//button[text()='Save']") == []
+        assert browser.find_elements(By.NAME, "dependency_name") == []
         version = wait(
             browser,
             lambda b: b.find_element(By.CSS_SELECTOR, ".versions tr[data-version='1']"),

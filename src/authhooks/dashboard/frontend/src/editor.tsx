@@ -268,6 +268,7 @@ export function EditorPage({ hookId }: { hookId: string }) {
           {hook && (
             <DependenciesPanel
               hook={hook}
+              readOnly={Boolean(keptBy)}
               onSaved={(saved) => {
                 setHook(saved);
                 setStatus(`Dependencies installed: version ${saved.version}`);
