@@ -20,7 +20,12 @@ from authhooks.sealing import secret_hasher
 from authhooks.storage import models
 from authhooks.storage.database import Database
 
-NEW_IN_THIS_VERSION = {"read:sessions", "create:sessions", "update:sessions", "delete:sessions"}
+NEW_IN_THIS_VERSION = {
+    "read:git_sources",
+    "create:git_sources",
+    "update:git_sources",
+    "delete:git_sources",
+}
 
 
 def test_a_full_admin_grant_gains_the_scopes_a_new_version_adds(tmp_path: Path) -> None:

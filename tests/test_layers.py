@@ -34,6 +34,7 @@ LAYERS: list[frozenset[str]] = [
     ),
     frozenset({"identity", "users"}),  # the domain; asks flows/ to run a point
     frozenset({"flows"}),  # runs a point's enabled hooks, the runner, deliveries
+    frozenset({"gitsync"}),  # git sources: webhooks checked, commits deployed
     frozenset({"hooks"}),  # hooks as stored, and their lifecycle
     frozenset({"points"}),  # one contract per point, no I/O
     frozenset({"runtime"}),  # the sandbox
@@ -80,6 +81,7 @@ CLI_CLIENT_MAY_IMPORT = (
     "authhooks.cli",
     "authhooks.points",
     "authhooks.hooks.limits",
+    "authhooks.hooks.code_format",
     "authhooks.egress.rules",
     "authhooks.private_files",
 )

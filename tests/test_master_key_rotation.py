@@ -5,6 +5,7 @@ captured event works as before, and the old key opens nothing."""
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 import subprocess
 from pathlib import Path
@@ -70,6 +71,15 @@ def test_rotation_reseals_everything(backend: str, tmp_path: Path) -> None:
             assert api.patch(f"/hooks/{hook['id']}", json={"enabled": True}).status_code == 200
         claim, kid = tier(first, machine)
         assert claim == "gold"
+        with first.api() as api:  # a git source: its webhook secret and token are sealed
+            source = api.post(
+                "/git-sources",
+                json={
+                    "name": unique("sealed"),
+                    "repository": "https://git.example.com/team/hooks.git",
+                    "credentials": {"token": "t" * 20},
+                },
+            ).json()
         with first.api() as api:  # the invocation record, with its captured event, is stored
             invocation = wait_for(
                 lambda: api.get("/logs", params={"hook_id": hook["id"]}).json()["logs"]
@@ -83,12 +93,21 @@ def test_rotation_reseals_everything(backend: str, tmp_path: Path) -> None:
         rotated = rotate(first.env)
         assert rotated.returncode == 0, rotated.stderr
         assert "resealed 1 signing keys, 1 hook secrets, 1 captured events" in rotated.stderr
+        assert "1 git sources" in rotated.stderr
         assert key_file.read_text() != old_key
         assert not key_file.with_name(KEY_FILE + ".new").exists()
         assert old_key.strip() not in rotated.stderr + rotated.stdout
 
         with serve_again(first, tmp_path) as second:
             assert tier(second, machine) == ("gold", kid)  # same client secret, same key
+            ping = b"{}"
+            signature = hmac.new(source["webhook_secret"].encode(), ping, "sha256").hexdigest()
+            pong = httpx.post(
+                f"{second.url}/git/webhooks/{source['id']}",
+                content=ping,
+                headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": f"sha256={signature}"},
+            )
+            assert pong.status_code == 200, pong.text  # the webhook secret opened
             with second.api() as api:
                 replayed = api.post(
                     f"/hooks/{hook['id']}/test", json={"replay": invocation["id"]}

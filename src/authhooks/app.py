@@ -17,6 +17,7 @@ from authhooks.api import (
     admins,
     client_grants,
     errors,
+    git_sources,
     hooks,
     jobs,
     logs,
@@ -34,7 +35,7 @@ from authhooks.observability import http as metrics_http
 from authhooks.observability.server_log import RequestIds
 from authhooks.services import Services
 from authhooks.serving import follow_parent
-from authhooks.web import authorize, dbconnections, health, logout, oauth
+from authhooks.web import authorize, dbconnections, git_webhooks, health, logout, oauth
 from authhooks.web.pages import email_verification as verification_page
 from authhooks.web.pages import render as hosted_pages
 from authhooks.web.pages import reset_password as reset_page
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         resource_servers,
         client_grants,
         hooks,
+        git_sources,
         points,
         logs,
         users,
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.include_router(management)
     app.include_router(dashboard.router)
     app.router.routes.extend(health.routes())
+    app.router.routes.extend(git_webhooks.routes())
     app.router.routes.extend(hosted_pages.routes())
     app.router.routes.extend(reset_page.routes() + verification_page.routes())
     app.router.routes.extend(dashboard_pages.routes(DOCS_URL, OPENAPI_URL))

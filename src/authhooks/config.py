@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     # How often each process looks for deliveries that another process queued.
     delivery_poll_interval: float = Field(default=1.0, gt=0, le=60)
 
+    # --- git sources (docs/git.md) ---
+    # Allow file:// repositories and loopback hosts (tests, local development only).
+    git_allow_local_repositories: bool = False
+    # Seconds one git command (a fetch, say) may take before it is stopped.
+    git_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # Bytes a fetch may bring in; past them it is stopped and the deployment fails.
+    git_max_fetch_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
+    # A deployment claimed by a process that died is retried after this many seconds.
+    git_deployment_lease: float = Field(default=900.0, ge=10, le=86400)
+
     # --- mail: password reset and email verification (docs/operations.md, "Mail") ---
     # The SMTP server every mail goes through; empty: mail is off.
     smtp_host: str = ""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from authhooks.gitsync import sources as git_sources
 from authhooks.hooks import captures
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.identity import tokens
@@ -57,6 +58,7 @@ class Resealed:
     captured_events: int
     sealed_keys: int
     waiting_mails: int = 0
+    git_sources: int = 0
 
 
 def reseal_everything(session: Session, old: MasterKey, new: MasterKey) -> Resealed:
@@ -72,6 +74,7 @@ def reseal_everything(session: Session, old: MasterKey, new: MasterKey) -> Resea
         captured_events=captures.reseal(session, old, new),
         sealed_keys=sealed,
         waiting_mails=outbox.reseal(session, old, new),
+        git_sources=git_sources.reseal(session, old, new),
     )
 
 

@@ -18,6 +18,9 @@ from authhooks.flows.deliveries import Deliverer, DeliveryPolicy
 from authhooks.flows.engine import FlowRunner
 from authhooks.flows.live import LiveFlows
 from authhooks.flows.runner import Runner
+from authhooks.gitsync.deployer import Deployer
+from authhooks.gitsync.git import GitSettings
+from authhooks.gitsync.worker import DeploymentWorker
 from authhooks.hooks import store as hook_store
 from authhooks.hooks.captures import sealer
 from authhooks.hooks.dependencies import DependencyStore, StoreSettings
@@ -135,6 +138,7 @@ class Services:
     outbox: MailOutbox
     password_reset: PasswordReset
     email_verification: EmailVerification
+    git_worker: DeploymentWorker
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -226,6 +230,22 @@ class Services:
             database, outbox, settings.issuer, settings.email_verification_ticket_lifetime
         )
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
+        lifecycle = Lifecycle(database, runtime, POINTS, live.invalidate, dependencies)
+        git_worker = DeploymentWorker(
+            database,
+            Deployer(
+                database,
+                master_key,
+                lifecycle,
+                GitSettings(
+                    timeout=settings.git_timeout,
+                    max_bytes=settings.git_max_fetch_bytes,
+                    allow_local=settings.git_allow_local_repositories,
+                ),
+            ),
+            lease=settings.git_deployment_lease,
+            poll_interval=settings.delivery_poll_interval,
+        )
         post_login = PostLogin(database, directory, flows)
         user_tokens = UserTokens(
             database, directory, issuer, settings.issuer, settings.id_token_lifetime
@@ -264,7 +284,7 @@ class Services:
             dependencies=dependencies,
             invocations=invocations,
             live=live,
-            lifecycle=Lifecycle(database, runtime, POINTS, live.invalidate, dependencies),
+            lifecycle=lifecycle,
             flows=flows,
             bus=bus,
             relay=relay,
@@ -311,6 +331,7 @@ class Services:
                 settings.password_reset_ticket_lifetime,
             ),
             email_verification=verification,
+            git_worker=git_worker,
         )
 
     async def start(self) -> None:
@@ -325,8 +346,10 @@ class Services:
         await self.live.start()
         self.deliverer.start()
         self.outbox.start()
+        self.git_worker.start()
 
     async def close(self) -> None:
+        await self.git_worker.close()
         await self.outbox.close()
         await self.deliverer.close()
         await self.live.close()

@@ -82,6 +82,15 @@ ROUTES = [
     ("POST", "/tickets/password-change", "create:user_tickets"),
     ("POST", "/tickets/email-verification", "create:user_tickets"),
     ("POST", "/jobs/verification-email", "update:users"),
+    ("GET", "/git-sources", "read:git_sources"),
+    ("POST", "/git-sources", "create:git_sources"),
+    ("GET", "/git-sources/{source_id}", "read:git_sources"),
+    ("PATCH", "/git-sources/{source_id}", "update:git_sources"),
+    ("DELETE", "/git-sources/{source_id}", "delete:git_sources"),
+    ("POST", "/git-sources/{source_id}/detach", "update:git_sources"),
+    ("POST", "/git-sources/{source_id}/sync", "update:git_sources"),
+    ("GET", "/git-sources/{source_id}/deployments", "read:git_sources"),
+    ("GET", "/git-sources/{source_id}/deployments/{deployment_id}", "read:git_sources"),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ROUTES]
 
@@ -105,6 +114,8 @@ def call(
         invocation_id="nothing",
         point_id="credentials-exchange",
         number=1,
+        source_id="nothing",
+        deployment_id="nothing",
     )
     url = f"{server.url}/api/v2{path}"
     if path.endswith("/stream"):  # never ends by itself: the status and headers will do

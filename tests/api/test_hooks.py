@@ -53,9 +53,11 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         "dependencies",
         "resolved",
         "version",
+        "source_id",
         "created_at",
         "updated_at",
     }
+    assert hook["source_id"] is None  # made here, not by a git source
     assert (hook["enabled"], hook["runtime"], hook["version"], hook["on_error"]) == (
         False,
         "python",

@@ -61,13 +61,15 @@ class Cli:
         return result
 
     def process(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """The console script in a process of its own, as a shell runs it."""
+        """The console script in a process of its own, as a shell runs it (``input``
+        piped to its stdin)."""
         return subprocess.run(
             [*AUTHHOOKS, *args],
             env=self.environment(env),
             cwd=self.cwd,
+            input=input,
             capture_output=True,
             text=True,
             timeout=120,

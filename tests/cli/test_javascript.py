@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from authhooks.cli.code import HookFile, LocalHook, hook_files, plan
+from authhooks.cli.code import LocalHook, hook_files, plan
+from authhooks.hooks.code_format import HookFile
 from authhooks.points.registry import POINTS
 from tests.cli.client import Cli, logged_in
 from tests.conftest import Server, run_server, unique

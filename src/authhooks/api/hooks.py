@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+from sqlalchemy.orm import Session
 
 from authhooks.api.auth import Caller, require, services
 from authhooks.api.fields import FieldSelection, field_selection
@@ -26,6 +27,7 @@ from authhooks.egress.rules import parse_rule
 from authhooks.errors import InvalidInput
 from authhooks.flows import deliveries
 from authhooks.flows.runner import Trial
+from authhooks.gitsync.repository import commit_link
 from authhooks.hooks import dependencies as hook_dependencies
 from authhooks.hooks import limits, store
 from authhooks.hooks import secrets as hook_secrets
@@ -118,7 +120,9 @@ class HookCreate(RequestBody):
 
 class HookUpdate(Patch, Auth0Body):
     # What a GET answers and no PATCH sets: sent back unchanged, it is fine.
-    read_only = frozenset({"id", "triggerId", "resolved", "version", "created_at", "updated_at"})
+    read_only = frozenset(
+        {"id", "triggerId", "resolved", "version", "source_id", "created_at", "updated_at"}
+    )
 
     name: Name | None = None
     script: Script | None = None
@@ -163,6 +167,10 @@ class HookOut(Out):
         description="Every package installed for them, theirs included"
     )
     version: int
+    source_id: str | None = Field(
+        default=None,
+        description="The git source that keeps it (read-only here); null: made by hand",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -172,6 +180,13 @@ class VersionOut(Out):
     created_at: datetime
     author: str
     deployed: bool
+    source_id: str | None = Field(
+        default=None, description="The git source whose deployment made it; null: not git"
+    )
+    commit: str | None = Field(default=None, description="The commit it was deployed from")
+    commit_url: str | None = Field(
+        default=None, description="The commit's page, when the repository is on a known host"
+    )
     script: str | None = None
     dependencies: dict[str, str] | None = None
     resolved: list[ResolvedPackage] | None = None
@@ -207,6 +222,7 @@ def _out(hook: models.Hook, code: Code) -> HookOut:
         dependencies=code.dependencies,
         resolved=[ResolvedPackage.model_validate(package) for package in code.resolved or ()],
         version=hook.version,
+        source_id=hook.source_id,
         created_at=hook.created_at,
         updated_at=hook.updated_at,
     )
@@ -311,15 +327,34 @@ def list_versions(
 ) -> list[VersionOut]:
     with found.database.session() as session:
         deployed = store.get_hook(session, hook_id).version
+        repositories: dict[str, str | None] = {}
         return [
             VersionOut(
                 number=v.number,
                 created_at=v.created_at,
                 author=v.author,
                 deployed=v.number == deployed,
+                **_origin(session, v, repositories),
             )
             for v in store.list_versions(session, hook_id)
         ]
+
+
+def _origin(
+    session: Session, version: models.HookVersion, repositories: dict[str, str | None]
+) -> dict[str, Any]:
+    """Where a version came from: its git source and commit, and the commit's page."""
+    if version.source_id is None or version.commit is None:
+        return {}
+    if version.source_id not in repositories:
+        source = session.get(models.GitSource, version.source_id)
+        repositories[version.source_id] = source.repository if source is not None else None
+    repository = repositories[version.source_id]
+    return {
+        "source_id": version.source_id,
+        "commit": version.commit,
+        "commit_url": commit_link(repository, version.commit) if repository else None,
+    }
 
 
 @router.get("/{hook_id}/versions/{number}", response_model=VersionOut)
@@ -337,6 +372,7 @@ def get_version(
             created_at=version.created_at,
             author=version.author,
             deployed=version.number == hook.version,
+            **_origin(session, version, {}),
             script=version.script,
             dependencies=version.dependencies,
             resolved=[ResolvedPackage.model_validate(p) for p in version.resolved or ()],

@@ -23,62 +23,26 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.markup import escape
 from rich.progress import Progress
 
 from authhooks.cli.common import ProfileOption, connect, read_text
 from authhooks.cli.hooks import create_hook
 from authhooks.cli.output import CliError, ExitCode, note, out
-from authhooks.cli.points import LANGUAGE_NAMES, RUNTIME_BY_SUFFIX, SUFFIX_BY_RUNTIME, ServerPoints
+from authhooks.cli.points import ServerPoints
 from authhooks.cli.remote import Remote
 from authhooks.cli.secrets import put_secrets
-from authhooks.egress.rules import parse_rule
 from authhooks.hooks import limits
-
-_ENV_REFERENCE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
-# The settings a deploy compares and sets, as the API names them.
-SETTINGS = ("triggerId", "enabled", "order", "timeout_ms", "on_error", "egress", "capture_events")
-
-
-class HookFile(BaseModel):
-    """``hooks/NAME.json``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    triggerId: str
-    # The code file's suffix says it too; when both are there, they must agree.
-    runtime: Literal["python", "node"] | None = None
-    enabled: bool = False
-    order: int = Field(default=0, ge=-limits.MAX_ORDER, le=limits.MAX_ORDER)
-    timeout_ms: int = Field(default=5000, ge=limits.MIN_TIMEOUT_MS, le=limits.MAX_TIMEOUT_MS)
-    on_error: Literal["fail", "continue"] = "fail"
-    egress: list[Annotated[str, Field(max_length=limits.MAX_EGRESS_RULE_CHARS)]] = Field(
-        default_factory=list, max_length=limits.MAX_EGRESS_RULES
-    )
-    capture_events: bool = False
-    # As the API has them: {"name": "version"} (Auth0 Hooks) or [{"name", "version"}]
-    # (Actions). Absent: the hook has none (a deploy removes the server's).
-    dependencies: dict[str, Any] | list[Any] | None = None
-    secrets: dict[str, str] = Field(default_factory=dict, max_length=limits.MAX_SECRETS)
-
-    @field_validator("egress")
-    @classmethod
-    def _egress_rules(cls, value: list[str]) -> list[str]:
-        return canonical_egress(value)  # ValueError names the entry
-
-    @field_validator("secrets")
-    @classmethod
-    def _references(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, reference in value.items():
-            if not limits.SECRET_NAME.match(name):
-                raise ValueError(f"{name!r} is not a secret name (letters, digits, _)")
-            if not _ENV_REFERENCE.match(reference):
-                raise ValueError(
-                    f"{name}: give the environment variable holding its value, as "
-                    f'"${name}", never the value itself'
-                )
-        return value
+from authhooks.hooks.code_format import (
+    LANGUAGE_NAMES,
+    RUNTIME_BY_SUFFIX,
+    SETTINGS,
+    SUFFIX_BY_RUNTIME,
+    FormatError,
+    HookFile,
+    is_hook_name,
+    read_hooks,
+)
 
 
 @dataclass(frozen=True)
@@ -111,13 +75,6 @@ class Change:
     remote: dict[str, Any] | None = None
 
 
-def is_hook_name(name: object) -> bool:
-    """Whether ``name`` is a hook name, and so a file name that stays in its folder:
-    no separators, no dot first, no control characters (``fullmatch``: with
-    ``match``, ``$`` also matches before a final newline)."""
-    return isinstance(name, str) and limits.HOOK_NAME.fullmatch(name) is not None
-
-
 def read_directory(directory: Path, points: ServerPoints | None = None) -> list[LocalHook]:
     """Every hook the directory declares, each checked; the first problem stops it all.
 
@@ -127,32 +84,29 @@ def read_directory(directory: Path, points: ServerPoints | None = None) -> list[
     if not folder.is_dir():
         raise CliError(f"{folder}: no such directory (a deploy reads DIR/hooks/NAME.json)")
     points = points or ServerPoints(None)
+    names = [
+        path.name
+        for path in folder.iterdir()
+        if path.suffix in (".json", *RUNTIME_BY_SUFFIX) and not path.is_dir()
+    ]
+
+    def read(name: str) -> str:
+        try:
+            return read_text(folder / name)
+        except CliError as error:
+            raise FormatError(error.message) from None
+
+    try:
+        declared = read_hooks(
+            names, read, lambda name: str(folder / name) if name else str(folder), points.check
+        )
+    except FormatError as error:
+        raise CliError(str(error)) from None
     found: list[LocalHook] = []
-    for path in sorted(folder.glob("*.json")):
-        name = path.stem
-        if not is_hook_name(name):
-            raise CliError(f"{path}: {name!r} is not a hook name (letters, digits, - and _)")
-        try:
-            document = json.loads(read_text(path))
-        except ValueError as error:
-            raise CliError(f"{path}: not JSON ({error})") from None
-        try:
-            settings = HookFile.model_validate(document)
-        except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "the document"
-            message = first["msg"].removeprefix("Value error, ")
-            raise CliError(f"{path}: {where}: {message}") from None
-        if (unknown := points.check(settings.triggerId)) is not None:
-            raise CliError(f"{path}: triggerId: {unknown.replace(' extensibility', '', 1)}")
-        script_path, runtime = _code_file(path, settings)
-        script = read_text(script_path)
-        if not script.strip():
-            raise CliError(f"{script_path}: the code is empty")
-        if len(script.encode()) > limits.MAX_SCRIPT_BYTES:
-            raise CliError(f"{script_path}: the code exceeds {limits.MAX_SCRIPT_BYTES} bytes")
+    for hook in declared:
+        path = folder / hook.json_file
         values = {}
-        for secret, reference in settings.secrets.items():
+        for secret, reference in hook.settings.secrets.items():
             variable = reference[1:]
             if variable not in os.environ:
                 raise CliError(f"{path}: secrets.{secret}: ${variable} is not set")
@@ -161,41 +115,8 @@ def read_directory(directory: Path, points: ServerPoints | None = None) -> list[
                     f"{path}: secrets.{secret}: ${variable} exceeds {limits.MAX_SECRET_BYTES} bytes"
                 )
             values[secret] = os.environ[variable]
-        found.append(LocalHook(name, script, runtime, settings, values))
-    strays = sorted(
-        path.name
-        for suffix in RUNTIME_BY_SUFFIX
-        for path in folder.glob(f"*{suffix}")
-        if not path.with_suffix(".json").exists()
-    )
-    if strays:
-        raise CliError(f"{folder}: {strays[0]} has no {Path(strays[0]).stem}.json beside it")
+        found.append(LocalHook(hook.name, hook.script, hook.runtime, hook.settings, values))
     return found
-
-
-def _code_file(path: Path, settings: HookFile) -> tuple[Path, str]:
-    """NAME.json's code file and its language: NAME.py or NAME.js, never both."""
-    present = {
-        runtime: path.with_suffix(suffix)
-        for suffix, runtime in RUNTIME_BY_SUFFIX.items()
-        if path.with_suffix(suffix).exists()
-    }
-    if len(present) > 1:
-        names = " and ".join(sorted(file.name for file in present.values()))
-        raise CliError(f"{path}: both {names} are there; a hook has one code file (remove one)")
-    if not present:
-        if settings.runtime is not None:
-            expected = path.with_suffix(SUFFIX_BY_RUNTIME[settings.runtime]).name
-        else:
-            expected = " or ".join(path.with_suffix(suffix).name for suffix in RUNTIME_BY_SUFFIX)
-        raise CliError(f"{path}: its code {expected} is missing")
-    ((runtime, script_path),) = present.items()
-    if settings.runtime is not None and settings.runtime != runtime:
-        raise CliError(
-            f"{path}: runtime is {settings.runtime!r}, but its code is {script_path.name} "
-            f"({LANGUAGE_NAMES[runtime]}); make them agree"
-        )
-    return script_path, runtime
 
 
 def normal_dependencies(value: Any) -> Any:
@@ -286,12 +207,6 @@ def plan(
             if name not in declared:
                 changes.append(Change(name, "delete", [current["triggerId"]], remote=current))
     return changes
-
-
-def canonical_egress(entries: list[str]) -> list[str]:
-    """Egress entries as the server stores them (``host:port``, no repeats)."""
-    rules = [parse_rule(entry) for entry in entries]
-    return list(dict.fromkeys(f"{rule.pattern}:{rule.port}" for rule in rules))
 
 
 def apply(remote: Remote, change: Change) -> None:

@@ -517,17 +517,29 @@ def versions(
     if json_output:
         print_json(listed)
         return
+    # The commit column only when a git source made one of them (docs/git.md).
+    from_git = any(entry.get("commit") for entry in listed)
     table = Table(box=None, pad_edge=False)
-    for column in ("VERSION", "CREATED", "AUTHOR", "DEPLOYED"):
+    for column in ("VERSION", "CREATED", "AUTHOR", "DEPLOYED", *(["COMMIT"] if from_git else [])):
         table.add_column(column)
     for entry in listed:
-        table.add_row(
+        row = [
             str(entry["number"]),
             entry["created_at"],
-            entry["author"],
+            escape(str(entry["author"])),
             "[green]●[/green]" if entry["deployed"] else "",
-        )
+        ]
+        if from_git:
+            row.append(escape(_commit_cell(entry.get("commit"), entry.get("commit_url"))))
+        table.add_row(*row)
     out.print(table)
+
+
+def _commit_cell(commit: str | None, url: str | None) -> str:
+    """A version's commit, short, with its page when the repository's host has one."""
+    if not commit:
+        return ""
+    return f"{commit[:12]} {url}" if url else commit[:12]
 
 
 def deploy_version(remote: Remote, name: str, number: int) -> None:

@@ -141,8 +141,8 @@ def rotate_master_key(
         where = f"{key_file} holds the new key; start the servers"
     console.print(
         f"resealed {resealed.signing_keys} signing keys, {resealed.hook_secrets} hook secrets, "
-        f"{resealed.captured_events} captured events, {resealed.waiting_mails} waiting mails "
-        f"and {resealed.sealed_keys} other keys "
+        f"{resealed.captured_events} captured events, {resealed.waiting_mails} waiting mails, "
+        f"{resealed.git_sources} git sources and {resealed.sealed_keys} other keys "
         f"with a new master key: {where}. Back up the new key: the old one no longer opens them."
     )
 

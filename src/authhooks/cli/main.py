@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from authhooks.cli import code, hooks, keys, login, logs, secrets, server, testing
+from authhooks.cli import code, gitsources, hooks, keys, login, logs, secrets, server, testing
 from authhooks.cli.common import ProfileOption, connect
 from authhooks.cli.output import CliError, ExitCode, fail
 
@@ -79,6 +79,7 @@ app.command()(code.export)
 app.add_typer(secrets.app, name="secrets")
 app.command("test")(testing.run_test)
 app.command()(logs.logs)
+app.add_typer(gitsources.app, name="git")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -17,6 +17,9 @@ from typing import Any
 from authhooks.cli.common import connect
 from authhooks.cli.output import CliError, ExitCode
 from authhooks.cli.remote import Remote
+from authhooks.hooks.code_format import LANGUAGE_NAMES as LANGUAGE_NAMES
+from authhooks.hooks.code_format import RUNTIME_BY_SUFFIX as RUNTIME_BY_SUFFIX
+from authhooks.hooks.code_format import SUFFIX_BY_RUNTIME as SUFFIX_BY_RUNTIME
 from authhooks.points.registry import POINTS
 
 
@@ -43,11 +46,9 @@ class Language(enum.StrEnum):
         return ".js" if self is Language.js else ".py"
 
 
-# A code file's language by its suffix; any other suffix says nothing, and the
-# server infers the language from the code as it does for Auth0's clients.
-RUNTIME_BY_SUFFIX = {".py": "python", ".js": "node"}
-SUFFIX_BY_RUNTIME = {"python": ".py", "node": ".js"}
-LANGUAGE_NAMES = {"python": "Python", "node": "JavaScript"}
+# A code file's language by its suffix (hooks/code_format.py, the format's one
+# home); any other suffix says nothing, and the server infers the language from
+# the code as it does for Auth0's clients.
 
 
 def runtime_of_file(path: Path) -> str | None:

@@ -17,9 +17,10 @@ import re
 import secrets as random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from anyio.to_thread import run_sync
+from sqlalchemy.orm import Session
 
 from authhooks.errors import DomainError, InvalidInput
 from authhooks.hooks import store
@@ -32,6 +33,7 @@ from authhooks.storage import models
 from authhooks.storage.database import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class InvalidScript(DomainError):
@@ -120,6 +122,31 @@ class Lifecycle:
         failure = await self._runtime.check(version)
         if failure is not None:
             raise _load_error(failure)
+
+    async def prepare(self, point_id: str, code: Code, previous: Code | None = None) -> Code:
+        """``code`` with its dependencies installed, loaded in a throwaway sandbox: what a
+        batch of changes (a git deployment) checks for each version before it stores any."""
+        code = await self._install(code, previous)
+        await self.check(point_id, code)
+        return code
+
+    def declare(self, runtime: str, dependencies: Mapping[str, str]) -> dict[str, str]:
+        """Dependencies as a version keeps them (exact versions, checked)."""
+        return self._declare(runtime, dependencies)
+
+    async def apply(self, write: Callable[[Session], T], *, deleted: bool = False) -> T:
+        """Run ``write`` in one transaction (all of a batch's changes, or none), then let
+        the live flows switch: they warm new versions first and drain old ones."""
+
+        def run() -> T:
+            with self._db.session() as session:
+                return write(session)
+
+        result = await run_sync(run)
+        self._changed()
+        if deleted:
+            await self._collect()
+        return result
 
     async def create(self, *, author: str, code: Code, **fields: Any) -> tuple[models.Hook, Code]:
         """Store a hook with its first version; an enabled one is warm when it goes live.
@@ -223,17 +250,21 @@ class Lifecycle:
 
         def write() -> None:
             with self._db.session() as session:
+                store.check_editable(session, store.get_hook(session, hook_id))
                 store.delete_hook(session, hook_id)
 
         await run_sync(write)
         self._changed()
+        await self._collect()
+
+    async def _collect(self) -> None:
         if self._dependencies is not None:
-            # Its sets, when no other version uses them, once their grace is over; the
-            # deletion is done whatever happens here.
+            # Deleted hooks' sets, when no other version uses them, once their grace is
+            # over; the deletion is done whatever happens here.
             try:
                 await run_sync(self._dependencies.collect)
             except Exception:
-                log.exception("collecting the dependency store after deleting %s failed", hook_id)
+                log.exception("collecting the dependency store after a deletion failed")
 
     def secrets_changed(self) -> None:
         """Secrets go with each call: the live flows reload them, no worker changes."""
@@ -329,6 +360,7 @@ class Lifecycle:
     def _read(self, hook_id: str, new_name: str | None = None) -> tuple[models.Hook, Code]:
         with self._db.session() as session:
             hook = store.get_hook(session, hook_id)
+            store.check_editable(session, hook)
             if new_name is not None:  # refused before any version is stored
                 store.check_name_free(session, new_name, hook_id)
             return hook, store.code_of(store.get_version(session, hook_id, hook.version))

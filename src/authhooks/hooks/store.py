@@ -151,6 +151,19 @@ def create_hook(
     return hook
 
 
+def check_editable(session: Session, hook: models.Hook) -> None:
+    """Conflict when a git source keeps the hook: its repository is where it changes."""
+    if hook.source_id is None:
+        return
+    source = session.get(models.GitSource, hook.source_id)
+    name = source.name if source is not None else hook.source_id
+    raise Conflict(
+        f"hook {hook.name!r} is managed by git source {name!r} ({hook.source_id}): change it "
+        "in its repository, or delete the source (its hooks stay) to change it here; "
+        "its secrets can be set"
+    )
+
+
 def get_hook(session: Session, hook_id: str) -> models.Hook:
     hook = session.get(models.Hook, hook_id)
     if hook is None:

@@ -15,6 +15,7 @@ _RESOURCES = {
     "sessions": "people's sign-in sessions",
     "connections": "the database connection",
     "tenant_settings": "tenant settings",
+    "git_sources": "git sources and their deployments",
 }
 _ACTIONS = ("read", "create", "update", "delete")
 

@@ -183,6 +183,8 @@ class Hook(Base):
     egress: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    # The git source that made it and keeps it (read-only elsewhere); NULL: made by hand.
+    source_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class HookVersion(Base):
@@ -200,6 +202,9 @@ class HookVersion(Base):
     dependencies: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     resolved: Mapped[list[Any] | None] = mapped_column(nullable=True)
     installed: Mapped[str | None] = mapped_column(String(64), nullable=True)  # store key
+    # Made by a git source's deployment: the source and the commit it deployed.
+    source_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class HookSecret(Base):
@@ -523,3 +528,61 @@ class OutgoingMail(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+
+
+class GitSource(Base):
+    """A repository holding hooks in the export format, deployed on each push
+    (gitsync/). Its webhook secret and credentials are sealed with the master key."""
+
+    __tablename__ = "git_sources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    repository: Mapped[str] = mapped_column(String(2048), nullable=False)
+    branch: Mapped[str] = mapped_column(String(255), nullable=False)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
+    webhook_secret: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # "token" or "ssh_private_key", sealed; NULL: a public repository.
+    credential_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Seconds between polls of the branch head; NULL: webhooks only.
+    poll_interval: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    polled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class GitDeployment(Base):
+    """One commit of a source deployed, or tried: queued by a webhook, a sync or a
+    poll, claimed by one server process (a lease, as deliveries are), recorded."""
+
+    __tablename__ = "git_deployments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("git_sources.id", ondelete="CASCADE"), nullable=False
+    )
+    # What a webhook named (None for a sync until the branch head is read).
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ref: Mapped[str] = mapped_column(String(300), nullable=False)
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # webhook, sync, poll
+    # A webhook's delivery id and commit: a second delivery of either deploys nothing.
+    delivery_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    dedupe_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    author: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # queued ... failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    changes: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "delivery_id", name="uq_git_deployments_delivery"),
+        UniqueConstraint("source_id", "dedupe_commit", name="uq_git_deployments_commit"),
+        Index("ix_git_deployments_source_created", "source_id", "created_at"),
+        Index("ix_git_deployments_status", "status"),
+    )

@@ -8,6 +8,9 @@ import type {
   ClientGrant,
   ClientWithSecret,
   ErrorBody,
+  GitDeployment,
+  GitSource,
+  GitSourceCreate,
   Hook,
   HookCreate,
   HookUpdate,
@@ -250,4 +253,20 @@ export const admins = {
   list: () => every<Admin>("/admins"),
   create: (body: { email: string; password: string; scopes: string[] }) => call<Admin>("POST", "/admins", body),
   remove: (id: string) => call<null>("DELETE", `/admins/${encodeURIComponent(id)}`),
+};
+
+const source = (id: string) => `/git-sources/${encodeURIComponent(id)}`;
+
+export const gitSources = {
+  list: () => every<GitSource>("/git-sources"),
+  get: (id: string) => call<GitSource>("GET", source(id)),
+  create: (body: GitSourceCreate) => call<GitSource>("POST", "/git-sources", body),
+  /** A new webhook secret, in this answer only. */
+  rotateSecret: (id: string) => call<GitSource>("PATCH", source(id), { rotate_webhook_secret: true }),
+  remove: (id: string) => call<null>("DELETE", source(id)),
+  detach: (id: string) => call<GitSource>("POST", `${source(id)}/detach`),
+  sync: (id: string) => call<GitDeployment>("POST", `${source(id)}/sync`),
+  /** The newest ``take`` deployments, newest first. */
+  deployments: (id: string, take: number) =>
+    call<GitDeployment[]>("GET", `${source(id)}/deployments?per_page=${take}&page=0`),
 };

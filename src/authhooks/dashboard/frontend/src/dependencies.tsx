@@ -6,7 +6,16 @@ import { useState } from "preact/hooks";
 import { hooks, problem } from "./api";
 import type { Hook } from "./types";
 
-export function DependenciesPanel({ hook, onSaved }: { hook: Hook; onSaved: (saved: Hook) => void }) {
+export function DependenciesPanel({
+  hook,
+  onSaved,
+  readOnly = false,
+}: {
+  hook: Hook;
+  onSaved: (saved: Hook) => void;
+  /** Kept by a git source: its dependencies come from the repository. */
+  readOnly?: boolean;
+}) {
   const [name, setName] = useState("");
   const [version, setVersion] = useState("");
   const [error, setError] = useState("");
@@ -54,9 +63,11 @@ export function DependenciesPanel({ hook, onSaved }: { hook: Hook; onSaved: (sav
                 {separator}
                 {exact}
               </code>{" "}
-              <button class="link" disabled={busy} onClick={() => remove(package_)}>
-                Remove
-              </button>
+              {!readOnly && (
+                <button class="link" disabled={busy} onClick={() => remove(package_)}>
+                  Remove
+                </button>
+              )}
             </li>
           ))}
         </ul>
@@ -66,13 +77,13 @@ export function DependenciesPanel({ hook, onSaved }: { hook: Hook; onSaved: (sav
           and {transitive.length} of theirs: {transitive.map((found) => found.name).join(", ")}
         </p>
       )}
-      <form onSubmit={add}>
+      {!readOnly && <form onSubmit={add}>
         <input name="dependency_name" required placeholder={hook.runtime === "node" ? "lodash" : "python-slugify"} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         <input name="dependency_version" required placeholder="exact version" value={version} onInput={(e) => setVersion(e.currentTarget.value)} />
         <button type="submit" disabled={busy}>
           {busy ? "Installing…" : "Add"}
         </button>
-      </form>
+      </form>}
       {error && <p class="error" role="alert">{error}</p>}
     </aside>
   );

@@ -11,7 +11,7 @@ import { Compartment, EditorState, Extension } from "@codemirror/state";
 import { EditorView, basicSetup } from "codemirror";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { ApiError, hooks as hooksApi, point as pointNamed, problem } from "./api";
+import { ApiError, gitSources, hooks as hooksApi, point as pointNamed, problem } from "./api";
 import { completions } from "./completion";
 import { CONVENTIONS, LANGUAGES, conventionOf, label, languageLabel, languageOf, starter, variant } from "./conventions";
 import { LogsPanel } from "./logs";
@@ -75,6 +75,8 @@ export function EditorPage({ hookId }: { hookId: string }) {
   // Recent production invocations: a runner call can replay one's captured event.
   const [recent, setRecent] = useState<Invocation[]>([]);
   const [replay, setReplay] = useState("");
+  // The git source that keeps the hook, by name when it can be read.
+  const [keptBy, setKeptBy] = useState<{ id: string; name: string | null } | null>(null);
 
   useEffect(() => {
     // The view is made once the hook has loaded; leaving the page before then
@@ -94,6 +96,15 @@ export function EditorPage({ hookId }: { hookId: string }) {
       setLanguage(written);
       setConvention(conventionOf(loaded.script, pointOf, written));
       setEvent(JSON.stringify(pointOf.sample_event, null, 2));
+      // A hook a git source keeps is edited in its repository: the editor only shows it.
+      const sourceId = loaded.source_id ?? null;
+      if (sourceId) {
+        setKeptBy({ id: sourceId, name: null });
+        gitSources.get(sourceId).then(
+          (found) => live && setKeptBy({ id: sourceId, name: found.name }),
+          () => {}, // without read:git_sources the note names its id
+        );
+      }
       // The highlighting follows the code's language: a template of the other
       // language, or code pasted in, switches it in the same transaction.
       const highlighter = new Compartment();
@@ -103,6 +114,7 @@ export function EditorPage({ hookId }: { hookId: string }) {
         extensions: [
           EditorView.cspNonce.of(cspNonce()),
           basicSetup,
+          ...(sourceId ? [EditorState.readOnly.of(true), EditorView.editable.of(false)] : []),
           highlighter.of(highlighting(written)),
           EditorState.transactionExtender.of((transaction) => {
             if (!transaction.docChanged) return null;
@@ -197,6 +209,14 @@ export function EditorPage({ hookId }: { hookId: string }) {
         <a href="#/hooks">Hooks</a> / {hook?.name ?? "…"}
       </p>
       <h1>{hook?.name ?? "Loading…"}</h1>
+      {keptBy && (
+        <p class="notice managed" role="note">
+          Kept by the git source{" "}
+          <a href={`#/git/${encodeURIComponent(keptBy.id)}`}>{keptBy.name ?? keptBy.id}</a>: its code and settings
+          come from the repository and are read-only here (saving would be refused). Push to the repository to change
+          it, or detach or delete the source to edit it here. Its secrets can be set.
+        </p>
+      )}
       {point && (
         <div class="signature" data-language={language}>
           <p>
@@ -212,7 +232,7 @@ export function EditorPage({ hookId }: { hookId: string }) {
             )}{" "}
             — deployed version {hook?.version}
           </p>
-          <p class="templates">
+          {!keptBy && <p class="templates">
             Replace the code with a template (undo brings it back):
             {/* The code's language first: its buttons are the ones most often wanted. */}
             {[language, ...LANGUAGES.map((each) => each.name).filter((each) => each !== language)].map((written) => (
@@ -232,14 +252,14 @@ export function EditorPage({ hookId }: { hookId: string }) {
                 ))}
               </span>
             ))}
-          </p>
+          </p>}
         </div>
       )}
       <div class="workbench">
         <div class="code">
           <div class="editor" ref={host} />
           <div class="actions">
-            <button onClick={save}>Save</button>
+            {!keptBy && <button onClick={save}>Save</button>}
             <span class="status" role="status">{status}</span>
           </div>
         </div>
@@ -248,6 +268,7 @@ export function EditorPage({ hookId }: { hookId: string }) {
           {hook && (
             <DependenciesPanel
               hook={hook}
+              readOnly={Boolean(keptBy)}
               onSaved={(saved) => {
                 setHook(saved);
                 setStatus(`Dependencies installed: version ${saved.version}`);
@@ -261,6 +282,7 @@ export function EditorPage({ hookId }: { hookId: string }) {
         <VersionsPanel
           hookId={hook.id}
           deployed={hook.version}
+          managed={Boolean(keptBy)}
           onDeployed={(deployed) => {
             setHook(deployed);
             view.current?.dispatch({

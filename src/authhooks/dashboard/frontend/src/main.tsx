@@ -8,6 +8,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { Credentials, Session, currentSession, onSignedOut, problem, signIn, signOut } from "./api";
 import { EditorPage } from "./editor";
+import { GitPage, GitSourcePage } from "./git";
 import { HooksPage } from "./hooks";
 import { ClientPage } from "./client";
 import { AdminsPage, ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
@@ -92,6 +93,11 @@ function Page({ hash }: { hash: string }) {
     const clientId = decodeURIComponent(hash.slice("#/clients/".length));
     return <ClientPage key={clientId} clientId={clientId} />;
   }
+  if (hash.startsWith("#/git/")) {
+    const sourceId = decodeURIComponent(hash.slice("#/git/".length));
+    return <GitSourcePage key={sourceId} sourceId={sourceId} />;
+  }
+  if (hash === "#/git") return <GitPage />;
   if (hash === "#/clients") return <ClientsPage />;
   if (hash === "#/apis") return <ApisPage />;
   if (hash === "#/grants") return <GrantsPage />;
@@ -118,6 +124,7 @@ function App() {
         <strong>authhooks</strong>
         <nav>
           <a href="#/hooks">Hooks</a>
+          {session.scopes.includes("read:git_sources") && <a href="#/git">Git</a>}
           <a href="#/clients">Clients</a>
           <a href="#/apis">APIs</a>
           <a href="#/grants">Grants</a>

@@ -37,6 +37,8 @@ export type Hook = {
   /** Every package installed for them, theirs included. */
   resolved: ResolvedPackage[];
   version: number;
+  /** The git source that keeps it (read-only here while it does), or null. */
+  source_id?: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -58,6 +60,10 @@ export type Version = {
   author: string;
   deployed: boolean;
   script?: string | null; // only when one version is asked for
+  // Set on a version a git source's deployment made; the link only on a known host.
+  source_id?: string | null;
+  commit?: string | null;
+  commit_url?: string | null;
 };
 
 /** GET /hooks/{id}/secrets: each name, with its value hidden. */
@@ -222,4 +228,51 @@ export type Admin = {
   created_at: string;
   updated_at: string;
   last_login: string | null;
+};
+
+/** A repository whose pushes deploy hooks (docs/git.md). */
+export type GitSource = {
+  id: string;
+  name: string;
+  repository: string;
+  branch: string;
+  path: string;
+  webhook_url: string;
+  /** Only in the answer that made it (the create, a rotation): never shown again. */
+  webhook_secret: string | null;
+  credentials: { kind: string } | null;
+  poll_interval: number | null;
+  hooks: { id: string; name: string }[];
+  created_at: string;
+  updated_at: string;
+};
+
+export type GitSourceCreate = {
+  name: string;
+  repository: string;
+  branch: string;
+  path: string;
+  credentials: { token: string } | { ssh_private_key: string } | null;
+  poll_interval: number | null;
+};
+
+export type DeploymentStatus = "queued" | "running" | "succeeded" | "failed";
+
+export type GitChange = { hook: string; hook_id?: string | null; action: string; details?: string[] };
+
+export type GitDeployment = {
+  id: string;
+  source_id: string;
+  commit: string | null;
+  commit_url: string | null;
+  ref: string;
+  trigger: string;
+  author: string | null;
+  message: string | null;
+  status: DeploymentStatus;
+  error: string | null;
+  changes: GitChange[];
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
 };

@@ -5,16 +5,20 @@ import { diffLines } from "diff";
 import { useEffect, useState } from "preact/hooks";
 
 import { hooks, problem } from "./api";
+import { Commit } from "./git";
 import type { Hook, Version } from "./types";
 
 export function VersionsPanel({
   hookId,
   deployed,
   onDeployed,
+  managed = false,
 }: {
   hookId: string;
   deployed: number;
   onDeployed: (hook: Hook) => void;
+  /** Kept by a git source: deploying a version would be refused (409). */
+  managed?: boolean;
 }) {
   const [versions, setVersions] = useState<Version[]>([]);
   const [shown, setShown] = useState<{ number: number; parts: { value: string; added?: boolean; removed?: boolean }[] } | null>(null);
@@ -57,6 +61,7 @@ export function VersionsPanel({
               <td>v{version.number}</td>
               <td>{version.created_at}</td>
               <td>{version.author}</td>
+              <td class="version-commit">{version.commit && <Commit commit={version.commit} url={version.commit_url} />}</td>
               <td>
                 {version.deployed ? (
                   <strong>deployed</strong>
@@ -65,9 +70,11 @@ export function VersionsPanel({
                     <button class="link" onClick={() => compare(version.number)}>
                       Diff
                     </button>{" "}
-                    <button class="link" onClick={() => deploy(version.number)}>
-                      Deploy
-                    </button>
+                    {!managed && (
+                      <button class="link" onClick={() => deploy(version.number)}>
+                        Deploy
+                      </button>
+                    )}
                   </>
                 )}
               </td>
