@@ -4,6 +4,7 @@
 #   scripts/setup.sh                  runtime dependencies
 #   scripts/setup.sh dev              plus the test and lint tools
 #   scripts/setup.sh dev wrk ...      plus these commands from Debian packages of the same name
+#   scripts/setup.sh dev sshd         plus OpenSSH's server (openssh-server), for the ssh fetch tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -22,7 +23,10 @@ if [ "$extras" = dev ]; then  # the dashboard's browser tests
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 fi
 for tool in "$@"; do
-  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+  case "$tool" in
+    sshd) [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server) ;;  # tests/gitsync's ssh server
+    *) command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool") ;;
+  esac
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -148,7 +148,9 @@ class Deployer:
         credentials: sources.Credentials | None,
     ) -> tuple[str, str, list[DeclaredHook], Commit]:
         try:
-            repository = Repository(workdir, source.repository, credentials, self._settings)
+            repository = Repository(
+                workdir, source.repository, credentials, self._settings, source.ssh_known_hosts
+            )
             sha = repository.fetch(commit or f"refs/heads/{source.branch}")
             if commit is not None and sha != commit:
                 raise GitError(f"fetched {sha}, not the pushed {commit}")
