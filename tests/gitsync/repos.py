@@ -151,13 +151,15 @@ def deployments(server: Server, source_id: str) -> list[dict[str, Any]]:
 
 
 def finished(server: Server, source_id: str, deployment_id: str) -> dict[str, Any]:
-    """The deployment once it has succeeded or failed (waits at most two minutes:
+    """The deployment once it has succeeded, failed or been superseded (waits at most two minutes:
     a deployment loads each hook in the sandbox, slow on a busy machine)."""
     deadline = time.monotonic() + 120
     while True:
         with server.api() as api:
             found = api.get(f"/git-sources/{source_id}/deployments/{deployment_id}").json()
-        if found["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+        if found["status"] in ("succeeded", "failed", "superseded") or (
+            time.monotonic() > deadline
+        ):
             return dict(found)
         time.sleep(0.2)
 

@@ -32,6 +32,7 @@ from authhooks.gitsync.sources import Credentials
 
 MAX_FILE_BYTES = 1024 * 1024  # any file of hooks/ past this fails the deployment
 MAX_FILES = 1000
+ANCESTRY_DEPTH = 50  # commits looked back through to tell whether a push is older
 _ASKPASS = """#!/bin/sh
 case "$1" in
   [Uu]sername*) printf '%s\\n' "$AUTHHOOKS_GIT_USERNAME" ;;
@@ -155,6 +156,38 @@ class Repository:
         )
         sha = self._text(["rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}"])
         return sha.strip()
+
+    def is_ancestor(self, sha: str, later: str) -> bool:
+        """Whether commit ``sha`` (fetched) comes before ``later`` on its history. Asks
+        for ``later`` and its last ANCESTRY_DEPTH commits, without their trees (where
+        the host filters); False when git cannot tell (``later`` gone, say)."""
+        try:
+            self._git(
+                [
+                    "fetch",
+                    "--no-tags",
+                    "--no-recurse-submodules",
+                    f"--depth={ANCESTRY_DEPTH}",
+                    "--filter=tree:0",
+                    "--",
+                    self.url,
+                    later,
+                ],
+                capped=True,
+            )
+            self._git(["merge-base", "--is-ancestor", sha, later])
+        except GitError:
+            return False
+        return True
+
+    def head(self, ref: str) -> str | None:
+        """The commit ``ref`` names on the remote now; None when it names none."""
+        listing = self._text(["ls-remote", "--", self.url, ref], capped=True)
+        for line in listing.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                return sha
+        return None
 
     def commit(self, sha: str) -> Commit:
         shown = self._text(["log", "-1", "--format=%an <%ae>%x00%B", sha])
