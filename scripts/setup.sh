@@ -4,7 +4,6 @@
 #   scripts/setup.sh                  runtime dependencies
 #   scripts/setup.sh dev              plus the test and lint tools
 #   scripts/setup.sh dev wrk ...      plus these commands from Debian packages of the same name
-#   scripts/setup.sh dev sshd         plus OpenSSH's server (openssh-server), for the ssh fetch tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -21,10 +20,11 @@ command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)  # ... over ssh too
 if [ "$extras" = dev ]; then  # the dashboard's browser tests
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)  # tests/gitsync's ssh server (run unprivileged)
 fi
 for tool in "$@"; do
   case "$tool" in
-    sshd) [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server) ;;  # tests/gitsync's ssh server
+    sshd) [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server) ;;  # Debian names it so
     *) command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool") ;;
   esac
 done
