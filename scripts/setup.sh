@@ -20,9 +20,13 @@ command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)  # ... over ssh too
 if [ "$extras" = dev ]; then  # the dashboard's browser tests
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)  # tests/gitsync's ssh server (run unprivileged)
 fi
 for tool in "$@"; do
-  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+  case "$tool" in
+    sshd) [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server) ;;  # Debian names it so
+    *) command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool") ;;
+  esac
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

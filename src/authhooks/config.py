@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     git_max_fetch_bytes: int = Field(default=200 * 1024 * 1024, ge=1024 * 1024)
     # A deployment claimed by a process that died is retried after this many seconds.
     git_deployment_lease: float = Field(default=900.0, ge=10, le=86400)
+    # Deployments each git source keeps on record (the newest; and always the live one).
+    git_keep_deployments: int = Field(default=100, ge=1, le=100_000)
 
     # --- mail: password reset and email verification (docs/operations.md, "Mail") ---
     # The SMTP server every mail goes through; empty: mail is off.

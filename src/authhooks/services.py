@@ -245,6 +245,7 @@ class Services:
             ),
             lease=settings.git_deployment_lease,
             poll_interval=settings.delivery_poll_interval,
+            keep=settings.git_keep_deployments,
         )
         post_login = PostLogin(database, directory, flows)
         user_tokens = UserTokens(

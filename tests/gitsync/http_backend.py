@@ -13,8 +13,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+class Gate:
+    """Holds each fetch at its first request (GET info/refs) while closed, and counts
+    the fetches that reached the server."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.fetches = 0
+        self._lock = threading.Lock()
+
+    def arrive(self) -> None:
+        with self._lock:
+            self.fetches += 1
+        self.open.wait(timeout=300)
+
+
 @contextmanager
-def git_http_server(root: Path, token: str) -> Iterator[str]:
+def git_http_server(root: Path, token: str, gate: Gate | None = None) -> Iterator[str]:
     """Serve the bare repositories under ``root``; the base URL (http://127.0.0.1:PORT)."""
     expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
@@ -30,6 +45,8 @@ def git_http_server(root: Path, token: str) -> Iterator[str]:
                 self.end_headers()
                 return
             url = urlsplit(self.path)
+            if gate is not None and self.command == "GET" and url.path.endswith("/info/refs"):
+                gate.arrive()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             env = {

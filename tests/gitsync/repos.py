@@ -102,7 +102,7 @@ def push_body(sha: str, branch: str = "main", message: str = "a change") -> byte
 def signed_headers(
     kind: str, secret: str, body: bytes, delivery: str | None = None
 ) -> dict[str, str]:
-    """Headers as GitHub, GitLab or Gitea send a push."""
+    """Headers as GitHub, GitLab, Gitea or Forgejo send a push."""
     delivery = delivery or str(uuid.uuid4())
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if kind == "github":
@@ -116,6 +116,12 @@ def signed_headers(
             "X-Gitlab-Event": "Push Hook",
             "X-Gitlab-Event-UUID": delivery,
             "X-Gitlab-Token": secret,
+        }
+    if kind == "forgejo":
+        return {
+            "X-Forgejo-Event": "push",
+            "X-Forgejo-Delivery": delivery,
+            "X-Forgejo-Signature": digest,
         }
     assert kind == "gitea"
     return {"X-Gitea-Event": "push", "X-Gitea-Delivery": delivery, "X-Gitea-Signature": digest}
@@ -145,13 +151,15 @@ def deployments(server: Server, source_id: str) -> list[dict[str, Any]]:
 
 
 def finished(server: Server, source_id: str, deployment_id: str) -> dict[str, Any]:
-    """The deployment once it has succeeded or failed (waits at most two minutes:
+    """The deployment once it has succeeded, failed or been superseded (waits at most two minutes:
     a deployment loads each hook in the sandbox, slow on a busy machine)."""
     deadline = time.monotonic() + 120
     while True:
         with server.api() as api:
             found = api.get(f"/git-sources/{source_id}/deployments/{deployment_id}").json()
-        if found["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+        if found["status"] in ("succeeded", "failed", "superseded") or (
+            time.monotonic() > deadline
+        ):
             return dict(found)
         time.sleep(0.2)
 

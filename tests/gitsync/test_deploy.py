@@ -68,8 +68,10 @@ def test_a_push_deploys_its_hooks_and_each_version_names_its_commit(
     assert len(deployments(git_server, source["id"])) == 1
 
 
-@pytest.mark.parametrize("kind", ["gitlab", "gitea"])
-def test_gitlab_and_gitea_pushes_deploy(git_server: Server, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["gitlab", "gitea", "forgejo"])
+def test_gitlab_gitea_and_forgejo_pushes_deploy(
+    git_server: Server, tmp_path: Path, kind: str
+) -> None:
     repo = Repo(tmp_path)
     name = unique(kind)
     repo.hook(name, kind, enabled=False)

@@ -126,6 +126,8 @@ def test_an_ssh_source_keeps_its_key_sealed_and_unshown(server: Server) -> None:
         server,
         repository="git@git.example.com:team/hooks.git",
         credentials={"ssh_private_key": key},
+        ssh_known_hosts="git.example.com ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
     )
     assert status == 201, created
     assert created["credentials"] == {"kind": "ssh_private_key"}

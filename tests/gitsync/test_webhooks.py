@@ -113,12 +113,22 @@ def test_other_branches_pings_and_other_events_are_acknowledged_and_ignored(
     assert deployments(git_server, source["id"]) == []
 
 
-def test_unknown_sources_and_oversized_bodies_are_refused(git_server: Server) -> None:
+def test_unknown_sources_are_answered_as_forgeries_and_oversized_bodies_refused(
+    git_server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path)
+    source = create_source(git_server, repo.url)
     body = push_body("a" * 40)
-    unknown = deliver(
-        git_server.url + "/git/webhooks/gs_nope", body, signed_headers("github", "x" * 20, body)
-    )
-    assert unknown.status_code == 404, unknown.text
+    for kind in ("github", "gitlab", "gitea", "forgejo"):
+        headers = signed_headers(kind, "x" * 20, body, delivery="same")
+        unknown = deliver(git_server.url + "/git/webhooks/gs_nope", body, headers)
+        known = deliver(source["webhook_url"], body, headers)
+        # Nothing tells a prober which ids exist: the same 401 as a wrong signature.
+        assert unknown.status_code == known.status_code == 401, (kind, unknown.text)
+        assert unknown.json() == known.json()
+    unsigned = deliver(git_server.url + "/git/webhooks/gs_nope", body, {})
+    assert unsigned.status_code == 401, unsigned.text
+    assert unsigned.json() == deliver(source["webhook_url"], body, {}).json()
     huge = b"{" + b" " * (6 * 1024 * 1024) + b"}"
     response = httpx.post(git_server.url + "/git/webhooks/gs_nope", content=huge, timeout=30)
     assert response.status_code == 413, response.text

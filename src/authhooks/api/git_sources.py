@@ -22,8 +22,8 @@ from authhooks.api.models import Body, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
-from authhooks.gitsync import sources
-from authhooks.gitsync.repository import check_repository, commit_link
+from authhooks.gitsync import known_hosts, sources
+from authhooks.gitsync.repository import check_repository, commit_link, is_ssh
 from authhooks.services import Services
 from authhooks.storage import models
 from authhooks.storage.models import utcnow
@@ -57,6 +57,25 @@ Secret = Annotated[
 ]
 PollInterval = Annotated[int, Field(ge=60, le=7 * 86400)]
 CredentialsIn = dict[Literal["token", "ssh_private_key"], str]
+KnownHosts = Annotated[str, Field(max_length=known_hosts.MAX_BYTES)]
+KNOWN_HOSTS_HELP = (
+    "OpenSSH known_hosts lines: the ssh repository's host keys, the only ones a fetch "
+    "trusts; required for an ssh repository, refused for https"
+)
+
+
+def _known_hosts(repository: str, value: str | None) -> str | None:
+    """The host keys a source with ``repository`` keeps; InvalidInput when they do not fit."""
+    if value is not None:
+        return known_hosts.check(value, repository)
+    if is_ssh(repository):
+        host, port = known_hosts.ssh_host(repository)
+        raise InvalidInput(
+            "ssh_known_hosts: required for an ssh repository: give the host's keys as "
+            f"known_hosts lines (`ssh-keyscan{' -p ' + str(port) if port != 22 else ''} "
+            f"{host}`, checked against the fingerprints your git host publishes)"
+        )
+    return None
 
 
 def _path(value: str) -> str:
@@ -81,6 +100,7 @@ class SourceCreate(Body):
         default=None,
         description='{"token": "..."} (https) or {"ssh_private_key": "..."} (ssh); write-only',
     )
+    ssh_known_hosts: KnownHosts | None = Field(default=None, description=KNOWN_HOSTS_HELP)
     poll_interval: PollInterval | None = Field(
         default=None, description="Seconds between polls of the branch; null: webhooks only"
     )
@@ -89,7 +109,7 @@ class SourceCreate(Body):
 
 
 class SourceUpdate(Patch):
-    nullable = frozenset({"credentials", "poll_interval"})
+    nullable = frozenset({"credentials", "poll_interval", "ssh_known_hosts"})
 
     name: Name | None = None
     repository: Repository | None = None
@@ -100,6 +120,7 @@ class SourceUpdate(Patch):
         default=None, description="true: a new secret is generated and shown once"
     )
     credentials: CredentialsIn | None = None
+    ssh_known_hosts: KnownHosts | None = None
     poll_interval: PollInterval | None = None
 
     @field_validator("path")
@@ -123,6 +144,7 @@ class SourceOut(Out):
         default=None, description="Only when it was just made: it is never shown again"
     )
     credentials: CredentialsOut | None
+    ssh_known_hosts: str | None = Field(description=KNOWN_HOSTS_HELP)
     poll_interval: int | None
     hooks: list[dict[str, str]] = Field(description="The hooks it keeps: id and name")
     created_at: datetime
@@ -162,6 +184,7 @@ def _out(
         webhook_url=webhook_url(found, source.id),
         webhook_secret=secret,
         credentials=CredentialsOut(kind=source.credential_kind) if source.credential_kind else None,
+        ssh_known_hosts=source.ssh_known_hosts,
         poll_interval=source.poll_interval,
         hooks=[{"id": h.id, "name": h.name} for h in sources.owned_hooks(session, source.id)],
         created_at=source.created_at,
@@ -199,6 +222,7 @@ def create_source(
     found: Annotated[Services, Depends(services)],
 ) -> SourceOut:
     repository = check_repository(body.repository, allow_local=_allow_local(found))
+    host_keys = _known_hosts(repository, body.ssh_known_hosts)
     credentials = sources.check_credentials(body.credentials)
     secret = body.webhook_secret or sources.generate_webhook_secret()
     now = utcnow()
@@ -209,6 +233,7 @@ def create_source(
             repository=repository,
             branch=body.branch,
             path=body.path,
+            ssh_known_hosts=host_keys,
             poll_interval=body.poll_interval,
             created_at=now,
             updated_at=now,
@@ -261,6 +286,12 @@ def update_source(
         source = sources.get(session, source_id)
         if "name" in changes:
             sources.check_name_free(session, changes["name"], source_id)
+        if "repository" in changes or "ssh_known_hosts" in changes:
+            # Checked against the repository it will have: a new host needs its keys.
+            changes["ssh_known_hosts"] = _known_hosts(
+                changes.get("repository", source.repository),
+                changes.get("ssh_known_hosts", source.ssh_known_hosts),
+            )
         shown: str | None = None
         secret = changes.pop("webhook_secret", None)
         if changes.pop("rotate_webhook_secret", None):

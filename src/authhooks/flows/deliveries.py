@@ -36,7 +36,7 @@ from authhooks.hooks.store import FlowHook
 from authhooks.logs.records import Invocation
 from authhooks.observability.metrics import DELIVERY_LAG, DELIVERY_QUEUE
 from authhooks.points.contract import BadEvent, Point
-from authhooks.storage import models
+from authhooks.storage import leases, models
 from authhooks.storage.database import Database, page
 from authhooks.storage.models import utcnow
 
@@ -176,7 +176,7 @@ class Deliverer:
 
     async def _claim_some(self) -> list[_Claimed]:
         now = time.monotonic()
-        if self._running and now - self._renewed_at >= self.policy.lease / 3:
+        if self._running and now - self._renewed_at >= leases.renew_every(self.policy.lease):
             self._renewed_at = now
             await self._guarded(self._renew, [claimed for claimed, _ in self._running.values()])
         if now - self._pruned_at >= _PRUNE_EVERY:
@@ -366,14 +366,14 @@ class Deliverer:
             )
 
     def _renew(self, running: list[_Claimed]) -> None:
-        lease_until = utcnow() + timedelta(seconds=self.policy.lease)
         with self._db.session() as session:
-            for delivery in running:
-                session.execute(
-                    update(models.HookDelivery)
-                    .where(self._held(delivery))
-                    .values(lease_until=lease_until)
-                )
+            leases.renew(
+                session,
+                models.HookDelivery,
+                [(delivery.id, delivery.claim) for delivery in running],
+                self.policy.lease,
+                models.HookDelivery.status == "pending",
+            )
 
     def _release(self, running: list[_Claimed]) -> None:
         """Hand back deliveries this process will not finish: due again at once."""

@@ -9,6 +9,10 @@ touched, so a clash fails the deployment. Then one transaction creates,
 updates and deletes the source's hooks and records the deployment as
 succeeded; the live flows switch after it, warm. A failure changes no hook
 and is recorded with its reason, naming the hook and its file.
+
+Pushes may be delivered out of order: a deployment is superseded (skipped,
+recorded so) when one of the branch queued after it has succeeded, or when
+its commit is an ancestor of the live one and not the branch's head again.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ MAX_ERROR_CHARS = 4000
 
 class DeploymentFailed(Exception):
     """Why a commit was not deployed, fit to record and show."""
+
+
+class Superseded(Exception):
+    """Why a commit was skipped: a newer one of the branch is live already."""
 
 
 @dataclass
@@ -98,6 +106,8 @@ class Deployer:
         """Deploy the claimed deployment; its row says how it went."""
         try:
             await self._deploy(deployment_id, still_mine)
+        except Superseded as skipped:
+            await run_sync(self._finish, deployment_id, "superseded", str(skipped), [], still_mine)
         except DeploymentFailed as failure:
             await run_sync(self._finish, deployment_id, "failed", str(failure), [], still_mine)
         except Exception as error:  # recorded, never lost in a log only
@@ -107,9 +117,10 @@ class Deployer:
 
     async def _deploy(self, deployment_id: str, still_mine: Callable[[Session], bool]) -> None:
         source, deployment, credentials = await run_sync(self._read, deployment_id)
+        live = await run_sync(self._supersede, deployment)
         with tempfile.TemporaryDirectory(prefix="authhooks-git-") as workdir:
             sha, hooks_dir, declared, commit = await run_sync(
-                self._fetch, Path(workdir), source, deployment.commit, credentials
+                self._fetch, Path(workdir), source, deployment.commit, credentials, live
             )
         if deployment.trigger == "poll" and await run_sync(self._unchanged_poll, deployment, sha):
             return  # the head is what was deployed last: a poll records nothing
@@ -140,18 +151,61 @@ class Deployer:
             deployment.started_at = utcnow()
             return source, deployment, sources.credentials(self._master_key, source)
 
+    def _supersede(self, deployment: models.GitDeployment) -> models.GitDeployment | None:
+        """Superseded when a deployment of the branch queued after this one has
+        succeeded; else the deployment the source's live hooks came from, if any."""
+        table = models.GitDeployment
+        of_branch = (table.source_id == deployment.source_id) & (table.ref == deployment.ref)
+        with self._db.session() as session:
+            newer = session.scalar(
+                select(table)
+                .where(of_branch, table.status == "succeeded")
+                .where(table.created_at > deployment.created_at)
+                .order_by(table.created_at.desc())
+                .limit(1)
+            )
+            if newer is not None:
+                raise Superseded(
+                    f"{deployment.ref} was deployed since by {newer.id} (commit "
+                    f"{(newer.commit or '')[:12]}), queued after this one"
+                )
+            live = session.scalar(
+                select(table)
+                .where(of_branch, table.status == "succeeded")
+                .order_by(table.finished_at.desc())
+                .limit(1)
+            )
+            if live is not None:
+                session.expunge(live)
+            return live
+
     def _fetch(
         self,
         workdir: Path,
         source: models.GitSource,
         commit: str | None,
         credentials: sources.Credentials | None,
+        live: models.GitDeployment | None = None,
     ) -> tuple[str, str, list[DeclaredHook], Commit]:
         try:
-            repository = Repository(workdir, source.repository, credentials, self._settings)
-            sha = repository.fetch(commit or f"refs/heads/{source.branch}")
+            repository = Repository(
+                workdir, source.repository, credentials, self._settings, source.ssh_known_hosts
+            )
+            ref = f"refs/heads/{source.branch}"
+            sha = repository.fetch(commit or ref)
             if commit is not None and sha != commit:
                 raise GitError(f"fetched {sha}, not the pushed {commit}")
+            if (
+                live is not None
+                and live.commit is not None
+                and live.commit != sha
+                and repository.is_ancestor(sha, live.commit)
+                and repository.head(ref) != sha  # unless the branch was moved back to it
+            ):
+                raise Superseded(
+                    f"commit {sha[:12]} is older than {live.commit[:12]}, live since "
+                    f"{live.id}: a push delivered out of order"
+                )
             hooks_dir = posixpath.join(source.path, "hooks") if source.path else "hooks"
             if not repository.is_folder(sha, hooks_dir):
                 raise GitError(f"commit {sha[:12]} has no folder {hooks_dir}/")

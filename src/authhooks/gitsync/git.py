@@ -5,7 +5,11 @@ configuration, no prompts, only the transports a source may use, a timeout
 and a cap on the bytes it brings in. Credentials never reach argv, the
 repository URL or an error: a token is handed to git's askpass program
 through that one child's environment, an SSH key through a file only the
-server's user can read, in a directory removed after the fetch. Nothing is
+server's user can read, in a directory removed after the fetch. Over ssh the
+host's key must be one of the source's ``ssh_known_hosts`` lines, written to
+that directory and the only known_hosts file ssh reads
+(StrictHostKeyChecking=yes): an unknown or changed key fails the fetch with
+ssh's reason. Nothing is
 checked out: files are read from git's objects, so no filter, hook or
 symlink of the repository's is ever followed on the server's disk.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import shlex
 import stat
 import subprocess
 import time
@@ -27,12 +32,29 @@ from authhooks.gitsync.sources import Credentials
 
 MAX_FILE_BYTES = 1024 * 1024  # any file of hooks/ past this fails the deployment
 MAX_FILES = 1000
+ANCESTRY_DEPTH = 50  # commits looked back through to tell whether a push is older
 _ASKPASS = """#!/bin/sh
 case "$1" in
   [Uu]sername*) printf '%s\\n' "$AUTHHOOKS_GIT_USERNAME" ;;
   *) printf '%s\\n' "$AUTHHOOKS_GIT_PASSWORD" ;;
 esac
 """
+
+
+# Lines of ssh's and git's that repeat advice rather than say what failed; the rest
+# (a changed or unknown host key, the fingerprint the host sent) is kept.
+_NOISE = (
+    "IT IS POSSIBLE THAT",
+    "Someone could be eavesdropping",
+    "It is also possible that",
+    "Please contact your system administrator",
+    "Add correct host key in",
+    "Offending ",
+    "remove with:",
+    "ssh-keygen -f",
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+)
 
 
 class GitError(Exception):
@@ -69,6 +91,7 @@ class Repository:
         url: str,
         credentials: Credentials | None,
         settings: GitSettings,
+        known_hosts: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.url = url
@@ -87,8 +110,17 @@ class Repository:
             "GIT_PROTOCOL_FROM_USER": "0",
         }
         ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
-        ssh += ["-o", f"UserKnownHostsFile={home / 'known_hosts'}"]
-        ssh += ["-o", "StrictHostKeyChecking=accept-new"]
+        if is_ssh(url):
+            if not known_hosts:
+                raise GitError("an ssh repository needs its host keys: set ssh_known_hosts")
+            pinned = home / "known_hosts"
+            descriptor = os.open(pinned, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(descriptor, "w") as file:
+                file.write(known_hosts)
+            ssh += ["-o", f"UserKnownHostsFile={pinned}", "-o", "GlobalKnownHostsFile=/dev/null"]
+        else:
+            ssh += ["-o", "UserKnownHostsFile=/dev/null", "-o", "GlobalKnownHostsFile=/dev/null"]
+        ssh += ["-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no"]
         if credentials is not None and credentials.kind == "ssh_private_key":
             if not is_ssh(url):
                 raise GitError("an SSH key is for an ssh:// or git@host:path repository")
@@ -107,7 +139,8 @@ class Repository:
             self._env["GIT_ASKPASS"] = str(askpass)
             self._env["AUTHHOOKS_GIT_USERNAME"] = urlsplit(url).username or "x-access-token"
             self._env["AUTHHOOKS_GIT_PASSWORD"] = credentials.value
-        self._env["GIT_SSH_COMMAND"] = " ".join(ssh)
+        self._env["GIT_SSH_COMMAND"] = shlex.join(ssh)
+        self._env["GIT_SSH_VARIANT"] = "ssh"
         protocols = ["-c", "protocol.allow=never"]
         local = ("file", "http") if settings.allow_local else ()  # checked by repository.py
         for protocol in ("https", "ssh", *local):
@@ -123,6 +156,38 @@ class Repository:
         )
         sha = self._text(["rev-parse", "--verify", "--end-of-options", "FETCH_HEAD^{commit}"])
         return sha.strip()
+
+    def is_ancestor(self, sha: str, later: str) -> bool:
+        """Whether commit ``sha`` (fetched) comes before ``later`` on its history. Asks
+        for ``later`` and its last ANCESTRY_DEPTH commits, without their trees (where
+        the host filters); False when git cannot tell (``later`` gone, say)."""
+        try:
+            self._git(
+                [
+                    "fetch",
+                    "--no-tags",
+                    "--no-recurse-submodules",
+                    f"--depth={ANCESTRY_DEPTH}",
+                    "--filter=tree:0",
+                    "--",
+                    self.url,
+                    later,
+                ],
+                capped=True,
+            )
+            self._git(["merge-base", "--is-ancestor", sha, later])
+        except GitError:
+            return False
+        return True
+
+    def head(self, ref: str) -> str | None:
+        """The commit ``ref`` names on the remote now; None when it names none."""
+        listing = self._text(["ls-remote", "--", self.url, ref], capped=True)
+        for line in listing.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                return sha
+        return None
 
     def commit(self, sha: str) -> Commit:
         shown = self._text(["log", "-1", "--format=%an <%ae>%x00%B", sha])
@@ -221,8 +286,12 @@ class Repository:
         if self._secret:
             text = text.replace(self._secret, "***")
         text = text.replace(str(self.workdir), "…")
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return " / ".join(lines[-4:])[:1000] or "failed"
+        lines = [
+            line.strip().strip("@").strip()
+            for line in text.splitlines()
+            if line.strip().strip("@").strip() and not line.strip().startswith(_NOISE)
+        ]
+        return " / ".join(lines[-6:]).replace("is / SHA256:", "is SHA256:")[:1000] or "failed"
 
 
 def _size(root: Path) -> int:

@@ -28,7 +28,7 @@ MAX_SECRET_CHARS = 256
 MIN_SECRET_CHARS = 16
 MAX_CREDENTIAL_BYTES = 16 * 1024
 CREDENTIAL_KINDS = ("token", "ssh_private_key")
-STATUSES = ("queued", "running", "succeeded", "failed")
+STATUSES = ("queued", "running", "succeeded", "failed", "superseded")
 
 
 def new_id(prefix: str) -> str:

@@ -4,11 +4,18 @@ A process claims a queued deployment with a conditional UPDATE (after
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL): only one process's UPDATE
 matches the row, so only one deploys it. The claim is a lease plus a token;
 a process that dies leaves a lease that lapses, and another takes the
-deployment up again. A source's deployments run one at a time, oldest
+deployment up again; while the deployment runs, its process renews the
+lease every third of its length (storage/leases.py, as hook deliveries do),
+so a deployment longer than the lease is never taken from a process that is
+alive. A source's deployments run one at a time, oldest
 first, under a lock every process respects (``Database.exclusive``: a
 PostgreSQL advisory lock, a file lock on SQLite). The process that queued a
 deployment starts it at once; others look every poll interval, when they
 also poll the sources that ask for it.
+
+Each source keeps its newest ``keep`` deployments (AUTHHOOKS_GIT_KEEP_DEPLOYMENTS)
+and the one that made its live hooks; older finished ones are deleted after each
+deployment of the source and in a sweep every ten minutes.
 """
 
 from __future__ import annotations
@@ -17,30 +24,41 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from anyio.to_thread import run_sync
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from authhooks.gitsync import sources
 from authhooks.gitsync.deployer import Deployer
-from authhooks.storage import models
+from authhooks.storage import leases, models
 from authhooks.storage.database import Database
 from authhooks.storage.models import utcnow
 
 log = logging.getLogger(__name__)
+FINISHED = ("succeeded", "failed", "superseded")
+_SWEEP_EVERY = 600.0  # seconds between sweeps of every source's old deployments
 
 
 class DeploymentWorker:
     def __init__(
-        self, database: Database, deployer: Deployer, *, lease: float, poll_interval: float
+        self,
+        database: Database,
+        deployer: Deployer,
+        *,
+        lease: float,
+        poll_interval: float,
+        keep: int = 100,
     ) -> None:
         self._db = database
         self._deployer = deployer
         self._lease = lease
         self._poll_interval = poll_interval
+        self._keep = keep
+        self._swept_at = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -64,6 +82,9 @@ class DeploymentWorker:
         while True:
             try:
                 await run_sync(self._poll_sources)
+                if time.monotonic() - self._swept_at >= _SWEEP_EVERY:
+                    self._swept_at = time.monotonic()
+                    await run_sync(self.prune)
                 while (claimed := await run_sync(self._claim)) is not None:
                     task = asyncio.create_task(self._run(*claimed))
                     self._running.add(task)
@@ -108,6 +129,8 @@ class DeploymentWorker:
             return row is not None and row.claim == token
 
         # One at a time per source, in every process: a second push waits for the first.
+        # The lease is renewed meanwhile, waiting included: this process is alive.
+        renewing = asyncio.create_task(self._keep_lease(deployment_id, token))
         lock = contextlib.ExitStack()
         try:
             await run_sync(lock.enter_context, self._db.exclusive(f"git-source-{source_id}"))
@@ -117,7 +140,64 @@ class DeploymentWorker:
         except Exception:
             log.exception("git deployment %s failed", deployment_id)
         finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             await run_sync(lock.close)
+        try:
+            await run_sync(self.prune, source_id)
+        except Exception:
+            log.exception("pruning git source %s's deployments failed", source_id)
+
+    async def _keep_lease(self, deployment_id: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(leases.renew_every(self._lease))
+            try:
+                held = await run_sync(self._renew, deployment_id, token)
+            except Exception:  # the database is away: try again, the lease has slack
+                log.warning("git deployment %s: renewing its lease failed", deployment_id)
+                continue
+            if not held:  # finished, or taken over: the deployer will not write
+                return
+
+    def _renew(self, deployment_id: str, token: str) -> int:
+        table = models.GitDeployment
+        with self._db.session() as session:
+            return leases.renew(
+                session, table, [(deployment_id, token)], self._lease, table.status == "running"
+            )
+
+    def prune(self, source_id: str | None = None) -> int:
+        """Delete the finished deployments past each source's newest ``keep``, except
+        the one its live hooks came from; how many were deleted."""
+        table = models.GitDeployment
+        deleted = 0
+        with self._db.session() as session:
+            ids = (
+                [source_id]
+                if source_id is not None
+                else list(session.scalars(select(models.GitSource.id)))
+            )
+            for each in ids:
+                live = session.scalar(
+                    select(table.id)
+                    .where(table.source_id == each, table.status == "succeeded")
+                    .order_by(table.finished_at.desc())
+                    .limit(1)
+                )
+                old = session.scalars(
+                    select(table.id)
+                    .where(table.source_id == each)
+                    .order_by(table.created_at.desc(), table.id.desc())
+                    .offset(self._keep)
+                ).all()
+                doomed = [row_id for row_id in old if row_id != live]
+                for start in range(0, len(doomed), 500):
+                    deleted += session.execute(
+                        delete(table).where(
+                            table.id.in_(doomed[start : start + 500]), table.status.in_(FINISHED)
+                        )
+                    ).rowcount  # type: ignore[attr-defined]
+        return deleted
 
     def _poll_sources(self) -> None:
         """Queue a poll of each source whose interval has passed (one process wins each)."""

@@ -545,6 +545,8 @@ class GitSource(Base):
     # "token" or "ssh_private_key", sealed; NULL: a public repository.
     credential_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # An ssh repository's host keys (known_hosts lines): the only ones a fetch trusts.
+    ssh_known_hosts: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Seconds between polls of the branch head; NULL: webhooks only.
     poll_interval: Mapped[int | None] = mapped_column(Integer, nullable=True)
     polled_at: Mapped[datetime | None] = mapped_column(nullable=True)

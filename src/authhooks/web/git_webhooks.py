@@ -2,7 +2,9 @@
 
 Outside /api/v2 and authenticated only by its signature (gitsync/webhooks.py),
 checked in constant time before anything is parsed; a bad or missing one is
-401 and nothing is fetched. A push to the source's branch queues one
+401 and nothing is fetched. An unknown source is answered exactly as a bad
+signature is (its delivery is checked against a random secret), so that the
+webhook tells nobody which source ids exist. A push to the source's branch queues one
 deployment (a second delivery of the same delivery id or commit queues
 nothing) and is answered 202 at once: the deployment runs in the
 background, in whichever server process claims it first.
@@ -37,20 +39,23 @@ async def receive(request: Request) -> JSONResponse:
             413, error="too_large", message=f"the body exceeds {webhooks.MAX_BODY_BYTES} bytes"
         )
 
-    def load() -> tuple[models.GitSource, str]:
+    def load() -> tuple[models.GitSource | None, str]:
         with services.database.session() as session:
-            source = sources.get(session, source_id)
+            try:
+                source = sources.get(session, source_id)
+            except NotFound:
+                # Checked against a secret nobody knows: refused as any forgery is.
+                return None, sources.generate_webhook_secret()
             return source, sources.webhook_secret(services.master_key, source)
 
-    try:
-        source, secret = await run_sync(load)
-    except NotFound:
-        return _answer(404, error="not_found", message="no git source with this id")
+    source, secret = await run_sync(load)
     headers = {name.lower(): value for name, value in request.headers.items()}
     try:
         webhooks.verify(headers, body, secret)
     except webhooks.BadSignature as error:
-        return _answer(401, error="bad_signature", message=str(error))
+        return _bad_signature(str(error))
+    if source is None:  # a random secret matched: it cannot, but never deploy nothing
+        return _bad_signature("the signature does not match")
     try:
         delivery = webhooks.read(headers, body)
     except webhooks.BadPayload as error:
@@ -80,14 +85,18 @@ async def receive(request: Request) -> JSONResponse:
 
     try:
         deployment_id, new = await run_sync(queue)
-    except NotFound:
-        return _answer(404, error="not_found", message="no git source with this id")
+    except NotFound:  # deleted since: as unknown as any other id
+        return _bad_signature("the signature does not match")
     except Conflict as error:
         return _answer(202, status="duplicate", reason=str(error))
     if not new:
         return _answer(202, status="duplicate", deployment_id=deployment_id)
     services.git_worker.nudge()
     return _answer(202, status="queued", deployment_id=deployment_id)
+
+
+def _bad_signature(message: str) -> JSONResponse:
+    return _answer(401, error="bad_signature", message=message)
 
 
 def routes() -> list[BaseRoute]:

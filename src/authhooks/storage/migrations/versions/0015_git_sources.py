@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("webhook_secret", sa.LargeBinary(), nullable=False),
         sa.Column("credential_kind", sa.String(32), nullable=True),
         sa.Column("credentials", sa.LargeBinary(), nullable=True),
+        sa.Column("ssh_known_hosts", sa.Text(), nullable=True),
         sa.Column("poll_interval", sa.Integer(), nullable=True),
         _when("polled_at", nullable=True),
         _when("created_at"),
