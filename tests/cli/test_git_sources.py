@@ -15,6 +15,7 @@ import pytest
 from tests.cli.client import Cli, logged_in
 from tests.conftest import Server, run_server, unique
 from tests.gitsync.repos import Repo, hook_named
+from tests.gitsync.ssh_server import keypair
 
 
 @pytest.fixture(scope="module")
@@ -184,9 +185,19 @@ def test_credentials_come_from_stdin_or_a_file_and_are_never_shown(
     key = tmp_path / "deploy_key"
     key.write_text(key_text)
     with_key = unique("src")
-    cli.ok("git", "add", with_key, "git@example.com:acme/hooks.git", "--ssh-key", str(key))
-    shown = cli.ok("git", "show", with_key).stdout
-    assert "ssh_private_key" in shown
+    over_ssh = "git@example.com:acme/hooks.git"
+    unpinned = cli("git", "add", with_key, over_ssh, "--ssh-key", str(key))
+    assert unpinned.returncode == 1
+    assert "ssh_known_hosts: required for an ssh repository" in unpinned.stderr
+    known_hosts = tmp_path / "known_hosts"
+    host_key = keypair(tmp_path / "host")[1].rsplit(" ", 1)[0]
+    known_hosts.write_text(f"example.com {host_key}\n")
+    cli.ok(
+        "git", "add", with_key, over_ssh, "--ssh-key", str(key), "--known-hosts", str(known_hosts)
+    )
+    shown = cli.ok("git", "show", with_key, "--json").stdout
+    assert json.loads(shown)["credentials"] == {"kind": "ssh_private_key"}
+    assert json.loads(shown)["ssh_known_hosts"] == f"example.com {host_key}\n"
     assert "not-a-real-key" not in shown
 
     empty = cli.process("git", "add", unique("src"), repo.url, "--token-from-stdin", input="")

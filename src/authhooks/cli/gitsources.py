@@ -112,6 +112,15 @@ def add(
         Path | None,
         typer.Option("--ssh-key", help="A file holding the SSH deploy key.", show_default=False),
     ] = None,
+    known_hosts: Annotated[
+        Path | None,
+        typer.Option(
+            "--known-hosts",
+            help="For an ssh repository: a file of the host's keys, as in known_hosts "
+            "(ssh-keyscan HOST prints them; check them against the host's published ones).",
+            show_default=False,
+        ),
+    ] = None,
     poll_interval: Annotated[
         int | None,
         typer.Option(
@@ -135,6 +144,8 @@ def add(
         body["credentials"] = {"token": _read_token()}
     elif ssh_key is not None:
         body["credentials"] = {"ssh_private_key": read_text(ssh_key)}
+    if known_hosts is not None:
+        body["ssh_known_hosts"] = read_text(known_hosts)
     if poll_interval is not None:
         body["poll_interval"] = poll_interval
     with connect(profile) as remote:

@@ -70,6 +70,9 @@ function ShownOnce({ source, rotated }: { source: GitSource; rotated: boolean })
 
 type CredentialKind = "none" | "token" | "ssh_private_key";
 
+/** An ssh:// URL or git's scp-like form (user@host:path): the server needs the host's keys. */
+const overSsh = (repository: string) => /^ssh:\/\//.test(repository.trim()) || /^[^/:@\s]+@[^/:\s]+:/.test(repository.trim());
+
 function AddSource({ onAdded }: { onAdded: (source: GitSource) => void }) {
   const [name, setName] = useState("");
   const [repository, setRepository] = useState("");
@@ -77,6 +80,7 @@ function AddSource({ onAdded }: { onAdded: (source: GitSource) => void }) {
   const [path, setPath] = useState("");
   const [kind, setKind] = useState<CredentialKind>("none");
   const [credential, setCredential] = useState("");
+  const [knownHosts, setKnownHosts] = useState("");
   const [poll, setPoll] = useState("");
   const [error, setError] = useState("");
   const submit = async (event: Event) => {
@@ -89,6 +93,7 @@ function AddSource({ onAdded }: { onAdded: (source: GitSource) => void }) {
       path: path.trim(),
       credentials:
         kind === "token" ? { token: credential.trim() } : kind === "ssh_private_key" ? { ssh_private_key: credential } : null,
+      ssh_known_hosts: overSsh(repository) && knownHosts.trim() ? knownHosts : null,
       poll_interval: poll.trim() ? Number(poll) : null,
     };
     try {
@@ -97,6 +102,7 @@ function AddSource({ onAdded }: { onAdded: (source: GitSource) => void }) {
       setRepository("");
       setBranch("main");
       setPath("");
+      setKnownHosts("");
       setPoll("");
       onAdded(made);
     } catch (failure) {
@@ -164,6 +170,19 @@ function AddSource({ onAdded }: { onAdded: (source: GitSource) => void }) {
             spellcheck={false}
             value={credential}
             onInput={(e) => setCredential(e.currentTarget.value)}
+          />
+        </label>
+      )}
+      {overSsh(repository) && (
+        <label>
+          The host's keys, as in known_hosts (<code>ssh-keyscan HOST</code> prints them; check them against
+          the host's published ones){" "}
+          <textarea
+            name="ssh_known_hosts"
+            rows={3}
+            spellcheck={false}
+            value={knownHosts}
+            onInput={(e) => setKnownHosts(e.currentTarget.value)}
           />
         </label>
       )}

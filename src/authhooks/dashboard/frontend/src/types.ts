@@ -253,6 +253,7 @@ export type GitSourceCreate = {
   branch: string;
   path: string;
   credentials: { token: string } | { ssh_private_key: string } | null;
+  ssh_known_hosts: string | null;
   poll_interval: number | null;
 };
 
