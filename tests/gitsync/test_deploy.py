@@ -51,6 +51,7 @@ def test_a_push_deploys_its_hooks_and_each_version_names_its_commit(
     assert result["changes"][0]["action"] == "created"
     hook = hook_named(git_server, name)
     assert hook is not None
+    assert result["changes"][0]["hook_id"] == hook["id"]
     assert hook["enabled"] is True
     assert hook["source_id"] == source["id"]
     with git_server.api() as api:

@@ -128,12 +128,13 @@ class Deployer:
         planned = await run_sync(self._plan, source, declared, hooks_dir)
         for change in planned:
             await self._check(change, hooks_dir)
-        changes = [change.change() for change in planned]
 
         def write(session: Session) -> None:
             if not still_mine(session):
                 raise DeploymentFailed("another server process took this deployment over")
             self._write(session, source, sha, planned)
+            # After the write: a created hook's id is known only now.
+            changes = [change.change() for change in planned]
             self._finish_in(session, deployment_id, "succeeded", None, changes)
 
         try:
