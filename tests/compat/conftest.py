@@ -1,14 +1,15 @@
 """A server behind TLS, for Auth0's own tools, which speak only https: a test CA
 made here, a certificate it signs for 127.0.0.1, and the server serving it
 itself (AUTHHOOKS_TLS_CERTFILE). This process trusts the CA through a bundle
-of certifi's roots plus it (SSL_CERT_FILE, which httpx reads); Node tools
-through NODE_EXTRA_CA_CERTS."""
+of the roots it trusted before plus it (SSL_CERT_FILE, which httpx reads);
+Node tools through NODE_EXTRA_CA_CERTS."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,16 +79,27 @@ def make_tls(directory: Path) -> Tls:
     tls.key.write_bytes(
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    tls.bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + tls.ca.read_bytes())
+    tls.bundle.write_bytes(_trusted_roots().read_bytes() + b"\n" + tls.ca.read_bytes())
     return tls
+
+
+def _trusted_roots() -> Path:
+    """The roots this process trusts now: the machine's (SSL_CERT_FILE, or OpenSSL's
+    default file), which may hold a local proxy's CA that certifi's do not, so
+    that package registries stay reachable; certifi's when there are none."""
+    for candidate in (os.environ.get("SSL_CERT_FILE"), ssl.get_default_verify_paths().cafile):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return Path(certifi.where())
 
 
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     made = make_tls(tmp_path_factory.mktemp("tls"))
     before = os.environ.get("SSL_CERT_FILE")
-    # A superset of the usual roots: whatever else this process (and the servers it
-    # starts) reaches over TLS is trusted as before.
+    # A superset of the roots trusted before (_trusted_roots): whatever else this
+    # process (and the servers it starts: pip and npm for hooks' dependencies)
+    # reaches over TLS is trusted as before.
     os.environ["SSL_CERT_FILE"] = str(made.bundle)
     try:
         yield made
