@@ -16,10 +16,14 @@ from tests.gitsync.repos import (
     PYTHON_HOOK,
     Repo,
     create_source,
+    deliver,
     deployments,
     finished,
+    git,
     hook_named,
     push_and_deliver,
+    push_body,
+    signed_headers,
 )
 
 
@@ -395,3 +399,30 @@ def test_a_detached_sources_hooks_are_editable_and_no_longer_its_own(
     clash = push_and_deliver(git_server, repo, source, "again")
     assert clash["status"] == "failed", clash
     assert "made by hand" in clash["error"]
+
+
+def test_a_push_naming_a_commit_off_the_branch_deploys_nothing(
+    git_server: Server, tmp_path: Path
+) -> None:
+    """Whoever signs a delivery names its commit: one the host serves from another
+    branch (a pull request's, say) is not the branch's, and is not deployed."""
+    repo = Repo(tmp_path / "repo")
+    name = unique("off")
+    repo.hook(name, "on-main")
+    source = create_source(git_server, repo.url)
+    assert push_and_deliver(git_server, repo, source, "main")["status"] == "succeeded"
+    git(repo.work, "checkout", "-q", "-b", "feature")
+    repo.hook(name, "on-feature")
+    feature = repo.push("a feature", branch="feature")
+
+    body = push_body(feature, branch="main")
+    response = deliver(
+        source["webhook_url"], body, signed_headers("github", source["webhook_secret"], body)
+    )
+    assert response.status_code == 202, response.text
+    result = finished(git_server, source["id"], response.json()["deployment_id"])
+    assert result["status"] == "failed", result
+    assert "is not on branch main" in result["error"]
+    hook = hook_named(git_server, name)
+    assert hook is not None
+    assert "on-main" in hook["script"]

@@ -23,6 +23,15 @@ def _create(server: Server, **fields: object) -> tuple[int, dict[str, object]]:
         ({"repository": "file:///srv/hooks.git"}, "AUTHHOOKS_GIT_ALLOW_LOCAL_REPOSITORIES"),
         ({"repository": "https://127.0.0.1/x.git"}, "loopback"),
         ({"repository": "https://localhost/x.git"}, "loopback"),
+        # Loopback and private networks in every spelling a resolver takes.
+        ({"repository": "https://127.1/x.git"}, "private-network"),
+        ({"repository": "https://2130706433/x.git"}, "private-network"),
+        ({"repository": "https://0x7f000001/x.git"}, "private-network"),
+        ({"repository": "https://[::ffff:127.0.0.1]/x.git"}, "private-network"),
+        ({"repository": "https://10.1.2.3/x.git"}, "private-network"),
+        ({"repository": "https://169.254.169.254/x.git"}, "private-network"),
+        ({"repository": "ssh://git@192.168.0.7/x.git"}, "private-network"),
+        ({"repository": "git@127.1:x.git"}, "private-network"),
         ({"repository": "http://git.example.com/x.git"}, "not allowed"),
         ({"repository": "ext::sh -c touch% /tmp/pwned"}, "repository"),
         ({"repository": "ext::sh%20-c%20id"}, "not allowed"),
@@ -138,3 +147,43 @@ def test_an_ssh_source_keeps_its_key_sealed_and_unshown(server: Server) -> None:
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["credentials"] is None
     assert renamed.json()["branch"] == "release/v2"
+
+
+def test_deploying_from_git_takes_the_scopes_deploying_hooks_does(server: Server) -> None:
+    body = {"name": unique("src"), "repository": "https://git.example.com/team/hooks.git"}
+    with server.api("create:git_sources") as api:
+        refused = api.post("/git-sources", json=body)
+    assert refused.status_code == 403, refused.text
+    assert "create:hooks delete:hooks update:hooks" in refused.json()["message"]
+    status, created = _create(server)
+    assert status == 201, created
+    with server.api("update:git_sources") as api:
+        assert api.patch(f"/git-sources/{created['id']}", json={"name": unique("n")}).is_success
+        moved = api.patch(
+            f"/git-sources/{created['id']}",
+            json={"repository": "https://elsewhere.example.com/hooks.git"},
+        )
+        assert moved.status_code == 403, moved.text
+        synced = api.post(f"/git-sources/{created['id']}/sync")
+        assert synced.status_code == 403, synced.text
+    with server.api() as api:
+        assert api.get(f"/git-sources/{created['id']}/deployments").json() == []
+
+
+def test_credentials_stay_with_the_host_they_were_given_for(server: Server) -> None:
+    status, created = _create(server, credentials={"token": "ghp_" + "k" * 36})
+    assert status == 201, created
+    path = f"/git-sources/{created['id']}"
+    with server.api() as api:
+        same_host = api.patch(path, json={"repository": "https://git.example.com/team/other.git"})
+        assert same_host.status_code == 200, same_host.text
+        other_host = api.patch(path, json={"repository": "https://attacker.example/x.git"})
+        assert other_host.status_code == 400, other_host.text
+        assert "send its credentials again" in other_host.json()["message"]
+        assert api.get(path).json()["repository"] == "https://git.example.com/team/other.git"
+        anew = api.patch(
+            path,
+            json={"repository": "https://other.example/x.git", "credentials": None},
+        )
+        assert anew.status_code == 200, anew.text
+        assert anew.json()["credentials"] is None

@@ -17,13 +17,13 @@ from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Response
 from pydantic import AfterValidator, Field, field_validator
 
-from authhooks.api.auth import Caller, require, services
+from authhooks.api.auth import Caller, ensure_holds, require, services
 from authhooks.api.models import Body, Out, Patch
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import InvalidInput
 from authhooks.gitsync import known_hosts, sources
-from authhooks.gitsync.repository import check_repository, commit_link, is_ssh
+from authhooks.gitsync.repository import check_repository, commit_link, is_ssh, origin
 from authhooks.services import Services
 from authhooks.storage import models
 from authhooks.storage.models import utcnow
@@ -215,12 +215,20 @@ def _allow_local(found: Services) -> bool:
     return found.settings.git_allow_local_repositories
 
 
+# A source creates, changes and deletes hooks with no caller at hand (a push, a
+# poll): whoever says what it deploys, and from where, must hold what deploying
+# hooks by hand takes.
+HOOK_SCOPES = ("create:hooks", "update:hooks", "delete:hooks")
+_WHERE_FROM = frozenset({"repository", "branch", "path", "credentials", "ssh_known_hosts"})
+
+
 @router.post("", status_code=201, response_model=SourceOut, response_model_exclude_none=False)
 def create_source(
     body: SourceCreate,
-    _: Annotated[Caller, Depends(require("create:git_sources"))],
+    caller: Annotated[Caller, Depends(require("create:git_sources"))],
     found: Annotated[Services, Depends(services)],
 ) -> SourceOut:
+    ensure_holds(caller, HOOK_SCOPES, "create a git source, which deploys hooks")
     repository = check_repository(body.repository, allow_local=_allow_local(found))
     host_keys = _known_hosts(repository, body.ssh_known_hosts)
     credentials = sources.check_credentials(body.credentials)
@@ -271,10 +279,12 @@ def get_source(
 def update_source(
     source_id: str,
     body: SourceUpdate,
-    _: Annotated[Caller, Depends(require("update:git_sources"))],
+    caller: Annotated[Caller, Depends(require("update:git_sources"))],
     found: Annotated[Services, Depends(services)],
 ) -> SourceOut:
     changes = body.model_dump(exclude_unset=True)
+    if _WHERE_FROM & set(changes):
+        ensure_holds(caller, HOOK_SCOPES, "change where a git source deploys hooks from")
     if "repository" in changes:
         check_repository(changes["repository"], allow_local=_allow_local(found))
     if changes.get("webhook_secret") and changes.get("rotate_webhook_secret"):
@@ -284,6 +294,18 @@ def update_source(
     )
     with found.database.session() as session:
         source = sources.get(session, source_id)
+        if (
+            "repository" in changes
+            and "credentials" not in changes
+            and source.credentials is not None
+            and origin(changes["repository"]) != origin(source.repository)
+        ):
+            # Credentials belong to the host they were given for: moved elsewhere
+            # they would be handed to a host never meant to have them.
+            raise InvalidInput(
+                "credentials: the repository moves to another host; send its credentials "
+                "again (or null for none)"
+            )
         if "name" in changes:
             sources.check_name_free(session, changes["name"], source_id)
         if "repository" in changes or "ssh_known_hosts" in changes:
@@ -336,7 +358,7 @@ def detach_source(
 @router.post("/{source_id}/sync", status_code=202, response_model=DeploymentOut)
 async def sync_source(
     source_id: str,
-    _: Annotated[Caller, Depends(require("update:git_sources"))],
+    caller: Annotated[Caller, Depends(require("update:git_sources"))],
     found: Annotated[Services, Depends(services)],
 ) -> DeploymentOut:
     """Deploy the branch's head now; the deployment runs in the background."""
@@ -344,6 +366,7 @@ async def sync_source(
     def queue() -> DeploymentOut:
         with found.database.session() as session:
             source = sources.get(session, source_id)
+            ensure_holds(caller, HOOK_SCOPES, "deploy a git source's hooks")
             row, _ = sources.queue(session, source, trigger="sync")
             return deployment_out(row, source.repository)
 

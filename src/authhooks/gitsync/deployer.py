@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.errors import DomainError
 from authhooks.gitsync import sources
-from authhooks.gitsync.git import Commit, GitError, GitSettings, Repository
+from authhooks.gitsync.git import ANCESTRY_DEPTH, Commit, GitError, GitSettings, Repository
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks import store
 from authhooks.hooks.code_format import SETTINGS, DeclaredHook, FormatError, read_hooks
@@ -196,6 +196,15 @@ class Deployer:
             sha = repository.fetch(commit or ref)
             if commit is not None and sha != commit:
                 raise GitError(f"fetched {sha}, not the pushed {commit}")
+            # A push names its commit, and whoever signs a delivery could name any the
+            # host serves (another branch's, a pull request's): only the branch's own
+            # history is deployed.
+            head = repository.head(ref) if commit is not None else sha
+            if head != sha and (head is None or not repository.is_ancestor(sha, head)):
+                raise GitError(
+                    f"commit {sha[:12]} is not on branch {source.branch} (or is more than "
+                    f"{ANCESTRY_DEPTH} commits behind its head): not deployed"
+                )
             if (
                 live is not None
                 and live.commit is not None
@@ -399,6 +408,8 @@ class Deployer:
                 store.update_hook(session, hook.id, updates)
             else:
                 assert change.hook_id is not None
+                if store.get_hook(session, change.hook_id).source_id != source.id:
+                    raise DeploymentFailed(f"hook {change.name} changed hands meanwhile")
                 store.delete_hook(session, change.hook_id)
 
     def _finish(

@@ -109,7 +109,10 @@ class Repository:
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_PROTOCOL_FROM_USER": "0",
         }
+        # No agent, and no key but the source's: ssh finds the server account's own
+        # keys through its passwd entry, whatever HOME says.
         ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+        ssh += ["-o", "IdentityAgent=none"]
         if is_ssh(url):
             if not known_hosts:
                 raise GitError("an ssh repository needs its host keys: set ssh_known_hosts")
@@ -129,7 +132,9 @@ class Repository:
             with open(descriptor, "w") as file:
                 file.write(credentials.value)
             ssh += ["-i", str(key)]
-        elif credentials is not None:
+        else:
+            ssh += ["-o", "PubkeyAuthentication=no"]
+        if credentials is not None and credentials.kind != "ssh_private_key":
             if is_ssh(url):
                 raise GitError("a token is for an https:// repository; give an SSH key for ssh")
             askpass = home / "askpass"
@@ -145,7 +150,16 @@ class Repository:
         local = ("file", "http") if settings.allow_local else ()  # checked by repository.py
         for protocol in ("https", "ssh", *local):
             protocols += ["-c", f"protocol.{protocol}.allow=always"]
-        self._config = [*protocols, "-c", "credential.helper=", "-c", "core.fsmonitor=false"]
+        self._config = [
+            *protocols,
+            "-c",
+            "credential.helper=",
+            "-c",
+            "core.fsmonitor=false",
+            # A redirect would take the fetch (and a token) to a host never checked.
+            "-c",
+            "http.followRedirects=false",
+        ]
         self._git(["init", "--bare", "-q", str(self.git_dir)], in_repo=False)
 
     def fetch(self, what: str) -> str:

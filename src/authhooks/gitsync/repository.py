@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 from authhooks.errors import InvalidInput
@@ -17,17 +18,51 @@ _SCP_LIKE = re.compile(
 )
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_INTERNAL = "loopback and private-network hosts are refused"
+# A label with a letter other than a hex digit or x: a name, never a numeric address.
+_HOST_NAME_LIKE = re.compile(r"[g-wyz]")
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine, or an address inside a private network
+    (a source must not make the server reach what the internet cannot)."""
     host = host.strip("[]").rstrip(".").lower()
     if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _address(host)
+    if address is None:
         return False
-    return address.is_loopback or address.is_unspecified
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address, in any spelling a resolver takes (``127.1``,
+    ``0x7f000001``, ``2130706433``, ``017700000001``, ``0``); None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fx.]+", host) and not _HOST_NAME_LIKE.search(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Where ``url`` connects: scheme, host and port; credentials belong to it."""
+    if "://" not in url:
+        match = _SCP_LIKE.match(url)
+        return ("ssh", (match["host"] if match else "").lower(), None)
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
 def check_repository(url: str, *, allow_local: bool) -> str:
@@ -72,13 +107,13 @@ def check_repository(url: str, *, allow_local: bool) -> str:
         if not parts.path.strip("/"):
             raise InvalidInput("repository: the URL names no repository path")
         if _is_loopback(host) and not allow_local:
-            raise InvalidInput(f"repository: loopback hosts are refused ({local})")
+            raise InvalidInput(f"repository: {_INTERNAL} ({local})")
         return url
     if not parts.scheme or "://" not in url:
         match = _SCP_LIKE.match(url)
         if match and not match["host"].isdigit():
             if _is_loopback(match["host"]) and not allow_local:
-                raise InvalidInput(f"repository: loopback hosts are refused ({local})")
+                raise InvalidInput(f"repository: {_INTERNAL} ({local})")
             return url
     raise InvalidInput(
         f"repository: {scheme or 'this'} URL is not allowed; give https://host/owner/repo.git, "
