@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, Server, create_machine, run_server, unique
+from tests.conftest import Server, create_machine, run_server, unique
 from tests.gitsync.http_backend import git_http_server
 from tests.gitsync.repos import (
     PYTHON_HOOK,
@@ -25,16 +24,6 @@ from tests.gitsync.repos import (
     push_body,
     signed_headers,
 )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def git_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    with run_server(
-        tmp_path_factory.mktemp("git"), request.param, git_allow_local_repositories="true"
-    ) as running:
-        yield running
 
 
 def test_a_push_deploys_its_hooks_and_each_version_names_its_commit(

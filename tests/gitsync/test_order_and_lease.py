@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from authhooks.storage import models
 from authhooks.storage.database import Database
-from tests.conftest import BACKENDS, Server, run_server, serve_again, unique
+from tests.conftest import Server, run_server, serve_again, unique
 from tests.gitsync.http_backend import Gate, git_http_server
 from tests.gitsync.repos import (
     Repo,
@@ -28,16 +25,6 @@ from tests.gitsync.repos import (
     push_body,
     signed_headers,
 )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def git_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    with run_server(
-        tmp_path_factory.mktemp("order"), request.param, git_allow_local_repositories="true"
-    ) as running:
-        yield running
 
 
 def _webhook(source: dict[str, Any], sha: str) -> str:

@@ -4,24 +4,13 @@ and on every fetch, against OpenSSH's sshd on loopback."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, Server, run_server, unique
+from tests.conftest import Server, unique
 from tests.gitsync.repos import Repo, create_source, hook_named, push_and_deliver
 from tests.gitsync.ssh_server import keypair, ssh_git_server
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def git_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    with run_server(
-        tmp_path_factory.mktemp("ssh"), request.param, git_allow_local_repositories="true"
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ and two server processes on one PostgreSQL database deploying a push once."""
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, Server, run_server, serve_again, unique
+from tests.conftest import Server, run_server, serve_again, unique
 from tests.gitsync.repos import (
     Repo,
     create_source,
@@ -21,16 +20,6 @@ from tests.gitsync.repos import (
     push_body,
     signed_headers,
 )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def git_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    with run_server(
-        tmp_path_factory.mktemp("hooks"), request.param, git_allow_local_repositories="true"
-    ) as running:
-        yield running
 
 
 @pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
