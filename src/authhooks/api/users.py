@@ -159,9 +159,7 @@ async def create_user(
         blocked=body.blocked,
         user_metadata=body.user_metadata,
         app_metadata=body.app_metadata,
-        profile={
-            field: value for field in profile.FIELDS if (value := getattr(body, field)) is not None
-        },
+        profile=profile.given(body),
         phone_verified=bool(body.phone_verified),
         user_id=body.user_id,
     )

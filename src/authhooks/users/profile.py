@@ -34,6 +34,11 @@ def check(field: str, value: str) -> str:
     return value
 
 
+def given(source: object) -> dict[str, str]:
+    """The profile fields ``source`` (a request body, a stored user) has a value for."""
+    return {field: value for field in FIELDS if (value := getattr(source, field, None)) is not None}
+
+
 def check_all(profile: dict[str, Any]) -> dict[str, Any]:
     """Each field of a profile checked; None (a field cleared) passes as it is."""
     return {

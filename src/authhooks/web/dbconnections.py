@@ -256,11 +256,7 @@ async def signup(request: Request) -> Response:
             username=form.username,
             phone_number=form.phone_number,
             user_metadata=dict(form.user_metadata),
-            profile={
-                field: value
-                for field in profile.FIELDS
-                if (value := getattr(form, field)) is not None
-            },
+            profile=profile.given(form),
         )
         user = await services.registration.register(new, info)
         answer: dict[str, Any] = {
@@ -270,9 +266,7 @@ async def signup(request: Request) -> Response:
         }
         if user.username:
             answer["username"] = user.username
-        answer.update(
-            {field: getattr(user, field) for field in profile.FIELDS if getattr(user, field)}
-        )
+        answer.update(profile.given(user))
         if user.user_metadata:
             answer["user_metadata"] = user.user_metadata
         return _json(answer)
