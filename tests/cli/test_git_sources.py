@@ -3,18 +3,15 @@ fetches from a real repository (file://, allowed by the server's setting)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.cli.client import Cli, logged_in
 from tests.conftest import Server, run_server, unique
-from tests.gitsync.repos import Repo, hook_named
+from tests.gitsync.repos import Repo, hook_named, signed_ping
 from tests.gitsync.ssh_server import keypair
 
 
@@ -39,24 +36,13 @@ def _added(cli: Cli, name: str, repository: str, *extra: str) -> tuple[str, str]
     return lines["webhook URL"].strip(), lines["webhook secret"].strip()
 
 
-def _ping(url: str, secret: str) -> int:
-    body = b'{"zen": "Design for failure."}'
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "ping",
-        "X-Hub-Signature-256": f"sha256={signature}",
-    }
-    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
-
-
 def test_add_shows_the_secret_once_and_list_and_show_never_again(cli: Cli, tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     name = unique("src")
     url, secret = _added(cli, name, repo.url, "--branch", "main")
     assert url.endswith("/git/webhooks/" + url.rsplit("/", 1)[1])
     assert len(secret) >= 32
-    assert _ping(url, secret) == 200
+    assert signed_ping(url, secret) == 200
 
     listed = cli.ok("git", "list")
     assert name in listed.stdout
@@ -162,8 +148,8 @@ def test_rotate_secret_shows_the_new_one_once_and_the_old_one_stops(
     assert "shown this once" in rotated.stderr
     new = rotated.stdout.split("webhook secret:", 1)[1].split()[0]
     assert new != old
-    assert _ping(url, new) == 200
-    assert _ping(url, old) == 401
+    assert signed_ping(url, new) == 200
+    assert signed_ping(url, old) == 401
     assert new not in cli.ok("git", "show", name, "--json").stdout
 
 

@@ -5,12 +5,9 @@ in the editor, their versions naming their commit."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
@@ -21,7 +18,7 @@ from selenium.webdriver.support.ui import Select
 from tests.conftest import Server, run_server, unique
 from tests.dashboard.browser import chromium, page_errors, signed_in, wait
 from tests.dashboard.test_admins import PASSWORD, new_admin
-from tests.gitsync.repos import Repo, hook_named
+from tests.gitsync.repos import Repo, hook_named, signed_ping
 
 # A deployment loads each hook in the sandbox: slow on a machine busy with other tests.
 DEPLOYED = 120
@@ -33,17 +30,6 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("git-dashboard"), "sqlite", git_allow_local_repositories="true"
     ) as running:
         yield running
-
-
-def _ping(url: str, secret: str) -> int:
-    body = b'{"zen": "Design for failure."}'
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "ping",
-        "X-Hub-Signature-256": f"sha256={signature}",
-    }
-    return httpx.post(url, content=body, headers=headers, timeout=30).status_code
 
 
 def _add_source(browser: webdriver.Chrome, name: str, repository: str) -> tuple[str, str]:
@@ -93,7 +79,7 @@ def test_a_source_is_added_synced_and_keeps_its_hooks_read_only(
         wait(browser, lambda b: b.find_element(By.LINK_TEXT, "Git")).click()
         url, secret = _add_source(browser, name, repo.url)
         assert len(secret) >= 32
-        assert _ping(url, secret) == 200
+        assert signed_ping(url, secret) == 200
 
         # The copy button puts the secret on the clipboard.
         browser.execute_cdp_cmd(
@@ -178,8 +164,8 @@ def test_a_failing_deployment_rotation_detach_and_delete(
         assert "old secret is refused" in shown.text
         new = shown.find_element(By.CSS_SELECTOR, ".secret").text
         assert new != old
-        assert _ping(url, new) == 200
-        assert _ping(url, old) == 401
+        assert signed_ping(url, new) == 200
+        assert signed_ping(url, old) == 401
 
         # Detached, its hook is hand-made: the editor saves again.
         browser.find_element(By.XPATH, "//button[text()='Detach']").click()

@@ -133,6 +133,13 @@ def deliver(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     )
 
 
+def signed_ping(url: str, secret: str) -> int:
+    """GitHub's ping, signed with ``secret``: the status the webhook answers."""
+    body = b'{"zen": "Design for failure."}'
+    headers = {**signed_headers("github", secret, body), "X-GitHub-Event": "ping"}
+    return deliver(url, body, headers).status_code
+
+
 def create_source(server: Server, repository: str, **fields: Any) -> dict[str, Any]:
     with server.api() as api:
         response = api.post(
