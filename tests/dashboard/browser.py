@@ -40,8 +40,11 @@ def wait(
     driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 30
 ) -> T:
     # Long enough for a page of a server on a machine busy with other tests; a
-    # condition that holds returns at once.
-    return WebDriverWait(driver, timeout).until(condition)  # type: ignore[no-any-return]
+    # condition that holds returns at once. A condition reading an element the page
+    # replaced meanwhile (a navigation, a re-render) is asked again, not failed.
+    return WebDriverWait(  # type: ignore[no-any-return]
+        driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(condition)
 
 
 def client_sign_in_form(browser: webdriver.Chrome) -> None:

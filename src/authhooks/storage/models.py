@@ -588,3 +588,53 @@ class GitDeployment(Base):
         Index("ix_git_deployments_source_created", "source_id", "created_at"),
         Index("ix_git_deployments_status", "status"),
     )
+
+
+class DeclaredPoint(Base):
+    """A point an application declared through the API (points/declared.py checks
+    its spec; hooks/point_specs.py keeps it)."""
+
+    __tablename__ = "declared_points"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """An invocation's ``Idempotency-Key``, per caller and point: the request it
+    came with (a hash) and, once answered, the answer a retry gets again."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    point: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # NULL while the first request with the key is being answered.
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+
+
+class HookSchedule(Base):
+    """When a hook of the ``schedule`` point runs: its cron expression in its time
+    zone, the next tick, and the claim of the run in progress (one across every
+    server process and node)."""
+
+    __tablename__ = "hook_schedules"
+
+    hook_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("hooks.id", ondelete="CASCADE"), primary_key=True
+    )
+    cron: Mapped[str] = mapped_column(String(200), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    catch_up: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    next_run_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    running_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
