@@ -325,7 +325,7 @@ async def create_point(
 async def update_point(
     point_id: str,
     body: PointPatch,
-    _: Annotated[Caller, Depends(_require("update:points"))],
+    caller: Annotated[Caller, Depends(_require("update:points"))],
     svc: Annotated[Services, Depends(services)],
 ) -> ChangedPoint:
     changes = body.model_dump(exclude_unset=True)
@@ -342,9 +342,18 @@ async def update_point(
             return point_specs.mismatched_captures(session, svc.master_key, point)
 
     found = await run_sync(mismatches) if "event_schema" in changes else []
+    # An error quotes the captured event, which only readers of the logs may see.
+    shown = caller.holds("read:logs")
     return ChangedPoint(
         **_out(point, svc.points).model_dump(),
-        mismatched_captures=[CaptureMismatch(**vars(mismatch)) for mismatch in found],
+        mismatched_captures=[
+            CaptureMismatch(
+                invocation_id=mismatch.invocation_id,
+                hook_id=mismatch.hook_id,
+                error=mismatch.error if shown else "(reading it needs read:logs)",
+            )
+            for mismatch in found
+        ],
     )
 
 
@@ -381,7 +390,7 @@ async def invoke_point(
     point = await _point(svc, point_id)
     try:
         answer, replayed = await svc.invoker.invoke(
-            point, body.event, caller=caller.client_id, key=idempotency_key
+            point, body.event, caller=caller.author, key=idempotency_key
         )
     except InvalidEvent as error:
         return error_response(400, str(error), error.code, details={"errors": error.errors})
