@@ -238,7 +238,7 @@ class Services:
             database, outbox, settings.issuer, settings.email_verification_ticket_lifetime
         )
         issuer = AccessTokenIssuer(directory, settings.issuer, settings.token_lifetime)
-        lifecycle = Lifecycle(database, runtime, POINTS, live.invalidate, dependencies)
+        lifecycle = Lifecycle(database, runtime, POINTS, live.invalidate, dependencies, catalog)
         git_worker = DeploymentWorker(
             database,
             Deployer(

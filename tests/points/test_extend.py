@@ -152,6 +152,22 @@ def test_a_declared_point_is_listed_marked_and_its_scope_exists(server: Server) 
             "does not resolve within the schema",
         ),
         ({"unknown": 1}, 400, "unknown"),
+        # Schemas whose validation could cost without bound.
+        (
+            {"event_schema": {"type": "object", "properties": {"a": {"pattern": "(a)\\1"}}}},
+            400,
+            "no backreferences",
+        ),
+        (
+            {"event_schema": {"type": "object", "patternProperties": {"^x": {}}}},
+            400,
+            "patternProperties is not supported",
+        ),
+        (
+            {"event_schema": {"type": "object", "properties": {"a": {"uniqueItems": True}}}},
+            400,
+            "uniqueItems needs a maxItems",
+        ),
     ],
 )
 def test_a_bad_declaration_is_a_clear_400_and_nothing_is_stored(
@@ -453,3 +469,57 @@ def test_a_point_declared_in_one_process_serves_in_another_and_survives_restarts
         system = [rs for rs in api.get("/resource-servers").json() if rs.get("is_system")]
         assert f"invoke:points:{point['id']}" in {s["value"] for s in system[0]["scopes"]}
         assert api.get(f"/points/{point['id']}").json()["source"] == "api"
+
+
+RECURSIVE = {
+    "type": "object",
+    "properties": {"tree": {"$ref": "#/$defs/node"}, "text": {"pattern": "^(a+)+$"}},
+    "$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+}
+
+
+def test_events_that_would_cost_without_bound_are_refused_or_cheap(server: Server) -> None:
+    point = declare(server, event_schema=RECURSIVE, result_schema=None, blocking=False)
+    url = f"/points/{point['id']}/invoke"
+    deep: list[Any] = []
+    for _ in range(200):
+        deep = [deep]
+    with application(server, "invoke:points") as app:
+        nested = app.post(url, json={"event": {"tree": deep}})
+        assert nested.status_code == 400
+        assert "nested deeper than 32 levels" in nested.json()["message"]
+        huge = app.post(
+            url,
+            content=b'{"event": {"tree": [], "n": 1e400}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert huge.status_code == 400
+        assert huge.json()["errors"][0]["pointer"] == "/n"
+        # A pattern that backtracks exponentially in Python's re runs in linear time.
+        text = app.post(url, json={"event": {"text": "a" * 5000 + "b"}})
+        assert text.status_code == 400
+        assert text.json()["errors"][0]["pointer"] == "/text"
+        # What a delivery adds is the server's to set.
+        forged = app.post(url, json={"event": {"event_id": "evt_forged"}})
+        assert forged.status_code == 400
+        assert forged.json()["errors"][0]["pointer"] == "/event_id"
+
+
+def test_a_point_deleted_and_declared_again_starts_afresh(server: Server) -> None:
+    point = declare(server, result_schema=None)
+    function = python_function(point["id"])
+    add_hook(server, point["id"], f"def {function}(event, context):\n    return {{'n': 1}}\n")
+    key, event = str(uuid.uuid4()), {"event": {"sku": "A", "quantity": 1}}
+    url = f"/points/{point['id']}/invoke"
+    with application(server, "invoke:points") as app:
+        assert app.post(url, json=event, headers={"Idempotency-Key": key}).json() == {
+            "result": {"n": 1}
+        }
+        with server.api() as api:
+            assert api.delete(f"/points/{point['id']}", params={"force": "true"}).status_code == 204
+            spec = {key: point[key] for key in ("id", "description", "blocking", "event_schema")}
+            assert api.post("/points", json=spec).status_code == 201
+        add_hook(server, point["id"], f"def {function}(event, context):\n    return {{'n': 2}}\n")
+        again = app.post(url, json=event, headers={"Idempotency-Key": key})
+        assert again.json() == {"result": {"n": 2}}
+        assert "idempotent-replayed" not in again.headers

@@ -33,6 +33,7 @@ from authhooks.hooks import limits, store
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks.lifecycle import infer_runtime
 from authhooks.hooks.store import Code
+from authhooks.points.registry import POINTS
 from authhooks.services import Services
 from authhooks.storage import models
 
@@ -235,6 +236,8 @@ async def create_hook(
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
     code = Code(body.script, body.runtime or infer_runtime(body.script), body.dependencies)
+    if body.triggerId not in POINTS:  # declared in another process just now, perhaps
+        await found.live.catch_up()
     hook, code = await found.lifecycle.create(
         author=caller.author,
         code=code,

@@ -226,7 +226,7 @@ async def _point(svc: Services, point_id: str) -> Point[Any, Any]:
     know it: another process may have just declared it."""
     point = POINTS.get(point_id)
     if point is None:
-        await svc.live.reload()
+        await svc.live.catch_up()
         point = POINTS.get(point_id)
     if point is None:
         raise InexistentPoint(f"no point named {point_id!r}; one of: " + ", ".join(POINTS))
@@ -317,6 +317,7 @@ async def create_point(
         return point
 
     point = await svc.lifecycle.apply(write)
+    svc.directory.invalidate()  # the management API's scopes changed
     await svc.live.reload()  # served by this process before the answer
     return _out(point, svc.points)
 
@@ -372,6 +373,7 @@ async def delete_point(
         management.remove_point_scope(session, point_id)
 
     await svc.lifecycle.apply(write, deleted=force)
+    svc.directory.invalidate()  # the point's scope is gone from the API and its grants
     await svc.live.reload()
     return Response(status_code=204)
 

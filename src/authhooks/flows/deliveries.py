@@ -287,7 +287,12 @@ class Deliverer:
             await self._guarded(self._after_failure, delivery, reason)
 
     async def _deliver(self, delivery: _Claimed) -> None:
-        point = self._points[delivery.point]
+        point = self._points.get(delivery.point)
+        if point is None:  # declared in another process, and not loaded here yet
+            await self._guarded(
+                self._retry, delivery, f"point {delivery.point!r} is not loaded here yet"
+            )
+            return
         hook = next(
             (found for found in await self._flows.hooks(point) if found.id == delivery.hook_id),
             None,
@@ -298,14 +303,14 @@ class Deliverer:
             )
             return
         last = delivery.attempt >= self.policy.max_attempts
+        queued = {
+            **delivery.payload,
+            "event_id": delivery.event_id,
+            "delivery": {"id": delivery.id, "attempt": delivery.attempt},
+        }
         try:
-            event = point.parse_event(
-                {
-                    **delivery.payload,
-                    "event_id": delivery.event_id,
-                    "delivery": {"id": delivery.id, "attempt": delivery.attempt},
-                }
-            )
+            # In a thread: a declared point's schema check is work of its own.
+            event = await run_sync(point.parse_event, queued)
         except BadEvent as error:  # queued by a version whose events had another shape
             await self._guarded(self._finish, delivery, "failed", f"unreadable event: {error}")
             return

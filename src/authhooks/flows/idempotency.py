@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,7 @@ KEPT_FOR = timedelta(hours=24)
 # max_hooks of them); a claim older than this was left by a process that died.
 ABANDONED_AFTER = timedelta(minutes=40)
 MAX_KEY_LENGTH = 255
+SWEEP_ONE_IN = 50  # claims, on average, between two sweeps of expired keys
 
 
 class KeyInUse(Conflict):
@@ -55,12 +57,22 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A key held by the request being answered."""
+class Key:
+    """An idempotency key, as one caller sent it for one point."""
 
     client_id: str
     point: str
     key: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key held by the request answering it, since ``at``: a request that took
+    over an abandoned claim holds it from a later time, and the first one's
+    keep or release, if it ever comes, then changes nothing."""
+
+    key: Key
+    at: datetime
 
 
 def check_key(key: str) -> str:
@@ -77,14 +89,20 @@ def fingerprint(event: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(session: Session, wanted: Claim, request_hash: str) -> Answer | None:
-    """Hold ``wanted`` for this request (None: go on and answer it), or the answer a
-    request with the same key and event got (replay it); KeyReused or KeyInUse."""
+def claim(session: Session, wanted: Key, request_hash: str) -> Claim | Answer:
+    """Hold ``wanted`` for this request (the claim: go on and answer it), or the
+    answer a request with the same key and event got (replay it); KeyReused or
+    KeyInUse."""
     now = utcnow()
-    session.execute(delete(models.IdempotencyKey).where(models.IdempotencyKey.expires_at <= now))
+    if secrets.randbelow(SWEEP_ONE_IN) == 0:
+        _sweep(session, now)
     row = session.get(
         models.IdempotencyKey, (wanted.client_id, wanted.point, wanted.key), with_for_update=True
     )
+    if row is not None and row.expires_at <= now:
+        session.delete(row)
+        session.flush()
+        row = None
     if row is not None:
         if row.request_hash != request_hash:
             raise KeyReused(
@@ -98,7 +116,7 @@ def claim(session: Session, wanted: Claim, request_hash: str) -> Answer | None:
                 "a request with this Idempotency-Key is being answered: retry after it ends"
             )
         row.created_at, row.expires_at = now, now + KEPT_FOR  # its process died: take it over
-        return None
+        return Claim(wanted, now)
     try:
         with session.begin_nested():
             session.add(
@@ -115,22 +133,36 @@ def claim(session: Session, wanted: Claim, request_hash: str) -> Answer | None:
         raise KeyInUse(
             "a request with this Idempotency-Key is being answered: retry after it ends"
         ) from None
-    return None
+    return Claim(wanted, now)
 
 
 def keep(session: Session, held: Claim, answer: Answer) -> None:
-    """Keep the answer for retries with the same key."""
-    row = session.get(models.IdempotencyKey, (held.client_id, held.point, held.key))
-    if row is not None:
-        row.status_code, row.response = answer.status, answer.body
+    """Keep the answer for retries with the same key, if the claim is still ours."""
+    session.execute(
+        update(models.IdempotencyKey)
+        .where(*_held(held))
+        .values(status_code=answer.status, response=answer.body)
+    )
 
 
 def release(session: Session, held: Claim) -> None:
-    """Keep nothing: a retry with the key runs again."""
-    session.execute(
-        delete(models.IdempotencyKey).where(
-            models.IdempotencyKey.client_id == held.client_id,
-            models.IdempotencyKey.point == held.point,
-            models.IdempotencyKey.key == held.key,
-        )
+    """Keep nothing, if the claim is still ours: a retry with the key runs again."""
+    session.execute(delete(models.IdempotencyKey).where(*_held(held)))
+
+
+def _held(held: Claim) -> tuple[Any, ...]:
+    row = models.IdempotencyKey
+    return (
+        row.client_id == held.key.client_id,
+        row.point == held.key.point,
+        row.key == held.key.key,
+        row.created_at == held.at,
+        row.status_code.is_(None),
     )
+
+
+def _sweep(session: Session, now: datetime) -> None:
+    """Delete some expired keys: a few per claim, never a long delete in a request."""
+    row = models.IdempotencyKey
+    expired = select(row.client_id, row.point, row.key).where(row.expires_at <= now).limit(100)
+    session.execute(delete(row).where(tuple_(row.client_id, row.point, row.key).in_(expired)))

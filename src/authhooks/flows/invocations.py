@@ -26,9 +26,9 @@ from authhooks.errors import InvalidInput
 from authhooks.flows import idempotency
 from authhooks.flows.deliveries import Deliverer, enqueue
 from authhooks.flows.engine import FlowRunner
-from authhooks.flows.idempotency import Answer, Claim
+from authhooks.flows.idempotency import Answer, Claim, Key
 from authhooks.points.contract import BadEvent, Point
-from authhooks.points.declared import DENIAL_CODE, DeclaredState
+from authhooks.points.declared import DELIVERY_KEYS, DENIAL_CODE, DeclaredState
 from authhooks.points.registry import BUILT_IN
 from authhooks.storage.database import Database
 
@@ -64,27 +64,24 @@ class PointInvoker:
                 f"point {point.id!r} is built in: it runs from its own endpoint "
                 "(the token endpoint, signup, sign-in), not through invoke"
             )
-        try:
-            parsed = point.parse_event(event)
-        except BadEvent as error:
-            raise InvalidEvent(error) from None
-        if key is None:
-            return await self._answer(point, parsed, None), False
-        held = Claim(caller, point.id, idempotency.check_key(key))
+        parsed = await run_sync(_parse, point, event)  # a thread: a schema's cost is its own
+        wanted = Key(caller, point.id, idempotency.check_key(key)) if key is not None else None
+        if not point.blocking:
+            return await self._queue(point, parsed, wanted, event)
+        if wanted is None:
+            return await self._run(point, parsed, None), False
         request = idempotency.fingerprint(event)
-        kept = await run_sync(self._in_transaction, idempotency.claim, held, request)
-        if kept is not None:
-            return kept, True
+        held = await run_sync(self._in_transaction, idempotency.claim, wanted, request)
+        if isinstance(held, Answer):
+            return held, True
         try:
-            answer = await self._answer(point, parsed, held)
+            answer = await self._run(point, parsed, held)
         except BaseException:
             await run_sync(self._in_transaction, idempotency.release, held)
             raise
         return answer, False
 
-    async def _answer(self, point: Point[Any, Any], event: Any, held: Claim | None) -> Answer:
-        if not point.blocking:
-            return await self._queue(point, event, held)
+    async def _run(self, point: Point[Any, Any], event: Any, held: Claim | None) -> Answer:
         result = await self._flows.run(point, lambda: event)
         if result is None:  # no enabled hooks: the empty result
             answer = Answer(200, {"result": {}})
@@ -105,21 +102,47 @@ class PointInvoker:
                 await run_sync(self._in_transaction, idempotency.release, held)
         return answer
 
-    async def _queue(self, point: Point[Any, Any], event: Any, held: Claim | None) -> Answer:
+    async def _queue(
+        self, point: Point[Any, Any], event: Any, wanted: Key | None, sent: Any
+    ) -> tuple[Answer, bool]:
+        """Queue the event for each enabled hook; with a key, the claim, the queueing
+        and the kept answer are one transaction: a crash leaves all or nothing."""
         hooks = await self._flows.hooks(point)
 
-        def queue(session: Session) -> Answer:
+        def queue(session: Session) -> tuple[Answer, bool]:
+            held = None
+            if wanted is not None:
+                found = idempotency.claim(session, wanted, idempotency.fingerprint(sent))
+                if isinstance(found, Answer):
+                    return found, True
+                held = found
             event_id = enqueue(session, point, hooks, event) or "evt_" + secrets.token_hex(12)
             answer = Answer(202, {"event_id": event_id})
             if held is not None:
                 idempotency.keep(session, held, answer)
-            return answer
+            return answer, False
 
-        answer: Answer = await run_sync(self._in_transaction, queue)
-        if hooks:
+        answer, replayed = await run_sync(self._in_transaction, queue)
+        if hooks and not replayed:
             self._deliverer.nudge()
-        return answer
+        return answer, replayed
 
     def _in_transaction(self, work: Callable[..., Any], *args: Any) -> Any:
         with self._db.session() as session:
             return work(session, *args)
+
+
+def _parse(point: Point[Any, Any], event: Any) -> Any:
+    """The event as the point's hooks get it; InvalidEvent naming each place wrong."""
+    if not point.blocking and isinstance(event, dict):
+        # What a queued delivery adds is the server's to say, never the caller's.
+        given = [key for key in DELIVERY_KEYS if key in event]
+        if given:
+            problem = f"{given[0]!r} is set by the server when the event is delivered"
+            raise InvalidEvent(
+                BadEvent(f"event at /{given[0]}: {problem}", [(f"/{given[0]}", problem)])
+            )
+    try:
+        return point.parse_event(event)
+    except BadEvent as error:
+        raise InvalidEvent(error) from None

@@ -73,9 +73,16 @@ class LiveFlows:
         """Load the flows again before the next lookup: this process changed them."""
         self._wanted += 1
 
+    async def catch_up(self) -> None:
+        """Load the flows and declared points now if another process changed them
+        since the last load: for a point it may have just declared. One read of
+        the change counter when nothing changed."""
+        if await run_sync(self._db.generation) != self._generation:
+            self._wanted += 1
+            await self._refresh()
+
     async def reload(self) -> None:
-        """Load the flows and declared points now: for a point another process may
-        have declared since the last check."""
+        """Load the flows and declared points now: this process just changed them."""
         self._wanted += 1
         await self._refresh()
 

@@ -382,6 +382,7 @@ class Deployer:
                 assert change.code is not None
                 hook_id = store.new_hook_id()
                 fields = dict(change.settings)
+                self._lifecycle.check_room(session, self._lifecycle.point(fields["triggerId"]))
                 store.create_hook(
                     session,
                     hook_id=hook_id,

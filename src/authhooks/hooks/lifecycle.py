@@ -98,12 +98,14 @@ class Lifecycle:
         points: Mapping[str, Point[Any, Any]],
         changed: Callable[[], None],
         dependencies: DependencyStore | None = None,
+        catalog: point_specs.PointCatalog | None = None,
     ) -> None:
         self._db = database
         self._runtime = runtime
         self._points = points
         self._changed = changed  # the live flows reload: this process switches at once
         self._dependencies = dependencies
+        self._catalog = catalog or point_specs.PointCatalog()
 
     def point(self, point_id: str) -> Point[Any, Any]:
         point = self._points.get(point_id)
@@ -129,6 +131,10 @@ class Lifecycle:
         code = await self._install(code, previous)
         await self.check(point_id, code)
         return code
+
+    def check_room(self, session: Session, point: Point[Any, Any]) -> None:
+        """In the transaction storing a new hook: its point is still there and takes it."""
+        self._catalog.check_room(session, point)
 
     def declare(self, runtime: str, dependencies: Mapping[str, str]) -> dict[str, str]:
         """Dependencies as a version keeps them (exact versions, checked)."""
@@ -162,7 +168,7 @@ class Lifecycle:
 
         def write() -> models.Hook:
             with self._db.session() as session:
-                point_specs.check_room(session, point)
+                self.check_room(session, point)
                 return store.create_hook(
                     session, hook_id=hook_id, author=author, code=code, **fields
                 )

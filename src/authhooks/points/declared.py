@@ -35,10 +35,17 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from authhooks.points.bounded_schema import (
+    BoundedValidator,
+    CostlySchema,
+    check_costs,
+    event_shape_error,
+)
 from authhooks.points.contract import (
     ActionsConvention,
     BadEvent,
@@ -235,7 +242,7 @@ def _check_description(value: Any) -> str:
     return value.strip()
 
 
-def _validator(name: str, schema: Any) -> Draft202012Validator:
+def _validator(name: str, schema: Any) -> Validator:
     """A validator of ``schema``, which must be a Draft 2020-12 schema of an object
     whose references all resolve within it."""
     if not isinstance(schema, Mapping):
@@ -253,9 +260,14 @@ def _validator(name: str, schema: Any) -> Draft202012Validator:
         ) from None
     if schema.get("type") != "object":
         raise InvalidDeclaration(f'{name} must describe an object: "type": "object"')
+    try:
+        check_costs(name, schema)
+    except CostlySchema as error:
+        raise InvalidDeclaration(str(error)) from None
     _check_references(name, DRAFT202012.create_resource(schema))
     # An empty registry: a reference is looked up within the schema, never fetched.
-    return Draft202012Validator(schema, registry=Registry())
+    validator: Validator = BoundedValidator(schema, registry=Registry())
+    return validator
 
 
 def _check_references(name: str, root: Resource[Any]) -> None:
@@ -297,9 +309,13 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _event_parser(events: Draft202012Validator, blocking: bool) -> Parse:
+def _event_parser(events: Validator, blocking: bool) -> Parse:
     def parse(value: Any) -> dict[str, Any]:
         """The event, if it fits the schema; BadEvent naming where it does not."""
+        shape = event_shape_error(value)
+        if shape is not None:
+            pointer, problem = shape
+            raise BadEvent(f"event at {pointer or '/'}: {problem}", [(pointer, problem)])
         added: dict[str, Any] = {}
         if not blocking and isinstance(value, Mapping):
             # A queued delivery's own keys are not the caller's event: checked apart.
@@ -435,7 +451,7 @@ def _point(
     event_schema: Mapping[str, Any],
     sample: dict[str, Any],
     parse_event: Parse,
-    results: Draft202012Validator | None,
+    results: Validator | None,
 ) -> DeclaredPoint:
     function = point_id.replace("-", "_")
 
@@ -485,7 +501,7 @@ def _point(
     )
 
 
-def _merger(results: Draft202012Validator | None) -> Merge:
+def _merger(results: Validator | None) -> Merge:
     def merge(state: DeclaredState, output: Any) -> tuple[DeclaredState, list[str]]:
         """The output's keys replace the result's; the whole must still fit result_schema."""
         if output is None:
@@ -544,7 +560,7 @@ def preview(
 # --- starter code ----------------------------------------------------------------------
 
 
-def _starter_result(results: Draft202012Validator | None) -> dict[str, Any]:
+def _starter_result(results: Validator | None) -> dict[str, Any]:
     """A result the starter code may set: the least one result_schema accepts, or
     none when it names no required keys (or this cannot find one)."""
     if results is None or not isinstance(results.schema, Mapping):

@@ -57,6 +57,8 @@ def use_declared(points: Iterable[Point[Any, Any]]) -> None:
         if point.id in declared:
             raise PointClash(f"point {point.id!r} is declared twice")
         declared[point.id] = point
-    for point_id in [point_id for point_id in POINTS if point_id not in BUILT_IN]:
-        del POINTS[point_id]
+    # The new ones first, then the stale ones out: a reader in another thread sees
+    # every point that stays, at every moment.
     POINTS.update(declared)
+    for point_id in [key for key in POINTS if key not in BUILT_IN and key not in declared]:
+        del POINTS[point_id]
