@@ -443,32 +443,37 @@ def test_an_async_point_delivers_at_least_once_across_a_sigkill(
 def test_a_point_declared_in_one_process_serves_in_another_and_survives_restarts(
     backend: str, tmp_path: Path
 ) -> None:
-    with run_server(tmp_path, backend) as first, serve_again(first, tmp_path) as second:
-        point = declare(first)
-        add_hook(first, point["id"], PRICE_PY.format(function=python_function(point["id"])))
-        event = {"event": {"sku": "A", "quantity": 2}}
-        with application(first, f"invoke:points:{point['id']}") as app:
-            there = httpx.post(
-                f"{second.url}/api/v2/points/{point['id']}/invoke",
-                json=event,
-                headers={"Authorization": app.headers["Authorization"]},
-                timeout=30,
-            )
-            assert there.status_code == 200, there.text
-            assert there.json() == {"result": {"price": 20, "currency": "EUR"}}
-        with first.api() as api:
-            api.patch(f"/points/{point['id']}", json={"description": "Price a quote again"})
-        with second.api() as api:
-            wait_for(
-                lambda: (
-                    api.get(f"/points/{point['id']}").json()["description"] == "Price a quote again"
-                )
-            )
-    # Each start brings the management API's scopes up to date: the point's own stays.
-    with serve_again(first, tmp_path) as again, again.api() as api:
-        system = [rs for rs in api.get("/resource-servers").json() if rs.get("is_system")]
-        assert f"invoke:points:{point['id']}" in {s["value"] for s in system[0]["scopes"]}
-        assert api.get(f"/points/{point['id']}").json()["source"] == "api"
+    with run_server(tmp_path, backend) as first:
+        with serve_again(first, tmp_path) as second:
+            point = served_in_both(first, second)
+        # Each start brings the management API's scopes up to date: the point's own stays.
+        with serve_again(first, tmp_path) as again, again.api() as api:
+            system = [rs for rs in api.get("/resource-servers").json() if rs.get("is_system")]
+            assert f"invoke:points:{point['id']}" in {s["value"] for s in system[0]["scopes"]}
+            assert api.get(f"/points/{point['id']}").json()["source"] == "api"
+
+
+def served_in_both(first: Server, second: Server) -> dict[str, Any]:
+    """Declared in ``first``: invoked in ``second`` at once, and its changes followed."""
+    point = declare(first)
+    add_hook(first, point["id"], PRICE_PY.format(function=python_function(point["id"])))
+    event = {"event": {"sku": "A", "quantity": 2}}
+    with application(first, f"invoke:points:{point['id']}") as app:
+        there = httpx.post(
+            f"{second.url}/api/v2/points/{point['id']}/invoke",
+            json=event,
+            headers={"Authorization": app.headers["Authorization"]},
+            timeout=30,
+        )
+        assert there.status_code == 200, there.text
+        assert there.json() == {"result": {"price": 20, "currency": "EUR"}}
+    with first.api() as api:
+        api.patch(f"/points/{point['id']}", json={"description": "Price a quote again"})
+    with second.api() as api:
+        wait_for(
+            lambda: api.get(f"/points/{point['id']}").json()["description"] == "Price a quote again"
+        )
+    return point
 
 
 RECURSIVE = {
