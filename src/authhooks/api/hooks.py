@@ -472,7 +472,8 @@ class ScheduleStatus(Out):
     )
     last_run_at: datetime | None = Field(description="The tick the last run was for")
     last_status: str | None = Field(
-        description="How the last tick ended: ok, the failure kind, or skipped"
+        description="How the last run ended: ok or the failure kind; interrupted (its "
+        "server stopped), abandoned (its server died), error (the server's own fault)"
     )
     running_since: datetime | None = Field(description="When the run in progress started")
 

@@ -264,8 +264,12 @@ class Scheduler:
     def _claim(
         self, hook_id: str, tick: datetime, after: datetime, claim: str, now: datetime
     ) -> bool:
-        """Take the tick, if no other process did: one conditional UPDATE."""
+        """Take the tick, if no other process did and the hook is still enabled: one
+        conditional UPDATE."""
         table = models.HookSchedule
+        enabled = select(models.Hook.id).where(
+            models.Hook.id == hook_id, models.Hook.enabled.is_(True)
+        )
         with self._db.session() as session:
             taken = session.execute(
                 update(table)
@@ -273,6 +277,7 @@ class Scheduler:
                     table.hook_id == hook_id,
                     table.next_run_at == tick,
                     table.running_since.is_(None),
+                    table.hook_id.in_(enabled),
                 )
                 .values(running_since=now, claim=claim, next_run_at=after)
                 .execution_options(synchronize_session=False)

@@ -121,6 +121,10 @@ def schedule(cron: Any, timezone: Any = DEFAULT_TIMEZONE, catch_up: bool = False
             f"schedule.cron {expression!r} never fires (no such date within {NEVER_YEARS} "
             "years, as 30 February): give days that every month it names has"
         ) from None
+    except (CroniterError, ValueError, TypeError, OverflowError) as error:
+        raise InvalidSchedule(
+            f"schedule.cron {expression!r} cannot be followed ({_reason(error)})"
+        ) from None
     return found
 
 
