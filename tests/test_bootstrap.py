@@ -25,6 +25,11 @@ NEW_IN_THIS_VERSION = {
     "create:git_sources",
     "update:git_sources",
     "delete:git_sources",
+    "read:points",
+    "create:points",
+    "update:points",
+    "delete:points",
+    "invoke:points",
 }
 
 

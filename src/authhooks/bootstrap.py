@@ -14,7 +14,11 @@ from sqlalchemy.orm import Session
 from authhooks.config import Settings
 from authhooks.errors import StartupError
 from authhooks.identity import clients
-from authhooks.identity.management import MANAGEMENT_API_NAME, MANAGEMENT_SCOPES
+from authhooks.identity.management import (
+    MANAGEMENT_API_NAME,
+    MANAGEMENT_SCOPES,
+    is_point_scope,
+)
 from authhooks.identity.tokens import ensure_signing_key
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.private_files import write_private
@@ -102,10 +106,12 @@ def _ensure_management_api(session: Session, settings: Settings) -> bool:
     if holder is not None:
         raise ManagementAudienceTaken(audience, holder)
     if existing is not None:
-        # Later versions add scopes (and the issuer may have moved): keep the system API current.
-        if existing.scopes != MANAGEMENT_SCOPES or existing.identifier != audience:
+        # Later versions add scopes (and the issuer may have moved): keep the system
+        # API current, with the scopes of the points declared through it.
+        scopes = MANAGEMENT_SCOPES + [s for s in existing.scopes if is_point_scope(s["value"])]
+        if existing.scopes != scopes or existing.identifier != audience:
             _widen_full_grants(session, existing.identifier, existing.scopes)
-            existing.scopes = MANAGEMENT_SCOPES
+            existing.scopes = scopes
             existing.identifier = audience
             bump_generation(session)
         return False
@@ -124,7 +130,7 @@ def _widen_full_grants(session: Session, audience: str, known: list[dict[str, st
     """A grant that held every management scope (the bootstrap admin's, say) gets
     the scopes a new version adds: otherwise nobody could ever hold them, since a
     caller can only grant scopes it holds itself."""
-    held_before = {scope["value"] for scope in known}
+    held_before = {scope["value"] for scope in known if not is_point_scope(scope["value"])}
     everything = [scope["value"] for scope in MANAGEMENT_SCOPES]
     grants = session.scalars(
         select(models.ClientGrant).where(models.ClientGrant.audience == audience)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from anyio.to_thread import run_sync
 
@@ -16,6 +17,7 @@ from authhooks.egress.broker import Broker, egress_overrides
 from authhooks.errors import StartupError
 from authhooks.flows.deliveries import Deliverer, DeliveryPolicy
 from authhooks.flows.engine import FlowRunner
+from authhooks.flows.invocations import PointInvoker
 from authhooks.flows.live import LiveFlows
 from authhooks.flows.runner import Runner
 from authhooks.flows.schedules import SchedulePolicy, Scheduler
@@ -28,6 +30,7 @@ from authhooks.hooks.dependencies import DependencyStore, StoreSettings
 from authhooks.hooks.lifecycle import Lifecycle
 from authhooks.hooks.npm import NpmInstaller
 from authhooks.hooks.pip import PipInstaller
+from authhooks.hooks.point_specs import PointCatalog
 from authhooks.identity.admins import AdminAccounts
 from authhooks.identity.directory import Directory
 from authhooks.identity.mail.outbox import MailOutbox, MailPolicy
@@ -51,7 +54,7 @@ from authhooks.logs.stream import batch_of
 from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey, SecretHasher
 from authhooks.points import schedule
-from authhooks.points.contract import Preview
+from authhooks.points.contract import Point, Preview
 from authhooks.points.declared import InvalidDeclaration, declare_all
 from authhooks.points.registry import POINTS, PointClash, use_declared
 from authhooks.runtime.sandbox import SandboxSettings
@@ -79,13 +82,12 @@ log = logging.getLogger(__name__)
 MAX_POINTS_FILE_BYTES = 8 * 1024 * 1024
 
 
-def declare_points(settings: Settings) -> None:
-    """Declare the points of ``AUTHHOOKS_POINTS_FILE`` in this process, beside the
-    built-in ones; StartupError naming the file and what is wrong with it, in one
-    line (and no point of the file declared)."""
+def declare_points(settings: Settings) -> list[Point[Any, Any]]:
+    """The points of ``AUTHHOOKS_POINTS_FILE``, declared beside the built-in ones;
+    StartupError naming the file and what is wrong with it, in one line (and no
+    point of the file declared)."""
     if not settings.points_file:
-        use_declared([])
-        return
+        return []
     path = Path(settings.points_file)
     where = f"points file {path}"
     try:
@@ -104,9 +106,11 @@ def declare_points(settings: Settings) -> None:
     except RecursionError:
         raise StartupError(f"{where}: nested too deep") from None
     try:
-        use_declared(declare_all(specs))
+        points = declare_all(specs)
+        use_declared(points)  # checks for clashes with the built-in points
     except (InvalidDeclaration, PointClash) as error:
         raise StartupError(f"{where}: {error}") from None
+    return points
 
 
 @dataclass
@@ -122,6 +126,8 @@ class Services:
     dependencies: DependencyStore
     invocations: InvocationLog
     live: LiveFlows
+    points: PointCatalog
+    invoker: PointInvoker
     lifecycle: Lifecycle
     flows: FlowRunner
     bus: LogBus
@@ -146,8 +152,10 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         """Wire the process's services; the schema and keys must already exist (see bootstrap)."""
-        declare_points(settings)
+        catalog = PointCatalog(declare_points(settings))
         database = Database(settings.database_url)
+        with database.session() as session:
+            catalog.use(catalog.load(session))  # before anything looks a point up
         master_key = MasterKey.load(settings.data_dir, settings.master_key)
         with database.session() as session:
             hasher = secret_hasher(session, master_key)
@@ -183,7 +191,7 @@ class Services:
         relay = None if database.is_sqlite else PgRelay(settings.database_url, bus, master_key)
         if relay is not None:
             invocations.stored.append(lambda _: relay.records_stored())
-        live = LiveFlows(database, master_key, runtime, POINTS, settings.cache_ttl)
+        live = LiveFlows(database, master_key, runtime, POINTS, settings.cache_ttl, catalog)
         flows = FlowRunner(
             runtime, live.flow, invocations.record, publish=bus.line, seal=sealer(master_key)
         )
@@ -288,6 +296,8 @@ class Services:
             dependencies=dependencies,
             invocations=invocations,
             live=live,
+            points=catalog,
+            invoker=PointInvoker(database, flows, deliverer),
             lifecycle=lifecycle,
             flows=flows,
             bus=bus,

@@ -64,7 +64,7 @@ def test_starter_code_runs_on_the_sample_event(
     outcome = harness.invoke(code_version(hook, point), arguments)
     assert outcome.ok, outcome
     actions = template.startswith("actions")
-    expected = lifecycle.entries(point, runtime)[0 if actions else 1].function
+    expected = lifecycle.entries(point, runtime)[0 if actions else -1].function
     assert outcome.entry == expected
     if actions:
         assert outcome.calls is not None

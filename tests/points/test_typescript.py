@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from authhooks.api.points import _out
+from authhooks.hooks.point_specs import PointCatalog
 from authhooks.points.registry import POINTS
 
 TSC = Path(__file__).parents[2] / "src/authhooks/dashboard/frontend/node_modules/typescript/bin/tsc"
@@ -59,7 +60,7 @@ def typed(template: str, convention: str) -> str:
 @pytest.mark.parametrize("point_id", sorted(POINTS))
 @pytest.mark.parametrize("convention", ["hooks", "actions"])
 def test_starter_code_type_checks(tmp_path: Path, point_id: str, convention: str) -> None:
-    javascript = _out(POINTS[point_id]).conventions[convention].javascript
+    javascript = _out(POINTS[point_id], PointCatalog()).conventions[convention].javascript
     template = typed(javascript.template, convention)
     assert "@type" in template, template
     answer = check(tmp_path, javascript.declarations, template)
@@ -68,7 +69,9 @@ def test_starter_code_type_checks(tmp_path: Path, point_id: str, convention: str
 
 def test_a_wrong_use_is_caught(tmp_path: Path) -> None:
     """Not a check that passes anything: misuse of the event and api is an error."""
-    javascript = _out(POINTS["credentials-exchange"]).conventions["actions"].javascript
+    javascript = (
+        _out(POINTS["credentials-exchange"], PointCatalog()).conventions["actions"].javascript
+    )
     code = (
         "/** @type {Handler} */\n"
         "exports.onExecuteCredentialsExchange = async (event, api) => {\n"

@@ -16,6 +16,7 @@ from authhooks.api.errors import (
     ScopesNotHeld,
 )
 from authhooks.identity.admins import ADMIN_SUBJECT_PREFIX, DASHBOARD_CLIENT_ID, admin_id_of
+from authhooks.identity.management import INVOKE_POINTS, is_point_scope
 from authhooks.identity.tokens import InvalidAccessToken, verify_access_token
 from authhooks.observability.server_log import note
 from authhooks.services import Services
@@ -28,6 +29,10 @@ class Caller:
     expires_at: float | None = None  # the token's ``exp``: long responses end there
     admin_id: str | None = None  # an admin user signed in to the dashboard
     key_id: str | None = None  # the ``kid`` of the key that signed the token
+
+    def holds(self, scope: str) -> bool:
+        """Whether the token carries ``scope``; invoking every point holds each one's."""
+        return scope in self.scopes or (is_point_scope(scope) and INVOKE_POINTS in self.scopes)
 
     @property
     def author(self) -> str:
@@ -125,6 +130,6 @@ async def current(found: Services, caller: Caller) -> Caller:
 
 def ensure_holds(caller: Caller, scopes: Iterable[str], action: str) -> None:
     """Refuse to let a caller hand out (or take over) management scopes it does not hold."""
-    missing = sorted(set(scopes) - caller.scopes)
+    missing = sorted(scope for scope in set(scopes) if not caller.holds(scope))
     if missing:
         raise ScopesNotHeld(action, missing)

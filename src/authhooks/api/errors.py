@@ -146,6 +146,7 @@ def error_response(
     message: str,
     error_code: str | None = None,
     headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "statusCode": status_code,
@@ -154,6 +155,7 @@ def error_response(
     }
     if error_code:
         body["errorCode"] = error_code
+    body.update(details or {})  # what more a caller needs to mend its request
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 

@@ -1,29 +1,47 @@
 """/api/v2/points: the extensibility points, as the CLI and dashboard need them to
-write hooks: each convention's signature and starter code, the ``api`` object's
-methods, the event's schema and sample, and the names an editor completes.
-Read-only: points are code, or declared from data when the server starts."""
+write hooks (each convention's signature and starter code, the ``api`` object's
+methods, the event's schema and sample, the names an editor completes); the
+points applications declare for themselves (created, changed and deleted here,
+kept by hooks/point_specs.py); and invoking those (flows/invocations.py).
+
+Built-in points are code, and a points file's are the operator's: neither
+changes here. Invoking takes ``invoke:points`` (every declared point) or
+``invoke:points:<id>`` (that one), and nothing else: an application that may
+invoke cannot manage anything."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from authhooks.api.auth import Caller, require
-from authhooks.api.models import Out
+from authhooks.api.auth import Caller, authenticate, ensure_holds, services
+from authhooks.api.errors import InsufficientScope, error_response
+from authhooks.api.models import Body, Out
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.errors import NotFound
+from authhooks.flows.invocations import InvalidEvent
+from authhooks.hooks import point_specs
 from authhooks.hooks.lifecycle import js_name
+from authhooks.hooks.point_specs import PointCatalog
+from authhooks.identity import management
 from authhooks.points.contract import Point
-from authhooks.points.registry import POINTS
+from authhooks.points.registry import BUILT_IN, POINTS
 from authhooks.points.typescript import actions_declarations, hooks_declarations
+from authhooks.services import Services
 
 router = APIRouter(prefix="/points", tags=["points"], route_class=StrictJSONRoute)
 
 
 class InexistentPoint(NotFound):
     code = "inexistent_point"
+
+
+Source = Literal["server", "points_file", "api"]
 
 
 class Hint(Out):
@@ -60,16 +78,23 @@ class PointOut(Out):
     name: str  # = id, as older clients read it
     description: str
     blocking: bool
+    built_in: bool
+    # Where the point comes from: the server's code, the operator's points file, or
+    # an application through this API (the only ones that change here).
+    source: Source
     conventions: dict[str, Convention]  # "hooks", "actions"
     event_schema: dict[str, Any]
+    result_schema: dict[str, Any] | None = None
     sample_event: dict[str, Any]
+    timeout_ms: int | None = None
+    max_hooks: int | None = None
     # The Hooks convention's, as older clients read them.
     function: str
     params: list[str]
     template: str
 
 
-def _out(point: Point[Any, Any]) -> PointOut:
+def _out(point: Point[Any, Any], catalog: PointCatalog) -> PointOut:
     event = point.sample()
     state = point.initial(event)
     secrets = {"API_KEY": "..."}
@@ -112,6 +137,8 @@ def _out(point: Point[Any, Any]) -> PointOut:
         name=point.id,
         description=point.description,
         blocking=point.blocking,
+        built_in=point.id in BUILT_IN,
+        source=_source(point, catalog),
         conventions={
             "hooks": hooks,
             "actions": Convention(
@@ -133,7 +160,10 @@ def _out(point: Point[Any, Any]) -> PointOut:
             ),
         },
         event_schema=dict(point.event_schema),
+        result_schema=dict(point.result_schema) if point.result_schema is not None else None,
         sample_event=dict(point.sample_event),
+        timeout_ms=point.timeout_ms,
+        max_hooks=point.max_hooks,
         function=hooks.function,
         params=hooks.params,
         template=hooks.template,
@@ -165,18 +195,204 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def _source(point: Point[Any, Any], catalog: PointCatalog) -> Source:
+    if point.id in BUILT_IN:
+        return "server"
+    return "points_file" if point.id in catalog.from_file else "api"
+
+
+async def reader(request: Request) -> Caller:
+    """Points are read to write hooks as well: ``read:hooks`` reads them too."""
+    return await _one_of(request, "read:points", "read:hooks")
+
+
+async def _one_of(request: Request, *scopes: str) -> Caller:
+    caller = await authenticate(request)
+    if not any(caller.holds(scope) for scope in scopes):
+        raise InsufficientScope(scopes[0])
+    return caller
+
+
+def _require(scope: str) -> Any:
+    async def dependency(request: Request) -> Caller:
+        return await _one_of(request, scope)
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+async def _point(svc: Services, point_id: str) -> Point[Any, Any]:
+    """The point, looked up again from the database once when this process does not
+    know it: another process may have just declared it."""
+    point = POINTS.get(point_id)
+    if point is None:
+        await svc.live.reload()
+        point = POINTS.get(point_id)
+    if point is None:
+        raise InexistentPoint(f"no point named {point_id!r}; one of: " + ", ".join(POINTS))
+    return point
+
+
+async def invoker(request: Request, point_id: str) -> Caller:
+    """``invoke:points``, or the point's own ``invoke:points:<id>``."""
+    caller = await authenticate(request)
+    if not caller.holds(management.point_scope(point_id)):
+        raise InsufficientScope(management.INVOKE_POINTS)
+    return caller
+
+
+class PointIn(Body):
+    """A point to declare (points/declared.py checks it whole, saying what is wrong)."""
+
+    id: Any = None
+    description: Any = None
+    blocking: Any = None
+    event_schema: Any = None
+    result_schema: Any = None
+    sample_event: Any = None
+    timeout_ms: Any = None
+    max_hooks: Any = None
+
+
+class PointPatch(Body):
+    """What may change: not the id (hooks are named after it), nor ``blocking``
+    (its hooks' conventions and its callers' answers depend on it). Null removes
+    an optional key."""
+
+    description: Any = None
+    event_schema: Any = None
+    result_schema: Any = None
+    sample_event: Any = None
+    timeout_ms: Any = None
+    max_hooks: Any = None
+
+
+class CaptureMismatch(Out):
+    invocation_id: str
+    hook_id: str
+    error: str
+
+
+class ChangedPoint(PointOut):
+    # Captured events of the point's hooks that the changed event schema refuses:
+    # the runner's and replays' inputs a schema change left behind.
+    mismatched_captures: list[CaptureMismatch]
+
+
+class InvokeIn(Body):
+    event: dict[str, Any]
+
+
 @router.get("", response_model=list[PointOut] | dict[str, Any])
-def list_points(
-    _: Annotated[Caller, Depends(require("read:hooks"))],
+async def list_points(
+    _: Annotated[Caller, Depends(reader)],
     page: Annotated[Pagination, Depends(pagination)],
+    svc: Annotated[Services, Depends(services)],
 ) -> Any:
-    every = [_out(point) for point in POINTS.values()]
-    return page.shape("points", every[page.offset : page.offset + page.per_page], len(every))
+    shown = list(POINTS.values())[page.offset : page.offset + page.per_page]
+    every = [_out(point, svc.points) for point in shown]
+    return page.shape("points", every, len(POINTS))
 
 
 @router.get("/{point_id}", response_model=PointOut)
-def get_point(point_id: str, _: Annotated[Caller, Depends(require("read:hooks"))]) -> PointOut:
-    point = POINTS.get(point_id)
-    if point is None:
-        raise InexistentPoint(f"no point named {point_id!r}; one of: " + ", ".join(POINTS))
-    return _out(point)
+async def get_point(
+    point_id: str,
+    _: Annotated[Caller, Depends(reader)],
+    svc: Annotated[Services, Depends(services)],
+) -> PointOut:
+    return _out(await _point(svc, point_id), svc.points)
+
+
+@router.post("", response_model=PointOut, status_code=201)
+async def create_point(
+    body: PointIn,
+    _: Annotated[Caller, Depends(_require("create:points"))],
+    svc: Annotated[Services, Depends(services)],
+) -> PointOut:
+    spec = body.model_dump(exclude_unset=True)
+
+    def write(session: Session) -> Point[Any, Any]:
+        point = point_specs.create(session, svc.points, spec)
+        management.add_point_scope(session, point.id)
+        return point
+
+    point = await svc.lifecycle.apply(write)
+    await svc.live.reload()  # served by this process before the answer
+    return _out(point, svc.points)
+
+
+@router.patch("/{point_id}", response_model=ChangedPoint)
+async def update_point(
+    point_id: str,
+    body: PointPatch,
+    caller: Annotated[Caller, Depends(_require("update:points"))],
+    svc: Annotated[Services, Depends(services)],
+) -> ChangedPoint:
+    changes = body.model_dump(exclude_unset=True)
+
+    def write(session: Session) -> Point[Any, Any]:
+        point, _ = point_specs.update(session, svc.points, point_id, changes)
+        return point
+
+    point = await svc.lifecycle.apply(write)
+    await svc.live.reload()
+
+    def mismatches() -> list[point_specs.Mismatch]:
+        with svc.database.session() as session:
+            return point_specs.mismatched_captures(session, svc.master_key, point)
+
+    found = await run_sync(mismatches) if "event_schema" in changes else []
+    # An error quotes the captured event, which only readers of the logs may see.
+    shown = caller.holds("read:logs")
+    return ChangedPoint(
+        **_out(point, svc.points).model_dump(),
+        mismatched_captures=[
+            CaptureMismatch(
+                invocation_id=mismatch.invocation_id,
+                hook_id=mismatch.hook_id,
+                error=mismatch.error if shown else "(reading it needs read:logs)",
+            )
+            for mismatch in found
+        ],
+    )
+
+
+@router.delete("/{point_id}", status_code=204)
+async def delete_point(
+    point_id: str,
+    caller: Annotated[Caller, Depends(_require("delete:points"))],
+    svc: Annotated[Services, Depends(services)],
+    force: Annotated[bool, Query()] = False,
+) -> Response:
+    if force:
+        ensure_holds(caller, ["delete:hooks"], "delete a point with its hooks")
+
+    def write(session: Session) -> None:
+        point_specs.delete_point(session, svc.points, point_id, force=force)
+        management.remove_point_scope(session, point_id)
+
+    await svc.lifecycle.apply(write, deleted=force)
+    await svc.live.reload()
+    return Response(status_code=204)
+
+
+@router.post("/{point_id}/invoke", responses={202: {}, 403: {}})
+async def invoke_point(
+    point_id: str,
+    body: InvokeIn,
+    caller: Annotated[Caller, Depends(invoker)],
+    svc: Annotated[Services, Depends(services)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Run a declared point's hooks for ``event``: a blocking point answers 200 with
+    the result (or 403 with a hook's refusal), a non-blocking one 202 with the
+    event's id, its hooks run from the durable queue."""
+    point = await _point(svc, point_id)
+    try:
+        answer, replayed = await svc.invoker.invoke(
+            point, body.event, caller=caller.author, key=idempotency_key
+        )
+    except InvalidEvent as error:
+        return error_response(400, str(error), error.code, details={"errors": error.errors})
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)

@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from authhooks.cli import code, gitsources, hooks, keys, login, logs, secrets, server, testing
+from authhooks.cli import (
+    code,
+    declared,
+    gitsources,
+    hooks,
+    keys,
+    login,
+    logs,
+    secrets,
+    server,
+    testing,
+)
 from authhooks.cli.common import ProfileOption, connect
 from authhooks.cli.output import CliError, ExitCode, fail
 
@@ -80,6 +91,7 @@ app.add_typer(secrets.app, name="secrets")
 app.command("test")(testing.run_test)
 app.command()(logs.logs)
 app.add_typer(gitsources.app, name="git")
+app.add_typer(declared.app, name="points")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -166,7 +166,10 @@ class Remote:
     def _send(
         self, method: str, path: str, *, token: str | None = None, **kwargs: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {
+            **kwargs.pop("headers", {}),
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        }
         try:
             return self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as error:

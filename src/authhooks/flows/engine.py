@@ -89,7 +89,7 @@ async def run_hook(
         code_version(hook, point),
         arguments,
         secrets=hook.secrets.values(),
-        timeout=hook.timeout_ms / 1000,
+        timeout=min(hook.timeout_ms, point.timeout_ms or hook.timeout_ms) / 1000,
         on_console=_live(publish, invocation_id, hook, point, test) if publish else None,
         egress=hook.egress,
         caller=hook.id,

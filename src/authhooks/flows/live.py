@@ -24,6 +24,7 @@ from anyio.to_thread import run_sync
 from sqlalchemy.exc import DBAPIError
 
 from authhooks.hooks.lifecycle import code_version
+from authhooks.hooks.point_specs import PointCatalog
 from authhooks.hooks.store import FlowHook, load_flows
 from authhooks.masterkey import MasterKey
 from authhooks.points.contract import Point
@@ -44,12 +45,14 @@ class LiveFlows:
         runtime: Runtime,
         points: Mapping[str, Point[Any, Any]],
         interval: float,
+        catalog: PointCatalog | None = None,
     ) -> None:
         self._db = database
         self._master_key = master_key
         self._runtime = runtime
         self._points = points
         self._interval = interval
+        self._catalog = catalog  # declared points, loaded with the flows that use them
         self._flows: Flows | None = None
         self._generation: int | None = None
         # Loads asked for (by this process's changes, or the counter moving) and loads
@@ -69,6 +72,12 @@ class LiveFlows:
     def invalidate(self) -> None:
         """Load the flows again before the next lookup: this process changed them."""
         self._wanted += 1
+
+    async def reload(self) -> None:
+        """Load the flows and declared points now: for a point another process may
+        have declared since the last check."""
+        self._wanted += 1
+        await self._refresh()
 
     async def start(self) -> None:
         """Load and warm every flow, then follow the changes other processes make."""
@@ -103,7 +112,7 @@ class LiveFlows:
             if self._done == target and self._flows is not None:
                 return  # a load begun after this caller's change has finished meanwhile
             try:
-                generation, flows = await run_sync(self._load)
+                generation, flows, declared = await run_sync(self._load)
             except DBAPIError:
                 if self._flows is None:
                     raise  # nothing to serve yet: the caller answers 503
@@ -112,7 +121,10 @@ class LiveFlows:
                 self._done, self._generation = target, None
                 log.warning("flows: database unavailable, serving the flows loaded before")
                 return
+            # What ran before is known by the points it ran at, which may go now.
             previous = self._versions(self._flows or {})
+            if self._catalog is not None:
+                self._catalog.use(declared)
             current = self._versions(flows)
             await asyncio.gather(
                 *(self._warm(version) for key, version in current.items() if key not in previous)
@@ -121,12 +133,13 @@ class LiveFlows:
             for key in previous.keys() - current.keys():
                 self._runtime.retire(key)
 
-    def _load(self) -> tuple[int, Flows]:
-        # The counter first: a change committed between the two reads is loaded
-        # now and seen again (harmlessly) at the next check, never missed.
+    def _load(self) -> tuple[int, Flows, list[Point[Any, Any]]]:
+        # The counter first: a change committed between the reads is loaded now and
+        # seen again (harmlessly) at the next check, never missed.
         generation = self._db.generation()
         with self._db.session() as session:
-            return generation, load_flows(session, self._master_key)
+            declared = self._catalog.load(session) if self._catalog is not None else []
+            return generation, load_flows(session, self._master_key), declared
 
     def _versions(self, flows: Flows) -> dict[str, CodeVersion]:
         return {

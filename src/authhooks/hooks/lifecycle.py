@@ -23,7 +23,7 @@ from anyio.to_thread import run_sync
 from sqlalchemy.orm import Session
 
 from authhooks.errors import DomainError, InvalidInput
-from authhooks.hooks import store
+from authhooks.hooks import point_specs, store
 from authhooks.hooks.dependencies import DependenciesUnavailable, DependencyStore
 from authhooks.hooks.store import Code
 from authhooks.points.contract import Point
@@ -56,10 +56,10 @@ def entries(point: Point[Any, Any], language: str = "python") -> tuple[Entry, ..
     (when a script defines both, it is the one that runs), then Hooks. In
     JavaScript, as Auth0 wrote them: ``exports.onExecuteCredentialsExchange`` and
     ``module.exports = function (client, scope, audience, context, cb)``."""
-    actions = point.actions.function
+    names, methods = (point.actions.function, *point.actions.aliases), point.actions.methods()
     if language == "node":
-        return (Entry(js_name(actions), point.actions.methods()), Entry(JS_HOOKS_ENTRY))
-    return (Entry(actions, point.actions.methods()), Entry(point.hooks.function))
+        return (*(Entry(js_name(name), methods) for name in names), Entry(JS_HOOKS_ENTRY))
+    return (*(Entry(name, methods) for name in names), Entry(point.hooks.function))
 
 
 JS_HOOKS_ENTRY = "module.exports"
@@ -162,6 +162,7 @@ class Lifecycle:
 
         def write() -> models.Hook:
             with self._db.session() as session:
+                point_specs.check_room(session, point)
                 return store.create_hook(
                     session, hook_id=hook_id, author=author, code=code, **fields
                 )

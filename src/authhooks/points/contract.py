@@ -36,7 +36,14 @@ class BadOutput(Exception):
 
 
 class BadEvent(Exception):
-    """An event given to the runner does not have its point's shape."""
+    """An event given to the runner does not have its point's shape. ``errors``:
+    each place found wrong, as (RFC 6901 JSON pointer, what is wrong there), when
+    the point checks the whole event (a declared point's schema) rather than
+    stopping at the first."""
+
+    def __init__(self, message: str, errors: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.errors = tuple(errors)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,9 @@ class ActionsConvention(Generic[Event, State]):
     # (event, state so far, the hook's secrets) -> the ``event`` the function receives
     event: Callable[[Event, State, Secrets], dict[str, Any]]
     api: Mapping[str, Mapping[str, Command]] = field(default_factory=dict)
+    # Other names the function may have, after ``function`` (``on_execute``, as
+    # Extend's handlers are written for whichever point they serve).
+    aliases: tuple[str, ...] = ()
 
     @property
     def signature(self) -> str:
@@ -157,6 +167,12 @@ class Point(Generic[Event, State]):
     }
     # Starter code by convention ("hooks", "actions"), as the scaffold and editor offer it.
     templates: Mapping[str, str] = field(default_factory=dict)
+    # What a declared point may set (None: no bound of its own): the longest any of
+    # its hooks runs, whatever the hook's own timeout, and how many hooks it takes.
+    timeout_ms: int | None = None
+    max_hooks: int | None = None
+    # JSON Schema of what a blocking point's flow answers its caller, if it says.
+    result_schema: Mapping[str, Any] | None = None
 
     def sample(self) -> Event:
         return self.parse_event(dict(self.sample_event))

@@ -29,7 +29,8 @@ import json
 import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -64,11 +65,27 @@ MAX_SCHEMA_DEPTH = 32  # validating recurses as deep as the schema nests
 MAX_RESULT_BYTES = 16 * 1024  # as a token's custom claims or a user's metadata
 MAX_POINTS = 100
 MAX_MESSAGE = 300  # of a validation message, which may quote the whole value
+MAX_ERRORS = 20  # listed for one event: enough to fix a caller, bounded work
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-KEYS = ("id", "description", "blocking", "event_schema", "result_schema", "sample_event")
+KEYS = (
+    "id",
+    "description",
+    "blocking",
+    "event_schema",
+    "result_schema",
+    "sample_event",
+    "timeout_ms",
+    "max_hooks",
+)
 REQUIRED = ("id", "description", "blocking", "event_schema")
 # What the conventions add to the event: the hook's secrets and the result so far.
 RESERVED_EVENT_KEYS = ("secrets", "result")
+# What a queued delivery adds to the event of a non-blocking point, as it does at
+# the built-in ones: the invocation's id, and which delivery attempt this is.
+DELIVERY_KEYS = ("event_id", "delivery")
+# A hook's own timeout is bounded so (hooks/limits.py); a point may bound it lower.
+MIN_TIMEOUT_MS, MAX_TIMEOUT_MS = 100, 20_000
+MAX_HOOKS = 100
 DENIAL_CODE = "access_denied"
 
 
@@ -154,11 +171,11 @@ def _build(spec: Any) -> DeclaredPoint:
     events = _validator("event_schema", spec["event_schema"])
     properties = spec["event_schema"].get("properties")
     if isinstance(properties, Mapping):
-        for key in RESERVED_EVENT_KEYS:
+        for key in RESERVED_EVENT_KEYS + (() if blocking else DELIVERY_KEYS):
             if key in properties:
                 raise InvalidDeclaration(
-                    f"event_schema may not declare the property {key!r}: hooks get it "
-                    "beside the event (the hook's secrets, the result so far)"
+                    f"event_schema may not declare the property {key!r}: hooks are given it "
+                    "beside the event (secrets, the result so far, a delivery's id and attempt)"
                 )
     results = None
     if spec.get("result_schema") is not None:
@@ -168,7 +185,9 @@ def _build(spec: Any) -> DeclaredPoint:
                 "does not wait for a result"
             )
         results = _validator("result_schema", spec["result_schema"])
-    parse_event = _event_parser(events)
+    timeout_ms = _bounded(spec, "timeout_ms", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS)
+    max_hooks = _bounded(spec, "max_hooks", 1, MAX_HOOKS)
+    parse_event = _event_parser(events, blocking)
     if spec.get("sample_event") is not None:
         try:
             sample = parse_event(spec["sample_event"])
@@ -176,9 +195,21 @@ def _build(spec: Any) -> DeclaredPoint:
             raise InvalidDeclaration(f"sample_event does not fit event_schema: {error}") from None
     else:
         sample = _sample(spec["event_schema"], parse_event)
-    return _point(
+    point = _point(
         point_id, description, blocking, spec["event_schema"], sample, parse_event, results
     )
+    return replace(
+        point, timeout_ms=timeout_ms, max_hooks=max_hooks, result_schema=spec.get("result_schema")
+    )
+
+
+def _bounded(spec: Mapping[str, Any], key: str, least: int, most: int) -> int | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise InvalidDeclaration(f"{key} must be a whole number from {least} to {most}")
+    return value
 
 
 def _check_id(value: Any) -> str:
@@ -266,12 +297,22 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _event_parser(events: Draft202012Validator) -> Parse:
+def _event_parser(events: Draft202012Validator, blocking: bool) -> Parse:
     def parse(value: Any) -> dict[str, Any]:
         """The event, if it fits the schema; BadEvent naming where it does not."""
-        error = best_match(events.iter_errors(value))
-        if error is not None:
-            raise BadEvent(f"event{_at(error)}: {_message(error)}")
+        added: dict[str, Any] = {}
+        if not blocking and isinstance(value, Mapping):
+            # A queued delivery's own keys are not the caller's event: checked apart.
+            added = {key: value[key] for key in DELIVERY_KEYS if key in value}
+            value = {key: item for key, item in value.items() if key not in added}
+        errors = list(islice(events.iter_errors(value), MAX_ERRORS))
+        if errors:
+            first = best_match(errors)
+            assert first is not None
+            raise BadEvent(
+                f"event{_at(first)}: {_message(first)}",
+                [(_pointer(error), _message(error)) for error in errors],
+            )
         # The schema may allow any key: these would be hidden by what hooks get beside it.
         for key in RESERVED_EVENT_KEYS:
             if key in value:
@@ -279,17 +320,21 @@ def _event_parser(events: Draft202012Validator) -> Parse:
                     f"event at /{key}: {key!r} is given to hooks beside the event, "
                     "and cannot be part of it"
                 )
-        return dict(value)
+        return {**value, **added}
 
     return parse
 
 
 def _at(error: ValidationError | SchemaError) -> str:
     """`` at /a/0/b``: where in the value the error is, as an RFC 6901 JSON pointer."""
-    if not error.absolute_path:
-        return ""
-    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path)
-    return " at /" + "/".join(parts)
+    return f" at {_pointer(error)}" if error.absolute_path else ""
+
+
+def _pointer(error: ValidationError | SchemaError) -> str:
+    """The RFC 6901 JSON pointer of where the error is: "" for the whole value."""
+    return "".join(
+        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
+    )
 
 
 def _where(error: ValidationError | SchemaError) -> str:
@@ -431,7 +476,9 @@ def _point(
         initial=lambda event: DeclaredState(),
         merge=merge,
         hooks=HooksConvention(function=function, params=("event", "context"), arguments=arguments),
-        actions=ActionsConvention(function=f"on_execute_{function}", event=actions_event, api=api),
+        actions=ActionsConvention(
+            function=f"on_execute_{function}", event=actions_event, api=api, aliases=("on_execute",)
+        ),
         refuse=refuse if blocking else refuse_as_server_error,
         preview=preview if blocking else lambda event, state, output, server: {"returned": output},
         templates=templates,

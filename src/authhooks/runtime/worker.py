@@ -209,6 +209,8 @@ def load(source: str, entries: list[dict[str, Any]]) -> tuple[Any, bool, dict[st
         + (
             "; ".join(found)
             if found
+            else "it defines none of them"
+            if len(entries) > 2
             else "it defines neither"
             if len(entries) > 1
             else "it is not defined"

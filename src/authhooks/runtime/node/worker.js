@@ -236,7 +236,8 @@ function findEntry(module, entries) {
   }
   const names = entries.map((entry) => entry.function === 'module.exports'
     ? 'module.exports = function (...)' : `exports.${entry.function}`);
-  throw new LookupError(`the hook must define ${names.join(' or ')}; it defines neither`);
+  const none = names.length > 2 ? 'none of them' : 'neither';
+  throw new LookupError(`the hook must define ${names.join(' or ')}; it defines ${none}`);
 }
 
 class LookupError extends Error {
