@@ -219,13 +219,17 @@ class Reader:
         marker = block.marker
         outcome = marker.outcome if marker and marker.outcome else "ok"
         error = marker.error if marker else None
+        point = self.hook_of(block)
+        # A scheduled hook needs a schedule; created disabled, it only runs in the runner.
+        schedule = {"schedule": {"cron": "0 0 1 1 *"}} if point == "schedule" else {}
         with self.server.api() as api:
             created = api.post(
                 "/hooks",
                 json={
                     "name": unique("docs-example"),
-                    "triggerId": self.hook_of(block),
+                    "triggerId": point,
                     "script": block.code,
+                    **schedule,
                 },
                 timeout=60,
             )

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     delivery_lease: float = Field(default=60.0, gt=0, le=3600)
     # How often each process looks for deliveries that another process queued.
     delivery_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # How often each process looks for scheduled hooks' due ticks, at most (a nearer
+    # tick is waited for exactly); also how soon a schedule changed elsewhere is seen.
+    schedule_poll_interval: float = Field(default=1.0, gt=0, le=60)
 
     # --- git sources (docs/git.md) ---
     # Allow file:// repositories and loopback hosts (tests, local development only).

@@ -20,6 +20,7 @@ from authhooks.flows.engine import FlowRunner
 from authhooks.flows.invocations import PointInvoker
 from authhooks.flows.live import LiveFlows
 from authhooks.flows.runner import Runner
+from authhooks.flows.schedules import SchedulePolicy, Scheduler
 from authhooks.gitsync.deployer import Deployer
 from authhooks.gitsync.git import GitSettings
 from authhooks.gitsync.worker import DeploymentWorker
@@ -52,6 +53,7 @@ from authhooks.logs.notify import PgRelay
 from authhooks.logs.stream import batch_of
 from authhooks.logs.writer import InvocationLog
 from authhooks.masterkey import MasterKey, SecretHasher
+from authhooks.points import schedule
 from authhooks.points.contract import Point, Preview
 from authhooks.points.declared import InvalidDeclaration, declare_all
 from authhooks.points.registry import POINTS, PointClash, use_declared
@@ -145,6 +147,7 @@ class Services:
     password_reset: PasswordReset
     email_verification: EmailVerification
     git_worker: DeploymentWorker
+    scheduler: Scheduler
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -343,6 +346,13 @@ class Services:
             ),
             email_verification=verification,
             git_worker=git_worker,
+            scheduler=Scheduler(
+                database,
+                flows,
+                schedule.POINT,
+                invocations.record,
+                SchedulePolicy(poll_interval=settings.schedule_poll_interval),
+            ),
         )
 
     async def start(self) -> None:
@@ -358,8 +368,10 @@ class Services:
         self.deliverer.start()
         self.outbox.start()
         self.git_worker.start()
+        self.scheduler.start()
 
     async def close(self) -> None:
+        await self.scheduler.close()
         await self.git_worker.close()
         await self.outbox.close()
         await self.deliverer.close()

@@ -54,6 +54,7 @@ ROUTES = [
     ("DELETE", "/hooks/{hook_id}/secrets", "update:hooks"),
     ("GET", "/hooks/{hook_id}/logs", "read:logs"),
     ("GET", "/hooks/{hook_id}/deliveries", "read:logs"),
+    ("GET", "/hooks/{hook_id}/schedule", "read:hooks"),
     ("POST", "/hooks/{hook_id}/test", "update:hooks"),
     ("GET", "/points", "read:points"),
     ("POST", "/points", "create:points"),

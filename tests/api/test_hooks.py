@@ -54,6 +54,7 @@ def test_create_returns_auth0_shape_with_ours(server: Server) -> None:
         "resolved",
         "version",
         "source_id",
+        "schedule",
         "created_at",
         "updated_at",
     }

@@ -38,7 +38,8 @@ def test_scaffold_of_every_point_passes_its_sample_test(cli: Cli, server: Server
         name = unique("scaffolded")
         cli.ok("scaffold", "-t", point, "-o", f"{name}.py")
         assert cli("scaffold", "-t", point, "-o", f"{name}.py").returncode == 2  # no overwrite
-        cli.ok("create", "-t", point, "--name", name, f"{name}.py")
+        scheduled = ["--schedule", "0 0 1 1 *"] if point == "schedule" else []
+        cli.ok("create", "-t", point, "--name", name, *scheduled, f"{name}.py")
         tested = cli("test", name, "--sample")
         assert tested.returncode == 0, (point, tested.stdout, tested.stderr)
         assert "ok" in tested.stdout
@@ -48,6 +49,43 @@ def test_scaffold_of_every_point_passes_its_sample_test(cli: Cli, server: Server
     unknown = cli("scaffold", "-t", "credential-exchange")
     assert unknown.returncode == 2
     assert "did you mean 'credentials-exchange'?" in unknown.stderr
+
+
+def test_a_scheduled_hook_from_the_command_line(cli: Cli, server: Server) -> None:
+    name = unique("nightly")
+    cli.ok("scaffold", "-t", "schedule", "-o", "nightly.py")
+    refused = cli("create", "-t", "schedule", "--name", name, "nightly.py")
+    assert refused.returncode != 0
+    assert "schedule is required" in refused.stderr
+    bad = cli(
+        "create", "-t", "schedule", "--name", name, "--schedule", "* * * * * * *", "nightly.py"
+    )
+    assert bad.returncode != 0
+    assert "has 7 fields" in bad.stderr
+    created = cli.ok(
+        "create", "-t", "schedule", "--name", name, "--schedule", "30 2 * * *",
+        "--timezone", "Europe/Paris", "--catch-up", "nightly.py", "--json",
+    )  # fmt: skip
+    expected = {"cron": "30 2 * * *", "timezone": "Europe/Paris", "catch_up": True}
+    assert json.loads(created.stdout)["schedule"] == expected
+    assert "30 2 * * * (Europe/Paris), catching up" in cli.ok("show", name).stdout
+
+    # Only what is named changes; the code stays as it is.
+    cli.ok("update", name, "--schedule", "0 3 * * *", "--no-catch-up")
+    changed = hook(server, name)
+    assert changed["schedule"] == {
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Paris",
+        "catch_up": False,
+    }
+    assert changed["version"] == 1
+    (cli.cwd / "nightly.py").write_text(POINTS["schedule"].templates["actions"])
+    cli.ok("update", name, "nightly.py", "--timezone", "UTC")
+    changed = hook(server, name)
+    assert changed["schedule"]["timezone"] == "UTC"
+    assert changed["version"] == 2
+    assert cli("update", name).returncode != 0  # neither code nor schedule
+    cli.ok("rm", name, "--yes")
 
 
 def test_a_hook_from_creation_to_deletion(cli: Cli, server: Server) -> None:

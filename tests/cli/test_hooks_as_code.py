@@ -250,3 +250,59 @@ def test_deploy_refuses_a_file_whose_name_is_not_a_hook_name(
     assert refused.returncode == 2, refused
     assert "'odd\\n' is not a hook name" in refused.stderr
     assert state(server) == before
+
+
+TICK = """
+def schedule(event, context):
+    print("tick", event["scheduled_at"])
+"""
+
+
+def test_a_scheduled_hook_deploys_and_exports_with_its_schedule(
+    server: Server, tmp_path: Path
+) -> None:
+    cli = logged_in(server, tmp_path)
+    repo = tmp_path / "repo"
+    folder = repo / "hooks"
+    folder.mkdir(parents=True)
+    name = unique("code-tick")
+    (folder / f"{name}.py").write_text(TICK)
+    for document, message in [
+        ({"triggerId": "schedule"}, f"{name}.json: the document: a hook of point 'schedule' needs"),
+        (
+            {"triggerId": "schedule", "schedule": {"cron": "* * * * * * *"}},
+            f"{name}.json: schedule: cron '* * * * * * *' has 7 fields",
+        ),
+        (
+            {"triggerId": "schedule", "schedule": {"cron": "0 4 * * *", "timezone": "Moon/Base"}},
+            "is not a time zone",
+        ),
+    ]:
+        write_json(folder / f"{name}.json", document)
+        refused = cli("deploy", str(repo))
+        assert refused.returncode == 2, document
+        assert message in refused.stderr, (document, refused.stderr)
+        assert name not in state(server)
+
+    nightly = {"cron": "0 4 * * *", "timezone": "Asia/Tokyo", "catch_up": True}
+    write_json(folder / f"{name}.json", {"triggerId": "schedule", "schedule": nightly})
+    cli.ok("deploy", str(repo))
+    with server.api() as api:
+        (hook,) = [
+            h for h in api.get("/hooks", params={"per_page": 100}).json() if h["name"] == name
+        ]
+    assert hook["schedule"] == nightly
+
+    weekly = {"cron": "0 4 * * MON", "timezone": "Asia/Tokyo", "catch_up": False}
+    write_json(folder / f"{name}.json", {"triggerId": "schedule", "schedule": weekly})
+    planned = cli.ok("deploy", str(repo), "--dry-run")
+    assert "schedule '0 4 * * * (Asia/Tokyo)' → '0 4 * * MON (Asia/Tokyo)'" in planned.stdout
+    cli.ok("deploy", str(repo))
+
+    exported = tmp_path / "exported"
+    cli.ok("export", str(exported))
+    document = json.loads((exported / "hooks" / f"{name}.json").read_text())
+    assert document["schedule"] == weekly
+    others = [path for path in (exported / "hooks").glob("*.json") if path.stem != name]
+    assert all("schedule" not in json.loads(path.read_text()) for path in others)
+    cli.ok("rm", name, "--yes")

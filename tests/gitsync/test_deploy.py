@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -415,3 +416,34 @@ def test_a_push_naming_a_commit_off_the_branch_deploys_nothing(
     hook = hook_named(git_server, name)
     assert hook is not None
     assert "on-main" in hook["script"]
+
+
+def test_a_scheduled_hook_keeps_its_schedule_from_the_repository(
+    git_server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path)
+    name = unique("git-tick")
+    repo.write(f"hooks/{name}.py", "def schedule(event, context):\n    pass\n")
+    repo.write(f"hooks/{name}.json", '{"triggerId": "schedule"}')
+    source = create_source(git_server, repo.url)
+    refused = push_and_deliver(git_server, repo, source, "no schedule")
+    assert refused["status"] == "failed", refused
+    assert "needs a schedule" in refused["error"]
+    assert hook_named(git_server, name) is None
+
+    first = {"cron": "0 4 * * *", "timezone": "Europe/Paris"}
+    repo.write(f"hooks/{name}.json", json.dumps({"triggerId": "schedule", "schedule": first}))
+    assert push_and_deliver(git_server, repo, source, "nightly")["status"] == "succeeded"
+    hook = hook_named(git_server, name)
+    assert hook is not None
+    assert hook["schedule"] == {**first, "catch_up": False}
+
+    second = {"cron": "0 5 * * *", "timezone": "Europe/Paris", "catch_up": True}
+    repo.write(f"hooks/{name}.json", json.dumps({"triggerId": "schedule", "schedule": second}))
+    result = push_and_deliver(git_server, repo, source, "later, catching up")
+    assert result["status"] == "succeeded", result
+    assert result["changes"][0]["action"] == "updated"
+    hook = hook_named(git_server, name)
+    assert hook is not None
+    assert hook["schedule"] == second
+    assert hook["version"] == 1  # the code did not change

@@ -17,7 +17,7 @@ from authhooks.runtime.supervisor import Entry
 from tests.runtime.conftest import Harness
 
 
-def test_the_six_points_are_declared() -> None:
+def test_the_built_in_points_are_declared() -> None:
     assert list(POINTS) == [
         "credentials-exchange",
         "password-exchange",
@@ -25,8 +25,9 @@ def test_the_six_points_are_declared() -> None:
         "post-user-registration",
         "post-change-password",
         "post-login",
+        "schedule",
     ]
-    assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False, True]
+    assert [p.blocking for p in POINTS.values()] == [True, True, True, False, False, True, False]
 
 
 def _hook(point_id: str, template: str, runtime: str) -> FlowHook:
@@ -63,7 +64,7 @@ def test_starter_code_runs_on_the_sample_event(
     outcome = harness.invoke(code_version(hook, point), arguments)
     assert outcome.ok, outcome
     actions = template.startswith("actions")
-    expected = lifecycle.entries(point, runtime)[0 if actions else 1].function
+    expected = lifecycle.entries(point, runtime)[0 if actions else -1].function
     assert outcome.entry == expected
     if actions:
         assert outcome.calls is not None

@@ -1,15 +1,16 @@
-"""/api/v2/hooks: hooks, their versions, secrets, invocation logs and queued deliveries.
+"""/api/v2/hooks: hooks, their versions, secrets, invocation logs, queued deliveries
+and schedules.
 
 Auth0's shape (``id``, ``name``, ``script``, ``triggerId``, ``enabled``,
 ``dependencies``) plus ``runtime``, ``resolved``, ``order``, ``timeout_ms``,
-``on_error`` and ``version``. Dependencies are installed, then code is
-validated in the real sandbox, before anything is stored, and a version is
-warmed in the runtime before it is deployed.
+``on_error``, ``version`` and, for the schedule point's hooks, ``schedule``.
+Dependencies are installed, then code is validated in the real sandbox, before
+anything is stored, and a version is warmed in the runtime before it is deployed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from anyio.to_thread import run_sync
@@ -24,15 +25,22 @@ from authhooks.api.models import Body as RequestBody
 from authhooks.api.pagination import Pagination, pagination
 from authhooks.api.routing import StrictJSONRoute
 from authhooks.egress.rules import parse_rule
-from authhooks.errors import InvalidInput
+from authhooks.errors import InvalidInput, NotFound
 from authhooks.flows import deliveries
 from authhooks.flows.runner import Trial
 from authhooks.gitsync.repository import commit_link
 from authhooks.hooks import dependencies as hook_dependencies
-from authhooks.hooks import limits, store
+from authhooks.hooks import limits, schedules, store
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.hooks.lifecycle import infer_runtime
 from authhooks.hooks.store import Code
+from authhooks.points.cron import (
+    DEFAULT_TIMEZONE,
+    MAX_CRON_CHARS,
+    MAX_TIMEZONE_CHARS,
+    Schedule,
+)
+from authhooks.points.cron import schedule as checked_schedule
 from authhooks.points.registry import POINTS
 from authhooks.services import Services
 from authhooks.storage import models
@@ -103,6 +111,35 @@ OnError = Literal["fail", "continue"]
 # Auth0's API has no runtime field: a script sent without one is JavaScript when it
 # reads like Auth0's (module.exports, exports.onExecute...), else Python.
 Runtime = Literal["python", "node"]
+NEXT_RUNS = 5  # how many of a schedule's next ticks GET .../schedule shows
+
+
+class ScheduleIn(RequestBody):
+    """When a hook of the schedule point runs (docs/hooks.md, "Scheduled hooks")."""
+
+    cron: str = Field(
+        max_length=MAX_CRON_CHARS,
+        description="5 fields (minute hour day-of-month month day-of-week), or 6: "
+        'the sixth is seconds. "*/5 * * * *": every five minutes.',
+    )
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        max_length=MAX_TIMEZONE_CHARS,
+        description="The IANA time zone the expression is read in",
+    )
+    catch_up: bool = Field(
+        default=False,
+        description="Run once at start for ticks missed while no server was running",
+    )
+
+    def checked(self) -> Schedule:
+        return checked_schedule(self.cron, self.timezone, self.catch_up)
+
+
+class ScheduleOut(Out):
+    cron: str
+    timezone: str
+    catch_up: bool
 
 
 class HookCreate(RequestBody):
@@ -117,6 +154,9 @@ class HookCreate(RequestBody):
     capture_events: bool = False
     egress: Egress = Field(default_factory=list)
     dependencies: Dependencies = Field(default_factory=dict)
+    schedule: ScheduleIn | None = Field(
+        default=None, description="Required for hooks of point schedule; refused for others."
+    )
 
 
 class HookUpdate(Patch, Auth0Body):
@@ -124,6 +164,8 @@ class HookUpdate(Patch, Auth0Body):
     read_only = frozenset(
         {"id", "triggerId", "resolved", "version", "source_id", "created_at", "updated_at"}
     )
+    # What a GET answers for a hook of any other point than schedule: no schedule.
+    nullable = frozenset({"schedule"})
 
     name: Name | None = None
     script: Script | None = None
@@ -140,6 +182,9 @@ class HookUpdate(Patch, Auth0Body):
     capture_events: bool | None = None
     egress: Egress | None = None
     dependencies: Dependencies | None = None
+    schedule: ScheduleIn | None = Field(
+        default=None, description="Replaces the schedule (hooks of point schedule only)."
+    )
 
 
 class ResolvedPackage(BaseModel):
@@ -171,6 +216,9 @@ class HookOut(Out):
     source_id: str | None = Field(
         default=None,
         description="The git source that keeps it (read-only here); null: made by hand",
+    )
+    schedule: ScheduleOut | None = Field(
+        default=None, description="When it runs: hooks of point schedule; null for others"
     )
     created_at: datetime
     updated_at: datetime
@@ -207,7 +255,7 @@ class InvocationOut(Out):
 Secrets = Annotated[dict[str, str], Body(max_length=hook_secrets.MAX_SECRETS)]
 
 
-def _out(hook: models.Hook, code: Code) -> HookOut:
+def _out(hook: models.Hook, code: Code, schedule: dict[str, Any] | None = None) -> HookOut:
     return HookOut(
         id=hook.id,
         name=hook.name,
@@ -224,9 +272,21 @@ def _out(hook: models.Hook, code: Code) -> HookOut:
         resolved=[ResolvedPackage.model_validate(package) for package in code.resolved or ()],
         version=hook.version,
         source_id=hook.source_id,
+        schedule=ScheduleOut.model_validate(schedule) if schedule is not None else None,
         created_at=hook.created_at,
         updated_at=hook.updated_at,
     )
+
+
+def _schedule_of(found: Services, hook_id: str) -> dict[str, Any] | None:
+    with found.database.session() as session:
+        return schedules.views(session, [hook_id]).get(hook_id)
+
+
+def _shown(session: Session, hook: models.Hook) -> HookOut:
+    """A hook as GET answers it: its current code and its schedule."""
+    schedule = schedules.views(session, [hook.id]).get(hook.id)
+    return _out(hook, store.current_code(session, hook), schedule)
 
 
 @router.post("", status_code=201, response_model=HookOut)
@@ -238,6 +298,9 @@ async def create_hook(
     code = Code(body.script, body.runtime or infer_runtime(body.script), body.dependencies)
     if body.triggerId not in POINTS:  # declared in another process just now, perhaps
         await found.live.catch_up()
+    # Checked before the sandbox loads anything: a bad schedule is refused at once.
+    schedule = body.schedule.checked() if body.schedule is not None else None
+    schedules.check_for_point(body.triggerId, schedule)
     hook, code = await found.lifecycle.create(
         author=caller.author,
         code=code,
@@ -249,8 +312,9 @@ async def create_hook(
         on_error=body.on_error,
         capture_events=body.capture_events,
         egress=body.egress,
+        schedule=schedule,
     )
-    return _out(hook, code)
+    return _out(hook, code, schedule.view() if schedule is not None else None)
 
 
 @router.get("", response_model=list[HookOut] | dict[str, Any])
@@ -266,7 +330,8 @@ def list_hooks(
         rows, total = store.list_hooks(
             session, offset=page.offset, limit=page.per_page, trigger_id=trigger_id, enabled=enabled
         )
-        items = [_out(hook, code) for hook, code in rows]
+        scheduled = schedules.views(session, [hook.id for hook, _ in rows])
+        items = [_out(hook, code, scheduled.get(hook.id)) for hook, code in rows]
     return selection.shaped(page.shape("hooks", items, total), "hooks")
 
 
@@ -278,8 +343,7 @@ def get_hook(
     selection: Annotated[FieldSelection, Depends(field_selection)],
 ) -> Any:
     with found.database.session() as session:
-        hook = store.get_hook(session, hook_id)
-        return selection.shaped(_out(hook, store.current_code(session, hook)))
+        return selection.shaped(_shown(session, store.get_hook(session, hook_id)))
 
 
 @router.patch("/{hook_id}", response_model=HookOut)
@@ -294,12 +358,21 @@ async def update_hook(
 
         def shown() -> dict[str, Any]:
             with found.database.session() as session:
-                hook = store.get_hook(session, hook_id)
-                return _out(hook, store.current_code(session, hook)).model_dump(mode="json")
+                return _shown(session, store.get_hook(session, hook_id)).model_dump(mode="json")
 
         changed = body.changed_read_only(await run_sync(shown))
         if changed:
             raise InvalidInput(f"{', '.join(changed)}: read-only, and not as stored")
+    if "schedule" in changes:
+        # Checked before a new version is stored: a refused schedule leaves nothing behind.
+        schedule = body.schedule.checked() if body.schedule is not None else None
+
+        def point() -> str:
+            with found.database.session() as session:
+                return store.get_hook(session, hook_id).trigger_id
+
+        schedules.check_for_point(await run_sync(point), schedule)
+        changes["schedule"] = schedule
     updated, code = await found.lifecycle.update(
         hook_id,
         changes,
@@ -309,7 +382,7 @@ async def update_hook(
         dependencies=changes.pop("dependencies", None),
         exclusive=changes.pop("exclusive", False),
     )
-    return _out(updated, code)
+    return _out(updated, code, await run_sync(_schedule_of, found, hook_id))
 
 
 @router.delete("/{hook_id}", status_code=204)
@@ -390,7 +463,46 @@ async def deploy_version(
     found: Annotated[Services, Depends(services)],
 ) -> HookOut:
     deployed, code = await found.lifecycle.deploy(hook_id, number)
-    return _out(deployed, code)
+    return _out(deployed, code, await run_sync(_schedule_of, found, hook_id))
+
+
+class ScheduleStatus(Out):
+    cron: str
+    timezone: str
+    catch_up: bool
+    next_runs: list[datetime] = Field(
+        description=f"The next {NEXT_RUNS} ticks, in UTC; empty while the hook is disabled"
+    )
+    last_run_at: datetime | None = Field(description="The tick the last run was for")
+    last_status: str | None = Field(
+        description="How the last run ended: ok or the failure kind; interrupted (its "
+        "server stopped), abandoned (its server died), error (the server's own fault)"
+    )
+    running_since: datetime | None = Field(description="When the run in progress started")
+
+
+@router.get("/{hook_id}/schedule", response_model=ScheduleStatus)
+def get_schedule(
+    hook_id: str,
+    _: Annotated[Caller, Depends(require("read:hooks"))],
+    found: Annotated[Services, Depends(services)],
+) -> ScheduleStatus:
+    """A hook of the schedule point's schedule, its next ticks and its last run."""
+    with found.database.session() as session:
+        hook = store.get_hook(session, hook_id)
+        row = schedules.find(session, hook_id)
+        if row is None:
+            raise NotFound(
+                f"hook {hook.name!r} has no schedule: only hooks of point 'schedule' have one"
+            )
+        schedule = schedules.stored(row)
+        return ScheduleStatus(
+            **schedule.view(),
+            next_runs=schedule.next_runs(datetime.now(UTC), NEXT_RUNS) if hook.enabled else [],
+            last_run_at=row.last_run_at,
+            last_status=row.last_status,
+            running_since=row.running_since,
+        )
 
 
 @router.get("/{hook_id}/secrets", response_model=dict[str, str])

@@ -60,6 +60,8 @@ class LocalHook:
         fields.update(name=self.name, script=self.script, runtime=self.runtime)
         if self.settings.dependencies is not None:
             fields["dependencies"] = self.settings.dependencies
+        if fields.get("schedule") is None:  # the schedule point's hooks only
+            fields.pop("schedule", None)
         return fields
 
 
@@ -189,6 +191,9 @@ def plan(
             if current[setting] != wanted[setting]:
                 change.body[setting] = wanted[setting]
                 change.details.append(f"{setting} {current[setting]!r} → {wanted[setting]!r}")
+        if current.get("schedule") != wanted["schedule"]:
+            change.body["schedule"] = wanted["schedule"]
+            change.details.append(f"schedule {_cron(current)} → {_cron(wanted)}")
         names = set(remote.call("GET", f"/hooks/{current['id']}/secrets"))
         for secret, value in hook.secret_values.items():
             if secret not in names or update_secrets:
@@ -207,6 +212,13 @@ def plan(
             if name not in declared:
                 changes.append(Change(name, "delete", [current["triggerId"]], remote=current))
     return changes
+
+
+def _cron(settings: dict[str, Any]) -> str:
+    schedule = settings.get("schedule")
+    if not isinstance(schedule, dict):
+        return "none"
+    return repr(f"{schedule.get('cron')} ({schedule.get('timezone')})")
 
 
 def apply(remote: Remote, change: Change) -> None:
@@ -341,6 +353,8 @@ def hook_files(hook: dict[str, Any], secret_names: list[str]) -> dict[str, str]:
     document.update({setting: hook[setting] for setting in SETTINGS[1:]})
     if hook.get("dependencies"):
         document["dependencies"] = hook["dependencies"]
+    if hook.get("schedule"):
+        document["schedule"] = hook["schedule"]
     document["secrets"] = {name: f"${name}" for name in secret_names}
     return {
         hook["name"] + SUFFIX_BY_RUNTIME[runtime]: hook["script"],

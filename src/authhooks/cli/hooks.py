@@ -61,6 +61,23 @@ PointOption = Annotated[
     ),
 ]
 NameArgument = Annotated[str, typer.Argument(help="The hook's name.", show_default=False)]
+ScheduleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--schedule",
+        help="When a hook of point schedule runs: a cron expression of 5 fields, or 6 "
+        "(the sixth is seconds), as '*/5 * * * *'.",
+        show_default=False,
+    ),
+]
+TimezoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="The IANA time zone --schedule is read in (default UTC).",
+        show_default=False,
+    ),
+]
 
 
 def scaffold(
@@ -151,16 +168,29 @@ def create(
         typer.Option("--capture-events", help="Keep its events (encrypted) for `test --replay`."),
     ] = False,
     dependency: DependencyOption = None,
+    schedule: ScheduleOption = None,
+    timezone: TimezoneOption = None,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up", help="With --schedule: run once at start for ticks missed while down."
+        ),
+    ] = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a hook from a file (disabled unless --enable), with its secrets.
 
     The file's suffix gives the hook's language: .js is JavaScript, .py Python.
+    A hook of point schedule needs --schedule.
 
-    Example: authhooks create -t credentials-exchange --name add-claims \\
-    --secret API_KEY=k-123 --enable add-claims.js
+    Examples: authhooks create -t credentials-exchange --name add-claims \\
+    --secret API_KEY=k-123 --enable add-claims.js;
+    authhooks create -t schedule --name nightly --schedule '30 2 * * *' \\
+    --timezone Europe/Paris --enable nightly.py
     """
+    if schedule is None and (timezone is not None or catch_up):
+        raise CliError("--timezone and --catch-up go with --schedule")
     script = read_text(file)
     secrets = read_env_file(secrets_file) if secrets_file else {}
     secrets.update(parse_assignments(secret))
@@ -179,6 +209,7 @@ def create(
                 "egress": egress or [],
                 "capture_events": capture_events,
                 "dependencies": parse_dependencies(dependency),
+                **_schedule_field(schedule, timezone, catch_up or None),
             },
             secrets,
         )
@@ -191,6 +222,19 @@ def create(
         f"{LANGUAGE_NAMES.get(hook.get('runtime', ''), 'Python')}, version "
         f"{hook['version']}, {state}" + (f", {len(secrets)} secret(s)" if secrets else "")
     )
+
+
+def _schedule_field(
+    cron: str | None, timezone: str | None, catch_up: bool | None, current: Any = None
+) -> dict[str, Any]:
+    """``{"schedule": ...}`` from the options given, over ``current`` (the hook's); or
+    nothing when none is given."""
+    if cron is None and timezone is None and catch_up is None:
+        return {}
+    schedule: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+    given = {"cron": cron, "timezone": timezone, "catch_up": catch_up}
+    schedule.update({key: value for key, value in given.items() if value is not None})
+    return {"schedule": schedule}
 
 
 def runtime_field(file: Path) -> dict[str, str]:
@@ -303,6 +347,7 @@ def show(
         ("on error", hook["on_error"]),
         ("egress", ", ".join(hook["egress"]) or "none"),
         ("captures events", "yes" if hook["capture_events"] else "no"),
+        *([("schedule", _schedule_text(hook["schedule"]))] if hook.get("schedule") else []),
         ("secrets", ", ".join(sorted(secrets)) or "none"),
         *(
             [("dependencies", _dependencies(dependencies, hook.get("runtime")))]
@@ -316,6 +361,12 @@ def show(
     out.print()
     lexer = "javascript" if hook.get("runtime") == "node" else "python"
     out.print(Syntax(hook["script"], lexer, line_numbers=True, theme="ansi_dark"))
+
+
+def _schedule_text(schedule: dict[str, Any]) -> str:
+    """``*/5 * * * * (Europe/Paris), catching up``."""
+    text = f"{schedule.get('cron')} ({schedule.get('timezone')})"
+    return text + (", catching up missed ticks" if schedule.get("catch_up") else "")
 
 
 def _dependencies(declared: Any, runtime: str | None) -> str:
@@ -336,22 +387,46 @@ def _dependencies(declared: Any, runtime: str | None) -> str:
 
 def update(
     name: NameArgument,
-    file: Annotated[Path, typer.Argument(help="The new code.", show_default=False)],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="The new code (optional with --schedule).", show_default=False),
+    ] = None,
     dependency: DependencyOption = None,
+    schedule: ScheduleOption = None,
+    timezone: TimezoneOption = None,
+    catch_up: Annotated[
+        bool | None,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="Run once at start for ticks missed while down (hooks of point schedule).",
+            show_default=False,
+        ),
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Save a file as the hook's new version and deploy it (.js: JavaScript, .py: Python).
+    """Save a file as the hook's new version and deploy it (.js: JavaScript, .py: Python);
+    or change a scheduled hook's schedule.
 
     With --dependency, the version's packages are exactly those given; without,
-    it keeps the deployed version's.
+    it keeps the deployed version's. --schedule, --timezone and --catch-up change
+    what they name of the schedule and keep the rest.
 
-    Example: authhooks update add-claims add-claims.py --dependency python-slugify==8.0.4
+    Examples: authhooks update add-claims add-claims.py --dependency python-slugify==8.0.4;
+    authhooks update nightly --schedule '0 3 * * *'
     """
-    script = read_text(file)
+    if file is None and dependency:
+        raise CliError("--dependency goes with a file: the new version's code")
     with connect(profile) as remote:
         hook = remote.hook(name)
+        rescheduled = _schedule_field(schedule, timezone, catch_up, hook.get("schedule"))
+        if file is None and not rescheduled:
+            raise CliError("give the new code's file, or the schedule to change (--schedule)")
+        if file is None:
+            updated = remote.call("PATCH", f"/hooks/{hook['id']}", json=rescheduled)
+            note(f"{escape(hook['name'])}: runs on {escape(_schedule_text(updated['schedule']))}")
+            return
         declared = parse_dependencies(dependency) if dependency else None
-        save_code(remote, hook, script, runtime_field(file), declared)
+        save_code(remote, hook, read_text(file), runtime_field(file), declared, rescheduled)
 
 
 def save_code(
@@ -360,16 +435,21 @@ def save_code(
     script: str,
     runtime: dict[str, str] | None = None,
     dependencies: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Save ``script`` (and ``dependencies``, when given) as a new version; ``runtime``
-    is its language when the file says it, else the server infers it from the code."""
+    is its language when the file says it, else the server infers it from the code.
+    ``settings`` (a schedule, say) are changed in the same request."""
     unchanged = dependencies is None or _canonical(dependencies) == _canonical(
         hook.get("dependencies") or {}
     )
     if script == hook["script"] and unchanged:
         note(f"{escape(hook['name'])}: the code is unchanged; version {hook['version']} stays")
+        if settings:
+            remote.call("PATCH", f"/hooks/{hook['id']}", json=settings)
+            note(f"{escape(hook['name'])}: changed {', '.join(sorted(settings))}")
         return
-    body: dict[str, Any] = {"script": script, **(runtime or {})}
+    body: dict[str, Any] = {"script": script, **(runtime or {}), **(settings or {})}
     if dependencies is not None:
         body["dependencies"] = dependencies
     updated = remote.call("PATCH", f"/hooks/{hook['id']}", json=body)

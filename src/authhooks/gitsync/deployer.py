@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 from authhooks.errors import DomainError
 from authhooks.gitsync import sources
 from authhooks.gitsync.git import ANCESTRY_DEPTH, Commit, GitError, GitSettings, Repository
+from authhooks.hooks import schedules, store
 from authhooks.hooks import secrets as hook_secrets
-from authhooks.hooks import store
 from authhooks.hooks.code_format import SETTINGS, DeclaredHook, FormatError, read_hooks
 from authhooks.hooks.lifecycle import Lifecycle
 from authhooks.hooks.store import Code
@@ -344,6 +344,9 @@ class Deployer:
                     if getattr(current, setting) != wanted[setting]:
                         change.settings[setting] = wanted[setting]
                         change.details.append(setting)
+                if schedules.views(session, [current.id]).get(current.id) != wanted["schedule"]:
+                    change.settings["schedule"] = wanted["schedule"]
+                    change.details.append("schedule")
                 if change.code is not None or change.settings:
                     planned.append(change)
             names = {hook.name for hook in declared}

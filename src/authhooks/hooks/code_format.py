@@ -8,9 +8,9 @@ FormatError naming the file and what is wrong. No I/O of its own, no server
 modules: the CLI imports it without loading the server.
 
 NAME.json holds a hook's settings, its language (``runtime``), its declared
-dependencies when it has any, and the names of its secrets, each mapped to
-the environment variable the CLI reads its value from
-(``{"SLACK_URL": "$SLACK_URL"}``), never a value.
+dependencies when it has any, a scheduled hook's ``schedule``, and the names of
+its secrets, each mapped to the environment variable the CLI reads its value
+from (``{"SLACK_URL": "$SLACK_URL"}``), never a value.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from authhooks.egress.rules import parse_rule
 from authhooks.hooks import limits
+from authhooks.points.cron import DEFAULT_TIMEZONE, EXAMPLE, InvalidSchedule
+from authhooks.points.cron import schedule as checked_schedule
+from authhooks.points.schedule import ID as SCHEDULE_POINT
 
 # A code file's language by its suffix.
 RUNTIME_BY_SUFFIX = {".py": "python", ".js": "node"}
@@ -46,6 +49,24 @@ def canonical_egress(entries: list[str]) -> list[str]:
     return list(dict.fromkeys(f"{rule.pattern}:{rule.port}" for rule in rules))
 
 
+class ScheduleFile(BaseModel):
+    """A scheduled hook's ``schedule``, as the API has it (points/cron.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str
+    timezone: str = DEFAULT_TIMEZONE
+    catch_up: bool = False
+
+    @model_validator(mode="after")
+    def _keepable(self) -> ScheduleFile:
+        try:
+            checked_schedule(self.cron, self.timezone, self.catch_up)
+        except InvalidSchedule as error:
+            raise ValueError(str(error).removeprefix("schedule.")) from None
+        return self
+
+
 class HookFile(BaseModel):
     """``hooks/NAME.json``."""
 
@@ -65,6 +86,8 @@ class HookFile(BaseModel):
     # As the API has them: {"name": "version"} (Auth0 Hooks) or [{"name", "version"}]
     # (Actions). Absent: the hook has none (a deploy removes the server's).
     dependencies: dict[str, Any] | list[Any] | None = None
+    # The schedule point's hooks only, which need one.
+    schedule: ScheduleFile | None = None
     secrets: dict[str, str] = Field(default_factory=dict, max_length=limits.MAX_SECRETS)
 
     @field_validator("egress")
@@ -84,6 +107,17 @@ class HookFile(BaseModel):
                     f'"${name}", never the value itself'
                 )
         return value
+
+    @model_validator(mode="after")
+    def _scheduled(self) -> HookFile:
+        if self.triggerId == SCHEDULE_POINT and self.schedule is None:
+            raise ValueError(
+                f"a hook of point {SCHEDULE_POINT!r} needs a schedule, such as "
+                f'"schedule": {EXAMPLE}'
+            )
+        if self.triggerId != SCHEDULE_POINT and self.schedule is not None:
+            raise ValueError(f"schedule is only for hooks of point {SCHEDULE_POINT!r}")
+        return self
 
     def settings(self) -> dict[str, Any]:
         """The hook's settings as the API names them (no code, secrets or language)."""

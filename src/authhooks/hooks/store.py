@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from authhooks.egress.rules import Rule, parse_rule
 from authhooks.errors import Conflict, InvalidInput, NotFound
-from authhooks.hooks import limits
+from authhooks.hooks import limits, schedules
 from authhooks.hooks import secrets as hook_secrets
 from authhooks.masterkey import MasterKey
 from authhooks.storage import models
@@ -129,7 +129,9 @@ def check_name_free(session: Session, name: str, hook_id: str | None = None) -> 
 def create_hook(
     session: Session, *, hook_id: str, author: str, code: Code, **fields: Any
 ) -> models.Hook:
-    """Store a hook with its first version deployed; Conflict on a taken name."""
+    """Store a hook with its first version deployed, and its schedule when it has
+    one (``schedule``: the schedule point's hooks); Conflict on a taken name."""
+    schedule = fields.pop("schedule", None)
     check_name_free(session, fields["name"])
     now = utcnow()
     hook = models.Hook(
@@ -147,6 +149,7 @@ def create_hook(
         session.flush()
     except IntegrityError:
         raise Conflict(f"a hook named {fields['name']!r} exists already") from None
+    schedules.save(session, hook.id, hook.trigger_id, schedule)
     bump_generation(session)
     return hook
 
@@ -212,8 +215,16 @@ def add_version(session: Session, hook: models.Hook, code: Code, author: str) ->
 
 
 def update_hook(session: Session, hook_id: str, changes: dict[str, Any]) -> models.Hook:
+    """Change a hook's fields; ``schedule`` (the schedule point's hooks) replaces its
+    schedule in the same transaction."""
     hook = get_hook(session, hook_id)
-    if all(getattr(hook, name) == value for name, value in changes.items()):
+    changes = dict(changes)
+    rescheduled = "schedule" in changes and schedules.save(
+        session, hook.id, hook.trigger_id, changes.pop("schedule")
+    )
+    if changes.get("enabled") and not hook.enabled:
+        schedules.restart(session, hook.id)
+    if not rescheduled and all(getattr(hook, name) == value for name, value in changes.items()):
         return hook  # as it is: no change, and no new updated_at
     if "name" in changes:
         check_name_free(session, changes["name"], hook_id)

@@ -70,7 +70,8 @@ class InvocationLog:
     def record(self, invocation: Invocation) -> None:
         if not invocation.test:  # runner calls are not traffic
             HOOK_INVOCATIONS.labels(invocation.hook_id, invocation.point, invocation.outcome).inc()
-            HOOK_SECONDS.labels(invocation.point).observe(invocation.duration_ms / 1000)
+            if invocation.outcome != "skipped":  # a scheduled tick not run took no time
+                HOOK_SECONDS.labels(invocation.point).observe(invocation.duration_ms / 1000)
         if invocation.outcome != "ok" and log.isEnabledFor(logging.INFO):
             log.info(
                 "hook %s failed at %s: %s",

@@ -77,6 +77,13 @@ DELIVERY_LAG = Histogram(
     "Time from an asynchronous event to its successful delivery",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0),
 )
+SCHEDULE_TICKS = Counter(
+    "authhooks_schedule_ticks",
+    "Ticks of scheduled hooks by hook and what became of them: run, caught_up (one run "
+    "for ticks missed while no server ran), skipped_overlap (the previous run was still "
+    "going), skipped_missed (missed, catch_up off)",
+    ["hook", "outcome"],
+)
 EGRESS_REQUESTS = Counter(
     "authhooks_egress_requests",
     "Outbound connections hooks asked the egress broker for, by outcome (allowed, refused)",

@@ -20,6 +20,7 @@ from authhooks.points import (
     post_login,
     post_user_registration,
     pre_user_registration,
+    schedule,
 )
 from authhooks.points.contract import Point
 
@@ -33,6 +34,7 @@ BUILT_IN: MappingProxyType[str, Point[Any, Any]] = MappingProxyType(
             post_user_registration.POINT,
             post_change_password.POINT,
             post_login.POINT,
+            schedule.POINT,
         )
     }
 )

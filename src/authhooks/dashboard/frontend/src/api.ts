@@ -19,6 +19,7 @@ import type {
   ResourceServer,
   RunnerReport,
   RunnerRequest,
+  ScheduleStatus,
   SecretNames,
   Session,
   TokenAnswer,
@@ -222,6 +223,7 @@ export const hooks = {
   setSecrets: (id: string, values: Record<string, string>, replace: boolean) =>
     call<SecretNames>(replace ? "PATCH" : "POST", `${at(id)}/secrets`, values),
   deleteSecrets: (id: string, names: string[]) => call<null>("DELETE", `${at(id)}/secrets`, names),
+  schedule: (id: string) => call<ScheduleStatus>("GET", `${at(id)}/schedule`),
   /** The hook's newest invocation records (production and runner's), newest first. */
   logs: (id: string, take: number) => call<InvocationPage>("GET", `/logs?hook_id=${encodeURIComponent(id)}&take=${take}`),
 };

@@ -16,6 +16,7 @@ import { completions } from "./completion";
 import { CONVENTIONS, LANGUAGES, conventionOf, label, languageLabel, languageOf, starter, variant } from "./conventions";
 import { LogsPanel } from "./logs";
 import { DependenciesPanel } from "./dependencies";
+import { SchedulePanel } from "./schedule";
 import { SecretsPanel } from "./secrets";
 import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest, Runtime } from "./types";
 import { VersionsPanel } from "./versions";
@@ -265,6 +266,16 @@ export function EditorPage({ hookId }: { hookId: string }) {
         </div>
         <div class="side">
           <SecretsPanel hookId={hookId} onNames={(names) => (secretNames.current = names)} />
+          {hook?.schedule && (
+            <SchedulePanel
+              hook={hook}
+              readOnly={Boolean(keptBy)}
+              onSaved={(saved) => {
+                setHook(saved);
+                setStatus("Schedule saved");
+              }}
+            />
+          )}
           {hook && (
             <DependenciesPanel
               hook={hook}

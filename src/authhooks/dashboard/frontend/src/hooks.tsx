@@ -175,6 +175,8 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
   const [convention, setConvention] = useState<ConventionName>("hooks");
   const [language, setLanguage] = useState<Runtime>("python");
   const [name, setName] = useState("");
+  // Hooks of point schedule need a cron expression from the start.
+  const [cron, setCron] = useState("*/5 * * * *");
   const [error, setError] = useState("");
   const point = points.find((each) => each.id === pointId) ?? points[0];
   if (!point) return null;
@@ -188,6 +190,7 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
           triggerId: point.id,
           script: starter(point, convention, language),
           runtime: language,
+          ...(point.id === "schedule" ? { schedule: { cron: cron.trim(), timezone: "UTC", catch_up: false } } : {}),
         }),
       );
     } catch (failure) {
@@ -232,6 +235,9 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
         ))}
       </fieldset>
       <input name="hook_name" placeholder="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      {point.id === "schedule" && (
+        <input name="cron" aria-label="cron expression" value={cron} onInput={(e) => setCron(e.currentTarget.value)} />
+      )}
       <button type="submit">Create hook</button>
       <code class="signature">{variant(point, convention, language).signature}</code>
       {error && (

@@ -39,18 +39,48 @@ export type Hook = {
   version: number;
   /** The git source that keeps it (read-only here while it does), or null. */
   source_id?: string | null;
+  /** When it runs: hooks of point schedule only (null for the others). */
+  schedule?: Schedule | null;
   created_at: string;
   updated_at: string;
 };
 
+/** A scheduled hook's schedule: a cron expression (5 fields, or 6 with seconds last). */
+export type Schedule = { cron: string; timezone: string; catch_up: boolean };
+
+/** GET /hooks/{id}/schedule: the schedule, its next ticks and its last run. */
+export type ScheduleStatus = Schedule & {
+  next_runs: string[];
+  last_run_at: string | null;
+  last_status: string | null;
+  running_since: string | null;
+};
+
 export type ResolvedPackage = { name: string; version: string; integrity: string | null };
 
-export type HookCreate = { name: string; triggerId: string; script: string; runtime?: Runtime; enabled?: boolean };
+export type HookCreate = {
+  name: string;
+  triggerId: string;
+  script: string;
+  runtime?: Runtime;
+  enabled?: boolean;
+  schedule?: Schedule;
+};
 
 export type HookUpdate = Partial<
   Pick<
     Hook,
-    "name" | "script" | "runtime" | "enabled" | "order" | "timeout_ms" | "on_error" | "capture_events" | "egress" | "dependencies"
+    | "name"
+    | "script"
+    | "runtime"
+    | "enabled"
+    | "order"
+    | "timeout_ms"
+    | "on_error"
+    | "capture_events"
+    | "egress"
+    | "dependencies"
+    | "schedule"
   >
 > & { exclusive?: boolean };
 
