@@ -224,7 +224,9 @@ class Directory:
         check = self._check
         generation: int | None
         try:
-            generation = await check
+            # Shielded: the check is shared, and one waiter cancelled (a stream that
+            # ended) must not cancel it for every request waiting on it.
+            generation = await asyncio.shield(check)
         except DBAPIError as error:
             log.warning(
                 "cache check failed, serving cached entries (%s)", type(error.orig).__name__
