@@ -217,7 +217,10 @@ export function EditorPage({ hookId }: { hookId: string }) {
       {point && (
         <div class="signature" data-language={language}>
           <p>
-            {point.id} ({convention ? `${label(convention)}, ` : ""}
+            <a class="point-link" href={`#/points/${encodeURIComponent(point.id)}`}>
+              {point.id}
+            </a>{" "}
+            ({convention ? `${label(convention)}, ` : ""}
             {languageLabel(language)}):{" "}
             {convention ? (
               <code>{variant(point, convention, language).signature}</code>
