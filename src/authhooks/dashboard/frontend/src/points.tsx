@@ -48,16 +48,17 @@ function wholeNumber(text: string): number | undefined {
 
 export function PointsPage() {
   const [points, setPoints] = useState<Point[] | null>(null);
-  const [counts, setCounts] = useState<Record<string, number>>({});
+  // Null when the admin may read points but not hooks (read:points alone).
+  const [counts, setCounts] = useState<Record<string, number> | null>({});
   const [declared, setDeclared] = useState("");
   const [error, setError] = useState("");
   const load = async () => {
     // Asked for afresh: an application may have declared one since the sign-in.
-    const [listed, found] = await Promise.all([allPoints(true), hooksApi.points()]);
+    const [listed, found] = await Promise.all([allPoints(true), holds("read:hooks") ? hooksApi.points() : null]);
     const counted: Record<string, number> = {};
-    for (const hook of found) counted[hook.triggerId] = (counted[hook.triggerId] ?? 0) + 1;
+    for (const hook of found ?? []) counted[hook.triggerId] = (counted[hook.triggerId] ?? 0) + 1;
     setPoints(listed);
-    setCounts(counted);
+    setCounts(found ? counted : null);
   };
   useEffect(() => {
     load().catch((failure) => setError(problem(failure)));
@@ -104,7 +105,11 @@ export function PointsPage() {
                 </td>
                 <td class="description">{point.description}</td>
                 <td class="hooks-count">
-                  <a href={pointLink(point.id)}>{plural(counts[point.id] ?? 0, "hook")}</a>
+                  {counts ? (
+                    <a href={pointLink(point.id)}>{plural(counts[point.id] ?? 0, "hook")}</a>
+                  ) : (
+                    <span class="empty" title="reading hooks needs read:hooks">?</span>
+                  )}
                 </td>
               </tr>
             ))}
@@ -247,7 +252,10 @@ export function PointPage({ pointId }: { pointId: string }) {
   const [error, setError] = useState("");
   const failed = (failure: unknown) => setError(problem(failure));
   const load = async () => {
-    const [found, hooks] = await Promise.all([pointsApi.get(pointId), hooksApi.onPoint(pointId)]);
+    const [found, hooks] = await Promise.all([
+      pointsApi.get(pointId),
+      holds("read:hooks") ? hooksApi.onPoint(pointId) : [],
+    ]);
     setPoint(found);
     setFlow(flowOf(hooks, pointId));
   };
@@ -324,7 +332,9 @@ export function PointPage({ pointId }: { pointId: string }) {
       {error && <p class="error" role="alert">{error}</p>}
 
       <h2>Hooks</h2>
-      {flow.length === 0 ? (
+      {!holds("read:hooks") ? (
+        <p class="empty">Listing its hooks needs the read:hooks scope.</p>
+      ) : flow.length === 0 ? (
         <p class="empty">No hooks.</p>
       ) : (
         <table class="list point-hooks">
