@@ -2,7 +2,8 @@
 server's refusal shown as it says it), listed and marked beside the built-in
 ones, a hook made on it, completed from its hints and run on its sample event,
 its description changed, and the point deleted with its hook after a
-confirmation that counts them; a built-in point shown read-only."""
+confirmation that counts them; a built-in point shown read-only; a scheduled hook
+made from the schedule point's page."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_declare_a_point_write_a_hook_on_it_edit_and_delete_it(server: Server) -
     point_id = unique("price-quote")
     function = point_id.replace("-", "_")
     name = unique("quote")
+    ticking = unique("tick")
     bad = {
         "id": point_id,
         "description": "Quote a price",
@@ -188,6 +190,19 @@ def test_declare_a_point_write_a_hook_on_it_edit_and_delete_it(server: Server) -
             assert "read-only" in browser.find_element(By.CSS_SELECTOR, ".read-only").text
             assert browser.find_elements(By.CSS_SELECTOR, "form.edit-point") == []
             assert browser.find_elements(By.XPATH, "//button[text()='Delete point']") == []
+
+            # The schedule point's page makes a hook with its cron expression, and the
+            # editor shows the schedule beside the code.
+            browser.find_element(By.LINK_TEXT, "Points").click()
+            row(browser, "schedule").find_element(By.CSS_SELECTOR, ".id a").click()
+            form = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "form.create-hook"))
+            cron = form.find_element(By.NAME, "cron")
+            cron.clear()
+            cron.send_keys("0 4 * * *")
+            form.find_element(By.NAME, "hook_name").send_keys(ticking)
+            form.find_element(By.XPATH, ".//button[text()='Create hook']").click()
+            panel = wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "aside.schedule"))
+            assert panel.find_element(By.NAME, "cron").get_attribute("value") == "0 4 * * *"
             assert page_errors(browser) == []
         with server.api() as api:
             assert api.get(f"/points/{point_id}").status_code == 404
@@ -196,3 +211,6 @@ def test_declare_a_point_write_a_hook_on_it_edit_and_delete_it(server: Server) -
     finally:
         with server.api() as api:  # a failure above leaves nothing behind
             api.delete(f"/points/{point_id}", params={"force": "true"})
+            for hook in api.get("/hooks", params={"triggerId": "schedule"}).json():
+                if hook["name"] == ticking:
+                    api.delete(f"/hooks/{hook['id']}")
