@@ -4,6 +4,7 @@
 
 import type {
   Admin,
+  ChangedPoint,
   Client,
   ClientGrant,
   ClientWithSecret,
@@ -16,6 +17,8 @@ import type {
   HookUpdate,
   InvocationPage,
   Point,
+  PointCreate,
+  PointUpdate,
   ResourceServer,
   RunnerReport,
   RunnerRequest,
@@ -53,6 +56,11 @@ let token: { value: string; until: number } | null = null;
 let minting: Promise<string> | null = null;
 let pointsCache: Promise<Point[]> | null = null;
 let whenSignedOut: () => void = () => {};
+
+/** Whether the signed-in admin may do what ``scope`` allows: pages offer only that. */
+export function holds(scope: string): boolean {
+  return session?.scopes.includes(scope) ?? false;
+}
 
 /** ``listener`` runs whenever the session ends, however it ended. */
 export function onSignedOut(listener: () => void): void {
@@ -208,8 +216,31 @@ export async function point(id: string): Promise<Point> {
   return call<Point>("GET", `/points/${encodeURIComponent(id)}`); // its 404, with the server's message
 }
 
+const pointAt = (id: string) => `/points/${encodeURIComponent(id)}`;
+
+/** A point as the server has it now, and declaring, changing and deleting points;
+ * the list is asked for again after each change, so that every page (the hooks'
+ * point chooser, the editor's hints and sample event) sees it. */
+export const pointsApi = {
+  get: (id: string) => call<Point>("GET", pointAt(id)),
+  create: (body: PointCreate) => changing(call<Point>("POST", "/points", body)),
+  update: (id: string, body: PointUpdate) => changing(call<ChangedPoint>("PATCH", pointAt(id), body)),
+  /** ``force`` deletes the point's hooks with it (and needs delete:hooks too). */
+  remove: (id: string, force: boolean) => changing(call<null>("DELETE", `${pointAt(id)}${force ? "?force=true" : ""}`)),
+};
+
+async function changing<T>(done: Promise<T>): Promise<T> {
+  const answer = await done;
+  await points(true).catch(() => {}); // a page that reads the list reports its own failure
+  return answer;
+}
+
 export const hooks = {
   all: () => every<Hook>("/hooks"),
+  /** Every hook's point, for counting them (the code and the rest left out). */
+  points: () => every<Pick<Hook, "id" | "triggerId">>("/hooks?fields=id,triggerId"),
+  /** A point's hooks. */
+  onPoint: (pointId: string) => every<Hook>(`/hooks?triggerId=${encodeURIComponent(pointId)}`),
   get: (id: string) => call<Hook>("GET", at(id)),
   create: (body: HookCreate) => call<Hook>("POST", "/hooks", body),
   update: (id: string, body: HookUpdate) => call<Hook>("PATCH", at(id), body),

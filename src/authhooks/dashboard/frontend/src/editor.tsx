@@ -16,15 +16,11 @@ import { completions } from "./completion";
 import { CONVENTIONS, LANGUAGES, conventionOf, label, languageLabel, languageOf, starter, variant } from "./conventions";
 import { LogsPanel } from "./logs";
 import { DependenciesPanel } from "./dependencies";
+import { cspNonce } from "./json";
 import { SchedulePanel } from "./schedule";
 import { SecretsPanel } from "./secrets";
 import type { ConventionName, Hook, Invocation, Point, RunnerReport, RunnerRequest, Runtime } from "./types";
 import { VersionsPanel } from "./versions";
-
-/** The page's CSP nonce, which lets the editor add its style sheets. */
-function cspNonce(): string {
-  return document.querySelector('meta[name="csp-nonce"]')?.getAttribute("content") ?? "";
-}
 
 /** The innermost line of the hook's own code in a traceback: Python's lines end
  * with it ('File "hook.py", line 4'), JavaScript's stack starts with it
@@ -221,7 +217,10 @@ export function EditorPage({ hookId }: { hookId: string }) {
       {point && (
         <div class="signature" data-language={language}>
           <p>
-            {point.id} ({convention ? `${label(convention)}, ` : ""}
+            <a class="point-link" href={`#/points/${encodeURIComponent(point.id)}`}>
+              {point.id}
+            </a>{" "}
+            ({convention ? `${label(convention)}, ` : ""}
             {languageLabel(language)}):{" "}
             {convention ? (
               <code>{variant(point, convention, language).signature}</code>

@@ -30,7 +30,7 @@ async function pointsAndHooks(): Promise<[Point[], Hook[]]> {
 }
 
 /** A point's flow: its hooks in the order they run. */
-function flowOf(found: Hook[], pointId: string): Hook[] {
+export function flowOf(found: Hook[], pointId: string): Hook[] {
   return found
     .filter((hook) => hook.triggerId === pointId)
     .sort((a, b) => a.order - b.order || a.created_at.localeCompare(b.created_at));
@@ -95,7 +95,7 @@ export function HooksPage() {
         const flow = flowOf(hooks, id);
         return (
           <div class="point" data-point={id} key={id}>
-            <h2>{id}</h2>
+            <h2>{point ? <a href={`#/points/${encodeURIComponent(id)}`}>{id}</a> : id}</h2>
             <p class="description">
               {point ? point.description : "A point this server does not list."}
               {point && <span class="kind">{point.blocking ? "blocking" : "delivered later"}</span>}
@@ -168,9 +168,18 @@ export function HooksPage() {
   );
 }
 
-/** A new hook for a point, starting from the template of the chosen convention in
- * the chosen language; disabled until enabled. */
-function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: Hook) => void }) {
+/** A new hook for a point (chosen among ``points``, or the one point a point's page
+ * gives), starting from the template of the chosen convention in the chosen
+ * language; disabled until enabled. */
+export function CreateHook({
+  points,
+  onCreated,
+  fixed = false,
+}: {
+  points: Point[];
+  onCreated: (hook: Hook) => void;
+  fixed?: boolean; // the first point, not a choice
+}) {
   const [pointId, setPointId] = useState("");
   const [convention, setConvention] = useState<ConventionName>("hooks");
   const [language, setLanguage] = useState<Runtime>("python");
@@ -199,13 +208,17 @@ function CreateHook({ points, onCreated }: { points: Point[]; onCreated: (hook: 
   };
   return (
     <form class="create-hook" onSubmit={create}>
-      <select name="point" aria-label="point" value={point.id} onChange={(e) => setPointId(e.currentTarget.value)}>
-        {points.map((each) => (
-          <option value={each.id} key={each.id}>
-            {each.id}
-          </option>
-        ))}
-      </select>
+      {!fixed ? (
+        <select name="point" aria-label="point" value={point.id} onChange={(e) => setPointId(e.currentTarget.value)}>
+          {points.map((each) => (
+            <option value={each.id} key={each.id}>
+              {each.id}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <code class="point-id">{point.id}</code>
+      )}
       <fieldset class="choice" aria-label="language">
         {LANGUAGES.map(({ name: each, label }) => (
           <label key={each}>

@@ -10,6 +10,7 @@ import { Credentials, Session, currentSession, onSignedOut, problem, signIn, sig
 import { EditorPage } from "./editor";
 import { GitPage, GitSourcePage } from "./git";
 import { HooksPage } from "./hooks";
+import { PointPage, PointsPage } from "./points";
 import { ClientPage } from "./client";
 import { AdminsPage, ApisPage, ClientsPage, GrantsPage, UsersPage } from "./resources";
 
@@ -93,10 +94,15 @@ function Page({ hash }: { hash: string }) {
     const clientId = decodeURIComponent(hash.slice("#/clients/".length));
     return <ClientPage key={clientId} clientId={clientId} />;
   }
+  if (hash.startsWith("#/points/")) {
+    const pointId = decodeURIComponent(hash.slice("#/points/".length));
+    return <PointPage key={pointId} pointId={pointId} />;
+  }
   if (hash.startsWith("#/git/")) {
     const sourceId = decodeURIComponent(hash.slice("#/git/".length));
     return <GitSourcePage key={sourceId} sourceId={sourceId} />;
   }
+  if (hash === "#/points") return <PointsPage />;
   if (hash === "#/git") return <GitPage />;
   if (hash === "#/clients") return <ClientsPage />;
   if (hash === "#/apis") return <ApisPage />;
@@ -124,6 +130,9 @@ function App() {
         <strong>authhooks</strong>
         <nav>
           <a href="#/hooks">Hooks</a>
+          {(session.scopes.includes("read:points") || session.scopes.includes("read:hooks")) && (
+            <a href="#/points">Points</a>
+          )}
           {session.scopes.includes("read:git_sources") && <a href="#/git">Git</a>}
           <a href="#/clients">Clients</a>
           <a href="#/apis">APIs</a>

@@ -125,15 +125,51 @@ export type Convention = {
   javascript: JavaScriptConvention;
 };
 
+/** Where a point comes from: the server's code (built in), the operator's points
+ * file, or an application through the API (the only ones that change there). */
+export type PointSource = "server" | "points_file" | "api";
+
 /** GET /api/v2/points: an extensibility point, with what it takes to write hooks for it. */
 export type Point = {
   id: string;
   description: string;
   blocking: boolean; // false: delivered later, after the flow that raised it
+  built_in: boolean;
+  source: PointSource;
   conventions: Record<ConventionName, Convention>;
   event_schema: Record<string, unknown>;
+  result_schema: Record<string, unknown> | null; // blocking declared points only
   sample_event: Record<string, unknown>;
+  timeout_ms: number | null; // a bound on its hooks' own timeouts
+  max_hooks: number | null;
 };
+
+/** POST /api/v2/points: a point an application declares (docs/management-api.md). */
+export type PointCreate = {
+  id: string;
+  description: string;
+  blocking: boolean;
+  event_schema: unknown;
+  result_schema?: unknown;
+  sample_event?: unknown;
+  timeout_ms?: number;
+  max_hooks?: number;
+};
+
+/** PATCH /api/v2/points/{id}: what may change; null removes an optional key. */
+export type PointUpdate = {
+  description?: string;
+  event_schema?: unknown;
+  result_schema?: unknown | null;
+  sample_event?: unknown | null;
+  timeout_ms?: number | null;
+  max_hooks?: number | null;
+};
+
+/** A captured event of the point's hooks that a changed event schema refuses. */
+export type CaptureMismatch = { invocation_id: string; hook_id: string; error: string };
+
+export type ChangedPoint = Point & { mismatched_captures: CaptureMismatch[] };
 
 export type ConsoleLine = { stream: string; text: string; at?: number };
 
