@@ -152,11 +152,6 @@ def test_declare_a_point_write_a_hook_on_it_edit_and_delete_it(server: Server) -
             # changed; the captured event the new schema refuses is named.
             browser.find_element(By.CSS_SELECTOR, ".signature a.point-link").click()
             wait(browser, lambda b: b.current_url.endswith(f"#/points/{point_id}"))
-            # Leaving the hook's page closes its live-log stream; a stream closed while
-            # it re-checks its access cancels the server's shared cache check, and the
-            # point page's first requests may then fail with a 500 (a server bug, in
-            # identity/directory.py). Loading the page again asks afresh.
-            browser.refresh()
             wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, f'tr[data-hook="{name}"]'))
             field = browser.find_element(By.CSS_SELECTOR, "form.edit-point [name=description]")
             field.send_keys(Keys.CONTROL, "a")
