@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,13 +35,56 @@ def test_a_time_zone_and_its_daylight_saving() -> None:
     ]
 
 
+def _utc(*fields: int) -> datetime:
+    return datetime(*fields, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "expected"),
+    [
+        # 25 October 2026: Paris's 02:30 comes at 00:30Z (CEST), then at 01:30Z (CET).
+        (
+            "30 2 * * *",
+            "Europe/Paris",
+            [_utc(2026, 10, 24, 0, 30), _utc(2026, 10, 25, 0, 30), _utc(2026, 10, 26, 1, 30)],
+        ),
+        # 1 November 2026: New York's 01:30 comes at 05:30Z (EDT), then at 06:30Z (EST).
+        (
+            "30 1 * * *",
+            "America/New_York",
+            [_utc(2026, 10, 31, 5, 30), _utc(2026, 11, 1, 5, 30), _utc(2026, 11, 2, 6, 30)],
+        ),
+    ],
+)
+def test_a_fixed_hour_runs_once_on_a_fall_back_night(
+    cron: str, zone: str, expected: list[datetime]
+) -> None:
+    """As Vixie cron: a wall time the night repeats is not run again."""
+    daily = schedule(cron, zone)
+    assert daily.next_runs(expected[0] - timedelta(hours=1), 3) == expected
+    repeated = expected[1] + timedelta(hours=1)
+    assert daily.next_after(expected[1]) == expected[2]
+    # Nor is it the latest tick (what a catch-up runs for).
+    assert daily.latest_until(repeated + timedelta(minutes=5)) == expected[1]
+    # A schedule of every hour runs in both: 25 ticks that local day.
+    local = ZoneInfo(zone)
+    start = datetime.combine(expected[1].astimezone(local).date(), time(), local)
+    hourly = schedule("0 * * * *", zone).next_runs(start - timedelta(seconds=1), 26)
+    assert sum(tick.astimezone(local).date() == start.date() for tick in hourly) == 25
+
+
 @pytest.mark.parametrize(
     ("value", "says"),
     [
         ({"cron": "* * * * * * *"}, "has 7 fields"),
         ({"cron": "* * * *"}, "has 4 fields"),
         ({"cron": "61 * * * *"}, "does not parse"),
-        ({"cron": "H * * * *"}, "does not parse"),
+        ({"cron": "H * * * *"}, "R (a random value) and H (a hashed one) are not accepted"),
+        ({"cron": "H(0-5) * * * *"}, "are not accepted"),
+        ({"cron": "R * * * *"}, "are not accepted"),
+        ({"cron": "0 0 * * * r"}, "are not accepted"),
+        ({"cron": "@reboot"}, "'@reboot' is not a schedule"),
+        ({"cron": "0 0 15 * 1#1"}, "never fires"),  # # is ANDed with the day of month
         ({"cron": "0 0 31 4 *"}, "never fires"),
         ({"cron": ""}, "must be a cron expression"),
         ({"cron": 5}, "must be a cron expression"),
@@ -64,3 +108,18 @@ def test_parse_fills_the_defaults_and_views_three_keys() -> None:
     found = parse({"cron": "0 4 * * *"})
     assert found == Schedule("0 4 * * *", "UTC", False)
     assert found.view() == {"cron": "0 4 * * *", "timezone": "UTC", "catch_up": False}
+
+
+@pytest.mark.parametrize(
+    ("cron", "first"),
+    [
+        ("@DAILY", datetime(2026, 3, 29, tzinfo=UTC)),
+        ("0 0 ? * MON", datetime(2026, 3, 30, tzinfo=UTC)),  # ? is *
+        ("0 0 1 * MON", datetime(2026, 3, 30, tzinfo=UTC)),  # either field: OR
+        ("0 0 1-7 * MON#1", datetime(2026, 4, 6, tzinfo=UTC)),  # with #: AND
+        ("0 0 15W * *", datetime(2026, 4, 15, tzinfo=UTC)),  # nearest weekday
+        ("0 0 L * *", datetime(2026, 3, 31, tzinfo=UTC)),
+    ],
+)
+def test_the_documented_special_characters(cron: str, first: datetime) -> None:
+    assert schedule(cron).next_after(AT) == first

@@ -6,7 +6,15 @@ five fields (minute, hour, day of month, month, day of week), or six, the sixth
 being seconds — croniter's order, so ``* * * * * */10`` is every ten seconds. A
 second is the finest a tick can be: croniter has no finer field. The ``@hourly``,
 ``@daily``, ``@weekly``, ``@monthly``, ``@yearly`` (``@annually``) and
-``@midnight`` shorthands are five-field expressions.
+``@midnight`` shorthands are five-field expressions; ``@reboot`` is refused (it is
+not a schedule), and so are croniter's random ``R`` and hashed ``H`` values (a
+tick must be the same on every node and every restart).
+
+Daylight saving, as Vixie cron: a spring-forward gap moves a tick to the first
+time after it; on an autumn fall-back night a schedule with a fixed hour (not
+``*`` nor a step or list covering every hour) does not run again for the
+repeated wall times (``30 2 * * *`` in Europe/Paris runs once, at 02:30 CEST,
+on 25 October 2026), while an hourly schedule runs in both.
 
 Pure, no I/O: the management API, the export format (so that ``authhooks deploy``
 refuses a bad schedule before it sends anything), the scheduler and the API's
@@ -16,6 +24,7 @@ refuses a bad schedule before it sends anything), the scheduler and the API's
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +45,12 @@ SHORTHANDS = frozenset(
 # A tick croniter cannot find within this many years is a date that never comes
 # (30 February): croniter's own bound, named here for the message.
 NEVER_YEARS = 50
+# croniter's R (a random value) and H (a hashed one) are neither stable nor shared:
+# a token of one letter, R or H, with H's optional (range) or /step.
+_RANDOM = re.compile(r"(?<![A-Za-z])[RrHh](?![A-Za-z])")
+_HOURS = frozenset(range(24))
+# Enough iterations for every tick of a repeated hour of a schedule with seconds.
+_MAX_REPEATED = 4 * 3600
 EXAMPLE = '{"cron": "*/5 * * * *", "timezone": "UTC", "catch_up": false}'
 
 
@@ -67,19 +82,37 @@ class Schedule:
 
     def next_after(self, moment: datetime) -> datetime:
         """The first tick strictly after ``moment``, in UTC."""
-        found: datetime = croniter(self.cron, self._local(moment)).get_next(datetime)
-        return found.astimezone(UTC)
+        return self.next_runs(moment, 1)[0]
 
     def latest_until(self, moment: datetime) -> datetime:
         """The last tick at or before ``moment``, in UTC."""
-        start = self._local(moment + timedelta(microseconds=1))
-        found: datetime = croniter(self.cron, start).get_prev(datetime)
-        return found.astimezone(UTC)
+        ticks = croniter(self.cron, self._local(moment + timedelta(microseconds=1)))
+        return self._kept(ticks, backwards=True)
 
     def next_runs(self, after: datetime, count: int) -> list[datetime]:
         """The ``count`` ticks after ``after``, in UTC."""
         ticks = croniter(self.cron, self._local(after))
-        return [ticks.get_next(datetime).astimezone(UTC) for _ in range(count)]
+        return [self._kept(ticks) for _ in range(count)]
+
+    def _kept(self, ticks: croniter, *, backwards: bool = False) -> datetime:
+        """The next (or previous) tick that runs: a fixed-hour schedule skips the
+        wall times an autumn fall-back repeats, as Vixie cron does."""
+        for _ in range(_MAX_REPEATED):
+            found: datetime = ticks.get_prev(datetime) if backwards else ticks.get_next(datetime)
+            moment = found.astimezone(UTC)
+            if not (self._fixed_hours and self._repeated(moment)):
+                return moment
+        raise CroniterBadDateError("no tick outside a repeated hour")
+
+    @functools.cached_property
+    def _fixed_hours(self) -> bool:
+        hours = croniter(self.cron).expanded[1]
+        return hours != ["*"] and not set(hours) >= _HOURS
+
+    def _repeated(self, moment: datetime) -> bool:
+        """Whether this instant's local wall time is the second one of a fall-back."""
+        local = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
     def _local(self, moment: datetime) -> datetime:
         if moment.tzinfo is None:
@@ -149,6 +182,16 @@ def _check_cron(value: Any) -> str:
     if len(value) > MAX_CRON_CHARS:
         raise InvalidSchedule(f"schedule.cron is longer than {MAX_CRON_CHARS} characters")
     expression = " ".join(value.split())
+    if expression.lower() == "@reboot":
+        raise InvalidSchedule(
+            "schedule.cron '@reboot' is not a schedule: a scheduled hook runs on ticks of "
+            'a cron expression, such as "0 * * * *" or @hourly'
+        )
+    if _RANDOM.search(expression):
+        raise InvalidSchedule(
+            f"schedule.cron {expression!r}: R (a random value) and H (a hashed one) are not "
+            "accepted, as a tick must be the same on every server; give the number you want"
+        )
     fields = expression.split(" ")
     if not (len(fields) == 1 and fields[0].lower() in SHORTHANDS) and len(fields) not in (5, 6):
         raise InvalidSchedule(
