@@ -61,8 +61,9 @@ def views(session: Session, hook_ids: Iterable[str]) -> dict[str, dict[str, Any]
 def save(session: Session, hook_id: str, trigger_id: str, value: Any) -> bool:
     """Store the hook's schedule (``value``: a Schedule, its JSON form, or None for
     none), in the caller's transaction; whether anything changed. A new or changed
-    schedule starts from its next tick after now; one sent back as it is (a GET
-    then PATCH round trip) changes nothing."""
+    schedule starts from its next tick after now (never at or before a tick already
+    claimed: see ``_floor``); one sent back as it is (a GET then PATCH round trip)
+    changes nothing, and one whose catch_up alone changed keeps its next tick."""
     schedule = None if value is None else cron.parse(value)
     check_for_point(trigger_id, schedule)
     row = find(session, hook_id)
@@ -77,18 +78,34 @@ def save(session: Session, hook_id: str, trigger_id: str, value: Any) -> bool:
     if row is None:
         row = models.HookSchedule(hook_id=hook_id, cron=schedule.cron)
         session.add(row)
+        moved = True
+    else:
+        moved = (row.cron, row.timezone) != (schedule.cron, schedule.timezone)
     row.cron, row.timezone, row.catch_up = schedule.cron, schedule.timezone, schedule.catch_up
-    row.next_run_at = schedule.next_after(now)
+    if moved:
+        row.next_run_at = schedule.next_after(_floor(row, now))
     row.updated_at = now
     return True
 
 
+def _floor(row: models.HookSchedule, now: datetime) -> datetime:
+    """The moment a schedule's next tick is looked for after: now, by this process's
+    clock, but never before a tick some process already claimed (the last run's
+    tick; the start of the run in progress, by the database's clock, which is not
+    before its tick), so that a clock behind the others' never runs a tick twice."""
+    return max(moment for moment in (now, row.last_run_at, row.running_since) if moment)
+
+
 def restart(session: Session, hook_id: str, now: datetime | None = None) -> None:
     """A hook enabled again starts from its next tick: ticks that passed while it
-    was disabled were not missed, and are never caught up."""
+    was disabled were not missed, and are never caught up. Its stored next tick,
+    not yet claimed, stays when it has not passed (never moving back)."""
     row = find(session, hook_id)
     if row is None:
         return
     now = now or utcnow()
-    row.next_run_at = stored(row).next_after(now)
+    floor = _floor(row, now)
+    if row.next_run_at > floor:
+        return
+    row.next_run_at = stored(row).next_after(floor)
     row.updated_at = now
