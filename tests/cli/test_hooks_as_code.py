@@ -298,6 +298,10 @@ def test_a_scheduled_hook_deploys_and_exports_with_its_schedule(
     planned = cli.ok("deploy", str(repo), "--dry-run")
     assert "schedule '0 4 * * * (Asia/Tokyo)' → '0 4 * * MON (Asia/Tokyo)'" in planned.stdout
     cli.ok("deploy", str(repo))
+    # Written with other spaces, it is the schedule the server stores: no change.
+    spaced = {**weekly, "cron": " 0  4 * *\tMON "}
+    write_json(folder / f"{name}.json", {"triggerId": "schedule", "schedule": spaced})
+    assert "schedule" not in cli.ok("deploy", str(repo), "--dry-run").stdout
 
     exported = tmp_path / "exported"
     cli.ok("export", str(exported))

@@ -61,9 +61,11 @@ class ScheduleFile(BaseModel):
     @model_validator(mode="after")
     def _keepable(self) -> ScheduleFile:
         try:
-            checked_schedule(self.cron, self.timezone, self.catch_up)
+            checked = checked_schedule(self.cron, self.timezone, self.catch_up)
         except InvalidSchedule as error:
             raise ValueError(str(error).removeprefix("schedule.")) from None
+        # As the server stores it (spaces folded): else every deploy would see a change.
+        self.cron = checked.cron
         return self
 
 
