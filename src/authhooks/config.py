@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # How often each process looks for scheduled hooks' due ticks, at most (a nearer
     # tick is waited for exactly); also how soon a schedule changed elsewhere is seen.
     schedule_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # Scheduled runs at once in one process, at most: past it, the process claims no
+    # more due ticks, and other processes (nodes) take them.
+    schedule_max_running: int = Field(default=8, ge=1, le=1000)
 
     # --- git sources (docs/git.md) ---
     # Allow file:// repositories and loopback hosts (tests, local development only).

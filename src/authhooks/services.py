@@ -351,7 +351,10 @@ class Services:
                 flows,
                 schedule.POINT,
                 invocations.record,
-                SchedulePolicy(poll_interval=settings.schedule_poll_interval),
+                SchedulePolicy(
+                    poll_interval=settings.schedule_poll_interval,
+                    max_running=settings.schedule_max_running,
+                ),
             ),
         )
 

@@ -10,7 +10,7 @@ anything is stored, and a version is warmed in the runtime before it is deployed
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from anyio.to_thread import run_sync
@@ -479,6 +479,11 @@ class ScheduleStatus(Out):
         "server stopped), abandoned (its server died), error (the server's own fault)"
     )
     running_since: datetime | None = Field(description="When the run in progress started")
+    note: str | None = Field(
+        default=None,
+        description="Why next_runs is empty though the hook is enabled: its schedule "
+        "cannot be followed on this server (a time zone it does not know)",
+    )
 
 
 @router.get("/{hook_id}/schedule", response_model=ScheduleStatus)
@@ -496,12 +501,24 @@ def get_schedule(
                 f"hook {hook.name!r} has no schedule: only hooks of point 'schedule' have one"
             )
         schedule = schedules.stored(row)
+        next_runs: list[datetime] = []
+        note = None
+        if hook.enabled:
+            # From the stored next tick, which the scheduler runs (or skips) next.
+            try:
+                next_runs = [row.next_run_at, *schedule.next_runs(row.next_run_at, NEXT_RUNS - 1)]
+            except Exception as error:  # a row this server cannot follow: shown as stored
+                note = (
+                    f"the schedule cannot be followed on this server ({type(error).__name__}: "
+                    f"{error}): is time zone {row.timezone!r} known here? Replace the schedule."
+                )
         return ScheduleStatus(
             **schedule.view(),
-            next_runs=schedule.next_runs(datetime.now(UTC), NEXT_RUNS) if hook.enabled else [],
+            next_runs=next_runs,
             last_run_at=row.last_run_at,
             last_status=row.last_status,
             running_since=row.running_since,
+            note=note,
         )
 
 

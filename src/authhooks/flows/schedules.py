@@ -13,14 +13,26 @@ any invocation is, then clears the claim and notes how the tick ended.
 
 - **No overlap.** A tick that comes due while the previous run still holds
   the row is skipped: the row moves on to the next tick after now, and the
-  skip is a record in the hook's log (outcome ``skipped``), a server log line
-  and a metric.
+  metric counts it. The ticks skipped while one run went on are told once,
+  when it ended: as a note in the next run's record when this process runs
+  it, else as one record in the hook's log (outcome ``skipped``), and one
+  server log line.
 - **Missed ticks.** A tick more than ``poll_interval + grace`` late had no
   server to run it. With ``catch_up`` the hook runs once, for the latest
-  missed tick; without, the ticks are skipped (and logged as above). Either
-  way the schedule goes on from its next tick after now.
+  missed tick; without, the missed ticks are skipped (and logged as above),
+  except the latest when it is itself within ``poll_interval + grace``: that
+  one is on time, and runs. Either way the schedule goes on from its next
+  tick after now.
 - **A run whose process died** holds the row until its hook's timeout plus a
-  margin has passed; then any process releases it.
+  margin has passed, by the database's clock (``running_since`` is written
+  and judged with it, so node clocks never meet); then any process releases
+  it.
+- **One bad row** (a schedule this node cannot compute, such as a time zone
+  its tz database lacks) is skipped with a warning; a database error on one
+  row ends nothing but that row's turn. A tick claimed is always run, or its
+  claim released on close: never left to go stale.
+- **At most ``max_running`` runs at once** in a process: past it, it claims
+  nothing, and other processes take the due ticks.
 
 A tick runs at most once: a process that stops mid-run does not hand the tick
 back (unlike an asynchronous point's delivery, which runs at least once).
@@ -33,13 +45,14 @@ import contextlib
 import functools
 import logging
 import secrets
+import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from anyio.to_thread import run_sync
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from authhooks.flows.engine import FlowRunner, Recorder, new_invocation_id
@@ -51,7 +64,7 @@ from authhooks.points.contract import Point
 from authhooks.points.cron import Schedule
 from authhooks.storage import models
 from authhooks.storage.database import Database
-from authhooks.storage.models import utcnow
+from authhooks.storage.models import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,8 @@ class SchedulePolicy:
     grace: float = 5.0
     # A run held this long past its hook's timeout: its process stopped.
     stale_margin: float = 30.0
+    # Scheduled runs at once in this process, at most: past it, others claim.
+    max_running: int = 8
 
 
 @dataclass(frozen=True)
@@ -76,14 +91,37 @@ class _Run:
     tick: datetime
     schedule: Schedule
     missed_since: datetime | None = None  # a catch-up run: the first tick missed
+    notes: tuple[str, ...] = ()  # what its record says besides: ticks skipped before it
 
 
 @dataclass(frozen=True)
 class _Skip:
+    """Ticks not run, told once: a record in the hook's log and a server log line."""
+
     hook_id: str
     version: int
     reason: str
-    metric: str  # "overlap" or "missed"
+
+
+@dataclass
+class _Streak:
+    """Ticks skipped in a row while one run (``claim``) went on; told when it ends."""
+
+    claim: str | None
+    running_since: datetime
+    version: int
+    first: datetime
+    last: datetime
+    count: int = 0
+
+    def told(self) -> str:
+        ticks = f"tick {iso(self.first)}"
+        if self.count > 1:
+            ticks = f"{self.count} ticks, from {iso(self.first)} to {iso(self.last)},"
+        return (
+            f"{ticks} skipped while the previous run (started at {iso(self.running_since)}) "
+            "was still going (runs never overlap)"
+        )
 
 
 @dataclass
@@ -91,6 +129,8 @@ class _Decided:
     runs: list[_Run] = field(default_factory=list)
     skips: list[_Skip] = field(default_factory=list)
     soonest: datetime | None = None  # the nearest tick of any schedule looked at
+    full: bool = False  # a due tick was left for others: this process runs its most
+    database_error: bool = False
 
 
 def iso(moment: datetime) -> str:
@@ -118,17 +158,20 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._database_down = False
+        self._full = False  # the last pass stopped claiming at max_running
+        # The pass in progress: its claims, until they are handed to tasks.
+        self._pending: _Decided | None = None
+        # Touched by _decide only (one pass at a time), and by close after the loop.
+        self._streaks: dict[str, _Streak] = {}  # by hook
+        self._unkept: dict[str, str] = {}  # hook -> why its schedule cannot be computed
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._schedule_forever())
 
-    def nudge(self) -> None:
-        """Look at the schedules now (a schedule changed in this process)."""
-        self._wake.set()
-
     async def close(self) -> None:
         """Stop; runs in progress are cancelled and their rows released (their ticks
-        are not run again: a tick runs at most once)."""
+        are not run again: a tick runs at most once), and so are ticks claimed by a
+        pass cut short, which never started."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -136,11 +179,18 @@ class Scheduler:
         for _, task in running:
             task.cancel()
         await asyncio.gather(*(task for _, task in running), return_exceptions=True)
-        if running:
+        claimed = [run for run, _ in running]
+        if self._pending is not None:
+            claimed += self._pending.runs
+            self._pending = None
+        if claimed:
             try:
-                await run_sync(self._release, [run for run, _ in running])
+                await run_sync(self._release, claimed)
             except Exception:  # they go stale instead, and are released by another
-                log.exception("schedules: could not release %d runs", len(running))
+                log.exception("schedules: could not release %d runs", len(claimed))
+        for hook_id, streak in self._streaks.items():
+            self._skipped(_Skip(hook_id, streak.version, streak.told()))
+        self._streaks.clear()
 
     async def _schedule_forever(self) -> None:
         while True:
@@ -161,18 +211,27 @@ class Scheduler:
         if not live:
             return self.policy.poll_interval
         mine = {run.claim for run, _ in self._running.values()}
-        decided: _Decided = await run_sync(self._decide, set(live), mine)
-        if self._database_down:
-            log.warning("schedules: database available again")
-            self._database_down = False
-        for skip in decided.skips:
-            self._skipped(skip)
+        room = self.policy.max_running - len(self._running)
+        decided = self._pending = _Decided()
+        try:
+            await run_sync(self._decide, set(live), mine, room, decided)
+        except DBAPIError as error:  # reading the schedules failed: nothing was claimed
+            self._down(error)
+        # Cancelled (close), the claims made are released by close. Else every
+        # claim made is handed over at once, whatever the pass met after it.
+        self._pending = None
         for run in decided.runs:
             hook = live[run.hook_id]
             SCHEDULE_TICKS.labels(hook.id, "caught_up" if run.missed_since else "run").inc()
             task = asyncio.create_task(self._run(hook, run))
             self._running[run.claim] = (run, task)
             task.add_done_callback(functools.partial(self._finished, run.claim))
+        self._full = decided.full
+        if self._database_down and not decided.database_error:
+            log.warning("schedules: database available again")
+            self._database_down = False
+        for skip in decided.skips:
+            self._skipped(skip)
         delay = self.policy.poll_interval
         if decided.soonest is not None:
             delay = min(delay, (decided.soonest - utcnow()).total_seconds())
@@ -185,85 +244,157 @@ class Scheduler:
 
     def _finished(self, claim: str, _: asyncio.Task[None]) -> None:
         self._running.pop(claim, None)
+        if self._full:  # room again for a tick left waiting
+            self._full = False
+            self._wake.set()
 
     # --- deciding, in a thread --------------------------------------------------------
 
-    def _decide(self, live: Collection[str], mine: Collection[str]) -> _Decided:
-        now = utcnow()
+    def _decide(
+        self, live: Collection[str], mine: Collection[str], room: int, decided: _Decided
+    ) -> None:
+        """Claim, skip and release what is due, row by row, into ``decided`` (which
+        the caller holds even when this is cut short)."""
         table = models.HookSchedule
         with self._db.session() as session:
+            # The database's clock: what running_since is written with.
+            db_now = session.scalar(select(func.now(type_=UTCDateTime())))
             rows = session.execute(
                 select(table, models.Hook.version, models.Hook.timeout_ms)
                 .join(models.Hook, models.Hook.id == table.hook_id)
                 .where(models.Hook.enabled.is_(True), table.hook_id.in_(list(live)))
                 .order_by(table.hook_id)
             ).all()
-        decided = _Decided()
+        assert db_now is not None
+        for hook_id in set(self._streaks) - {row.hook_id for row, _, _ in rows}:
+            del self._streaks[hook_id]  # disabled or gone: its skips were counted
         for row, version, timeout_ms in rows:
-            running = row.running_since is not None
-            if running and row.claim not in mine and self._stale(row, timeout_ms, now):
-                running = not self._release_stale(row)
-            next_run_at = self._decide_one(row, version, running, now, decided)
-            if decided.soonest is None or next_run_at < decided.soonest:
-                decided.soonest = next_run_at
-        return decided
+            try:
+                self._decide_row(row, version, timeout_ms, mine, room, db_now, decided)
+            except DBAPIError as error:
+                decided.database_error = True
+                self._down(error)
+            except Exception as error:  # one row must not stop the others
+                self._unkeepable(row, error)
+            else:
+                self._unkept.pop(row.hook_id, None)
+
+    def _unkeepable(self, row: models.HookSchedule, error: Exception) -> None:
+        """A row this node cannot follow: warned about once (per schedule and error),
+        then passed over until it changes."""
+        why = f"{row.cron!r} in {row.timezone!r}: {type(error).__name__}: {error}"
+        if self._unkept.get(row.hook_id) != why:
+            self._unkept[row.hook_id] = why
+            log.warning(
+                "schedules: hook %s: its schedule %s cannot be followed on this server; "
+                "skipped until it changes (is the time zone known here? tzdata)",
+                row.hook_id,
+                why,
+                exc_info=not isinstance(error, (zoneinfo.ZoneInfoNotFoundError, ValueError)),
+            )
+
+    def _decide_row(
+        self,
+        row: models.HookSchedule,
+        version: int,
+        timeout_ms: int,
+        mine: Collection[str],
+        room: int,
+        db_now: datetime,
+        decided: _Decided,
+    ) -> None:
+        running = row.running_since is not None
+        if running and row.claim not in mine and self._stale(row, timeout_ms, db_now):
+            running = not self._release_stale(row)
+        streak = self._told_now(row, running)
+        claimed = len(decided.runs)
+        next_run_at = self._decide_one(row, version, running, room, decided, streak)
+        if streak is not None and len(decided.runs) == claimed:  # no run of ours to note it
+            decided.skips.append(_Skip(row.hook_id, streak.version, streak.told()))
+        if next_run_at is not None and (decided.soonest is None or next_run_at < decided.soonest):
+            decided.soonest = next_run_at
+
+    def _told_now(self, row: models.HookSchedule, running: bool) -> _Streak | None:
+        """The skips to tell in this pass: those of a run that ended, once the next
+        tick is due (so that they go in its run's record)."""
+        streak = self._streaks.get(row.hook_id)
+        if streak is None or (running and row.claim == streak.claim):
+            return None  # none, or the run they wait on is still going
+        if not running and row.next_run_at > utcnow():
+            return None  # told with the next tick
+        return self._streaks.pop(row.hook_id)
 
     def _decide_one(
         self,
         row: models.HookSchedule,
         version: int,
         running: bool,
-        now: datetime,
+        room: int,
         decided: _Decided,
-    ) -> datetime:
-        """What becomes of one schedule's due tick; its next tick as this pass leaves it."""
+        streak: _Streak | None,
+    ) -> datetime | None:
+        """What becomes of one schedule's due tick; its next tick as this pass leaves
+        it (None: a due tick left for other processes)."""
+        now = utcnow()
         tick = row.next_run_at
         if tick > now:
             return tick
         schedule = schedules.stored(row)
         upcoming = schedule.next_after(now)
         if running:
-            # Never overlap: the run in progress keeps the row; this tick is skipped.
+            # Never overlap: the run in progress keeps the row; this tick is skipped,
+            # counted now and told once that run ends.
             if self._advance(row.hook_id, tick, upcoming, running=True):
-                decided.skips.append(
-                    _Skip(
-                        row.hook_id,
-                        version,
-                        f"tick {iso(tick)} skipped: the run started at "
-                        f"{iso(row.running_since or now)} is still going (runs never overlap); "
-                        f"next tick {iso(upcoming)}",
-                        "overlap",
-                    )
+                SCHEDULE_TICKS.labels(row.hook_id, "skipped_overlap").inc()
+                held = self._streaks.setdefault(
+                    row.hook_id,
+                    _Streak(row.claim, row.running_since or now, version, tick, tick),
                 )
+                held.last, held.count = tick, held.count + 1
             return upcoming
-        missed = now - tick > timedelta(seconds=self.policy.poll_interval + self.policy.grace)
-        if missed and not schedule.catch_up:
-            if self._advance(row.hook_id, tick, upcoming, running=False):
-                decided.skips.append(
-                    _Skip(
-                        row.hook_id,
-                        version,
-                        f"ticks from {iso(tick)} to {iso(now)} missed while no server was "
-                        f"running them, and not caught up (catch_up is off); next tick "
-                        f"{iso(upcoming)}",
-                        "missed",
-                    )
-                )
-            return upcoming
-        if missed:  # catch_up: once, for the latest tick missed, then on from now
-            run = _Run(row.hook_id, "", schedule.latest_until(now), schedule, missed_since=tick)
+        window = timedelta(seconds=self.policy.poll_interval + self.policy.grace)
+        skips_missed = False  # a run for the latest tick, the older ones missed
+        notes = () if streak is None else (streak.told(),)
+        if now - tick <= window:
+            run = _Run(row.hook_id, "", tick, schedule, notes=notes)
+            after = schedule.next_after(tick)
+        elif schedule.catch_up:  # once, for the latest tick missed, then on from now
+            run = _Run(row.hook_id, "", schedule.latest_until(now), schedule, tick, notes)
             after = upcoming
         else:
-            run = _Run(row.hook_id, "", tick, schedule)
-            after = schedule.next_after(tick)
+            skips_missed = True
+            latest = schedule.latest_until(now)
+            missed = (
+                f"ticks from {iso(tick)} to {iso(now)} missed while no server was running "
+                "them, and not caught up (catch_up is off)"
+            )
+            if now - latest > window:
+                if self._advance(row.hook_id, tick, upcoming, running=False):
+                    SCHEDULE_TICKS.labels(row.hook_id, "skipped_missed").inc()
+                    reason = f"{missed}; next tick {iso(upcoming)}"
+                    decided.skips.append(_Skip(row.hook_id, version, reason))
+                return upcoming
+            # The latest tick is on time: it runs, the older ones were missed.
+            missed = (
+                f"ticks from {iso(tick)} until {iso(latest)} missed while no server was "
+                "running them, and not caught up (catch_up is off); this run is for "
+                f"{iso(latest)}, on time"
+            )
+            run = _Run(row.hook_id, "", latest, schedule, notes=(*notes, missed))
+            after = schedule.next_after(latest)
+        if len(decided.runs) >= room:
+            decided.full = True  # others claim it, or this process once a run ends
+            return None
         claim = secrets.token_hex(8)
-        if self._claim(row.hook_id, tick, after, claim, now):
+        if self._claim(row.hook_id, tick, after, claim):
+            if skips_missed:
+                SCHEDULE_TICKS.labels(row.hook_id, "skipped_missed").inc()
+            if run.notes:
+                log.warning("schedules: hook %s: %s", row.hook_id, "; ".join(run.notes))
             decided.runs.append(replace(run, claim=claim))
         return after
 
-    def _claim(
-        self, hook_id: str, tick: datetime, after: datetime, claim: str, now: datetime
-    ) -> bool:
+    def _claim(self, hook_id: str, tick: datetime, after: datetime, claim: str) -> bool:
         """Take the tick, if no other process did and the hook is still enabled: one
         conditional UPDATE."""
         table = models.HookSchedule
@@ -279,7 +410,8 @@ class Scheduler:
                     table.running_since.is_(None),
                     table.hook_id.in_(enabled),
                 )
-                .values(running_since=now, claim=claim, next_run_at=after)
+                # The database's clock, as the stale check reads it.
+                .values(running_since=func.now(), claim=claim, next_run_at=after)
                 .execution_options(synchronize_session=False)
             )
             return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
@@ -297,10 +429,11 @@ class Scheduler:
             )
             return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _stale(self, row: models.HookSchedule, timeout_ms: int, now: datetime) -> bool:
+    def _stale(self, row: models.HookSchedule, timeout_ms: int, db_now: datetime) -> bool:
+        """Held past its timeout and margin, both times by the database's clock."""
         assert row.running_since is not None
         limit = timedelta(milliseconds=timeout_ms, seconds=self.policy.stale_margin)
-        return now - row.running_since > limit
+        return db_now - row.running_since > limit
 
     def _release_stale(self, row: models.HookSchedule) -> bool:
         """Free a row held by a run whose process stopped; True when it is free now."""
@@ -350,7 +483,7 @@ class Scheduler:
 
         def record(invocation: Invocation) -> None:
             at = invocation.started_at.timestamp()
-            notes = [f"scheduled_at {iso(run.tick)}"]
+            notes = [f"scheduled_at {iso(run.tick)}", *run.notes]
             if run.missed_since is not None:
                 notes.append(
                     f"caught up: ticks from {iso(run.missed_since)} were missed while no "
@@ -362,8 +495,8 @@ class Scheduler:
         return record
 
     def _skipped(self, skip: _Skip) -> None:
-        """A tick not run: a record in the hook's log, a server log line, a metric."""
-        SCHEDULE_TICKS.labels(skip.hook_id, f"skipped_{skip.metric}").inc()
+        """Ticks not run: a record in the hook's log, a server log line (the metric
+        counted each)."""
         log.warning("schedules: hook %s: %s", skip.hook_id, skip.reason)
         now = utcnow()
         self._record(
