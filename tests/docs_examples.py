@@ -226,17 +226,27 @@ _JS_MODULE = re.compile(
 )
 
 
+# Actions' generic name, for whichever point the hook is created on (a declared
+# point's hooks may use it); it names no point, so its block must.
+JS_GENERIC_ACTIONS = "onExecute"
+
+
 def javascript_kind(code: str, functions: set[str]) -> tuple[str, str]:
     """("hook", the Actions function it exports), ("hooks", its Hooks function's
-    parameters, as ``(user, context, cb)``), or ("unknown", why).
+    parameters, as ``(user, context, cb)``), ("generic", ``onExecute``), or
+    ("unknown", why).
 
     An Actions function names its point; a Hooks function (``module.exports =
-    function (...)``) only by its parameters, which several points share."""
-    exported = [name for name in dict.fromkeys(_JS_EXPORT.findall(code)) if name in functions]
+    function (...)``) only by its parameters, which several points share; the
+    generic ``exports.onExecute`` not at all."""
+    names = list(dict.fromkeys(_JS_EXPORT.findall(code)))
+    exported = [name for name in names if name in functions]
     if len(exported) == 1:
         return "hook", exported[0]
     if exported:
         return "unknown", f"it exports several points' functions: {exported}"
+    if JS_GENERIC_ACTIONS in names:
+        return "generic", JS_GENERIC_ACTIONS
     found = _JS_MODULE.search(code)
     if found:
         params = [param.strip() for param in found[1].split(",") if param.strip()]

@@ -16,7 +16,10 @@ How a block runs, by its info string:
   server infers its language from the code, as for Auth0's clients), run by the
   runner, with the same markers. A Hooks function names its point by its
   parameters only: when several points take the same ones (``(user, context,
-  cb)``), the block needs ``point=``. Any other JavaScript needs a marker.
+  cb)``), the block needs ``point=``; so does the generic ``exports.onExecute``,
+  which names none. Any other JavaScript needs a marker.
+- Hook code runs after the blocks before it in its document, so that a point
+  they declare (``POST /api/v2/points``) exists for it (``point=`` names it).
 - ```sh, ```bash, ```shell and ```console (its ``$`` lines) run in bash, with
   ``set -euo pipefail`` and ``curl`` failing on HTTP errors, and must exit 0.
 - ```text, ```json, ```toml, ```yaml, ```ini, ```http, ```diff and ```dotenv are
@@ -156,7 +159,8 @@ class Reader:
         if problem := self.problem(block):
             return problem
         if self.hook_of(block):
-            return self._hook(block)
+            # After the blocks before it, as a reader goes: they may declare its point.
+            return self._through(block) or self._hook(block)
         return self._through(block)
 
     def problem(self, block: Block) -> str | None:
@@ -173,6 +177,8 @@ class Reader:
                     "`<!-- example: not run (why) -->`"
                 )
             if self.hook_of(block) is None:
+                if kind == "generic":
+                    return "exports.onExecute serves any point: mark it (point=...)"
                 return (
                     f"cannot tell which point this JavaScript is for: several take {why}; "
                     "mark it (point=...)"
@@ -204,6 +210,8 @@ class Reader:
                 return block.marker.point
             if kind == "hook":
                 return self.js_functions[found]
+            if kind == "generic":
+                return None
             points = self.js_parameters.get(found, [])
             return points[0] if len(points) == 1 else None
         if block.language != "python":
@@ -534,6 +542,25 @@ HARNESS = [
         "  console.log('changed', user.email);\n  cb();\n};\n```\n",
         None,
         id="js-hooks-point-marked",
+    ),
+    pytest.param(
+        "```js\nexports.onExecute = async (event, api) => {};\n```\n",
+        "exports.onExecute serves any point: mark it (point=...)",
+        id="js-generic-actions-names-no-point",
+    ),
+    pytest.param(
+        # Created on the point it names: a built-in point's hooks name it themselves.
+        "<!-- example: point=post-change-password outcome=load_failed -->\n"
+        "```js\nexports.onExecute = async (event, api) => {};\n```\n",
+        None,
+        id="js-generic-actions-marked",
+    ),
+    pytest.param(
+        "```sh\nfalse\n```\n\n"
+        "```python\ndef credentials_exchange(client, scope, audience, context):\n"
+        "    return {}\n```\n",
+        "which this block follows, failed",
+        id="hook-follows-a-failure",
     ),
     pytest.param(
         "<!-- example: outcome=load_failed error=SyntaxError -->\n"

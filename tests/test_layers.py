@@ -5,6 +5,7 @@ inside functions and under TYPE_CHECKING included."""
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ LAYERS: list[frozenset[str]] = [
             "web",
             "api",
             "dashboard",
+            "client",
         }
     ),
     frozenset({"identity", "users"}),  # the domain; asks flows/ to run a point
@@ -86,6 +88,10 @@ CLI_CLIENT_MAY_IMPORT = (
     "authhooks.private_files",
 )
 
+# client/ is what applications install to invoke their points: shipped alone, it
+# imports nothing of the server, and of the rest of the world only httpx.
+CLIENT_MAY_IMPORT = ("authhooks.client", "httpx")
+
 # points/ is pure contracts: nothing of the runtime, storage, hooks, flows or HTTP.
 POINTS_MAY_IMPORT = ("authhooks.points", "authhooks.errors", "authhooks.hook")
 
@@ -96,6 +102,7 @@ FRAMEWORKS_ALLOWED = frozenset(
     {"app", "serving", "cli", "web", "api", "dashboard", "observability"}
 )
 NOT_IN_POINTS = (*FRAMEWORKS, "sqlalchemy", "httpx", "anyio")
+STANDARD_LIBRARY = frozenset({*sys.stdlib_module_names, "__future__"})
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,22 @@ def test_cli_client_commands_import_no_server_module() -> None:
         and not _within(found.target, CLI_CLIENT_MAY_IMPORT)
     ]
     assert not server_side, "\n".join(server_side)
+
+
+def test_the_client_imports_nothing_of_the_server() -> None:
+    foreign = [
+        str(found)
+        for found in IMPORTS
+        if _part(found.module) == "client"
+        and not _within(found.target, CLIENT_MAY_IMPORT)
+        and (_part(found.target) is not None or _top(found.target) not in STANDARD_LIBRARY)
+    ]
+    assert not foreign, "\n".join(foreign)
+    assert any(_part(module) == "client" for module in MODULES)  # the check saw it
+
+
+def _top(dotted: str) -> str:
+    return dotted.partition(".")[0]
 
 
 def test_points_are_pure_contracts() -> None:
