@@ -41,7 +41,7 @@ class FieldSelection:
         return {key: value for key, value in item.items() if (key in self.fields) == self.include}
 
 
-def field_selection(
+async def field_selection(
     fields: Annotated[
         str | None,
         Query(max_length=2000, description="comma-separated fields to show (or to leave out)"),

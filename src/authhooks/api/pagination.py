@@ -25,7 +25,7 @@ class Pagination:
         return {key: items, "start": self.offset, "limit": self.per_page, "total": total}
 
 
-def pagination(
+async def pagination(
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
     include_totals: bool = False,

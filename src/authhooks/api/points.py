@@ -22,7 +22,7 @@ from authhooks.api.auth import Caller, authenticate, ensure_holds, services
 from authhooks.api.errors import InsufficientScope, error_response
 from authhooks.api.models import Body, Out
 from authhooks.api.pagination import Pagination, pagination
-from authhooks.api.routing import StrictJSONRoute
+from authhooks.api.routing import MAX_BODY_BYTES, StrictJSONRoute
 from authhooks.errors import NotFound
 from authhooks.flows.invocations import InvalidEvent
 from authhooks.hooks import point_specs
@@ -221,7 +221,7 @@ def _require(scope: str) -> Any:
     return dependency
 
 
-async def _point(svc: Services, point_id: str) -> Point[Any, Any]:
+async def _point(svc: Services, point_id: str, *, listed: bool = True) -> Point[Any, Any]:
     """The point, looked up again from the database once when this process does not
     know it: another process may have just declared it."""
     point = POINTS.get(point_id)
@@ -229,7 +229,8 @@ async def _point(svc: Services, point_id: str) -> Point[Any, Any]:
         await svc.live.catch_up()
         point = POINTS.get(point_id)
     if point is None:
-        raise InexistentPoint(f"no point named {point_id!r}; one of: " + ", ".join(POINTS))
+        known = "; one of: " + ", ".join(POINTS) if listed else ""
+        raise InexistentPoint(f"no point named {point_id!r}{known}")
     return point
 
 
@@ -382,6 +383,7 @@ async def delete_point(
 async def invoke_point(
     point_id: str,
     body: InvokeIn,
+    request: Request,
     caller: Annotated[Caller, Depends(invoker)],
     svc: Annotated[Services, Depends(services)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -389,10 +391,11 @@ async def invoke_point(
     """Run a declared point's hooks for ``event``: a blocking point answers 200 with
     the result (or 403 with a hook's refusal), a non-blocking one 202 with the
     event's id, its hooks run from the durable queue."""
-    point = await _point(svc, point_id)
+    point = await _point(svc, point_id, listed=False)  # an application sees only its own
+    size = int(request.headers.get("content-length") or MAX_BODY_BYTES)
     try:
         answer, replayed = await svc.invoker.invoke(
-            point, body.event, caller=caller.author, key=idempotency_key
+            point, body.event, caller=caller.author, key=idempotency_key, size=size
         )
     except InvalidEvent as error:
         return error_response(400, str(error), error.code, details={"errors": error.errors})

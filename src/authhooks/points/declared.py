@@ -90,6 +90,7 @@ RESERVED_EVENT_KEYS = ("secrets", "result")
 # What a queued delivery adds to the event of a non-blocking point, as it does at
 # the built-in ones: the invocation's id, and which delivery attempt this is.
 DELIVERY_KEYS = ("event_id", "delivery")
+SAMPLE_DELIVERY = {"event_id": "evt_sample", "delivery": {"id": "dlv_sample", "attempt": 1}}
 # A hook's own timeout is bounded so (hooks/limits.py); a point may bound it lower.
 MIN_TIMEOUT_MS, MAX_TIMEOUT_MS = 100, 20_000
 MAX_HOOKS = 100
@@ -202,6 +203,9 @@ def _build(spec: Any) -> DeclaredPoint:
             raise InvalidDeclaration(f"sample_event does not fit event_schema: {error}") from None
     else:
         sample = _sample(spec["event_schema"], parse_event)
+    if not blocking:
+        # As a delivery has them, so that hooks reading them run in the runner too.
+        sample = {**SAMPLE_DELIVERY, **sample}
     point = _point(
         point_id, description, blocking, spec["event_schema"], sample, parse_event, results
     )
