@@ -103,9 +103,12 @@ class Server:
 
     def api(self, scope: str | None = None) -> httpx.Client:
         """A management API client whose token carries ``scope`` (all scopes when None)."""
+        # Creating a hook loads it in a sandbox (a cold Node.js start, say): on a
+        # machine busy with other tests that takes longer than httpx's 5 s default.
         return httpx.Client(
             base_url=self.url + "/api/v2",
             headers={"Authorization": f"Bearer {self.management_token(scope)}"},
+            timeout=30,
         )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

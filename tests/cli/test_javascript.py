@@ -88,8 +88,10 @@ def test_scaffolded_javascript_of_every_point_passes_its_sample_test(cli: Cli) -
             assert (cli.cwd / f"{name}.js").read_text() == POINTS[point].templates[
                 f"{convention}.js"
             ]
+            # A scheduled hook needs its schedule (one that never comes due in the test).
+            when = ["--schedule", "0 0 1 1 *"] if point == "schedule" else []
             created = json.loads(
-                cli.ok("create", "-t", point, "--name", name, f"{name}.js", "--json").stdout
+                cli.ok("create", "-t", point, "--name", name, *when, f"{name}.js", "--json").stdout
             )
             assert created["runtime"] == "node"
             tested = cli("test", name, "--sample")

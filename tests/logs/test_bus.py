@@ -55,10 +55,9 @@ def test_a_subscriber_that_falls_behind_is_dropped(tmp_path: Path) -> None:
         stream = events(database, bus, RecordFilter(), None, heartbeat=5)
         assert (await anext(stream)).startswith(b"retry:")
         assert bus.subscribers == 1
-        began = time.perf_counter()
-        for n in range(MAX_QUEUED_LINES * 3):  # nobody reads meanwhile
+        # Publishing is synchronous: it cannot wait for a reader, and nobody reads.
+        for n in range(MAX_QUEUED_LINES * 3):
             bus.line(line(n))
-        assert time.perf_counter() - began < 1.0  # publishing did not wait
         assert bus.subscribers == 0
         return [chunk async for chunk in stream]
 
