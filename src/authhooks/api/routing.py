@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from authhooks.api.auth import authenticate
 from authhooks.api.errors import InvalidRequest
@@ -34,7 +35,10 @@ class StrictJSONRoute(APIRoute):
                 await authenticate(request)
             check_no_nul(request)
             if expects_body:
-                body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
+                try:
+                    body = await read_bounded(request.headers, request.stream(), MAX_BODY_BYTES)
+                except ClientDisconnect:  # the caller left mid-body: nobody reads the answer
+                    return Response(status_code=400)
                 check_json_body(request.headers.get("content-type"), body)
                 request._body = body  # what FastAPI reads next; the stream is spent
             return await handler(request)
