@@ -60,6 +60,8 @@ def test_a_thousand_hooks_stay_within_the_worker_cap(tmp_path: Path, report: Rep
                         "script": script,
                         "enabled": enable,
                         "order": number,
+                        # A scheduled hook needs its schedule: one that never comes due here.
+                        **({"schedule": {"cron": "0 0 1 1 *"}} if point == "schedule" else {}),
                     },
                     timeout=60,
                 )
