@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from authhooks.api.auth import Caller, authenticate, ensure_holds, services
+from authhooks.api.auth import Caller, authenticate, ensure_holds, require, services
 from authhooks.api.errors import InsufficientScope, error_response
 from authhooks.api.models import Body, Out
 from authhooks.api.pagination import Pagination, pagination
@@ -213,14 +213,6 @@ async def _one_of(request: Request, *scopes: str) -> Caller:
     return caller
 
 
-def _require(scope: str) -> Any:
-    async def dependency(request: Request) -> Caller:
-        return await _one_of(request, scope)
-
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    return dependency
-
-
 async def _point(svc: Services, point_id: str, *, listed: bool = True) -> Point[Any, Any]:
     """The point, looked up again from the database once when this process does not
     know it: another process may have just declared it."""
@@ -242,19 +234,6 @@ async def invoker(request: Request, point_id: str) -> Caller:
     return caller
 
 
-class PointIn(Body):
-    """A point to declare (points/declared.py checks it whole, saying what is wrong)."""
-
-    id: Any = None
-    description: Any = None
-    blocking: Any = None
-    event_schema: Any = None
-    result_schema: Any = None
-    sample_event: Any = None
-    timeout_ms: Any = None
-    max_hooks: Any = None
-
-
 class PointPatch(Body):
     """What may change: not the id (hooks are named after it), nor ``blocking``
     (its hooks' conventions and its callers' answers depend on it). Null removes
@@ -266,6 +245,13 @@ class PointPatch(Body):
     sample_event: Any = None
     timeout_ms: Any = None
     max_hooks: Any = None
+
+
+class PointIn(PointPatch):
+    """A point to declare (points/declared.py checks it whole, saying what is wrong)."""
+
+    id: Any = None
+    blocking: Any = None
 
 
 class CaptureMismatch(Out):
@@ -307,7 +293,7 @@ async def get_point(
 @router.post("", response_model=PointOut, status_code=201)
 async def create_point(
     body: PointIn,
-    _: Annotated[Caller, Depends(_require("create:points"))],
+    _: Annotated[Caller, Depends(require("create:points"))],
     svc: Annotated[Services, Depends(services)],
 ) -> PointOut:
     spec = body.model_dump(exclude_unset=True)
@@ -327,7 +313,7 @@ async def create_point(
 async def update_point(
     point_id: str,
     body: PointPatch,
-    caller: Annotated[Caller, Depends(_require("update:points"))],
+    caller: Annotated[Caller, Depends(require("update:points"))],
     svc: Annotated[Services, Depends(services)],
 ) -> ChangedPoint:
     changes = body.model_dump(exclude_unset=True)
@@ -362,7 +348,7 @@ async def update_point(
 @router.delete("/{point_id}", status_code=204)
 async def delete_point(
     point_id: str,
-    caller: Annotated[Caller, Depends(_require("delete:points"))],
+    caller: Annotated[Caller, Depends(require("delete:points"))],
     svc: Annotated[Services, Depends(services)],
     force: Annotated[bool, Query()] = False,
 ) -> Response:
